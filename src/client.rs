@@ -1,0 +1,209 @@
+//! The client side: RFC 6455 §4.1 (opening handshake) and §5.3 (masking).
+//!
+//! Writing a client is the best test of a server, and the best way to
+//! reproduce the article's numbers: the article's bytes depend on the key
+//! and the mask its browser happened to choose, and [`Client`] lets the
+//! caller choose them instead.
+
+use std::fmt;
+use std::io::{self, BufReader, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::frame::{self, FrameError, FrameHeader, Opcode};
+use crate::handshake::{self, VERSION};
+use crate::http::{self, Head, HttpError};
+
+/// The key the article's browser sent with the request it prints.
+pub const ARTICLE_KEY: &str = "E4i4gDQc1XTIQcQxvf+ODA==";
+/// The mask the article's browser chose for "Can you hear me?".
+pub const ARTICLE_MASK: [u8; 4] = [80, 191, 161, 254];
+
+/// Sixteen unpredictable bytes, base64-encoded (§4.1 asks for a fresh
+/// random key per connection).
+pub fn random_key() -> String {
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&random_u64().to_ne_bytes());
+    bytes[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    BASE64.encode(bytes)
+}
+
+/// A fresh mask for one frame (§5.3).
+pub fn random_mask() -> [u8; 4] {
+    let [a, b, c, d, ..] = random_u64().to_ne_bytes();
+    [a, b, c, d]
+}
+
+/// Randomness from the standard library alone: each `RandomState` is seeded
+/// from the operating system. Fine for a tutorial; a browser uses a
+/// cryptographic generator, as §10.3 recommends.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// The request a browser would send to open a WebSocket on `host`.
+pub fn handshake_request(host: &str, key: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n\r\n"
+    )
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    Connect(io::Error),
+    Response(HttpError),
+    /// The server answered, but not with `101 Switching Protocols`.
+    Refused(String),
+    /// The server's `Sec-WebSocket-Accept` is not the one our key calls for.
+    WrongAccept {
+        expected: String,
+        got: Option<String>,
+    },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect(error) => write!(f, "could not connect: {error}"),
+            ClientError::Response(HttpError::ClosedBeforeRequest) => {
+                write!(f, "the server closed the connection without answering")
+            }
+            ClientError::Response(error) => write!(f, "bad handshake response: {error}"),
+            ClientError::Refused(status) => write!(f, "the server refused: {status}"),
+            ClientError::WrongAccept { expected, got } => write!(
+                f,
+                "the server answered Sec-WebSocket-Accept {got:?}, expected {expected:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// An open WebSocket, from the client's side.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    /// The server's `101` response, as received.
+    pub response: Head,
+}
+
+impl Client {
+    /// Connects to `localhost:port` and performs the opening handshake
+    /// with `key`, checking the server's answer.
+    pub fn connect(port: u16, key: &str) -> Result<Client, ClientError> {
+        let stream =
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(ClientError::Connect)?;
+        let timeout = Some(Duration::from_secs(10));
+        stream
+            .set_read_timeout(timeout)
+            .map_err(ClientError::Connect)?;
+        stream
+            .set_write_timeout(timeout)
+            .map_err(ClientError::Connect)?;
+        stream.set_nodelay(true).map_err(ClientError::Connect)?;
+        let mut writer = stream.try_clone().map_err(ClientError::Connect)?;
+        let mut reader = BufReader::new(stream);
+
+        let request = handshake_request(&format!("localhost:{port}"), key);
+        writer
+            .write_all(request.as_bytes())
+            .map_err(ClientError::Connect)?;
+        let response = http::read_head(&mut reader).map_err(ClientError::Response)?;
+        if !response.start_line.starts_with("HTTP/1.1 101") {
+            return Err(ClientError::Refused(response.start_line));
+        }
+        let expected = handshake::accept_key(key);
+        let got = response.header("Sec-WebSocket-Accept");
+        if got != Some(expected.as_str()) {
+            return Err(ClientError::WrongAccept {
+                expected,
+                got: got.map(str::to_string),
+            });
+        }
+        Ok(Client {
+            reader,
+            writer,
+            response,
+        })
+    }
+
+    /// Sends one frame masked with `mask` and returns the bytes that went
+    /// on the wire.
+    pub fn send(
+        &mut self,
+        fin: bool,
+        opcode: Opcode,
+        payload: &[u8],
+        mask: [u8; 4],
+    ) -> io::Result<Vec<u8>> {
+        let bytes = frame::encode(fin, opcode, Some(mask), payload);
+        self.send_raw(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Sends bytes as they are: for tests that need a frame no well-behaved
+    /// client would send.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes)?;
+        self.writer.flush()
+    }
+
+    /// Reads the next frame from the server.
+    pub fn receive(&mut self) -> Result<(FrameHeader, Vec<u8>), FrameError> {
+        let header = frame::read_header(&mut self.reader)?;
+        let payload = frame::read_payload(&mut self.reader, &header)?;
+        Ok((header, payload))
+    }
+
+    /// Changes how long [`Client::receive`] waits.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.writer.set_read_timeout(timeout)
+    }
+}
+
+/// A masking key written as four numbers, `80,191,161,254`, as the article
+/// prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskKey(pub [u8; 4]);
+
+impl std::str::FromStr for MaskKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MaskKey, String> {
+        let numbers: Vec<u8> = text
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|part| part.trim().parse::<u8>())
+            .collect::<Result<_, _>>()
+            .map_err(|error| error.to_string())?;
+        let key: [u8; 4] = numbers
+            .try_into()
+            .map_err(|_| "a mask is four numbers".to_string())?;
+        Ok(MaskKey(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_keys_parse_as_the_article_prints_them() {
+        assert_eq!("80,191,161,254".parse(), Ok(MaskKey(ARTICLE_MASK)));
+        assert_eq!("[80, 191, 161, 254]".parse(), Ok(MaskKey(ARTICLE_MASK)));
+        assert!("80,191,161".parse::<MaskKey>().is_err());
+        assert!("80,191,161,256".parse::<MaskKey>().is_err());
+    }
+
+    #[test]
+    fn random_keys_are_valid_and_differ() {
+        let key = random_key();
+        assert_eq!(BASE64.decode(&key).map(|bytes| bytes.len()), Ok(16));
+        assert_ne!(key, random_key());
+    }
+}

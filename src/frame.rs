@@ -1,0 +1,367 @@
+//! Frames: RFC 6455 §5.2 (base framing protocol).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-------+-+-------------+-------------------------------+
+//! |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//! |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//! |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//! | |1|2|3|       |K|             |                               |
+//! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//! |     Extended payload length continued, if payload len == 127  |
+//! + - - - - - - - - - - - - - - - +-------------------------------+
+//! |                               |Masking-key, if MASK set to 1  |
+//! +-------------------------------+-------------------------------+
+//! | Masking-key (continued)       |          Payload Data         |
+//! +-------------------------------- - - - - - - - - - - - - - - - +
+//! ```
+//!
+//! [`read_header`] turns those bytes into a [`FrameHeader`];
+//! [`read_payload`] fetches and unmasks what follows; [`encode_header`] and
+//! [`write`] go the other way. The reader checks only what is wrong in any
+//! frame (a length that is not written the shortest way, a 64-bit length
+//! with its top bit set); which opcodes and sizes a server accepts is each
+//! chapter's decision.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use crate::mask;
+
+/// What a frame carries (§5.2, §11.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    /// More of a message started by an earlier frame.
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+    /// 3–7 and 11–15, kept for future extensions: a peer must not send them.
+    Reserved(u8),
+}
+
+impl Opcode {
+    pub fn from_bits(bits: u8) -> Opcode {
+        match bits & 0x0F {
+            0x0 => Opcode::Continuation,
+            0x1 => Opcode::Text,
+            0x2 => Opcode::Binary,
+            0x8 => Opcode::Close,
+            0x9 => Opcode::Ping,
+            0xA => Opcode::Pong,
+            other => Opcode::Reserved(other),
+        }
+    }
+
+    pub fn bits(self) -> u8 {
+        match self {
+            Opcode::Continuation => 0x0,
+            Opcode::Text => 0x1,
+            Opcode::Binary => 0x2,
+            Opcode::Close => 0x8,
+            Opcode::Ping => 0x9,
+            Opcode::Pong => 0xA,
+            Opcode::Reserved(bits) => bits & 0x0F,
+        }
+    }
+
+    /// Control frames (close, ping, pong and reserved 11–15) have the top opcode bit set.
+    pub fn is_control(self) -> bool {
+        self.bits() & 0x8 != 0
+    }
+}
+
+impl fmt::Display for Opcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Opcode::Continuation => write!(f, "continuation"),
+            Opcode::Text => write!(f, "text"),
+            Opcode::Binary => write!(f, "binary"),
+            Opcode::Close => write!(f, "close"),
+            Opcode::Ping => write!(f, "ping"),
+            Opcode::Pong => write!(f, "pong"),
+            Opcode::Reserved(bits) => write!(f, "reserved opcode {bits}"),
+        }
+    }
+}
+
+/// How the payload length was written: in the 7-bit field itself, or in
+/// the 16- or 64-bit extension announced by 126 or 127.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthField {
+    Short,
+    Extended16,
+    Extended64,
+}
+
+impl LengthField {
+    /// The shortest encoding for a length, the only one §5.2 allows.
+    pub fn for_length(length: u64) -> LengthField {
+        match length {
+            0..=125 => LengthField::Short,
+            126..=0xFFFF => LengthField::Extended16,
+            _ => LengthField::Extended64,
+        }
+    }
+}
+
+impl fmt::Display for LengthField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LengthField::Short => write!(f, "7-bit length"),
+            LengthField::Extended16 => write!(f, "126 + 16-bit length"),
+            LengthField::Extended64 => write!(f, "127 + 64-bit length"),
+        }
+    }
+}
+
+/// Everything before the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Set on the last frame of a message.
+    pub fin: bool,
+    /// The three reserved bits, for extensions; zero unless one was negotiated.
+    pub rsv: u8,
+    pub opcode: Opcode,
+    /// Present on every frame from a client, absent on every frame from a server.
+    pub mask: Option<[u8; 4]>,
+    pub payload_len: u64,
+}
+
+impl FrameHeader {
+    pub fn length_field(&self) -> LengthField {
+        LengthField::for_length(self.payload_len)
+    }
+}
+
+/// A frame that cannot be read, or cannot be a frame at all.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed TCP cleanly between frames.
+    Closed,
+    /// The peer closed TCP partway through a frame.
+    Truncated {
+        expected: u64,
+        received: u64,
+    },
+    TimedOut,
+    /// A length that fits a shorter field (§5.2: "the minimal number of bytes MUST be used").
+    NonMinimalLength {
+        length: u64,
+        field: LengthField,
+    },
+    /// A 64-bit length with its most significant bit set (§5.2).
+    LengthTopBitSet,
+    Io(io::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Closed => write!(f, "the peer closed the connection"),
+            FrameError::Truncated { expected, received } => write!(
+                f,
+                "the peer closed the connection halfway through a frame ({received} of {expected} bytes)"
+            ),
+            FrameError::TimedOut => write!(f, "timed out waiting for a frame"),
+            FrameError::NonMinimalLength { length, field } => write!(
+                f,
+                "a length of {length} written with a {field}: lengths must use the shortest form"
+            ),
+            FrameError::LengthTopBitSet => {
+                write!(f, "a 64-bit payload length with its top bit set")
+            }
+            FrameError::Io(error) => write!(f, "could not read a frame: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Fills `buffer` completely, telling a clean close before the first byte
+/// (`Closed`) from a close partway (`Truncated`).
+fn read_exact_or_closed(
+    reader: &mut impl Read,
+    buffer: &mut [u8],
+    at_frame_start: bool,
+) -> Result<(), FrameError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) if filled == 0 && at_frame_start => return Err(FrameError::Closed),
+            Ok(0) => {
+                return Err(FrameError::Truncated {
+                    expected: buffer.len() as u64,
+                    received: filled as u64,
+                });
+            }
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
+            Err(error) => return Err(FrameError::Io(error)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the 2 to 14 header bytes of the next frame.
+pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
+    let mut first_two = [0; 2];
+    read_exact_or_closed(reader, &mut first_two, true)?;
+    let [first, second] = first_two;
+
+    let payload_len = match second & 0b0111_1111 {
+        126 => {
+            let mut bytes = [0; 2];
+            read_exact_or_closed(reader, &mut bytes, false)?;
+            let length = u64::from(u16::from_be_bytes(bytes));
+            if length < 126 {
+                return Err(FrameError::NonMinimalLength {
+                    length,
+                    field: LengthField::Extended16,
+                });
+            }
+            length
+        }
+        127 => {
+            let mut bytes = [0; 8];
+            read_exact_or_closed(reader, &mut bytes, false)?;
+            let length = u64::from_be_bytes(bytes);
+            if length >> 63 != 0 {
+                return Err(FrameError::LengthTopBitSet);
+            }
+            if length <= 0xFFFF {
+                return Err(FrameError::NonMinimalLength {
+                    length,
+                    field: LengthField::Extended64,
+                });
+            }
+            length
+        }
+        short => u64::from(short),
+    };
+
+    let mask = if second & 0b1000_0000 != 0 {
+        let mut key = [0; 4];
+        read_exact_or_closed(reader, &mut key, false)?;
+        Some(key)
+    } else {
+        None
+    };
+
+    Ok(FrameHeader {
+        fin: first & 0b1000_0000 != 0,
+        rsv: (first & 0b0111_0000) >> 4,
+        opcode: Opcode::from_bits(first),
+        mask,
+        payload_len,
+    })
+}
+
+/// Reads the payload that `header` announced, still masked as it arrived.
+///
+/// The buffer grows as bytes arrive instead of being allocated at the
+/// announced size: a header can claim 2^63 bytes for the price of ten, and
+/// believing it would let any peer exhaust our memory. Callers that care
+/// about size check `header.payload_len` against their limit first.
+pub fn read_masked_payload(
+    reader: &mut impl Read,
+    header: &FrameHeader,
+) -> Result<Vec<u8>, FrameError> {
+    const FIRST_ALLOCATION: u64 = 64 * 1024;
+    let mut payload = Vec::with_capacity(header.payload_len.min(FIRST_ALLOCATION) as usize);
+    match reader.take(header.payload_len).read_to_end(&mut payload) {
+        Ok(_) => {}
+        Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
+        Err(error) => return Err(FrameError::Io(error)),
+    }
+    if (payload.len() as u64) < header.payload_len {
+        return Err(FrameError::Truncated {
+            expected: header.payload_len,
+            received: payload.len() as u64,
+        });
+    }
+    Ok(payload)
+}
+
+/// Reads the payload and removes its mask, if it has one.
+pub fn read_payload(reader: &mut impl Read, header: &FrameHeader) -> Result<Vec<u8>, FrameError> {
+    let mut payload = read_masked_payload(reader, header)?;
+    if let Some(key) = header.mask {
+        mask::apply(key, &mut payload);
+    }
+    Ok(payload)
+}
+
+/// The header bytes for a frame, with the length in its shortest form.
+pub fn encode_header(header: &FrameHeader) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(14);
+    let fin = if header.fin { 0b1000_0000 } else { 0 };
+    bytes.push(fin | (header.rsv & 0b111) << 4 | header.opcode.bits());
+    let mask_bit = if header.mask.is_some() {
+        0b1000_0000
+    } else {
+        0
+    };
+    let length = header.payload_len;
+    match header.length_field() {
+        LengthField::Short => bytes.push(mask_bit | length as u8),
+        LengthField::Extended16 => {
+            bytes.push(mask_bit | 126);
+            bytes.extend_from_slice(&(length as u16).to_be_bytes());
+        }
+        LengthField::Extended64 => {
+            bytes.push(mask_bit | 127);
+            bytes.extend_from_slice(&length.to_be_bytes());
+        }
+    }
+    if let Some(key) = header.mask {
+        bytes.extend_from_slice(&key);
+    }
+    bytes
+}
+
+/// A whole frame as bytes: header, then payload (masked when `mask` is given).
+pub fn encode(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let mut bytes = encode_header(&header);
+    let start = bytes.len();
+    bytes.extend_from_slice(payload);
+    if let Some(key) = mask {
+        mask::apply(key, &mut bytes[start..]);
+    }
+    bytes
+}
+
+/// Sends one unmasked frame, as a server does (§5.1: servers never mask).
+pub fn write(writer: &mut impl Write, fin: bool, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask: None,
+        payload_len: payload.len() as u64,
+    };
+    let mut bytes = encode_header(&header);
+    // One write for a small frame, so it leaves in one TCP segment; a large
+    // payload is not worth copying just to glue a few header bytes to it.
+    if payload.len() <= SMALL_FRAME {
+        bytes.extend_from_slice(payload);
+        writer.write_all(&bytes)?;
+    } else {
+        writer.write_all(&bytes)?;
+        writer.write_all(payload)?;
+    }
+    writer.flush()
+}
+
+const SMALL_FRAME: usize = 16 * 1024;

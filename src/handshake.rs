@@ -1,0 +1,245 @@
+//! The opening handshake: RFC 6455 §4.2 (server side) and §1.3.
+//!
+//! The client proves it speaks WebSocket by sending a random
+//! `Sec-WebSocket-Key`; the server proves it read that request (and is not a
+//! confused HTTP cache) by hashing the key with a fixed GUID and sending the
+//! result back in `Sec-WebSocket-Accept`. Nothing here is secret — it is a
+//! protocol check, not authentication.
+//!
+//! The article only looks for the key. A server should also check the rest
+//! of what §4.2.1 asks for, and say why it refuses: [`validate`] returns a
+//! [`HandshakeError`] that knows its HTTP status.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha1::{Digest, Sha1};
+
+use crate::error::Error;
+use crate::http::{self, Request, Status, response_head};
+use crate::listener::Connection;
+use crate::{narrate, page};
+
+/// The "magic constant" of RFC 6455 §1.3, the same for every server.
+pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The one protocol version RFC 6455 defines.
+pub const VERSION: &str = "13";
+
+/// `base64(SHA-1(key + GUID))`: the value of `Sec-WebSocket-Accept`.
+pub fn accept_key(key: &str) -> String {
+    let mut hasher = Sha1::new();
+    hasher.update(key.as_bytes());
+    hasher.update(GUID.as_bytes());
+    BASE64.encode(hasher.finalize())
+}
+
+/// Whether the request asks for a WebSocket at all, rather than a page.
+///
+/// A plain `GET /` from a browser's address bar carries none of the
+/// WebSocket headers; chapters answer it with their test page.
+pub fn is_websocket_request(request: &Request) -> bool {
+    request.header("Upgrade").is_some() || request.header("Sec-WebSocket-Key").is_some()
+}
+
+/// Why a request cannot become a WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeError {
+    NotGet(String),
+    NoUpgradeHeader,
+    NoConnectionUpgrade,
+    UnsupportedVersion(Option<String>),
+    MissingKey,
+    BadKey(String),
+}
+
+impl HandshakeError {
+    /// The HTTP status §4.2.2 suggests for each refusal.
+    pub fn status(&self) -> Status {
+        match self {
+            HandshakeError::NotGet(_) => Status::METHOD_NOT_ALLOWED,
+            HandshakeError::UnsupportedVersion(_) => Status::UPGRADE_REQUIRED,
+            _ => Status::BAD_REQUEST,
+        }
+    }
+
+    /// Extra headers for the refusal: §4.4 says a version we do not speak is
+    /// answered with the versions we do.
+    pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            HandshakeError::NotGet(_) => &[("Allow", "GET")],
+            HandshakeError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", VERSION)],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::NotGet(method) => {
+                write!(f, "a WebSocket handshake must be a GET, not {method}")
+            }
+            HandshakeError::NoUpgradeHeader => {
+                write!(f, "the request has no `Upgrade: websocket` header")
+            }
+            HandshakeError::NoConnectionUpgrade => {
+                write!(f, "the request has no `Connection: Upgrade` header")
+            }
+            HandshakeError::UnsupportedVersion(Some(version)) => write!(
+                f,
+                "the client speaks WebSocket version {version:?}; we speak {VERSION}"
+            ),
+            HandshakeError::UnsupportedVersion(None) => {
+                write!(f, "the request has no Sec-WebSocket-Version header")
+            }
+            HandshakeError::MissingKey => write!(f, "the request has no Sec-WebSocket-Key"),
+            HandshakeError::BadKey(key) => write!(
+                f,
+                "Sec-WebSocket-Key {key:?} is not 16 bytes encoded in base64"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// Checks a request against RFC 6455 §4.2.1 and returns its key.
+pub fn validate(request: &Request) -> Result<&str, HandshakeError> {
+    if request.method != "GET" {
+        return Err(HandshakeError::NotGet(request.method.clone()));
+    }
+    if !request.head.header_has_token("Upgrade", "websocket") {
+        return Err(HandshakeError::NoUpgradeHeader);
+    }
+    if !request.head.header_has_token("Connection", "Upgrade") {
+        return Err(HandshakeError::NoConnectionUpgrade);
+    }
+    match request.header("Sec-WebSocket-Version") {
+        Some(VERSION) => {}
+        other => {
+            return Err(HandshakeError::UnsupportedVersion(
+                other.map(str::to_string),
+            ));
+        }
+    }
+    let key = request
+        .header("Sec-WebSocket-Key")
+        .ok_or(HandshakeError::MissingKey)?;
+    match BASE64.decode(key) {
+        Ok(bytes) if bytes.len() == 16 => Ok(key),
+        _ => Err(HandshakeError::BadKey(key.to_string())),
+    }
+}
+
+/// The `101 Switching Protocols` response head for an accepted key.
+pub fn switching_protocols(accept: &str) -> String {
+    response_head(
+        Status::SWITCHING_PROTOCOLS,
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept),
+        ],
+    )
+}
+
+/// Sends the `101` response. From the next byte on, the connection speaks
+/// WebSocket frames, not HTTP.
+pub fn write_switching_protocols(writer: &mut impl Write, accept: &str) -> io::Result<()> {
+    writer.write_all(switching_protocols(accept).as_bytes())?;
+    writer.flush()
+}
+
+/// What became of a connection's first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The `101` went out: frames from here on.
+    Upgraded,
+    /// It was a plain HTTP request, answered with the test page (or a 404).
+    ServedPage,
+}
+
+/// The whole server side of the handshake, narrated in the article's words
+/// (chapter 2): read the request, serve the page if it is a plain `GET`,
+/// otherwise check it, compute the accept key and send `101`.
+///
+/// A refused handshake comes back as an [`Error`] that knows its HTTP
+/// status; the listener sends that response and logs why.
+pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
+    let request = http::read_request(&mut connection.reader)?;
+    narrate::event("Incoming Request");
+    if !is_websocket_request(&request) {
+        page::serve(connection, &request)?;
+        return Ok(Opening::ServedPage);
+    }
+    let key = validate(&request)?;
+    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    let accept = accept_key(key);
+    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    write_switching_protocols(&mut connection.writer, &accept)?;
+    Ok(Opening::Upgraded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::read_request;
+
+    fn request(text: &str) -> Request {
+        read_request(&mut io::BufReader::new(text.as_bytes())).unwrap()
+    }
+
+    const GOOD: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn accepts_tokens_in_any_case_and_in_lists() {
+        assert_eq!(validate(&request(GOOD)), Ok("E4i4gDQc1XTIQcQxvf+ODA=="));
+    }
+
+    #[test]
+    fn each_missing_piece_has_its_own_error_and_status() {
+        let cases = [
+            ("GET", "POST", HandshakeError::NotGet("POST".into()), 405),
+            (
+                "Upgrade: WebSocket",
+                "Upgrade: h2c",
+                HandshakeError::NoUpgradeHeader,
+                400,
+            ),
+            (
+                "keep-alive, Upgrade",
+                "keep-alive",
+                HandshakeError::NoConnectionUpgrade,
+                400,
+            ),
+            (
+                "Version: 13",
+                "Version: 8",
+                HandshakeError::UnsupportedVersion(Some("8".into())),
+                426,
+            ),
+            (
+                "E4i4gDQc1XTIQcQxvf+ODA==",
+                "c2hvcnQ=",
+                HandshakeError::BadKey("c2hvcnQ=".into()),
+                400,
+            ),
+        ];
+        for (from, to, error, status) in cases {
+            let text = GOOD.replacen(from, to, 1);
+            assert_eq!(validate(&request(&text)), Err(error.clone()), "{to}");
+            assert_eq!(error.status().code, status);
+        }
+    }
+
+    #[test]
+    fn the_response_ends_each_line_with_crlf() {
+        let head = switching_protocols("d9WHst60HtB4IvjOVevrexl0oLA=");
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(head.ends_with("Sec-WebSocket-Accept: d9WHst60HtB4IvjOVevrexl0oLA=\r\n\r\n"));
+        assert_eq!(head.matches('\n').count(), head.matches("\r\n").count());
+    }
+}

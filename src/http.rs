@@ -1,0 +1,371 @@
+//! Reading an HTTP/1.1 message head, and writing a response.
+//!
+//! A WebSocket connection begins life as an ordinary HTTP `GET`
+//! (RFC 6455 §1.3, §4.1 and §4.2.1; the message syntax itself is RFC 9112
+//! §2–§5). The head is a start line, then header lines, then an empty line.
+//!
+//! The article reads lines until it sees a blank one. That trusts the peer:
+//! a client that never sends the blank line, or sends a megabyte of headers,
+//! would be buffered forever. Here the head is bounded — at most
+//! [`MAX_HEAD_BYTES`] bytes and [`MAX_HEADERS`] header lines — and every way
+//! it can go wrong is an [`HttpError`] that knows which status to answer.
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+
+/// Largest request head we buffer (431 beyond it, as most servers do).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most header lines we accept (431 beyond it).
+pub const MAX_HEADERS: usize = 100;
+
+/// One `Name: value` header line. Names compare case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// A message head: the start line and the header lines, as received.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub start_line: String,
+    pub headers: Vec<Header>,
+}
+
+impl Head {
+    /// The first header with this name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value.as_str())
+    }
+
+    /// Whether a comma-separated header such as `Connection: keep-alive, Upgrade`
+    /// holds `token`, case-insensitively, in any of its lines.
+    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case(name))
+            .flat_map(|header| header.value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// The head as text, one line per header, without the final blank line.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.start_line.clone()).chain(
+            self.headers
+                .iter()
+                .map(|header| format!("{}: {}", header.name, header.value)),
+        )
+    }
+}
+
+/// A parsed request head: `GET /chat HTTP/1.1` plus headers.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    pub head: Head,
+}
+
+impl Request {
+    /// Shorthand for [`Head::header`].
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+}
+
+/// Something was wrong with the request head, or it never fully arrived.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The peer closed the connection before sending anything at all.
+    /// Browsers do this with the spare connections they open ahead of time.
+    ClosedBeforeRequest,
+    /// The peer closed the connection partway through the head.
+    ClosedMidRequest {
+        received: usize,
+    },
+    /// Nothing complete arrived before the read timeout.
+    TimedOut {
+        received: usize,
+    },
+    HeadTooLarge,
+    TooManyHeaders,
+    MalformedStartLine(String),
+    MalformedHeader(String),
+    Io(io::Error),
+}
+
+impl HttpError {
+    /// The status to answer with, when answering still makes sense.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            HttpError::HeadTooLarge | HttpError::TooManyHeaders => {
+                Some(Status::HEADER_FIELDS_TOO_LARGE)
+            }
+            HttpError::MalformedStartLine(_) | HttpError::MalformedHeader(_) => {
+                Some(Status::BAD_REQUEST)
+            }
+            HttpError::TimedOut { .. } => Some(Status::REQUEST_TIMEOUT),
+            HttpError::ClosedBeforeRequest
+            | HttpError::ClosedMidRequest { .. }
+            | HttpError::Io(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::ClosedBeforeRequest => {
+                write!(
+                    f,
+                    "the peer closed the connection without sending a request"
+                )
+            }
+            HttpError::ClosedMidRequest { received } => write!(
+                f,
+                "the peer closed the connection halfway through its request ({received} bytes in)"
+            ),
+            HttpError::TimedOut { received } => write!(
+                f,
+                "timed out waiting for a complete request ({received} bytes arrived)"
+            ),
+            HttpError::HeadTooLarge => {
+                write!(f, "the request head is larger than {MAX_HEAD_BYTES} bytes")
+            }
+            HttpError::TooManyHeaders => {
+                write!(f, "the request has more than {MAX_HEADERS} header lines")
+            }
+            HttpError::MalformedStartLine(line) => {
+                write!(f, "malformed request line: {line:?}")
+            }
+            HttpError::MalformedHeader(line) => write!(f, "malformed header line: {line:?}"),
+            HttpError::Io(error) => write!(f, "could not read the request: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Whether an I/O error means "the read timeout expired".
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Reads one message head, byte-bounded and line-bounded.
+///
+/// Only the head is consumed: whatever follows it (a WebSocket frame sent in
+/// the same TCP segment as the handshake, say) stays in `reader`'s buffer for
+/// the next read. That is why the whole connection reads through one
+/// `BufReader`.
+pub fn read_head(reader: &mut impl BufRead) -> Result<Head, HttpError> {
+    let mut received = 0;
+    let mut start_line = None;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let budget = (MAX_HEAD_BYTES - received) as u64;
+        let count = match reader.by_ref().take(budget).read_until(b'\n', &mut line) {
+            Ok(count) => count,
+            Err(error) if is_timeout(&error) => {
+                return Err(HttpError::TimedOut {
+                    received: received + line.len(),
+                });
+            }
+            Err(error) => return Err(HttpError::Io(error)),
+        };
+        received += count;
+        if !line.ends_with(b"\n") {
+            return Err(if received >= MAX_HEAD_BYTES {
+                HttpError::HeadTooLarge
+            } else if received == 0 {
+                HttpError::ClosedBeforeRequest
+            } else {
+                HttpError::ClosedMidRequest { received }
+            });
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        if start_line.is_none() {
+            start_line = Some(text.to_string());
+            continue;
+        }
+        if text.is_empty() {
+            break;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(HttpError::TooManyHeaders);
+        }
+        headers.push(parse_header(text)?);
+    }
+    Ok(Head {
+        start_line: start_line.unwrap_or_default(),
+        headers,
+    })
+}
+
+/// Reads a request head and checks its request line (`METHOD target HTTP/1.x`).
+pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
+    let head = read_head(reader)?;
+    let mut parts = head.start_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(HttpError::MalformedStartLine(head.start_line));
+    };
+    let method_is_token = !method.is_empty() && method.bytes().all(is_token_byte);
+    if !method_is_token || target.is_empty() || !version.starts_with("HTTP/1.") {
+        return Err(HttpError::MalformedStartLine(head.start_line.clone()));
+    }
+    Ok(Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        version: version.to_string(),
+        head,
+    })
+}
+
+fn parse_header(line: &str) -> Result<Header, HttpError> {
+    let malformed = || HttpError::MalformedHeader(line.to_string());
+    let (name, value) = line.split_once(':').ok_or_else(malformed)?;
+    // A name must be a token: no spaces, no leading whitespace (that would be
+    // the obsolete line folding RFC 9112 §5.2 tells servers to reject).
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(malformed());
+    }
+    Ok(Header {
+        name: name.to_string(),
+        value: value.trim_matches([' ', '\t']).to_string(),
+    })
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// An HTTP status code and its reason phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Status {
+    pub const SWITCHING_PROTOCOLS: Status = Status::new(101, "Switching Protocols");
+    pub const OK: Status = Status::new(200, "OK");
+    pub const BAD_REQUEST: Status = Status::new(400, "Bad Request");
+    pub const FORBIDDEN: Status = Status::new(403, "Forbidden");
+    pub const NOT_FOUND: Status = Status::new(404, "Not Found");
+    pub const METHOD_NOT_ALLOWED: Status = Status::new(405, "Method Not Allowed");
+    pub const REQUEST_TIMEOUT: Status = Status::new(408, "Request Timeout");
+    pub const UPGRADE_REQUIRED: Status = Status::new(426, "Upgrade Required");
+    pub const HEADER_FIELDS_TOO_LARGE: Status = Status::new(431, "Request Header Fields Too Large");
+
+    const fn new(code: u16, reason: &'static str) -> Status {
+        Status { code, reason }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.reason)
+    }
+}
+
+/// Builds a response head. Every line ends in CRLF, as HTTP requires; the
+/// article's Ruby heredoc sends bare LF, which browsers forgive but the
+/// RFC does not promise.
+pub fn response_head(status: Status, headers: &[(&str, &str)]) -> String {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Writes a complete response that ends the connection: head, then body.
+pub fn write_response(
+    writer: &mut impl Write,
+    status: Status,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+) -> io::Result<()> {
+    let length = body.len().to_string();
+    let mut all_headers = vec![
+        ("Content-Type", content_type),
+        ("Content-Length", length.as_str()),
+        ("Connection", "close"),
+    ];
+    all_headers.extend_from_slice(headers);
+    writer.write_all(response_head(status, &all_headers).as_bytes())?;
+    writer.write_all(body)?;
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Request, HttpError> {
+        read_request(&mut io::BufReader::new(bytes))
+    }
+
+    #[test]
+    fn reads_the_articles_request_and_leaves_the_rest() {
+        let bytes = b"GET / HTTP/1.1\r\nHost: localhost:2345\r\nupgrade: websocket\r\n\r\n\x81\x80";
+        let mut reader = io::BufReader::new(&bytes[..]);
+        let request = read_request(&mut reader).unwrap();
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.header("Upgrade"), Some("websocket"));
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"\x81\x80");
+    }
+
+    #[test]
+    fn tokens_are_found_in_comma_lists() {
+        let request = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive, UPGRADE\r\n\r\n").unwrap();
+        assert!(request.head.header_has_token("connection", "upgrade"));
+        assert!(!request.head.header_has_token("connection", "close"));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.extend(vec![b'a'; MAX_HEAD_BYTES]);
+        assert!(matches!(parse(&long), Err(HttpError::HeadTooLarge)));
+
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..=MAX_HEADERS {
+            many.extend_from_slice(b"X: y\r\n");
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(matches!(parse(&many), Err(HttpError::TooManyHeaders)));
+    }
+
+    #[test]
+    fn truncation_and_garbage_are_errors() {
+        assert!(matches!(parse(b""), Err(HttpError::ClosedBeforeRequest)));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost"),
+            Err(HttpError::ClosedMidRequest { received: 20 })
+        ));
+        assert!(matches!(
+            parse(b"hello\r\n\r\n"),
+            Err(HttpError::MalformedStartLine(_))
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\n folded: no\r\n\r\n"),
+            Err(HttpError::MalformedHeader(_))
+        ));
+    }
+}

@@ -1,0 +1,20 @@
+//! A WebSocket server built from scratch, one chapter at a time.
+//!
+//! The binaries in `steps/` are the chapters; this library holds the
+//! protocol concepts they share, one module per concept, each naming the
+//! section of RFC 6455 it implements. Start reading at `steps/01-print-request.rs`.
+
+pub mod anatomy;
+pub mod args;
+pub mod client;
+pub mod diagram;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod http;
+pub mod listener;
+pub mod mask;
+pub mod narrate;
+pub mod page;
+
+pub use error::Error;

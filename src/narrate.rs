@@ -1,0 +1,121 @@
+//! Narration: what a chapter says about the bytes it receives and sends.
+//!
+//! Every chapter tells its story on standard error, one line at a time, in
+//! the voice of the article it follows ("Incoming Request", "Got mask: …").
+//! Colours help on a terminal and get in the way everywhere else, so
+//! [`init`] decides once, at start-up, from *stderr* — the stream we
+//! actually write to — and honours the `NO_COLOR` and `CLICOLOR_FORCE`
+//! conventions.
+//!
+//! Not part of RFC 6455; it is how this tutorial shows RFC 6455 at work.
+
+use std::fmt::Display;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use colored::Colorize;
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Decides whether narration is coloured, and must run before the first line.
+///
+/// The `colored` crate looks at *stdout* by default, but our narration goes
+/// to stderr: `cargo run 2>log.txt` must give a plain log, and piping stdout
+/// must not strip colours from the terminal.
+pub fn init() {
+    colored::control::set_override(should_color(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("CLICOLOR_FORCE").as_deref(),
+        std::io::stderr().is_terminal(),
+    ));
+}
+
+/// `NO_COLOR` (any non-empty value) wins, then `CLICOLOR_FORCE` (non-zero),
+/// then whether stderr is a terminal.
+fn should_color(
+    no_color: Option<&std::ffi::OsStr>,
+    force: Option<&std::ffi::OsStr>,
+    stderr_is_terminal: bool,
+) -> bool {
+    if no_color.is_some_and(|value| !value.is_empty()) {
+        return false;
+    }
+    if force.is_some_and(|value| !value.is_empty() && value != "0") {
+        return true;
+    }
+    stderr_is_terminal
+}
+
+/// Silences everything but problems, for benchmarks.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+fn say(line: impl Display) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("{line}");
+    }
+}
+
+/// A plain line, such as a request header printed as it arrived.
+pub fn plain(text: impl Display) {
+    say(text);
+}
+
+/// A milestone: a new connection, a completed handshake.
+pub fn event(text: impl Display) {
+    say(text.to_string().bold());
+}
+
+/// Something the peer sent us.
+pub fn received(text: impl Display) {
+    say(text.to_string().cyan());
+}
+
+/// Something we send to the peer.
+pub fn sent(text: impl Display) {
+    say(text.to_string().green());
+}
+
+/// An explanation on the side, dimmed so the protocol stands out.
+pub fn aside(text: impl Display) {
+    say(text.to_string().dimmed());
+}
+
+/// Something went wrong with one connection; the server carries on.
+/// Printed even when quiet.
+pub fn problem(text: impl Display) {
+    eprintln!("{}", text.to_string().red());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::should_color;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_beats_everything() {
+        assert!(!should_color(
+            Some(OsStr::new("1")),
+            Some(OsStr::new("1")),
+            true
+        ));
+    }
+
+    #[test]
+    fn empty_no_color_is_ignored() {
+        assert!(should_color(Some(OsStr::new("")), None, true));
+    }
+
+    #[test]
+    fn clicolor_force_colors_a_pipe() {
+        assert!(should_color(None, Some(OsStr::new("1")), false));
+        assert!(!should_color(None, Some(OsStr::new("0")), false));
+    }
+
+    #[test]
+    fn otherwise_the_terminal_decides() {
+        assert!(should_color(None, None, true));
+        assert!(!should_color(None, None, false));
+    }
+}

@@ -1,0 +1,57 @@
+//! The test page every chapter serves to a plain `GET /`.
+//!
+//! The article opens its HTML file from a separate static server. Here the
+//! chapter serves the page itself, so `http://localhost:2345` is all a
+//! reader needs: the page connects back to `ws://` the same host, sends
+//! "Can you hear me?" and writes everything that happens onto the page.
+//!
+//! Plain HTTP/1.1 (RFC 9112); the only WebSocket part is what the page's
+//! script does.
+
+use crate::error::Error;
+use crate::http::{self, Request, Status};
+use crate::listener::Connection;
+use crate::narrate;
+
+const PAGE: &str = include_str!("page/index.html");
+
+/// The page, labelled with the chapter that serves it.
+pub fn html(chapter: &str) -> String {
+    PAGE.replace("{{CHAPTER}}", chapter)
+}
+
+/// Answers a request that is not a WebSocket handshake: the page for
+/// `GET /`, 404 for any other path (a browser will ask for `/favicon.ico`),
+/// and a refusal for any other method.
+pub fn serve(connection: &mut Connection, request: &Request) -> Result<(), Error> {
+    if request.method != "GET" {
+        return Err(Error::NotWebSocket {
+            method: request.method.clone(),
+            target: request.target.clone(),
+        });
+    }
+    let (status, content_type, body) = match request.target.as_str() {
+        "/" | "/index.html" => (
+            Status::OK,
+            "text/html; charset=utf-8",
+            html(connection.chapter),
+        ),
+        _ => (
+            Status::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "Not found\n".to_string(),
+        ),
+    };
+    narrate::sent(format!(
+        "Not a WebSocket request: answering {} {} with {status}",
+        request.method, request.target
+    ));
+    http::write_response(
+        &mut connection.writer,
+        status,
+        &[],
+        content_type,
+        body.as_bytes(),
+    )?;
+    Ok(())
+}
