@@ -1,0 +1,130 @@
+//! The library checked against numbers we did not compute ourselves:
+//! RFC 6455's worked examples and the article's printed values.
+
+use std::io::Cursor;
+
+use websocket_from_scratch::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
+use websocket_from_scratch::handshake::accept_key;
+
+#[test]
+fn rfc_6455_section_1_3_accept_key() {
+    assert_eq!(
+        accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+}
+
+#[test]
+fn the_articles_two_keys() {
+    assert_eq!(
+        accept_key("E4i4gDQc1XTIQcQxvf+ODA=="),
+        "d9WHst60HtB4IvjOVevrexl0oLA="
+    );
+    assert_eq!(
+        accept_key("Fh06+WnoTQQiVnX5saeYMg=="),
+        "nJg1c2upAHixOmXz7kV2bJ2g/YQ="
+    );
+}
+
+/// Reads `bytes` as one frame and checks that nothing is left over.
+fn read_one(bytes: &[u8]) -> (FrameHeader, Vec<u8>) {
+    let mut cursor = Cursor::new(bytes);
+    let header = frame::read_header(&mut cursor).unwrap();
+    let payload = frame::read_payload(&mut cursor, &header).unwrap();
+    assert_eq!(cursor.position() as usize, bytes.len(), "bytes left over");
+    (header, payload)
+}
+
+const UNMASKED_HELLO: [u8; 7] = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+const MASKED_HELLO: [u8; 11] = [
+    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+];
+
+#[test]
+fn rfc_6455_section_5_7_unmasked_hello() {
+    let (header, payload) = read_one(&UNMASKED_HELLO);
+    assert!(header.fin);
+    assert_eq!(header.opcode, Opcode::Text);
+    assert_eq!(header.mask, None);
+    assert_eq!(payload, b"Hello");
+    assert_eq!(
+        frame::encode(true, Opcode::Text, None, b"Hello"),
+        UNMASKED_HELLO
+    );
+}
+
+#[test]
+fn rfc_6455_section_5_7_masked_hello() {
+    let (header, payload) = read_one(&MASKED_HELLO);
+    assert_eq!(header.mask, Some([0x37, 0xfa, 0x21, 0x3d]));
+    assert_eq!(payload, b"Hello");
+    assert_eq!(
+        frame::encode(true, Opcode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), b"Hello"),
+        MASKED_HELLO
+    );
+}
+
+#[test]
+fn rfc_6455_section_5_7_256_byte_binary_header() {
+    let payload = vec![0xAB; 256];
+    let bytes = frame::encode(true, Opcode::Binary, None, &payload);
+    assert_eq!(bytes[..4], [0x82, 0x7E, 0x01, 0x00]);
+    assert_eq!(bytes.len(), 4 + 256);
+    let (header, read_back) = read_one(&bytes);
+    assert_eq!(header.length_field(), LengthField::Extended16);
+    assert_eq!(read_back, payload);
+}
+
+#[test]
+fn rfc_6455_section_5_7_64_kib_binary_header() {
+    let payload = vec![0xCD; 65536];
+    let bytes = frame::encode(true, Opcode::Binary, None, &payload);
+    assert_eq!(
+        bytes[..10],
+        [0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]
+    );
+    let (header, read_back) = read_one(&bytes);
+    assert_eq!(header.length_field(), LengthField::Extended64);
+    assert_eq!(read_back.len(), 65536);
+}
+
+#[test]
+fn the_articles_frame_unmasks_to_its_string() {
+    let mut bytes = vec![0x81, 0x90, 80, 191, 161, 254];
+    bytes.extend_from_slice(&[
+        19, 222, 207, 222, 41, 208, 212, 222, 56, 218, 192, 140, 112, 210, 196, 193,
+    ]);
+    let (_, payload) = read_one(&bytes);
+    assert_eq!(payload, b"Can you hear me?");
+}
+
+#[test]
+fn a_non_minimal_length_is_refused() {
+    // 5 bytes announced with the 16-bit form.
+    let bytes = [0x81, 0x7E, 0x00, 0x05, b'H', b'e', b'l', b'l', b'o'];
+    assert!(matches!(
+        frame::read_header(&mut Cursor::new(&bytes)),
+        Err(FrameError::NonMinimalLength { length: 5, .. })
+    ));
+}
+
+#[test]
+fn a_truncated_frame_is_told_apart_from_a_clean_close() {
+    assert!(matches!(
+        frame::read_header(&mut Cursor::new(&[])),
+        Err(FrameError::Closed)
+    ));
+    assert!(matches!(
+        frame::read_header(&mut Cursor::new(&MASKED_HELLO[..4])),
+        Err(FrameError::Truncated { .. })
+    ));
+    let mut cursor = Cursor::new(&MASKED_HELLO[..8]);
+    let header = frame::read_header(&mut cursor).unwrap();
+    assert!(matches!(
+        frame::read_payload(&mut cursor, &header),
+        Err(FrameError::Truncated {
+            expected: 5,
+            received: 2
+        })
+    ));
+}
