@@ -17,6 +17,7 @@ use std::io::Read;
 
 use crate::error::Error;
 use crate::frame::{self, Opcode};
+use crate::violation::Violation;
 use crate::{diagram, mask, narrate};
 
 /// Reads one text frame and tells its story: each header field, the RFC
@@ -55,7 +56,7 @@ pub fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
         )));
     }
     let Some(key) = header.mask else {
-        return Err(Error::Unmasked);
+        return Err(Violation::Unmasked.into());
     };
     if header.payload_len > 125 {
         return Err(Error::NotYetSupported(format!(

@@ -8,9 +8,11 @@
 use std::fmt;
 use std::io;
 
+use crate::close::CloseCode;
 use crate::frame::FrameError;
 use crate::handshake::HandshakeError;
 use crate::http::{HttpError, Status};
+use crate::violation::Violation;
 
 #[derive(Debug)]
 pub enum Error {
@@ -24,8 +26,8 @@ pub enum Error {
     Frame(FrameError),
     /// A frame this chapter does not handle yet (a later chapter does).
     NotYetSupported(String),
-    /// A client frame without a mask (RFC 6455 §5.1 requires one).
-    Unmasked,
+    /// The peer broke a rule of the protocol.
+    Protocol(Violation),
     Io(io::Error),
 }
 
@@ -42,6 +44,20 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The close code that fails the connection for this error (§7.1.7),
+    /// when the error is the peer's doing and the connection is a WebSocket.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            Error::Protocol(violation) => Some(violation.close_code()),
+            Error::Frame(FrameError::NonMinimalLength { .. } | FrameError::LengthTopBitSet) => {
+                Some(CloseCode::PROTOCOL_ERROR)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -52,10 +68,7 @@ impl fmt::Display for Error {
             }
             Error::Frame(error) => error.fmt(f),
             Error::NotYetSupported(what) => write!(f, "Not supported yet: {what}"),
-            Error::Unmasked => write!(
-                f,
-                "the client sent an unmasked frame; RFC 6455 §5.1 says every client frame is masked"
-            ),
+            Error::Protocol(violation) => violation.fmt(f),
             Error::Io(error) => write!(f, "connection error: {error}"),
         }
     }
@@ -78,6 +91,12 @@ impl From<HandshakeError> for Error {
 impl From<FrameError> for Error {
     fn from(error: FrameError) -> Error {
         Error::Frame(error)
+    }
+}
+
+impl From<Violation> for Error {
+    fn from(violation: Violation) -> Error {
+        Error::Protocol(violation)
     }
 }
 

@@ -7,14 +7,19 @@
 pub mod anatomy;
 pub mod args;
 pub mod client;
+pub mod close;
+pub mod control;
 pub mod diagram;
+pub mod echo;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod http;
 pub mod listener;
 pub mod mask;
+pub mod message;
 pub mod narrate;
 pub mod page;
+pub mod violation;
 
 pub use error::Error;

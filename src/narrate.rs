@@ -88,9 +88,45 @@ pub fn problem(text: impl Display) {
     eprintln!("{}", text.to_string().red());
 }
 
+/// A text payload as a quoted string, cut after `PREVIEW_CHARS` characters.
+pub fn text_preview(text: &str) -> String {
+    const PREVIEW_CHARS: usize = 40;
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// The first bytes of a binary payload in hex, as `xxd` would show them.
+pub fn hex_preview(bytes: &[u8]) -> String {
+    const PREVIEW_BYTES: usize = 16;
+    let shown: Vec<String> = bytes
+        .iter()
+        .take(PREVIEW_BYTES)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let more = if bytes.len() > PREVIEW_BYTES {
+        " …"
+    } else {
+        ""
+    };
+    format!("{}{more}", shown.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::should_color;
+    use super::{hex_preview, should_color, text_preview};
+
+    #[test]
+    fn previews_are_short() {
+        assert_eq!(text_preview("hi"), "\"hi\"");
+        assert_eq!(
+            text_preview(&"é".repeat(50)),
+            format!("{:?}…", "é".repeat(40))
+        );
+        assert_eq!(hex_preview(&[0, 255]), "00 ff");
+        assert_eq!(hex_preview(&[1; 20]).matches("01").count(), 16);
+    }
     use std::ffi::OsStr;
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::Cursor;
 
 use websocket_from_scratch::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
 use websocket_from_scratch::handshake::accept_key;
+use websocket_from_scratch::message::Assembler;
 
 #[test]
 fn rfc_6455_section_1_3_accept_key() {
@@ -127,4 +128,79 @@ fn a_truncated_frame_is_told_apart_from_a_clean_close() {
             received: 2
         })
     ));
+}
+
+#[test]
+fn rfc_6455_section_5_7_fragmented_hello() {
+    let first = [0x01, 0x03, 0x48, 0x65, 0x6c];
+    let second = [0x80, 0x02, 0x6c, 0x6f];
+    assert_eq!(frame::encode(false, Opcode::Text, None, b"Hel"), first);
+    assert_eq!(
+        frame::encode(true, Opcode::Continuation, None, b"lo"),
+        second
+    );
+
+    let mut assembler = Assembler::new();
+    let (header, payload) = read_one(&first);
+    assert!(!header.fin);
+    assert_eq!(assembler.push(&header, payload), Ok(None));
+    let (header, payload) = read_one(&second);
+    assert_eq!(header.opcode, Opcode::Continuation);
+    let message = assembler.push(&header, payload).unwrap().unwrap();
+    assert_eq!(message.opcode, Opcode::Text);
+    assert_eq!(message.payload, b"Hello");
+    assert_eq!(message.frames, 2);
+}
+
+#[test]
+fn rfc_6455_section_5_7_ping_and_masked_pong() {
+    let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    let pong = [
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    let (header, payload) = read_one(&ping);
+    assert_eq!(header.opcode, Opcode::Ping);
+    assert_eq!(payload, b"Hello");
+    assert_eq!(frame::encode(true, Opcode::Ping, None, b"Hello"), ping);
+    let (header, payload) = read_one(&pong);
+    assert_eq!(header.opcode, Opcode::Pong);
+    assert_eq!(payload, b"Hello");
+    assert_eq!(
+        frame::encode(true, Opcode::Pong, Some([0x37, 0xfa, 0x21, 0x3d]), b"Hello"),
+        pong
+    );
+}
+
+#[test]
+fn length_encoding_at_the_edges() {
+    let cases: [(usize, &[u8]); 4] = [
+        (125, &[0x82, 125]),
+        (126, &[0x82, 126, 0x00, 0x7E]),
+        (65535, &[0x82, 126, 0xFF, 0xFF]),
+        (65536, &[0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00]),
+    ];
+    for (length, header) in cases {
+        let bytes = frame::encode(true, Opcode::Binary, None, &vec![0; length]);
+        assert_eq!(&bytes[..header.len()], header, "{length}");
+        assert_eq!(bytes.len(), header.len() + length, "{length}");
+        let (read_back, payload) = read_one(&bytes);
+        assert_eq!(read_back.payload_len, length as u64);
+        assert_eq!(payload.len(), length);
+    }
+}
+
+#[test]
+fn a_claimed_2_pow_63_byte_payload_allocates_only_what_arrives() {
+    // Unmasked, 64-bit length 2^63 - 1, then nine bytes and the end of input.
+    let mut bytes = vec![0x82, 0x7F];
+    bytes.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+    bytes.extend_from_slice(b"only this");
+    let mut cursor = Cursor::new(&bytes);
+    let header = frame::read_header(&mut cursor).unwrap();
+    assert_eq!(header.payload_len, u64::MAX >> 1);
+    let result = frame::read_payload(&mut cursor, &header);
+    assert!(
+        matches!(result, Err(FrameError::Truncated { received: 9, .. })),
+        "{result:?}"
+    );
 }

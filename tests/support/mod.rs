@@ -173,3 +173,50 @@ macro_rules! assert_chapter_snapshot {
         })
     };
 }
+
+/// A fixed mask per test frame, so snapshots are the same on every run.
+pub const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
+
+/// Connects our client with the article's key.
+pub fn connect(server: &Server) -> Client {
+    Client::connect(server.port, ARTICLE_KEY).expect("the handshake succeeds")
+}
+
+/// Reads frames until one with `opcode` arrives, answering pings on the way;
+/// returns its payload.
+pub fn expect_frame(client: &mut Client, opcode: Opcode) -> Vec<u8> {
+    loop {
+        let (header, payload) = client.receive().expect("a frame arrives");
+        if header.opcode == opcode {
+            return payload;
+        }
+        if header.opcode == Opcode::Ping && opcode != Opcode::Ping {
+            client
+                .send(true, Opcode::Pong, &payload, TEST_MASK)
+                .unwrap();
+            continue;
+        }
+        panic!("expected a {opcode} frame, got {header:?}");
+    }
+}
+
+/// The close frame the server sent: its code and reason.
+pub fn expect_close(client: &mut Client) -> (u16, String) {
+    let payload = expect_frame(client, Opcode::Close);
+    assert!(
+        payload.len() >= 2,
+        "close frame without a code: {payload:?}"
+    );
+    (
+        u16::from_be_bytes([payload[0], payload[1]]),
+        String::from_utf8_lossy(&payload[2..]).into_owned(),
+    )
+}
+
+/// After the close frame, the server hangs up.
+pub fn expect_hang_up(client: &mut Client) {
+    match client.receive() {
+        Err(websocket_from_scratch::frame::FrameError::Closed) => {}
+        other => panic!("expected the server to close the connection, got {other:?}"),
+    }
+}

@@ -1,0 +1,39 @@
+//! Control frames: RFC 6455 §5.5 (ping, pong and close share these rules).
+//!
+//! Control frames manage the connection rather than carry messages. They
+//! may arrive between the fragments of a message (so that a ping is not
+//! stuck behind a 16 MiB upload), and to keep that cheap the RFC limits
+//! them: at most 125 bytes of payload, and never fragmented.
+//!
+//! A ping asks "are you there?"; the answer is a pong carrying the same
+//! payload (§5.5.2, §5.5.3). A pong nobody asked for is allowed, and ignored.
+
+use crate::frame::FrameHeader;
+use crate::violation::Violation;
+
+/// The text of the ping the server sends after the handshake.
+pub const OUR_PING_TEXT: &str = "Are you still there?";
+/// The same, as the bytes of the ping's payload.
+pub const OUR_PING: &[u8] = OUR_PING_TEXT.as_bytes();
+
+/// The two rules every control frame obeys.
+pub fn check(header: &FrameHeader) -> Result<(), Violation> {
+    if header.payload_len > 125 {
+        return Err(Violation::ControlTooLong {
+            opcode: header.opcode,
+            length: header.payload_len,
+        });
+    }
+    if !header.fin {
+        return Err(Violation::FragmentedControl(header.opcode));
+    }
+    Ok(())
+}
+
+/// A control payload for the log: quoted if it is text, else its bytes.
+pub fn describe(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("{payload:?}"),
+    }
+}

@@ -1,0 +1,86 @@
+//! The rules a peer can break after the handshake, each with the close code
+//! that answers it: RFC 6455 §5.1–§5.5, §7.4.1 and §8.1.
+//!
+//! §7.1.7 says how to "fail the WebSocket connection": send a close frame
+//! with the right code, then close TCP. [`Violation::close_code`] is the
+//! right code.
+
+use std::fmt;
+
+use crate::close::{CloseCode, CloseFrameError};
+use crate::frame::Opcode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// §5.1: every frame from a client is masked.
+    Unmasked,
+    /// §5.2: RSV1–3 must be 0 unless an extension gave them a meaning.
+    ReservedBits(u8),
+    /// §5.2: opcodes 3–7 and 11–15 are reserved.
+    ReservedOpcode(u8),
+    /// §5.5: control frames carry at most 125 bytes…
+    ControlTooLong { opcode: Opcode, length: u64 },
+    /// …and are never fragmented.
+    FragmentedControl(Opcode),
+    /// §5.4: a continuation frame with no message to continue.
+    NothingToContinue,
+    /// §5.4: a new text or binary frame before the last message ended.
+    MessageInterrupted(Opcode),
+    /// §8.1: text must be valid UTF-8.
+    InvalidUtf8,
+    /// Our own limit (§10.4 asks servers to have one).
+    MessageTooBig { size: u64, limit: u64 },
+    /// §5.5.1 / §7.4: a close frame we cannot accept.
+    BadClose(CloseFrameError),
+}
+
+impl Violation {
+    /// The code §7.4.1 assigns to this kind of failure.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Violation::InvalidUtf8 | Violation::BadClose(CloseFrameError::ReasonNotUtf8) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            Violation::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Unmasked => write!(
+                f,
+                "the client sent an unmasked frame; RFC 6455 §5.1 says every client frame is masked"
+            ),
+            Violation::ReservedBits(bits) => write!(
+                f,
+                "reserved bits {bits:03b} are set, but no extension was agreed"
+            ),
+            Violation::ReservedOpcode(bits) => write!(f, "opcode {bits} is reserved"),
+            Violation::ControlTooLong { opcode, length } => write!(
+                f,
+                "a {opcode} frame of {length} bytes; control frames carry at most 125"
+            ),
+            Violation::FragmentedControl(opcode) => {
+                write!(
+                    f,
+                    "a fragmented {opcode} frame; control frames are never fragmented"
+                )
+            }
+            Violation::NothingToContinue => {
+                write!(f, "a continuation frame, but no message is in progress")
+            }
+            Violation::MessageInterrupted(opcode) => write!(
+                f,
+                "a new {opcode} frame in the middle of a fragmented message"
+            ),
+            Violation::InvalidUtf8 => write!(f, "a text message that is not valid UTF-8"),
+            Violation::MessageTooBig { size, limit } => {
+                write!(f, "a message of {size} bytes; the limit is {limit}")
+            }
+            Violation::BadClose(error) => error.fmt(f),
+        }
+    }
+}

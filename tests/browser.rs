@@ -1,0 +1,67 @@
+//! A real browser opens chapter 4's page and sees the server's reply on it:
+//! the page, its script, the handshake and both frames, all as a learner
+//! following along in Chromium would meet them.
+//!
+//! Needs Debian's Chromium and playwright-core, which `tests/browser/setup`
+//! installs. Without them the test says so and passes, except under CI=true,
+//! where it fails instead: CI must never skip it silently.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::Server;
+
+/// Where drive.mjs, its package.json and node_modules live.
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Whether Chromium and playwright-core are installed; if not, panics under
+/// CI=true and otherwise explains how to install them.
+fn browser_ready() -> bool {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if Path::new(&chromium).exists() && browser_dir().join("node_modules/playwright-core").exists()
+    {
+        return true;
+    }
+    let message = "Chromium or playwright-core is not installed; run tests/browser/setup";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}");
+    }
+    eprintln!("skipped: {message}");
+    false
+}
+
+#[test]
+fn chromium_shows_loud_and_clear_from_chapter_4() {
+    if !browser_ready() {
+        return;
+    }
+    let server = Server::start(env!("CARGO_BIN_EXE_04-reply"), &[]);
+    // "localhost", as the README tells learners to type. The server listens
+    // on 127.0.0.1 only; Chromium answers localhost with the loopback
+    // addresses itself (no DNS) and moves on to the next one when one
+    // refuses, so the address learners are given works and is checked here.
+    let url = format!("http://localhost:{}/", server.port);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-04-reply.png");
+    let output = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .args(["page-shows", &url, "Loud and clear!", "--screenshot"])
+        .arg(&screenshot)
+        .env("FORCE_COLOR", "0") // playwright's messages, plain in the assertion
+        .output()
+        .expect("node runs (Node.js 20 or newer)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "Chromium did not see the reply ({}):\n{stdout}{stderr}\nscreenshot: {}\nserver log:\n{}",
+        output.status,
+        screenshot.display(),
+        server.log()
+    );
+    eprint!("{stdout}");
+    server.wait_for_log("Sending response: \"Loud and clear!\"");
+}
