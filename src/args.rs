@@ -6,6 +6,26 @@
 //! silently ignored.
 
 use std::str::FromStr;
+use std::time::Duration;
+
+/// A duration written in seconds, such as `10` or `0.5`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Seconds, String> {
+        let seconds: f64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number"))?;
+        Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|duration| !duration.is_zero())
+            .map(Seconds)
+            .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
+    }
+}
 
 pub struct Args {
     program: String,
@@ -107,5 +127,15 @@ mod tests {
         assert!(parsed.flag("--verbose"));
         assert!(!parsed.flag("--quiet"));
         assert!(parsed.rest.is_empty());
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_finite() {
+        use super::Seconds;
+        use std::time::Duration;
+        assert_eq!("0.5".parse(), Ok(Seconds(Duration::from_millis(500))));
+        for bad in ["-1", "0", "NaN", "inf", "soon"] {
+            assert!(bad.parse::<Seconds>().is_err(), "{bad}");
+        }
     }
 }

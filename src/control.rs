@@ -15,6 +15,8 @@ use crate::violation::Violation;
 pub const OUR_PING_TEXT: &str = "Are you still there?";
 /// The same, as the bytes of the ping's payload.
 pub const OUR_PING: &[u8] = OUR_PING_TEXT.as_bytes();
+/// The payload of the ping sent to a connection that has gone quiet.
+pub const IDLE_PING: &[u8] = b"idle check";
 
 /// The two rules every control frame obeys.
 pub fn check(header: &FrameHeader) -> Result<(), Violation> {

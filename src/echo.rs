@@ -12,6 +12,11 @@
 //! | 7 | fragmented messages | [`crate::message::Assembler`] |
 //! | 8 | ping and pong | [`crate::control`] |
 //! | 9 | the closing handshake, close codes | [`crate::close`], [`crate::violation`] |
+//! | 10 | UTF-8 checked as it arrives, idle connections pinged and dropped | [`crate::utf8`], [`Features::idle_timeout`] |
+//!
+//! The story is told frame by frame at [`narrate::Level::Frames`] (chapters
+//! 5–9), and in one line per message at [`narrate::Level::Messages`]
+//! (chapter 10). Lines nobody will see are not even formatted.
 
 use crate::args::Args;
 use crate::close::{self, CloseCode};
@@ -21,8 +26,10 @@ use crate::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
 use crate::handshake::{self, Opening};
 use crate::listener::{self, Connection};
 use crate::message::{Assembler, Message};
-use crate::narrate;
+use crate::narrate::{self, Level};
+use crate::utf8::{self, Utf8Stream};
 use crate::violation::Violation;
+use std::time::Duration;
 
 /// 16 MiB: big enough for Autobahn's largest message, small enough that
 /// a few hostile clients cannot exhaust memory.
@@ -36,10 +43,17 @@ pub struct Features {
     pub binary: bool,
     pub fragments: bool,
     pub ping_pong: bool,
+    /// Send a ping right after the handshake, to show a pong coming back.
+    pub ping_on_connect: bool,
     /// Answer close frames, and fail every protocol error with its close
     /// code. Without it only 1007 and 1009 are sent, the two failures a
     /// chapter can meet before it knows about closing.
     pub closing_handshake: bool,
+    /// Check text as it arrives rather than once the message is complete.
+    pub utf8_fail_fast: bool,
+    /// After this long without a frame, ping; after as long again, give up.
+    /// `None`: wait for ever.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Features {
@@ -49,7 +63,10 @@ impl Features {
         binary: false,
         fragments: false,
         ping_pong: false,
+        ping_on_connect: false,
         closing_handshake: false,
+        utf8_fail_fast: false,
+        idle_timeout: None,
     };
     /// Chapter 6: and binary messages.
     pub const BINARY: Features = Features {
@@ -64,6 +81,7 @@ impl Features {
     /// Chapter 8: and ping/pong.
     pub const PING_PONG: Features = Features {
         ping_pong: true,
+        ping_on_connect: true,
         ..Features::FRAGMENTS
     };
     /// Chapter 9: and the closing handshake.
@@ -71,24 +89,40 @@ impl Features {
         closing_handshake: true,
         ..Features::PING_PONG
     };
+    /// Chapter 10: all of it, checking text as it arrives and pinging idle
+    /// peers (rather than every peer on arrival).
+    pub const COMPLETE: Features = Features {
+        ping_on_connect: false,
+        utf8_fail_fast: true,
+        idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+        ..Features::CLOSING_HANDSHAKE
+    };
 }
+
+/// How long a connection may stay silent before the server pings it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A chapter's `main`: takes `--port`, `--connections` and
 /// `--max-message-size` from the command line, then serves `features`.
 pub fn run(chapter: &'static str, features: Features) {
     let mut args = Args::from_env();
     let options = listener::Options::take_from(&mut args);
-    let max_message_size = args
-        .value("--max-message-size", "BYTES")
-        .unwrap_or(features.max_message_size);
+    let features = take_max_message_size(&mut args, features);
     args.finish();
-    let features = Features {
-        max_message_size,
-        ..features
-    };
     listener::serve(chapter, &options, move |connection| {
         serve(connection, &features)
     });
+}
+
+/// Takes `--max-message-size BYTES`, defaulting to what `features` says.
+pub fn take_max_message_size(args: &mut Args, features: Features) -> Features {
+    let max_message_size = args
+        .value("--max-message-size", "BYTES")
+        .unwrap_or(features.max_message_size);
+    Features {
+        max_message_size,
+        ..features
+    }
 }
 
 /// Performs the handshake, then echoes messages until the client leaves.
@@ -98,11 +132,14 @@ pub fn serve(connection: &mut Connection, features: &Features) -> Result<(), Err
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
-    // The handshake had a deadline; a conversation may idle as long as it likes.
-    connection.set_read_timeout(None)?;
+    narrate::summary("connected: handshake completed");
+    // The handshake had a deadline; a conversation may idle for as long as
+    // the chapter allows (chapters 5–9: for ever).
+    connection.set_read_timeout(features.idle_timeout)?;
     let mut conversation = Conversation {
         features,
         assembler: Assembler::new(),
+        text: Utf8Stream::new(),
         ping_sent: None,
     };
     match conversation.run(connection) {
@@ -121,15 +158,22 @@ fn fail(connection: &mut Connection, features: &Features, error: Error) -> Resul
     let Some(code) = code else {
         return Err(error);
     };
-    narrate::problem(format!("Failing the connection: {error}"));
+    fail_with(connection, code, &error.to_string())
+}
+
+fn fail_with(connection: &mut Connection, code: CloseCode, why: &str) -> Result<(), Error> {
+    narrate::problem(format!("Failing the connection: {why}"));
     narrate::sent(format!("Sending close frame: {code}"));
-    close::send(&mut connection.writer, code, &error.to_string())?;
+    narrate::summary(format!("→ close {code}"));
+    close::send(&mut connection.writer, code, why)?;
     Ok(())
 }
 
 struct Conversation<'a> {
     features: &'a Features,
     assembler: Assembler,
+    /// The UTF-8 state of the text message in progress (chapter 10).
+    text: Utf8Stream,
     /// The payload of the ping we sent and whose pong we await.
     ping_sent: Option<Vec<u8>>,
 }
@@ -142,19 +186,23 @@ enum Next {
 
 impl Conversation<'_> {
     fn run(&mut self, connection: &mut Connection) -> Result<(), Error> {
-        if self.features.ping_pong {
-            let payload = control::OUR_PING.to_vec();
+        if self.features.ping_on_connect {
             narrate::sent(format!(
                 "Sending a ping of our own: {}",
                 narrate::text_preview(control::OUR_PING_TEXT)
             ));
-            frame::write(&mut connection.writer, true, Opcode::Ping, &payload)?;
-            self.ping_sent = Some(payload);
+            self.ping(connection, control::OUR_PING)?;
         }
         loop {
             let header = match frame::read_header(&mut connection.reader) {
                 Err(FrameError::Closed) => {
                     self.peer_hung_up();
+                    return Ok(());
+                }
+                Err(FrameError::TimedOut) => {
+                    if self.idle(connection)? {
+                        continue;
+                    }
                     return Ok(());
                 }
                 header => header?,
@@ -171,10 +219,37 @@ impl Conversation<'_> {
         }
     }
 
+    fn ping(&mut self, connection: &mut Connection, payload: &[u8]) -> Result<(), Error> {
+        frame::write(&mut connection.writer, true, Opcode::Ping, payload)?;
+        self.ping_sent = Some(payload.to_vec());
+        Ok(())
+    }
+
+    /// Nothing arrived for the idle timeout: ping once, then give up.
+    /// Returns whether to keep reading.
+    fn idle(&mut self, connection: &mut Connection) -> Result<bool, Error> {
+        if self.ping_sent.as_deref() == Some(control::IDLE_PING) {
+            fail_with(
+                connection,
+                CloseCode::GOING_AWAY,
+                "no answer to our ping; dropping an idle connection",
+            )?;
+            return Ok(false);
+        }
+        narrate::sent("The connection is idle: sending a ping");
+        narrate::summary("idle: → ping");
+        self.ping(connection, control::IDLE_PING)?;
+        Ok(true)
+    }
+
     fn peer_hung_up(&self) {
         if self.features.closing_handshake {
             narrate::aside(format!(
                 "The client closed TCP without a closing handshake: {}.",
+                CloseCode::ABNORMAL
+            ));
+            narrate::summary(format!(
+                "← hung up without a close frame ({})",
                 CloseCode::ABNORMAL
             ));
         } else {
@@ -227,47 +302,45 @@ impl Conversation<'_> {
         Ok(())
     }
 
+    /// Whether this data frame belongs to a text message.
+    fn is_text(&self, header: &FrameHeader) -> bool {
+        match self.assembler.in_progress() {
+            Some(message) => message.opcode == Opcode::Text,
+            None => header.opcode == Opcode::Text,
+        }
+    }
+
     fn data_frame(
         &mut self,
         connection: &mut Connection,
         header: &FrameHeader,
     ) -> Result<Next, Error> {
-        narrate::received(format!(
-            "Received {} frame: FIN {}, {} bytes ({})",
-            header.opcode,
-            u8::from(header.fin),
-            header.payload_len,
-            describe_length(header)
-        ));
-        let payload = frame::read_payload(&mut connection.reader, header)?;
+        if narrate::tells(Level::Frames) {
+            narrate::received(format!(
+                "Received {} frame: FIN {}, {} bytes ({})",
+                header.opcode,
+                u8::from(header.fin),
+                header.payload_len,
+                describe_length(header)
+            ));
+        }
+        let check_as_it_arrives = self.features.utf8_fail_fast && self.is_text(header);
+        let payload = if check_as_it_arrives {
+            utf8::read_checked_payload(&mut connection.reader, header, &mut self.text)?
+        } else {
+            frame::read_payload(&mut connection.reader, header)?
+        };
         let Some(message) = self.assembler.push(header, payload)? else {
             return Ok(Next::KeepReading);
         };
-        if message.opcode == Opcode::Text && std::str::from_utf8(&message.payload).is_err() {
-            return Err(Violation::InvalidUtf8.into());
+        if message.opcode == Opcode::Text {
+            if check_as_it_arrives {
+                self.text.finish()?;
+            } else if std::str::from_utf8(&message.payload).is_err() {
+                return Err(Violation::InvalidUtf8.into());
+            }
         }
-        if message.frames > 1 {
-            narrate::received(format!(
-                "Assembled a {} message from {} frames: {} bytes",
-                message.opcode,
-                message.frames,
-                message.payload.len()
-            ));
-        }
-        narrate::plain(format!("  {}", preview(&message)));
-        let echo_header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: message.opcode,
-            mask: None,
-            payload_len: message.payload.len() as u64,
-        };
-        narrate::sent(format!(
-            "Echoing {} frame: {} bytes, header {:?}",
-            message.opcode,
-            message.payload.len(),
-            frame::encode_header(&echo_header)
-        ));
+        tell_message(&message);
         frame::write(
             &mut connection.writer,
             true,
@@ -285,18 +358,7 @@ impl Conversation<'_> {
         let payload = frame::read_payload(&mut connection.reader, header)?;
         match header.opcode {
             Opcode::Ping => {
-                narrate::received(format!(
-                    "Received ping {}; answering with a pong carrying the same payload",
-                    control::describe(&payload)
-                ));
-                if let Some(message) = self.assembler.in_progress() {
-                    narrate::aside(format!(
-                        "(it arrived between fragments {} and {} of a {} message)",
-                        message.frames,
-                        message.frames + 1,
-                        message.opcode
-                    ));
-                }
+                self.tell_ping(&payload);
                 frame::write(&mut connection.writer, true, Opcode::Pong, &payload)?;
                 narrate::sent(format!("Sent pong {}", control::describe(&payload)));
             }
@@ -306,6 +368,7 @@ impl Conversation<'_> {
                     "Received pong {}: the client answered our ping",
                     control::describe(&payload)
                 ));
+                narrate::summary(format!("← pong {}", control::describe(&payload)));
             }
             Opcode::Pong => narrate::aside(format!(
                 "Received an unsolicited pong {}; ignoring it (§5.5.3 allows them)",
@@ -318,6 +381,64 @@ impl Conversation<'_> {
             _ => {}
         }
         Ok(Next::KeepReading)
+    }
+
+    fn tell_ping(&self, payload: &[u8]) {
+        if narrate::tells(Level::Frames) {
+            narrate::received(format!(
+                "Received ping {}; answering with a pong carrying the same payload",
+                control::describe(payload)
+            ));
+            if let Some(message) = self.assembler.in_progress() {
+                narrate::aside(format!(
+                    "(it arrived between fragments {} and {} of a {} message)",
+                    message.frames,
+                    message.frames + 1,
+                    message.opcode
+                ));
+            }
+        }
+        narrate::summary(format!("← ping {} → pong", control::describe(payload)));
+    }
+}
+
+/// The story of a complete message and its echo.
+fn tell_message(message: &Message) {
+    if narrate::tells(Level::Frames) {
+        if message.frames > 1 {
+            narrate::received(format!(
+                "Assembled a {} message from {} frames: {} bytes",
+                message.opcode,
+                message.frames,
+                message.payload.len()
+            ));
+        }
+        narrate::plain(format!("  {}", preview(message)));
+        let echo_header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: message.opcode,
+            mask: None,
+            payload_len: message.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame: {} bytes, header {:?}",
+            message.opcode,
+            message.payload.len(),
+            frame::encode_header(&echo_header)
+        ));
+    } else if narrate::tells(Level::Messages) {
+        let frames = if message.frames > 1 {
+            format!(" in {} frames", message.frames)
+        } else {
+            String::new()
+        };
+        narrate::summary(format!(
+            "← {} {} bytes{frames} {} → echoed",
+            message.opcode,
+            message.payload.len(),
+            preview(message)
+        ));
     }
 }
 
@@ -337,8 +458,17 @@ fn answer_close(connection: &mut Connection, payload: &[u8]) -> Result<(), Error
         .unwrap_or_default();
     frame::write(&mut connection.writer, true, Opcode::Close, &reply)?;
     match received.code {
-        Some(code) => narrate::sent(format!("Answering with close frame: code {code}")),
-        None => narrate::sent("Answering with an empty close frame"),
+        Some(code) => {
+            narrate::sent(format!("Answering with close frame: code {code}"));
+            narrate::summary(format!(
+                "← close {code} {:?} → close, hang up",
+                received.reason
+            ));
+        }
+        None => {
+            narrate::sent("Answering with an empty close frame");
+            narrate::summary("← close (no code) → close, hang up");
+        }
     }
     narrate::event("Closing the TCP connection; the server closes first (RFC 6455 §7.1.1).");
     Ok(())

@@ -147,7 +147,12 @@ pub enum FrameError {
         expected: u64,
         received: u64,
     },
+    /// Nothing arrived before the read timeout, between frames.
     TimedOut,
+    /// The read timeout expired partway through a frame.
+    Stalled {
+        received: u64,
+    },
     /// A length that fits a shorter field (§5.2: "the minimal number of bytes MUST be used").
     NonMinimalLength {
         length: u64,
@@ -167,6 +172,10 @@ impl fmt::Display for FrameError {
                 "the peer closed the connection halfway through a frame ({received} of {expected} bytes)"
             ),
             FrameError::TimedOut => write!(f, "timed out waiting for a frame"),
+            FrameError::Stalled { received } => write!(
+                f,
+                "timed out halfway through a frame ({received} bytes of it arrived)"
+            ),
             FrameError::NonMinimalLength { length, field } => write!(
                 f,
                 "a length of {length} written with a {field}: lengths must use the shortest form"
@@ -200,7 +209,15 @@ fn read_exact_or_closed(
             }
             Ok(count) => filled += count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
+            Err(error) if crate::http::is_timeout(&error) => {
+                return Err(if filled == 0 && at_frame_start {
+                    FrameError::TimedOut
+                } else {
+                    FrameError::Stalled {
+                        received: filled as u64,
+                    }
+                });
+            }
             Err(error) => return Err(FrameError::Io(error)),
         }
     }

@@ -180,6 +180,7 @@ pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
     let accept = accept_key(key);
     narrate::sent(format!("Responding to handshake with key: {accept}"));
     write_switching_protocols(&mut connection.writer, &accept)?;
+    connection.handshake_finished()?;
     Ok(Opening::Upgraded)
 }
 

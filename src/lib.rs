@@ -20,6 +20,7 @@ pub mod mask;
 pub mod message;
 pub mod narrate;
 pub mod page;
+pub mod utf8;
 pub mod violation;
 
 pub use error::Error;

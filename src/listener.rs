@@ -7,11 +7,11 @@
 //! the loop until it closes. Here each connection gets its own thread and a
 //! read timeout, and a handler's error ends only that connection.
 
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::args::Args;
 use crate::error::Error;
@@ -21,8 +21,31 @@ use crate::narrate;
 /// The article's port.
 pub const DEFAULT_PORT: u16 = 2345;
 
-/// How long a client may take to send its request head.
+/// How long a client may take to send its request head, by default.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket a connection reads from, with an optional overall deadline.
+///
+/// A read timeout alone bounds each `read`, not the whole: a client sending
+/// one byte every nine seconds would keep a 10-second timeout happy for
+/// ever. While a deadline is set, every read waits at most until then.
+pub struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        self.stream.read(buffer)
+    }
+}
 
 /// One client connection.
 ///
@@ -31,28 +54,45 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// segment, and a fresh reader per phase would lose whatever the old one had
 /// buffered. Writing goes straight to the socket.
 pub struct Connection {
-    pub reader: BufReader<TcpStream>,
+    pub reader: BufReader<DeadlineStream>,
     pub writer: TcpStream,
     pub peer: SocketAddr,
+    /// Connections are numbered from 1 in the order they are accepted.
+    pub id: u64,
     /// The chapter's binary name, shown on its test page.
     pub chapter: &'static str,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, chapter: &'static str) -> std::io::Result<Connection> {
+    pub fn new(stream: TcpStream, id: u64, chapter: &'static str) -> io::Result<Connection> {
         let peer = stream.peer_addr()?;
         let writer = stream.try_clone()?;
         Ok(Connection {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(DeadlineStream {
+                stream,
+                deadline: None,
+            }),
             writer,
             peer,
+            id,
             chapter,
         })
     }
 
     /// Changes how long a read may wait (`None`: for ever).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.writer.set_read_timeout(timeout)
+    }
+
+    /// Every read from now on must finish by `deadline` (`None`: no deadline).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.reader.get_mut().deadline = deadline;
+    }
+
+    /// Lifts the handshake's deadline, restoring the plain read timeout.
+    pub fn handshake_finished(&mut self) -> io::Result<()> {
+        self.set_deadline(None);
+        self.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
     }
 
     /// Closes our side, then reads and discards what the peer still sends
@@ -62,6 +102,7 @@ impl Connection {
     /// kernel send a reset, and a reset can destroy our last response before
     /// the peer reads it — an error page that never arrives.
     pub fn close(mut self) {
+        self.set_deadline(None);
         let _ = self.writer.shutdown(Shutdown::Write);
         let _ = self.set_read_timeout(Some(Duration::from_secs(1)));
         let mut discard = [0; 4096];
@@ -82,6 +123,8 @@ pub struct Options {
     pub port: u16,
     /// Stop after this many connections (tests and workshops); `None`: never.
     pub connections: Option<usize>,
+    /// How long a client has to complete its request head.
+    pub handshake_timeout: Duration,
 }
 
 impl Options {
@@ -90,6 +133,7 @@ impl Options {
         Options {
             port: args.value("--port", "N").unwrap_or(DEFAULT_PORT),
             connections: args.value("--connections", "N"),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
         }
     }
 
@@ -120,7 +164,7 @@ where
     let port = listener
         .local_addr()
         .map_or(options.port, |addr| addr.port());
-    narrate::event(format!(
+    narrate::headline(format!(
         "Listening on ws://localhost:{port} (open http://localhost:{port} in a browser)"
     ));
 
@@ -136,9 +180,16 @@ where
             }
         };
         let handler = Arc::clone(&handler);
-        threads.push(thread::spawn(move || serve_one(stream, chapter, &*handler)));
-        threads.retain(|thread| !thread.is_finished());
         accepted += 1;
+        let id = accepted as u64;
+        let timeout = options.handshake_timeout;
+        threads.push(thread::spawn(move || {
+            serve_one(stream, id, timeout, chapter, &*handler)
+        }));
+        if options.connections.is_none() {
+            // Nothing will join them: let finished threads go.
+            threads.retain(|thread| !thread.is_finished());
+        }
         if options.connections.is_some_and(|limit| accepted >= limit) {
             break;
         }
@@ -148,20 +199,29 @@ where
     }
 }
 
-fn serve_one<F>(stream: TcpStream, chapter: &'static str, handler: &F)
-where
+fn serve_one<F>(
+    stream: TcpStream,
+    id: u64,
+    handshake_timeout: Duration,
+    chapter: &'static str,
+    handler: &F,
+) where
     F: Fn(&mut Connection) -> Result<(), Error>,
 {
+    narrate::set_connection(id);
+    // Small frames go out at once instead of waiting to be merged (Nagle).
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(handshake_timeout));
+    // A peer that stops reading cannot hold a writer for ever.
     let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-    let mut connection = match Connection::new(stream, chapter) {
+    let mut connection = match Connection::new(stream, id, chapter) {
         Ok(connection) => connection,
         Err(error) => {
             narrate::problem(format!("Could not set up a connection: {error}"));
             return;
         }
     };
+    connection.set_deadline(Some(Instant::now() + handshake_timeout));
     match handler(&mut connection) {
         Ok(()) => {}
         Err(Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(

@@ -37,6 +37,14 @@ pub fn apply(mask: [u8; 4], data: &mut [u8]) {
     apply_bytewise(mask, chunks.into_remainder());
 }
 
+/// Applies the mask to a piece of a payload that starts `offset` bytes in,
+/// for payloads handled piece by piece as they arrive.
+pub fn apply_from(mask: [u8; 4], data: &mut [u8], offset: u64) {
+    let mut key = mask;
+    key.rotate_left((offset % 4) as usize);
+    apply(key, data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +63,19 @@ mod tests {
         let mut data = ARTICLE_MASKED;
         apply(ARTICLE_MASK, &mut data);
         assert_eq!(&data, b"Can you hear me?");
+    }
+
+    #[test]
+    fn piece_by_piece_is_the_same_as_all_at_once() {
+        let mut whole = ARTICLE_MASKED;
+        apply(ARTICLE_MASK, &mut whole);
+        let mut pieces = ARTICLE_MASKED;
+        let (first, rest) = pieces.split_at_mut(3);
+        apply_from(ARTICLE_MASK, first, 0);
+        let (second, third) = rest.split_at_mut(6);
+        apply_from(ARTICLE_MASK, second, 3);
+        apply_from(ARTICLE_MASK, third, 9);
+        assert_eq!(pieces, whole);
     }
 
     #[test]

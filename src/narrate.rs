@@ -9,13 +9,30 @@
 //!
 //! Not part of RFC 6455; it is how this tutorial shows RFC 6455 at work.
 
+use std::cell::Cell;
 use std::fmt::Display;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use colored::Colorize;
 
-static QUIET: AtomicBool = AtomicBool::new(false);
+/// How much a server tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Only problems (for benchmarks).
+    Quiet = 0,
+    /// One line per message (chapter 10's default).
+    Messages = 1,
+    /// The whole story, frame by frame (chapters 1–9, and chapter 10's `--verbose`).
+    Frames = 2,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Frames as u8);
+
+thread_local! {
+    /// The connection this thread serves, shown on one-line summaries.
+    static CONNECTION: Cell<Option<u64>> = const { Cell::new(None) };
+}
 
 /// Decides whether narration is coloured, and must run before the first line.
 ///
@@ -46,20 +63,48 @@ fn should_color(
     stderr_is_terminal
 }
 
-/// Silences everything but problems, for benchmarks.
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
+/// Chooses how much to tell, for the whole process.
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Whether lines of `level` are printed. Check it before building a line
+/// that costs something to format: on a busy server, the formatting of
+/// lines nobody sees would be the slowest part.
+pub fn tells(level: Level) -> bool {
+    LEVEL.load(Ordering::Relaxed) >= level as u8
+}
+
+/// Marks the current thread as serving connection number `id`.
+pub fn set_connection(id: u64) {
+    CONNECTION.with(|cell| cell.set(Some(id)));
 }
 
 fn say(line: impl Display) {
-    if !QUIET.load(Ordering::Relaxed) {
+    if tells(Level::Frames) {
         eprintln!("{line}");
+    }
+}
+
+/// A one-line summary of a message or an event on a connection, shown at
+/// [`Level::Messages`] only (at [`Level::Frames`] the story already says it).
+pub fn summary(text: impl Display) {
+    if LEVEL.load(Ordering::Relaxed) == Level::Messages as u8 {
+        match CONNECTION.with(Cell::get) {
+            Some(id) => eprintln!("{} {text}", format!("#{id}").dimmed()),
+            None => eprintln!("{text}"),
+        }
     }
 }
 
 /// A plain line, such as a request header printed as it arrived.
 pub fn plain(text: impl Display) {
     say(text);
+}
+
+/// A line printed at every level, such as where the server listens.
+pub fn headline(text: impl Display) {
+    eprintln!("{}", text.to_string().bold());
 }
 
 /// A milestone: a new connection, a completed handshake.
@@ -85,7 +130,11 @@ pub fn aside(text: impl Display) {
 /// Something went wrong with one connection; the server carries on.
 /// Printed even when quiet.
 pub fn problem(text: impl Display) {
-    eprintln!("{}", text.to_string().red());
+    let text = text.to_string().red();
+    match CONNECTION.with(Cell::get) {
+        Some(id) if !tells(Level::Frames) => eprintln!("{} {text}", format!("#{id}").dimmed()),
+        _ => eprintln!("{text}"),
+    }
 }
 
 /// A text payload as a quoted string, cut after `PREVIEW_CHARS` characters.

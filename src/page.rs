@@ -46,6 +46,7 @@ pub fn serve(connection: &mut Connection, request: &Request) -> Result<(), Error
         "Not a WebSocket request: answering {} {} with {status}",
         request.method, request.target
     ));
+    narrate::summary(format!("{} {} → {status}", request.method, request.target));
     http::write_response(
         &mut connection.writer,
         status,

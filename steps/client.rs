@@ -25,7 +25,7 @@ use websocket_from_scratch::args::Args;
 use websocket_from_scratch::client::{self, Client, MaskKey};
 use websocket_from_scratch::frame::{FrameError, Opcode};
 use websocket_from_scratch::listener::DEFAULT_PORT;
-use websocket_from_scratch::narrate;
+use websocket_from_scratch::{control, narrate};
 
 fn main() {
     let mut args = Args::from_env();
@@ -82,7 +82,10 @@ fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String
                     narrate::received(format!("Received binary frame of {} bytes", payload.len()))
                 }
                 Opcode::Ping => {
-                    narrate::received(format!("Received ping {payload:?}; answering with a pong"));
+                    narrate::received(format!(
+                        "Received ping {}; answering with a pong",
+                        control::describe(&payload)
+                    ));
                     let _ = client.send(true, Opcode::Pong, &payload, client::random_mask());
                     continue;
                 }
