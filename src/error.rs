@@ -69,6 +69,9 @@ impl fmt::Display for Error {
             Error::Frame(error) => error.fmt(f),
             Error::NotYetSupported(what) => write!(f, "Not supported yet: {what}"),
             Error::Protocol(violation) => violation.fmt(f),
+            Error::Io(error) if crate::http::is_timeout(error) => {
+                write!(f, "timed out sending: the peer has stopped reading")
+            }
             Error::Io(error) => write!(f, "connection error: {error}"),
         }
     }

@@ -102,9 +102,10 @@ impl Connection {
     /// kernel send a reset, and a reset can destroy our last response before
     /// the peer reads it — an error page that never arrives.
     pub fn close(mut self) {
-        self.set_deadline(None);
         let _ = self.writer.shutdown(Shutdown::Write);
-        let _ = self.set_read_timeout(Some(Duration::from_secs(1)));
+        // An overall deadline, not a per-read timeout: a peer trickling a
+        // byte at a time must not keep this thread here.
+        self.set_deadline(Some(Instant::now() + Duration::from_secs(1)));
         let mut discard = [0; 4096];
         let mut budget: usize = 1 << 20;
         while let Ok(count @ 1..) = self.reader.read(&mut discard) {

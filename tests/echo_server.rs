@@ -1,0 +1,270 @@
+//! Chapter 10, the complete echo server: its default narration, every way a
+//! connection can end, the timeouts, the limits, and many clients at once.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{Server, TEST_MASK, connect, expect_close, expect_frame, expect_hang_up};
+use tungstenite::Message;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use websocket_from_scratch::frame::{self, FrameError, Opcode};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_10-echo-server");
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+fn tungstenite_client(server: &Server) -> Socket {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let (socket, _) =
+        tungstenite::client::connect_with_config(url, Some(config), 3).expect("handshake");
+    socket
+}
+
+/// The close frame tungstenite receives, and then the end of the stream.
+fn close_frame_received(socket: &mut Socket) -> CloseFrame {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => return frame,
+            Ok(Message::Close(None)) => panic!("a close frame without a code"),
+            Ok(_) => continue,
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    }
+}
+
+#[test]
+fn default_narration_is_one_line_per_message() {
+    let server = Server::start(SERVER, &["--connections", "1"]);
+    let mut client = connect(&server);
+    client
+        .send(true, Opcode::Text, b"Can you hear me?", TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Text), b"Can you hear me?");
+    let bytes: Vec<u8> = (0..=255).collect();
+    client
+        .send(true, Opcode::Binary, &bytes, TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Binary), bytes);
+    client.send(false, Opcode::Text, b"Hel", TEST_MASK).unwrap();
+    client
+        .send(true, Opcode::Ping, b"still there?", TEST_MASK)
+        .unwrap();
+    client
+        .send(true, Opcode::Continuation, b"lo", TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Pong), b"still there?");
+    assert_eq!(expect_frame(&mut client, Opcode::Text), b"Hello");
+    let mut bye = 1000u16.to_be_bytes().to_vec();
+    bye.extend_from_slice(b"bye");
+    client.send(true, Opcode::Close, &bye, TEST_MASK).unwrap();
+    assert_eq!(expect_close(&mut client), (1000, String::new()));
+    expect_hang_up(&mut client);
+    let log = server.finish();
+    assert_chapter_snapshot!("10-echo-server", log);
+}
+
+#[test]
+fn verbose_tells_the_frame_by_frame_story_and_quiet_tells_nothing() {
+    for (flag, expected, absent) in [
+        (
+            "--verbose",
+            "Received text frame: FIN 1, 2 bytes (7-bit length)",
+            "→ echoed",
+        ),
+        ("--quiet", "Listening on", "→ echoed"),
+    ] {
+        let server = Server::start(SERVER, &["--connections", "1", flag]);
+        let mut client = connect(&server);
+        client.send(true, Opcode::Text, b"hi", TEST_MASK).unwrap();
+        assert_eq!(expect_frame(&mut client, Opcode::Text), b"hi");
+        drop(client);
+        let log = server.finish();
+        assert!(log.contains(expected), "{flag}:\n{log}");
+        assert!(!log.contains(absent), "{flag}:\n{log}");
+        if flag == "--quiet" {
+            assert_eq!(log.lines().count(), 1, "{log}");
+        }
+    }
+}
+
+#[test]
+fn a_client_close_is_echoed_and_the_server_closes_first() {
+    let server = Server::start(SERVER, &[]);
+    let mut socket = tungstenite_client(&server);
+    socket.send(Message::text("hello")).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::text("hello"));
+    socket
+        .close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "done".into(),
+        }))
+        .unwrap();
+    assert_eq!(close_frame_received(&mut socket).code, CloseCode::Normal);
+    assert!(matches!(
+        socket.read(),
+        Err(tungstenite::Error::ConnectionClosed)
+    ));
+    server.wait_for_log("← close 1000 (normal closure) \"done\" → close, hang up");
+}
+
+#[test]
+fn protocol_errors_close_with_1002_1007_and_1009() {
+    let server = Server::start(SERVER, &["--max-message-size", "1000"]);
+    for (bytes, code) in [
+        (
+            frame::encode(true, Opcode::Continuation, Some(TEST_MASK), b"x"),
+            1002,
+        ),
+        (frame::encode(true, Opcode::Text, None, b"unmasked"), 1002),
+        (
+            frame::encode(true, Opcode::Text, Some(TEST_MASK), &[0xC0, 0x80]),
+            1007,
+        ),
+        (
+            frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[0; 1001]),
+            1009,
+        ),
+    ] {
+        let mut client = connect(&server);
+        client.send_raw(&bytes).unwrap();
+        assert_eq!(expect_close(&mut client).0, code);
+        expect_hang_up(&mut client);
+    }
+    // A message exactly at the limit is fine.
+    let mut socket = tungstenite_client(&server);
+    socket.send(Message::binary(vec![9; 1000])).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::binary(vec![9; 1000]));
+}
+
+#[test]
+fn invalid_utf8_fails_before_the_rest_of_the_frame_arrives() {
+    let server = Server::start(SERVER, &[]);
+    let mut client = connect(&server);
+    // A 1000-byte text frame whose third byte is invalid; only 10 bytes sent.
+    let mut payload = b"ok".to_vec();
+    payload.push(0xFF);
+    payload.resize(1000, b'a');
+    let bytes = frame::encode(true, Opcode::Text, Some(TEST_MASK), &payload);
+    client.send_raw(&bytes[..8 + 10]).unwrap();
+    let (code, reason) = expect_close(&mut client);
+    assert_eq!(code, 1007, "{reason}");
+}
+
+#[test]
+fn a_slow_handshake_is_cut_off_at_its_deadline() {
+    let server = Server::start(SERVER, &["--handshake-timeout", "0.5"]);
+    let mut stream = server.connect_raw();
+    let mut trickle = stream.try_clone().unwrap();
+    let started = Instant::now();
+    // One byte every 0.2 s would satisfy any per-read timeout; the deadline
+    // is for the whole request head.
+    thread::spawn(move || {
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\n" {
+            if trickle.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let mut answer = [0; 30];
+    stream.read_exact(&mut answer).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408 Request Timeout"),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn an_idle_connection_is_pinged_then_dropped_with_1001() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.3"]);
+
+    // Answering the ping keeps the connection: the next idle period brings
+    // another ping, not a close.
+    let mut client = connect(&server);
+    for _ in 0..2 {
+        let (header, payload) = client.receive().unwrap();
+        assert_eq!(header.opcode, Opcode::Ping);
+        client
+            .send(true, Opcode::Pong, &payload, TEST_MASK)
+            .unwrap();
+    }
+    client
+        .send(true, Opcode::Text, b"still here", TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Text), b"still here");
+
+    // Saying nothing at all ends it.
+    let mut client = connect(&server);
+    let started = Instant::now();
+    let (header, payload) = client.receive().unwrap();
+    assert_eq!(
+        (header.opcode, payload.as_slice()),
+        (Opcode::Ping, &b"idle check"[..])
+    );
+    assert_eq!(expect_close(&mut client).0, 1001);
+    expect_hang_up(&mut client);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    server.wait_for_log("no answer to our ping");
+}
+
+#[test]
+fn half_a_frame_then_silence_is_reaped() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.3"]);
+    let mut client = connect(&server);
+    let bytes = frame::encode(true, Opcode::Text, Some(TEST_MASK), b"never finished");
+    client.send_raw(&bytes[..9]).unwrap();
+    assert!(matches!(
+        client.receive(),
+        Err(FrameError::Closed) | Err(FrameError::Io(_))
+    ));
+    server.wait_for_log("timed out halfway through a frame");
+}
+
+#[test]
+fn a_peer_that_never_reads_is_reaped() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.3"]);
+    let mut client = connect(&server);
+    let big = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &vec![0; 4 << 20]);
+    // Send until the server's echoes, which nobody reads, block it.
+    let started = Instant::now();
+    while client.send_raw(&big).is_ok() && started.elapsed() < Duration::from_secs(10) {}
+    server.wait_for_log("timed out sending: the peer has stopped reading");
+}
+
+#[test]
+fn two_hundred_clients_at_once() {
+    let server = Server::start(SERVER, &["--quiet"]);
+    let port = server.port;
+    let start = Arc::new(Barrier::new(200));
+    let clients: Vec<_> = (0..200)
+        .map(|id| {
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                let url = format!("ws://127.0.0.1:{port}/");
+                let (mut socket, _) = tungstenite::connect(url).expect("handshake");
+                start.wait();
+                for round in 0..20 {
+                    let text = format!("client {id}, round {round}");
+                    socket.send(Message::text(text.clone())).unwrap();
+                    assert_eq!(socket.read().unwrap(), Message::text(text));
+                }
+                socket.close(None).unwrap();
+                while socket.read().is_ok() {}
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("every client got every echo");
+    }
+    assert!(!server.log().contains("panicked"));
+}
