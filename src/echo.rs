@@ -29,6 +29,7 @@ use crate::message::{Assembler, Message};
 use crate::narrate::{self, Level};
 use crate::utf8::{self, Utf8Stream};
 use crate::violation::Violation;
+use std::io::Read;
 use std::time::Duration;
 
 /// 16 MiB: big enough for Autobahn's largest message, small enough that
@@ -132,6 +133,19 @@ pub fn serve(connection: &mut Connection, features: &Features) -> Result<(), Err
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
+    start(connection, features)?;
+    let Connection { reader, writer, .. } = connection;
+    converse(reader, writer, features, &mut echo)
+}
+
+/// Sends a complete message back as it came.
+fn echo(message: Message, outbox: &mut dyn Outbox) -> Result<(), Error> {
+    tell_message(&message);
+    outbox.send(message.opcode, &message.payload)
+}
+
+/// Sets the timeouts for the conversation that follows a handshake.
+pub fn start(connection: &mut Connection, features: &Features) -> Result<(), Error> {
     narrate::summary("connected: handshake completed");
     // The handshake had a deadline; a conversation may idle for as long as
     // the chapter allows (chapters 5–9: for ever).
@@ -141,41 +155,52 @@ pub fn serve(connection: &mut Connection, features: &Features) -> Result<(), Err
         // as on a silent one.
         connection.writer.set_write_timeout(features.idle_timeout)?;
     }
+    Ok(())
+}
+
+/// Where a conversation's outgoing frames go: straight onto the socket for
+/// the echo server, through a member's queue for the chat (chapter 11).
+pub trait Outbox {
+    /// Sends one complete, unfragmented frame.
+    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error>;
+}
+
+impl Outbox for std::net::TcpStream {
+    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        frame::write(self, true, opcode, payload)?;
+        Ok(())
+    }
+}
+
+/// Reads frames from `reader` until the conversation ends, handling control
+/// frames itself and handing each complete message to `on_message`.
+/// A protocol error fails the connection with its close code (§7.1.7).
+pub fn converse(
+    reader: &mut dyn Read,
+    outbox: &mut dyn Outbox,
+    features: &Features,
+    on_message: &mut dyn FnMut(Message, &mut dyn Outbox) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut conversation = Conversation {
         features,
+        reader,
+        outbox,
+        on_message,
         assembler: Assembler::new(),
         text: Utf8Stream::new(),
         ping_sent: None,
     };
-    match conversation.run(connection) {
+    match conversation.run() {
         Ok(()) => Ok(()),
-        Err(error) => fail(connection, features, error),
+        Err(error) => conversation.fail(error),
     }
-}
-
-/// Sends the close frame an error calls for, if this chapter sends one.
-fn fail(connection: &mut Connection, features: &Features, error: Error) -> Result<(), Error> {
-    let code = error.close_code().filter(|code| {
-        features.closing_handshake
-            || *code == CloseCode::INVALID_PAYLOAD
-            || *code == CloseCode::MESSAGE_TOO_BIG
-    });
-    let Some(code) = code else {
-        return Err(error);
-    };
-    fail_with(connection, code, &error.to_string())
-}
-
-fn fail_with(connection: &mut Connection, code: CloseCode, why: &str) -> Result<(), Error> {
-    narrate::problem(format!("Failing the connection: {why}"));
-    narrate::sent(format!("Sending close frame: {code}"));
-    narrate::summary(format!("→ close {code}"));
-    close::send(&mut connection.writer, code, why)?;
-    Ok(())
 }
 
 struct Conversation<'a> {
     features: &'a Features,
+    reader: &'a mut dyn Read,
+    outbox: &'a mut dyn Outbox,
+    on_message: &'a mut dyn FnMut(Message, &mut dyn Outbox) -> Result<(), Error>,
     assembler: Assembler,
     /// The UTF-8 state of the text message in progress (chapter 10).
     text: Utf8Stream,
@@ -190,22 +215,22 @@ enum Next {
 }
 
 impl Conversation<'_> {
-    fn run(&mut self, connection: &mut Connection) -> Result<(), Error> {
+    fn run(&mut self) -> Result<(), Error> {
         if self.features.ping_on_connect {
             narrate::sent(format!(
                 "Sending a ping of our own: {}",
                 narrate::text_preview(control::OUR_PING_TEXT)
             ));
-            self.ping(connection, control::OUR_PING)?;
+            self.ping(control::OUR_PING)?;
         }
         loop {
-            let header = match frame::read_header(&mut connection.reader) {
+            let header = match frame::read_header(&mut self.reader) {
                 Err(FrameError::Closed) => {
                     self.peer_hung_up();
                     return Ok(());
                 }
                 Err(FrameError::TimedOut) => {
-                    if self.idle(connection)? {
+                    if self.idle()? {
                         continue;
                     }
                     return Ok(());
@@ -214,9 +239,9 @@ impl Conversation<'_> {
             };
             self.check(&header)?;
             let next = if header.opcode.is_control() {
-                self.control_frame(connection, &header)?
+                self.control_frame(&header)?
             } else {
-                self.data_frame(connection, &header)?
+                self.data_frame(&header)?
             };
             if let Next::Stop = next {
                 return Ok(());
@@ -224,18 +249,38 @@ impl Conversation<'_> {
         }
     }
 
-    fn ping(&mut self, connection: &mut Connection, payload: &[u8]) -> Result<(), Error> {
-        frame::write(&mut connection.writer, true, Opcode::Ping, payload)?;
+    /// Sends the close frame an error calls for, if this chapter sends one.
+    fn fail(&mut self, error: Error) -> Result<(), Error> {
+        let features = self.features;
+        let code = error.close_code().filter(|code| {
+            features.closing_handshake
+                || *code == CloseCode::INVALID_PAYLOAD
+                || *code == CloseCode::MESSAGE_TOO_BIG
+        });
+        let Some(code) = code else {
+            return Err(error);
+        };
+        self.fail_with(code, &error.to_string())
+    }
+
+    fn fail_with(&mut self, code: CloseCode, why: &str) -> Result<(), Error> {
+        narrate::problem(format!("Failing the connection: {why}"));
+        narrate::sent(format!("Sending close frame: {code}"));
+        narrate::summary(format!("→ close {code}"));
+        self.outbox.send(Opcode::Close, &close::payload(code, why))
+    }
+
+    fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.outbox.send(Opcode::Ping, payload)?;
         self.ping_sent = Some(payload.to_vec());
         Ok(())
     }
 
     /// Nothing arrived for the idle timeout: ping once, then give up.
     /// Returns whether to keep reading.
-    fn idle(&mut self, connection: &mut Connection) -> Result<bool, Error> {
+    fn idle(&mut self) -> Result<bool, Error> {
         if self.ping_sent.as_deref() == Some(control::IDLE_PING) {
-            fail_with(
-                connection,
+            self.fail_with(
                 CloseCode::GOING_AWAY,
                 "no answer to our ping; dropping an idle connection",
             )?;
@@ -243,7 +288,7 @@ impl Conversation<'_> {
         }
         narrate::sent("The connection is idle: sending a ping");
         narrate::summary("idle: → ping");
-        self.ping(connection, control::IDLE_PING)?;
+        self.ping(control::IDLE_PING)?;
         Ok(true)
     }
 
@@ -315,11 +360,7 @@ impl Conversation<'_> {
         }
     }
 
-    fn data_frame(
-        &mut self,
-        connection: &mut Connection,
-        header: &FrameHeader,
-    ) -> Result<Next, Error> {
+    fn data_frame(&mut self, header: &FrameHeader) -> Result<Next, Error> {
         if narrate::tells(Level::Frames) {
             narrate::received(format!(
                 "Received {} frame: FIN {}, {} bytes ({})",
@@ -331,9 +372,9 @@ impl Conversation<'_> {
         }
         let check_as_it_arrives = self.features.utf8_fail_fast && self.is_text(header);
         let payload = if check_as_it_arrives {
-            utf8::read_checked_payload(&mut connection.reader, header, &mut self.text)?
+            utf8::read_checked_payload(&mut self.reader, header, &mut self.text)?
         } else {
-            frame::read_payload(&mut connection.reader, header)?
+            frame::read_payload(&mut self.reader, header)?
         };
         let Some(message) = self.assembler.push(header, payload)? else {
             return Ok(Next::KeepReading);
@@ -345,26 +386,16 @@ impl Conversation<'_> {
                 return Err(Violation::InvalidUtf8.into());
             }
         }
-        tell_message(&message);
-        frame::write(
-            &mut connection.writer,
-            true,
-            message.opcode,
-            &message.payload,
-        )?;
+        (self.on_message)(message, &mut *self.outbox)?;
         Ok(Next::KeepReading)
     }
 
-    fn control_frame(
-        &mut self,
-        connection: &mut Connection,
-        header: &FrameHeader,
-    ) -> Result<Next, Error> {
-        let payload = frame::read_payload(&mut connection.reader, header)?;
+    fn control_frame(&mut self, header: &FrameHeader) -> Result<Next, Error> {
+        let payload = frame::read_payload(&mut self.reader, header)?;
         match header.opcode {
             Opcode::Ping => {
                 self.tell_ping(&payload);
-                frame::write(&mut connection.writer, true, Opcode::Pong, &payload)?;
+                self.outbox.send(Opcode::Pong, &payload)?;
                 narrate::sent(format!("Sent pong {}", control::describe(&payload)));
             }
             Opcode::Pong if self.ping_sent.as_deref() == Some(payload.as_slice()) => {
@@ -380,7 +411,7 @@ impl Conversation<'_> {
                 control::describe(&payload)
             )),
             Opcode::Close => {
-                answer_close(connection, &payload)?;
+                answer_close(&mut *self.outbox, &payload)?;
                 return Ok(Next::Stop);
             }
             _ => {}
@@ -448,7 +479,7 @@ fn tell_message(message: &Message) {
 }
 
 /// §5.5.1: answer a close frame with a close frame, then hang up.
-fn answer_close(connection: &mut Connection, payload: &[u8]) -> Result<(), Error> {
+fn answer_close(outbox: &mut dyn Outbox, payload: &[u8]) -> Result<(), Error> {
     let received = close::parse(payload).map_err(Violation::BadClose)?;
     match &received.code {
         Some(code) => narrate::received(format!(
@@ -461,7 +492,7 @@ fn answer_close(connection: &mut Connection, payload: &[u8]) -> Result<(), Error
         .code
         .map(|code| close::payload(code, ""))
         .unwrap_or_default();
-    frame::write(&mut connection.writer, true, Opcode::Close, &reply)?;
+    outbox.send(Opcode::Close, &reply)?;
     match received.code {
         Some(code) => {
             narrate::sent(format!("Answering with close frame: code {code}"));
