@@ -53,6 +53,8 @@ pub enum HandshakeError {
     UnsupportedVersion(Option<String>),
     MissingKey,
     BadKey(String),
+    /// A browser page from a site we do not trust (§10.2).
+    ForbiddenOrigin(String),
 }
 
 impl HandshakeError {
@@ -60,6 +62,7 @@ impl HandshakeError {
     pub fn status(&self) -> Status {
         match self {
             HandshakeError::NotGet(_) => Status::METHOD_NOT_ALLOWED,
+            HandshakeError::ForbiddenOrigin(_) => Status::FORBIDDEN,
             HandshakeError::UnsupportedVersion(_) => Status::UPGRADE_REQUIRED,
             _ => Status::BAD_REQUEST,
         }
@@ -100,6 +103,12 @@ impl fmt::Display for HandshakeError {
                 f,
                 "Sec-WebSocket-Key {key:?} is not 16 bytes encoded in base64"
             ),
+            HandshakeError::ForbiddenOrigin(origin) => write!(
+                f,
+                "a page from {origin} may not connect: browsers let any page open a \
+                 WebSocket to any server, with the user's cookies, so without this check \
+                 another site could act as our users (cross-site WebSocket hijacking)"
+            ),
         }
     }
 }
@@ -131,6 +140,29 @@ pub fn validate(request: &Request) -> Result<&str, HandshakeError> {
     match BASE64.decode(key) {
         Ok(bytes) if bytes.len() == 16 => Ok(key),
         _ => Err(HandshakeError::BadKey(key.to_string())),
+    }
+}
+
+/// The origins of this server's own pages on `port`: a browser sends one
+/// of these in `Origin` when our page opens the WebSocket.
+pub fn own_origins(port: u16) -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .map(|host| format!("http://{host}:{port}"))
+        .collect()
+}
+
+/// Checks the `Origin` header against an allow-list (RFC 6455 §10.2).
+///
+/// Browsers always send `Origin` and scripts cannot forge it, so it tells
+/// which site's page is asking. Tools that are not browsers (our client,
+/// `websocat`, tests) usually send none, and are accepted: they cannot
+/// borrow a user's cookies anyway.
+pub fn check_origin(request: &Request, allowed: &[String]) -> Result<(), HandshakeError> {
+    match request.header("Origin") {
+        None => Ok(()),
+        Some(origin) if allowed.iter().any(|ok| ok.eq_ignore_ascii_case(origin)) => Ok(()),
+        Some(origin) => Err(HandshakeError::ForbiddenOrigin(origin.to_string())),
     }
 }
 
@@ -169,13 +201,30 @@ pub enum Opening {
 /// A refused handshake comes back as an [`Error`] that knows its HTTP
 /// status; the listener sends that response and logs why.
 pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
+    perform_checking_origin(connection, None, None)
+}
+
+/// [`perform`], refusing pages from origins not in `allowed` (when given),
+/// and serving `page` (when given; else the chapters' test page) to a plain
+/// `GET /`.
+pub fn perform_checking_origin(
+    connection: &mut Connection,
+    allowed: Option<&[String]>,
+    page: Option<&[u8]>,
+) -> Result<Opening, Error> {
     let request = http::read_request(&mut connection.reader)?;
     narrate::event("Incoming Request");
     if !is_websocket_request(&request) {
-        page::serve(connection, &request)?;
+        match page {
+            Some(page) => page::serve_page(connection, &request, page)?,
+            None => page::serve(connection, &request)?,
+        }
         return Ok(Opening::ServedPage);
     }
     let key = validate(&request)?;
+    if let Some(allowed) = allowed {
+        check_origin(&request, allowed)?;
+    }
     narrate::received(format!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
     narrate::sent(format!("Responding to handshake with key: {accept}"));
@@ -234,6 +283,23 @@ mod tests {
             assert_eq!(validate(&request(&text)), Err(error.clone()), "{to}");
             assert_eq!(error.status().code, status);
         }
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_present() {
+        let allowed = own_origins(2345);
+        assert_eq!(check_origin(&request(GOOD), &allowed), Ok(()));
+        let ours = GOOD.replace("\r\n\r\n", "\r\nOrigin: http://LOCALHOST:2345\r\n\r\n");
+        assert_eq!(check_origin(&request(&ours), &allowed), Ok(()));
+        let theirs = GOOD.replace("\r\n\r\n", "\r\nOrigin: https://evil.example\r\n\r\n");
+        let refused = check_origin(&request(&theirs), &allowed);
+        assert_eq!(
+            refused,
+            Err(HandshakeError::ForbiddenOrigin(
+                "https://evil.example".into()
+            ))
+        );
+        assert_eq!(refused.unwrap_err().status().code, 403);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod anatomy;
 pub mod args;
+pub mod chat;
 pub mod client;
 pub mod close;
 pub mod control;

@@ -57,6 +57,8 @@ pub struct Connection {
     pub reader: BufReader<DeadlineStream>,
     pub writer: TcpStream,
     pub peer: SocketAddr,
+    /// The port the server listens on (it is in the `Origin` of our own pages).
+    pub local_port: u16,
     /// Connections are numbered from 1 in the order they are accepted.
     pub id: u64,
     /// The chapter's binary name, shown on its test page.
@@ -66,6 +68,7 @@ pub struct Connection {
 impl Connection {
     pub fn new(stream: TcpStream, id: u64, chapter: &'static str) -> io::Result<Connection> {
         let peer = stream.peer_addr()?;
+        let local_port = stream.local_addr()?.port();
         let writer = stream.try_clone()?;
         Ok(Connection {
             reader: BufReader::new(DeadlineStream {
@@ -74,6 +77,7 @@ impl Connection {
             }),
             writer,
             peer,
+            local_port,
             id,
             chapter,
         })

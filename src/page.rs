@@ -24,6 +24,15 @@ pub fn html(chapter: &str) -> String {
 /// `GET /`, 404 for any other path (a browser will ask for `/favicon.ico`),
 /// and a refusal for any other method.
 pub fn serve(connection: &mut Connection, request: &Request) -> Result<(), Error> {
+    serve_page(connection, request, html(connection.chapter).as_bytes())
+}
+
+/// [`serve`], with a page of the caller's choosing.
+pub fn serve_page(
+    connection: &mut Connection,
+    request: &Request,
+    page: &[u8],
+) -> Result<(), Error> {
     if request.method != "GET" {
         return Err(Error::NotWebSocket {
             method: request.method.clone(),
@@ -31,15 +40,11 @@ pub fn serve(connection: &mut Connection, request: &Request) -> Result<(), Error
         });
     }
     let (status, content_type, body) = match request.target.as_str() {
-        "/" | "/index.html" => (
-            Status::OK,
-            "text/html; charset=utf-8",
-            html(connection.chapter),
-        ),
+        "/" | "/index.html" => (Status::OK, "text/html; charset=utf-8", page),
         _ => (
             Status::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "Not found\n".to_string(),
+            &b"Not found\n"[..],
         ),
     };
     narrate::sent(format!(
@@ -47,12 +52,6 @@ pub fn serve(connection: &mut Connection, request: &Request) -> Result<(), Error
         request.method, request.target
     ));
     narrate::summary(format!("{} {} → {status}", request.method, request.target));
-    http::write_response(
-        &mut connection.writer,
-        status,
-        &[],
-        content_type,
-        body.as_bytes(),
-    )?;
+    http::write_response(&mut connection.writer, status, &[], content_type, body)?;
     Ok(())
 }

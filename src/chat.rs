@@ -1,0 +1,343 @@
+//! A chat room shared by many connections (chapter 11).
+//!
+//! Each member's connection has its own thread, reading that member's
+//! messages. Sending is the hard part: a message from one member goes to
+//! every member, and a member whose browser has stopped reading (a laptop
+//! lid closed, a stalled network) must not make everyone else wait. So
+//! nobody writes to another member's socket. Every member has a bounded
+//! queue of outgoing frames and a writer thread that empties it; a
+//! broadcast only *puts* the frame in each queue, never waiting. A member
+//! whose queue is full cannot keep up: it is removed from the room and its
+//! connection closed with 1008.
+//!
+//! The wire format is small JSON objects in text frames; see
+//! `steps/11-chat.rs` for the list.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+
+use crate::close::{self, CloseCode};
+use crate::echo::Outbox;
+use crate::error::Error;
+use crate::frame::{self, Opcode};
+use crate::json::{self, Object};
+use crate::message::Message;
+use crate::narrate;
+
+/// The chat's page, served to a plain `GET /`.
+pub const PAGE: &[u8] = include_bytes!("page/chat.html");
+
+/// How many frames may wait for a member before it counts as too slow.
+pub const DEFAULT_QUEUE_LENGTH: usize = 256;
+/// Longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 20;
+/// Longest message, in characters.
+pub const MAX_TEXT_CHARS: usize = 500;
+
+/// One frame, encoded once and shared by every queue it is put in.
+type Encoded = Arc<[u8]>;
+
+fn encode(object: &Object) -> Encoded {
+    frame::encode(true, Opcode::Text, None, object.to_json().as_bytes()).into()
+}
+
+/// A member as the room sees it.
+struct Member {
+    id: u64,
+    name: String,
+    queue: SyncSender<Encoded>,
+    /// Set when the room gives up on this member.
+    too_slow: Arc<AtomicBool>,
+    /// To wake the member's reading thread when it is dropped.
+    socket: TcpStream,
+}
+
+/// Everyone in the chat.
+pub struct Room {
+    members: Mutex<Vec<Member>>,
+}
+
+impl Default for Room {
+    fn default() -> Room {
+        Room::new()
+    }
+}
+
+impl Room {
+    pub fn new() -> Room {
+        Room {
+            members: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn members(&self) -> MutexGuard<'_, Vec<Member>> {
+        // A thread that panicked while holding the lock leaves the list as
+        // it was; carrying on is safe.
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts `frame` in every member's queue; members whose queue is full
+    /// are dropped, and everyone else is told they left.
+    fn broadcast(members: &mut Vec<Member>, frame: Encoded) {
+        let mut dropped = Vec::new();
+        members.retain(|member| match member.queue.try_send(Arc::clone(&frame)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                member.too_slow.store(true, Ordering::Relaxed);
+                // Ends the blocked read on that member's own thread.
+                let _ = member.socket.shutdown(Shutdown::Read);
+                dropped.push(member.name.clone());
+                false
+            }
+            // The member is leaving already.
+            Err(TrySendError::Disconnected(_)) => true,
+        });
+        for name in dropped {
+            narrate::problem(format!(
+                "{name} is not reading fast enough: dropping them with {}",
+                CloseCode::POLICY_VIOLATION
+            ));
+            let notice = encode(&Object::new().text("type", "left").text("name", &name));
+            Room::broadcast(members, notice);
+        }
+    }
+
+    /// Adds a member; returns who is in the room, the newcomer included.
+    fn join(&self, member: Member) -> Result<Vec<String>, String> {
+        let mut members = self.members();
+        if members.iter().any(|other| other.id == member.id) {
+            return Err("you have already joined".into());
+        }
+        if members
+            .iter()
+            .any(|other| other.name.to_lowercase() == member.name.to_lowercase())
+        {
+            return Err(format!("the name {:?} is taken", member.name));
+        }
+        let notice = encode(
+            &Object::new()
+                .text("type", "joined")
+                .text("name", &member.name),
+        );
+        Room::broadcast(&mut members, notice);
+        members.push(member);
+        Ok(members.iter().map(|member| member.name.clone()).collect())
+    }
+
+    fn say(&self, from: &str, text: &str) {
+        let message = Object::new()
+            .text("type", "message")
+            .text("from", from)
+            .text("text", text);
+        Room::broadcast(&mut self.members(), encode(&message));
+    }
+
+    /// Removes member `id`, if still there, and tells the others.
+    fn leave(&self, id: u64) -> Option<(String, usize)> {
+        let mut members = self.members();
+        let index = members.iter().position(|member| member.id == id)?;
+        let member = members.remove(index);
+        let notice = encode(
+            &Object::new()
+                .text("type", "left")
+                .text("name", &member.name),
+        );
+        Room::broadcast(&mut members, notice);
+        Some((member.name, members.len()))
+    }
+}
+
+/// One connection's place in the chat: its queue, its writer thread, and
+/// its name once it has joined.
+pub struct Seat {
+    id: u64,
+    name: Option<String>,
+    queue: Option<SyncSender<Encoded>>,
+    too_slow: Arc<AtomicBool>,
+    writer: Option<JoinHandle<()>>,
+    socket: TcpStream,
+}
+
+impl Seat {
+    /// Starts the writer thread for a connection's socket.
+    pub fn new(id: u64, socket: &TcpStream, queue_length: usize) -> Result<Seat, Error> {
+        let (queue, frames) = mpsc::sync_channel(queue_length);
+        let too_slow = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let socket = socket.try_clone()?;
+            let too_slow = Arc::clone(&too_slow);
+            thread::spawn(move || write_frames(socket, frames, &too_slow))
+        };
+        Ok(Seat {
+            id,
+            name: None,
+            queue: Some(queue),
+            too_slow,
+            writer: Some(writer),
+            socket: socket.try_clone()?,
+        })
+    }
+
+    fn queue(&self) -> Result<&SyncSender<Encoded>, Error> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn send_object(&mut self, object: &Object) -> Result<(), Error> {
+        self.queue()?
+            .send(encode(object))
+            .map_err(|_| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+    }
+
+    /// An outbox for the conversation's own frames.
+    pub fn outbox(&self) -> Result<QueueOutbox, Error> {
+        Ok(QueueOutbox {
+            queue: self.queue()?.clone(),
+        })
+    }
+
+    /// Tells this member (and only this member) what was wrong.
+    fn refuse(&mut self, why: &str) -> Result<(), Error> {
+        narrate::problem(format!("Refused: {why}"));
+        self.send_object(&Object::new().text("type", "error").text("error", why))
+    }
+
+    /// Handles one complete message from this member.
+    pub fn handle(&mut self, room: &Room, message: &Message) -> Result<(), Error> {
+        if message.opcode != Opcode::Text {
+            return self.refuse("the chat speaks JSON in text frames, not binary");
+        }
+        let text = String::from_utf8_lossy(&message.payload);
+        let request = match json::parse(&text) {
+            Ok(request) => request,
+            Err(error) => return self.refuse(&error.to_string()),
+        };
+        match (request.get("type"), &self.name) {
+            (Some("join"), None) => {
+                let name = request.get("name").unwrap_or_default().trim().to_string();
+                if let Err(why) = check_name(&name) {
+                    return self.refuse(&why);
+                }
+                let member = Member {
+                    id: self.id,
+                    name: name.clone(),
+                    queue: self.queue()?.clone(),
+                    too_slow: Arc::clone(&self.too_slow),
+                    socket: self.socket.try_clone()?,
+                };
+                match room.join(member) {
+                    Ok(members) => {
+                        narrate::summary(format!("{name} joined ({} in the room)", members.len()));
+                        self.name = Some(name.clone());
+                        self.send_object(
+                            &Object::new()
+                                .text("type", "welcome")
+                                .text("name", &name)
+                                .list("members", &members),
+                        )
+                    }
+                    Err(why) => self.refuse(&why),
+                }
+            }
+            (Some("join"), Some(_)) => self.refuse("you have already joined"),
+            (Some("say"), Some(name)) => {
+                let said = request.get("text").unwrap_or_default();
+                let length = said.chars().count();
+                if length == 0 || length > MAX_TEXT_CHARS {
+                    return self.refuse(&format!(
+                        "a message has 1 to {MAX_TEXT_CHARS} characters, not {length}"
+                    ));
+                }
+                narrate::summary(format!("{name}: {}", narrate::text_preview(said)));
+                room.say(name, said);
+                Ok(())
+            }
+            (Some("say"), None) => self.refuse("join with a name before saying anything"),
+            (Some(other), _) => self.refuse(&format!("unknown message type {other:?}")),
+            (None, _) => self.refuse("a message needs a \"type\""),
+        }
+    }
+
+    /// Leaves the room and waits for the writer to finish.
+    pub fn leave(mut self, room: &Room) {
+        if let Some((name, remaining)) = room.leave(self.id) {
+            narrate::summary(format!("{name} left ({remaining} in the room)"));
+        }
+        self.queue = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Where the conversation's own frames (pongs, close replies) go: the same
+/// queue as chat messages, so frames never interleave on the socket.
+pub struct QueueOutbox {
+    queue: SyncSender<Encoded>,
+}
+
+impl Outbox for QueueOutbox {
+    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        let encoded: Encoded = frame::encode(true, opcode, None, payload).into();
+        self.queue
+            .send(encoded)
+            .map_err(|_| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+    }
+}
+
+/// The writer thread: empties the queue onto the socket until the queue is
+/// closed, the socket fails, or the room gives up on the member.
+fn write_frames(mut socket: TcpStream, frames: Receiver<Encoded>, too_slow: &AtomicBool) {
+    for frame in frames {
+        if too_slow.load(Ordering::Relaxed) || socket.write_all(&frame).is_err() {
+            break;
+        }
+    }
+    if too_slow.load(Ordering::Relaxed) {
+        let _ = close::send(
+            &mut socket,
+            CloseCode::POLICY_VIOLATION,
+            "too slow: you stopped reading the room's messages",
+        );
+    }
+}
+
+/// Names: 1 to 20 letters, digits, spaces, '-' or '_'.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let length = name.chars().count();
+    if length == 0 || length > MAX_NAME_CHARS {
+        return Err(format!(
+            "a name has 1 to {MAX_NAME_CHARS} characters, not {length}"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_')))
+    {
+        return Err(format!(
+            "a name has letters, digits, spaces, '-' and '_' only, not {bad:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(check_name("Ada Lovelace"), Ok(()));
+        assert_eq!(check_name("Zoë_2-b"), Ok(()));
+        for bad in ["", "<script>", "a".repeat(21).as_str(), "semi;colon"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Chapter 11 — A chat room (the article's opening example, built at last).
+//!
+//! The article begins with why WebSockets exist: a chat page must show a
+//! message the moment it is sent, without asking the server again and
+//! again. Here is that chat. Open `http://localhost:2345` in two tabs, pick
+//! a name in each, and talk.
+//!
+//! Every connection is a member of one shared `chat::Room`. The connection's
+//! own thread reads its frames with the complete server's conversation
+//! (`echo::converse`, chapter 10: pings, fragments, UTF-8, closing) and
+//! hands each message to `chat::Seat::handle`. Sending is where a chat
+//! differs from an echo: one member's message goes to everyone, and a member
+//! who stops reading must not hold the others up. So a broadcast never
+//! writes to a socket; it puts the frame in each member's bounded queue,
+//! and each member's writer thread empties its own queue. A member whose
+//! queue is full is dropped with close 1008 and a log line.
+//!
+//! The messages are small JSON objects in text frames (`json`):
+//!
+//! ```text
+//! client → server   {"type":"join","name":"Ada"}
+//!                   {"type":"say","text":"Hello!"}
+//! server → client   {"type":"welcome","name":"Ada","members":["Ada","Bob"]}   to the newcomer
+//!                   {"type":"joined","name":"Bob"}                              to the others
+//!                   {"type":"left","name":"Bob"}
+//!                   {"type":"message","from":"Ada","text":"Hello!"}            to everyone, sender too
+//!                   {"type":"error","error":"the name \"Ada\" is taken"}       to one member only
+//! ```
+//!
+//! Names are 1–20 letters, digits, spaces, `-` or `_`; messages 1–500
+//! characters; frames over `--max-message-size` (4 KiB) close with 1009.
+//! The page shows names and text with `textContent`, never as HTML, so no
+//! member can inject markup into another's tab.
+//!
+//! Security the article never mentions: the handshake checks `Origin`
+//! (`handshake::check_origin`, RFC 6455 §10.2). A browser lets any page
+//! open a WebSocket to any server, and sends the user's cookies with it; a
+//! server that trusted every page would let any site the user visits act
+//! in the user's name (cross-site WebSocket hijacking). Pages from this
+//! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`) are accepted,
+//! and so are clients that send no `Origin` (tools that are not browsers);
+//! others get `403`. `--allow-origin URL[,URL…]` adds more.
+
+use std::sync::Arc;
+
+use websocket_from_scratch::args::Args;
+use websocket_from_scratch::chat::{self, Room, Seat};
+use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::{Error, message::Message};
+
+/// What the chat allows, decided once at start-up.
+struct Settings {
+    features: Features,
+    extra_origins: Vec<String>,
+    queue_length: usize,
+}
+
+fn main() {
+    let mut args = Args::from_env();
+    let options = listener::Options::take_from(&mut args);
+    let chat_default = Features {
+        max_message_size: 4096,
+        ..Features::COMPLETE
+    };
+    let features = echo::take_max_message_size(&mut args, chat_default);
+    let extra_origins = args
+        .value::<String>("--allow-origin", "URL[,URL…]")
+        .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
+        .unwrap_or_default();
+    let queue_length = args
+        .value("--queue-length", "FRAMES")
+        .unwrap_or(chat::DEFAULT_QUEUE_LENGTH);
+    let level = match (args.flag("--verbose"), args.flag("--quiet")) {
+        (true, _) => Level::Frames,
+        (false, true) => Level::Quiet,
+        (false, false) => Level::Messages,
+    };
+    args.finish();
+    narrate::set_level(level);
+
+    let settings = Settings {
+        features,
+        extra_origins,
+        queue_length,
+    };
+    let room = Arc::new(Room::new());
+    listener::serve("11-chat", &options, move |connection| {
+        take_a_seat(connection, &room, &settings)
+    });
+}
+
+fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) -> Result<(), Error> {
+    let mut allowed = handshake::own_origins(connection.local_port);
+    allowed.extend(settings.extra_origins.iter().cloned());
+    let opening = handshake::perform_checking_origin(connection, Some(&allowed), Some(chat::PAGE))?;
+    if opening == Opening::ServedPage {
+        return Ok(());
+    }
+    echo::start(connection, &settings.features)?;
+
+    let mut seat = Seat::new(connection.id, &connection.writer, settings.queue_length)?;
+    let mut outbox = seat.outbox()?;
+    let result = echo::converse(
+        &mut connection.reader,
+        &mut outbox,
+        &settings.features,
+        &mut |message: Message, _: &mut dyn echo::Outbox| seat.handle(room, &message),
+    );
+    drop(outbox);
+    seat.leave(room);
+    result
+}

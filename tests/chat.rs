@@ -1,0 +1,253 @@
+//! Chapter 11, the chat room, with independent clients (tungstenite).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::Server;
+use tungstenite::Message;
+use websocket_from_scratch::json::{self, Object};
+
+const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+fn open(server: &Server) -> Socket {
+    let (socket, _) =
+        tungstenite::connect(format!("ws://127.0.0.1:{}/", server.port)).expect("handshake");
+    socket
+}
+
+fn send(socket: &mut Socket, object: Object) {
+    socket.send(Message::text(object.to_json())).unwrap();
+}
+
+/// The next chat object this socket receives (pings are answered by tungstenite).
+fn receive(socket: &mut Socket) -> Object {
+    loop {
+        match socket.read().expect("a message") {
+            Message::Text(text) => return json::parse(text.as_str()).expect("valid JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn join(server: &Server, name: &str) -> Socket {
+    let mut socket = open(server);
+    send(
+        &mut socket,
+        Object::new().text("type", "join").text("name", name),
+    );
+    let welcome = receive(&mut socket);
+    assert_eq!(welcome.get("type"), Some("welcome"), "{welcome:?}");
+    socket
+}
+
+fn say(socket: &mut Socket, text: &str) {
+    send(socket, Object::new().text("type", "say").text("text", text));
+}
+
+fn summary(object: &Object) -> String {
+    match object.get("type") {
+        Some("message") => format!(
+            "{}: {}",
+            object.get("from").unwrap_or_default(),
+            object.get("text").unwrap_or_default()
+        ),
+        Some(kind) => format!("{kind} {}", object.get("name").unwrap_or_default()),
+        None => format!("{object:?}"),
+    }
+}
+
+#[test]
+fn three_members_see_joins_messages_in_order_and_leaves() {
+    let server = Server::start(CHAT, &[]);
+    let mut ada = join(&server, "Ada");
+    let mut bob = join(&server, "Bob");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    let mut cy = join(&server, "Cy");
+    assert_eq!(summary(&receive(&mut ada)), "joined Cy");
+    assert_eq!(summary(&receive(&mut bob)), "joined Cy");
+
+    for round in 0..50 {
+        say(&mut ada, &format!("ada {round}"));
+        say(&mut bob, &format!("bob {round}"));
+    }
+    for socket in [&mut ada, &mut bob, &mut cy] {
+        let (mut from_ada, mut from_bob) = (0, 0);
+        while from_ada + from_bob < 100 {
+            let line = summary(&receive(socket));
+            if let Some(round) = line.strip_prefix("Ada: ada ") {
+                assert_eq!(round.parse::<i32>().unwrap(), from_ada, "Ada's order");
+                from_ada += 1;
+            } else if let Some(round) = line.strip_prefix("Bob: bob ") {
+                assert_eq!(round.parse::<i32>().unwrap(), from_bob, "Bob's order");
+                from_bob += 1;
+            } else {
+                panic!("unexpected {line}");
+            }
+        }
+    }
+    cy.close(None).unwrap();
+    assert_eq!(summary(&receive(&mut ada)), "left Cy");
+    assert_eq!(summary(&receive(&mut bob)), "left Cy");
+}
+
+#[test]
+fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
+    let server = Server::start(CHAT, &["--queue-length", "16"]);
+    let mut ada = join(&server, "Ada");
+    let mut bob = join(&server, "Bob");
+    let sleeper = join(&server, "Sleeper"); // never reads again
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    assert_eq!(summary(&receive(&mut ada)), "joined Sleeper");
+    assert_eq!(summary(&receive(&mut bob)), "joined Sleeper");
+
+    // Enough to fill the sleeper's socket buffers and then its queue.
+    let text = "x".repeat(400);
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut left = false;
+    while !left && started.elapsed() < Duration::from_secs(60) {
+        say(&mut ada, &text);
+        sent += 1;
+        for socket in [&mut ada, &mut bob] {
+            loop {
+                let line = summary(&receive(socket));
+                if line == "left Sleeper" {
+                    left = true;
+                    continue;
+                }
+                assert!(line.starts_with("Ada: x"), "{line}");
+                break;
+            }
+        }
+    }
+    assert!(left, "the sleeper was never dropped ({sent} messages)");
+    server.wait_for_log("Sleeper is not reading fast enough: dropping them with 1008");
+    // The room still works for the others.
+    say(&mut bob, "still here");
+    assert_eq!(summary(&receive(&mut ada)), "Bob: still here");
+    drop(sleeper);
+}
+
+#[test]
+fn pages_from_other_sites_are_refused_with_403() {
+    let server = Server::start(CHAT, &["--allow-origin", "https://friend.example"]);
+    let handshake = |origin: Option<&str>| {
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+        );
+        let mut stream = server.connect_raw();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut status = [0; 12];
+        stream.read_exact(&mut status).unwrap();
+        String::from_utf8_lossy(&status).into_owned()
+    };
+    let port = server.port;
+    assert_eq!(handshake(Some("https://evil.example")), "HTTP/1.1 403");
+    assert_eq!(handshake(Some("null")), "HTTP/1.1 403");
+    assert_eq!(
+        handshake(Some(&format!("http://localhost:{}", port + 1))),
+        "HTTP/1.1 403"
+    );
+    assert_eq!(
+        handshake(Some(&format!("http://localhost:{port}"))),
+        "HTTP/1.1 101"
+    );
+    assert_eq!(
+        handshake(Some(&format!("http://127.0.0.1:{port}"))),
+        "HTTP/1.1 101"
+    );
+    assert_eq!(handshake(Some("https://friend.example")), "HTTP/1.1 101");
+    assert_eq!(handshake(None), "HTTP/1.1 101");
+    server.wait_for_log("cross-site WebSocket hijacking");
+}
+
+#[test]
+fn malformed_messages_get_an_error_for_the_sender_only() {
+    let server = Server::start(CHAT, &[]);
+    let mut ada = join(&server, "Ada");
+    let mut bob = join(&server, "Bob");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    let bad: Vec<Message> = vec![
+        Message::text("not json"),
+        Message::text("{\"type\":\"dance\"}"),
+        Message::text("{\"text\":\"no type\"}"),
+        Message::text("{\"type\":\"join\",\"name\":\"Ada again\"}"),
+        Message::text("{\"type\":\"say\",\"text\":\"\"}"),
+        Message::text(format!(
+            "{{\"type\":\"say\",\"text\":\"{}\"}}",
+            "y".repeat(501)
+        )),
+        Message::binary(vec![1, 2, 3]),
+    ];
+    for message in bad {
+        ada.send(message.clone()).unwrap();
+        let answer = receive(&mut ada);
+        assert_eq!(answer.get("type"), Some("error"), "{message:?}: {answer:?}");
+    }
+    // Names are checked, and unique.
+    let mut eve = open(&server);
+    for name in ["<img src=x onerror=alert(1)>", "", "ada"] {
+        send(
+            &mut eve,
+            Object::new().text("type", "join").text("name", name),
+        );
+        assert_eq!(receive(&mut eve).get("type"), Some("error"), "{name:?}");
+    }
+    send(
+        &mut eve,
+        Object::new()
+            .text("type", "say")
+            .text("text", "before joining"),
+    );
+    assert_eq!(receive(&mut eve).get("type"), Some("error"));
+    // Bob heard none of it; the next thing he hears is Ada's real message.
+    say(&mut ada, "hello");
+    assert_eq!(summary(&receive(&mut bob)), "Ada: hello");
+}
+
+#[test]
+fn an_oversized_frame_closes_with_1009() {
+    let server = Server::start(CHAT, &[]);
+    let mut ada = join(&server, "Ada");
+    let huge = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "z".repeat(5000));
+    ada.send(Message::text(huge)).unwrap();
+    let close = loop {
+        match ada.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    };
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(1009));
+}
+
+#[test]
+fn a_scripted_two_member_session() {
+    let server = Server::start(CHAT, &["--connections", "2"]);
+    let mut ada = join(&server, "Ada");
+    let mut bob = join(&server, "Bob");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    say(&mut ada, "Hello, Bob!");
+    assert_eq!(summary(&receive(&mut ada)), "Ada: Hello, Bob!");
+    assert_eq!(summary(&receive(&mut bob)), "Ada: Hello, Bob!");
+    say(&mut bob, "Hi Ada <3");
+    assert_eq!(summary(&receive(&mut ada)), "Bob: Hi Ada <3");
+    assert_eq!(summary(&receive(&mut bob)), "Bob: Hi Ada <3");
+    bob.close(None).unwrap();
+    while bob.read().is_ok() {}
+    assert_eq!(summary(&receive(&mut ada)), "left Bob");
+    ada.close(None).unwrap();
+    while ada.read().is_ok() {}
+    thread::sleep(Duration::from_millis(50));
+    let log = server.finish();
+    assert_chapter_snapshot!("11-chat", log);
+}
