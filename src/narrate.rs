@@ -63,6 +63,16 @@ fn should_color(
     stderr_is_terminal
 }
 
+/// Takes `--verbose` (the frame-by-frame story) or `--quiet` (problems
+/// only) from the command line; without either, one line per message.
+pub fn take_level(args: &mut crate::args::Args) -> Level {
+    match (args.flag("--verbose"), args.flag("--quiet")) {
+        (true, _) => Level::Frames,
+        (false, true) => Level::Quiet,
+        (false, false) => Level::Messages,
+    }
+}
+
 /// Chooses how much to tell, for the whole process.
 pub fn set_level(level: Level) {
     LEVEL.store(level as u8, Ordering::Relaxed);

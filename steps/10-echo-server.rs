@@ -35,7 +35,7 @@
 use websocket_from_scratch::args::{Args, Seconds};
 use websocket_from_scratch::echo::{self, Features};
 use websocket_from_scratch::listener;
-use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::narrate;
 
 fn main() {
     let mut args = Args::from_env();
@@ -47,11 +47,7 @@ fn main() {
     if let Some(Seconds(timeout)) = args.value("--idle-timeout", "SECONDS") {
         features.idle_timeout = Some(timeout);
     }
-    let level = match (args.flag("--verbose"), args.flag("--quiet")) {
-        (true, _) => Level::Frames,
-        (false, true) => Level::Quiet,
-        (false, false) => Level::Messages,
-    };
+    let level = narrate::take_level(&mut args);
     args.finish();
 
     narrate::set_level(level);

@@ -48,7 +48,7 @@ use websocket_from_scratch::chat::{self, Room, Seat};
 use websocket_from_scratch::echo::{self, Features};
 use websocket_from_scratch::handshake::{self, Opening};
 use websocket_from_scratch::listener::{self, Connection};
-use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::narrate;
 use websocket_from_scratch::{Error, message::Message};
 
 /// What the chat allows, decided once at start-up.
@@ -73,11 +73,7 @@ fn main() {
     let queue_length = args
         .value("--queue-length", "FRAMES")
         .unwrap_or(chat::DEFAULT_QUEUE_LENGTH);
-    let level = match (args.flag("--verbose"), args.flag("--quiet")) {
-        (true, _) => Level::Frames,
-        (false, true) => Level::Quiet,
-        (false, false) => Level::Messages,
-    };
+    let level = narrate::take_level(&mut args);
     args.finish();
     narrate::set_level(level);
 
