@@ -108,8 +108,12 @@ impl Room {
         }
     }
 
-    /// Adds a member; returns who is in the room, the newcomer included.
-    fn join(&self, member: Member) -> Result<Vec<String>, String> {
+    /// Adds a member and welcomes them with the list of who is here.
+    ///
+    /// Everything happens under the room's lock — the notice to the others,
+    /// the welcome, the log line — so that no message can reach the
+    /// newcomer before their welcome, and the log counts stay in order.
+    fn join(&self, member: Member) -> Result<(), String> {
         let mut members = self.members();
         if members.iter().any(|other| other.id == member.id) {
             return Err("you have already joined".into());
@@ -126,8 +130,21 @@ impl Room {
                 .text("name", &member.name),
         );
         Room::broadcast(&mut members, notice);
+        let mut names: Vec<String> = members.iter().map(|other| other.name.clone()).collect();
+        names.push(member.name.clone());
+        let welcome = Object::new()
+            .text("type", "welcome")
+            .text("name", &member.name)
+            .list("members", &names);
+        // The newcomer's queue is empty: this cannot be full.
+        let _ = member.queue.try_send(encode(&welcome));
+        narrate::summary(format!(
+            "{} joined ({} in the room)",
+            member.name,
+            names.len()
+        ));
         members.push(member);
-        Ok(members.iter().map(|member| member.name.clone()).collect())
+        Ok(())
     }
 
     fn say(&self, from: &str, text: &str) {
@@ -139,9 +156,11 @@ impl Room {
     }
 
     /// Removes member `id`, if still there, and tells the others.
-    fn leave(&self, id: u64) -> Option<(String, usize)> {
+    fn leave(&self, id: u64) {
         let mut members = self.members();
-        let index = members.iter().position(|member| member.id == id)?;
+        let Some(index) = members.iter().position(|member| member.id == id) else {
+            return;
+        };
         let member = members.remove(index);
         let notice = encode(
             &Object::new()
@@ -149,7 +168,11 @@ impl Room {
                 .text("name", &member.name),
         );
         Room::broadcast(&mut members, notice);
-        Some((member.name, members.len()))
+        narrate::summary(format!(
+            "{} left ({} in the room)",
+            member.name,
+            members.len()
+        ));
     }
 }
 
@@ -233,15 +256,9 @@ impl Seat {
                     socket: self.socket.try_clone()?,
                 };
                 match room.join(member) {
-                    Ok(members) => {
-                        narrate::summary(format!("{name} joined ({} in the room)", members.len()));
-                        self.name = Some(name.clone());
-                        self.send_object(
-                            &Object::new()
-                                .text("type", "welcome")
-                                .text("name", &name)
-                                .list("members", &members),
-                        )
+                    Ok(()) => {
+                        self.name = Some(name);
+                        Ok(())
                     }
                     Err(why) => self.refuse(&why),
                 }
@@ -267,9 +284,7 @@ impl Seat {
 
     /// Leaves the room and waits for the writer to finish.
     pub fn leave(mut self, room: &Room) {
-        if let Some((name, remaining)) = room.leave(self.id) {
-            narrate::summary(format!("{name} left ({remaining} in the room)"));
-        }
+        room.leave(self.id);
         self.queue = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();

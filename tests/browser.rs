@@ -1,6 +1,7 @@
 //! A real browser opens chapter 4's page and sees the server's reply on it:
 //! the page, its script, the handshake and both frames, all as a learner
-//! following along in Chromium would meet them.
+//! following along in Chromium would meet them. Then two tabs talk to each
+//! other through chapter 11's chat room.
 //!
 //! Needs Debian's Chromium and playwright-core, which `tests/browser/setup`
 //! installs. Without them the test says so and passes, except under CI=true,
@@ -64,4 +65,41 @@ fn chromium_shows_loud_and_clear_from_chapter_4() {
     );
     eprint!("{stdout}");
     server.wait_for_log("Sending response: \"Loud and clear!\"");
+}
+
+#[test]
+fn chromium_chat_between_two_tabs() {
+    if !browser_ready() {
+        return;
+    }
+    let server = Server::start(env!("CARGO_BIN_EXE_11-chat"), &[]);
+    let url = format!("http://localhost:{}/", server.port);
+    // Saved on every run, under target/. The README shows a copy committed
+    // as tests/browser/chat.png, refreshed only on request, so running the
+    // tests never changes the tree:
+    //     UPDATE_SCREENSHOTS=1 cargo test --test browser chat
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-11-chat.png");
+    let output = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .args(["chat", &url, "--screenshot"])
+        .arg(&screenshot)
+        .env("FORCE_COLOR", "0")
+        .output()
+        .expect("node runs (Node.js 20 or newer)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the two tabs could not chat ({}):\n{stdout}{stderr}\nscreenshot: {}\nserver log:\n{}",
+        output.status,
+        screenshot.display(),
+        server.log()
+    );
+    eprint!("{stdout}");
+    server.wait_for_log("Ada: \"Hello from Ada\"");
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let committed = browser_dir().join("chat.png");
+        std::fs::copy(&screenshot, &committed).expect("the screenshot is copied");
+        eprintln!("updated {}", committed.display());
+    }
 }

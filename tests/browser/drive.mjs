@@ -2,13 +2,14 @@
 // use it, and says in one line whether the page showed what it should.
 //
 //   node drive.mjs page-shows URL TEXT [--screenshot FILE] [--timeout SECONDS]
+//   node drive.mjs chat URL [--screenshot FILE] [--timeout SECONDS]
 //
 // Exit status: 0 when the scenario passed, 1 when it failed (the message
 // includes what the page showed), 2 for a usage error.
 //
 // Each scenario is one entry in `scenarios` below. A scenario gets a fresh
 // browser context (its own cookies and storage) and opens as many tabs in
-// it as it needs; a chat test, say, opens two and checks that a message
+// it as it needs; the chat (chapter 11) opens two and checks that a message
 // typed in one appears in the other.
 //
 // Chromium is Debian's /usr/bin/chromium (CHROMIUM=PATH to use another);
@@ -50,26 +51,108 @@ const scenarios = {
       return `${JSON.stringify(text)} appeared on ${url}`;
     },
   },
-  // A two-tab scenario follows the same shape:
-  //
-  //   chat: {
-  //     usage: "chat URL   two tabs; a message sent in one appears in the other",
-  //     arity: 1,
-  //     async run(context, [url], options) {
-  //       const [alice, bob] = [await openTab(context, url), await openTab(context, url)];
-  //       await alice.fill("#text", "Hello, Bob");
-  //       await alice.press("#text", "Enter");
-  //       await waitForText(bob, "Hello, Bob", options.timeout);
-  //       ...
-  //     },
-  //   },
+  chat: {
+    usage: "chat URL              two tabs join as Ada and Bob and talk; each sees the other's messages",
+    arity: 1,
+    async run(context, [url], options) {
+      // Only Date is frozen (timers run as usual), so the timestamps in the
+      // screenshot are the same on every run; see `at` below.
+      await context.clock.setFixedTime(at(0));
+      const ada = await openTab(context, url, CHAT_VIEWPORT);
+      const bob = await openTab(context, url, CHAT_VIEWPORT);
+      let sent = 0;
+      try {
+        await join(ada, "Ada", options.timeout);
+        await join(bob, "Bob", options.timeout);
+        await waitForText(ada, "Bob joined", options.timeout, "#messages");
+
+        // The one exchange the test is about, then a few more lines both
+        // ways, so the screenshot looks like a conversation. One line
+        // carries markup, which must arrive as plain text.
+        const conversation = [
+          [ada, "Hello from Ada"],
+          [bob, "Hi Ada! Is this server really written from scratch?"],
+          [ada, "Every byte of it, from the handshake to this JSON."],
+          [bob, "Does <b>this</b> come out bold?"],
+          [ada, "No, the page only uses textContent, so tags stay plain text."],
+          [ada, "Restart it and see: both tabs reconnect and rejoin by themselves."],
+        ];
+        for (const [index, [from, text]] of conversation.entries()) {
+          await context.clock.setFixedTime(at(index + 1));
+          await say(from, text);
+          sent += 1;
+          for (const tab of [ada, bob]) await waitForText(tab, text, options.timeout, "#messages");
+        }
+
+        // Both tabs show every message, in the order it was sent, and the
+        // markup as text, not as an element.
+        const expected = conversation.map(([, text]) => text);
+        for (const tab of [ada, bob]) {
+          const shown = await tab.$$eval("#messages .text", (items) => items.map((item) => item.textContent));
+          if (JSON.stringify(shown) !== JSON.stringify(expected)) {
+            throw new Failure(
+              `${tab.who}'s tab shows the messages ${JSON.stringify(shown)}, expected ${JSON.stringify(expected)}\n` +
+                (await describe(tab)),
+            );
+          }
+          if ((await tab.$$("#messages b")).length > 0) {
+            throw new Failure(`${tab.who}'s tab turned a message's <b> into markup\n` + (await describe(tab)));
+          }
+          if (tab.problems.length > 0) {
+            throw new Failure(`${tab.who}'s tab reported problems:\n` + (await describe(tab)));
+          }
+        }
+      } finally {
+        await screenshot(ada, options.screenshot);
+      }
+      return `Ada and Bob joined ${url} and both saw all ${sent} messages, in order`;
+    },
+  },
 };
 
 // --- helpers for scenarios -------------------------------------------------
 
-/** Opens `url` in a new tab and remembers the tab's errors for the report. */
-async function openTab(context, url) {
+/** The chat's tabs: the size of the screenshot in the README. */
+const CHAT_VIEWPORT = { width: 900, height: 640 };
+
+/** A fixed moment on a fixed day plus `minutes`, for the chat's timestamps. */
+function at(minutes) {
+  return new Date(2025, 4, 6, 10, 24 + minutes, 0);
+}
+
+/** Joins the chat as `name` and waits for the server's welcome, which
+ * enables the message box. */
+async function join(tab, name, timeout) {
+  tab.who = name;
+  await step(tab, `find the name box (#name) to join as ${name}`, () => tab.fill("#name", name));
+  await tab.press("#name", "Enter");
+  await step(tab, `welcome ${name} (the message box stayed disabled)`, () =>
+    tab.waitForSelector("#message:enabled", { timeout }),
+  );
+}
+
+/** Types `text` into the chat's message box and presses Enter. */
+async function say(tab, text) {
+  await step(tab, `let ${tab.who} type into #message`, () => tab.fill("#message", text));
+  await tab.press("#message", "Enter");
+}
+
+/** Runs `action`, turning a timeout into a Failure that says what the tab
+ * did not do and what it showed instead. */
+async function step(tab, what, action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (error.name !== "TimeoutError") throw error;
+    throw new Failure(`the page did not ${what} in time\n` + (await describe(tab)));
+  }
+}
+
+/** Opens `url` in a new tab (of `viewport` size, if given) and remembers the
+ * tab's errors for the report. */
+async function openTab(context, url, viewport) {
   const tab = await context.newPage();
+  if (viewport) await tab.setViewportSize(viewport);
   tab.problems = [];
   tab.on("pageerror", (error) => tab.problems.push(`page error: ${error.message}`));
   tab.on("console", (message) => {
@@ -87,16 +170,20 @@ async function openTab(context, url) {
   return tab;
 }
 
-/** Waits until the tab's visible text contains `text`. */
-async function waitForText(tab, text, timeout) {
+/** Waits until the visible text of the tab (or of its element `selector`)
+ * contains `text`. */
+async function waitForText(tab, text, timeout, selector = "body") {
   try {
-    await tab.waitForFunction((wanted) => document.body.innerText.includes(wanted), text, {
-      timeout,
-    });
+    await tab.waitForFunction(
+      ([wanted, where]) => document.querySelector(where)?.innerText.includes(wanted),
+      [text, selector],
+      { timeout },
+    );
   } catch (error) {
     if (error.name !== "TimeoutError") throw error;
+    const place = selector === "body" ? tab.url() : `${selector} of ${tab.who || tab.url()}`;
     throw new Failure(
-      `${JSON.stringify(text)} did not appear on ${tab.url()} within ${timeout / 1000} s\n` +
+      `${JSON.stringify(text)} did not appear in ${place} within ${timeout / 1000} s\n` +
         (await describe(tab)),
     );
   }
