@@ -284,22 +284,43 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
 /// announced size: a header can claim 2^63 bytes for the price of ten, and
 /// believing it would let any peer exhaust our memory. Callers that care
 /// about size check `header.payload_len` against their limit first.
+///
+/// The buffer doubles each time it fills, but never past the announced
+/// length, and each read asks for all the room there is: a large payload
+/// comes in a few big reads, as much as the socket holds each time, and
+/// ends in a buffer of exactly its size. (`take(n).read_to_end` starts with
+/// 8 KiB reads, and on finding its buffer full doubles it once more before
+/// it learns that nothing is left: 32 MiB for a 16 MiB payload, more than
+/// the allocator keeps for reuse, so each such message cost fresh memory
+/// from the kernel, page by page.)
 pub fn read_masked_payload(
     reader: &mut impl Read,
     header: &FrameHeader,
 ) -> Result<Vec<u8>, FrameError> {
     const FIRST_ALLOCATION: u64 = 64 * 1024;
-    let mut payload = Vec::with_capacity(header.payload_len.min(FIRST_ALLOCATION) as usize);
-    match reader.take(header.payload_len).read_to_end(&mut payload) {
-        Ok(_) => {}
-        Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
-        Err(error) => return Err(FrameError::Io(error)),
-    }
-    if (payload.len() as u64) < header.payload_len {
-        return Err(FrameError::Truncated {
-            expected: header.payload_len,
-            received: payload.len() as u64,
-        });
+    let expected = header.payload_len;
+    let mut payload = Vec::new();
+    // How much of `payload` holds bytes read so far; the rest is room.
+    let mut received: usize = 0;
+    while (received as u64) < expected {
+        if received == payload.len() {
+            let more = (received as u64)
+                .max(FIRST_ALLOCATION)
+                .min(expected - received as u64);
+            payload.resize(received + more as usize, 0);
+        }
+        match reader.read(&mut payload[received..]) {
+            Ok(0) => {
+                return Err(FrameError::Truncated {
+                    expected,
+                    received: received as u64,
+                });
+            }
+            Ok(count) => received += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
+            Err(error) => return Err(FrameError::Io(error)),
+        }
     }
     Ok(payload)
 }
@@ -368,17 +389,20 @@ pub fn write(writer: &mut impl Write, fin: bool, opcode: Opcode, payload: &[u8])
         mask: None,
         payload_len: payload.len() as u64,
     };
-    let mut bytes = encode_header(&header);
-    // One write for a small frame, so it leaves in one TCP segment; a large
-    // payload is not worth copying just to glue a few header bytes to it.
-    if payload.len() <= SMALL_FRAME {
-        bytes.extend_from_slice(payload);
-        writer.write_all(&bytes)?;
-    } else {
-        writer.write_all(&bytes)?;
-        writer.write_all(payload)?;
+    let header = encode_header(&header);
+    // Header and payload leave in one system call (`write_vectored`, like
+    // `writev(2)`), without copying the payload next to the header. Written
+    // separately, the few header bytes would go out as a TCP segment of
+    // their own (Nagle is off), and the peer would wake up for them alone.
+    let mut pieces = [io::IoSlice::new(&header), io::IoSlice::new(payload)];
+    let mut pieces = &mut pieces[..];
+    while !pieces.is_empty() {
+        match writer.write_vectored(pieces) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => io::IoSlice::advance_slices(&mut pieces, count),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
     }
     writer.flush()
 }
-
-const SMALL_FRAME: usize = 16 * 1024;
