@@ -371,12 +371,17 @@ impl Conversation<'_> {
             ));
         }
         let check_as_it_arrives = self.features.utf8_fail_fast && self.is_text(header);
-        let payload = if check_as_it_arrives {
-            utf8::read_checked_payload(&mut self.reader, header, &mut self.text)?
-        } else {
-            frame::read_payload(&mut self.reader, header)?
-        };
-        let Some(message) = self.assembler.push(header, payload)? else {
+        let (reader, text) = (&mut self.reader, &mut self.text);
+        let complete = self
+            .assembler
+            .push_with(header, |buffer| -> Result<(), Error> {
+                if check_as_it_arrives {
+                    utf8::read_checked_payload_into(reader, header, text, buffer)
+                } else {
+                    Ok(frame::read_payload_into(reader, header, buffer)?)
+                }
+            })?;
+        let Some(message) = complete else {
             return Ok(Next::KeepReading);
         };
         if message.opcode == Opcode::Text {

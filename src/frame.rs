@@ -19,7 +19,7 @@
 //!
 //! [`read_header`] turns those bytes into a [`FrameHeader`];
 //! [`read_payload`] fetches and unmasks what follows; [`encode_header`] and
-//! [`write`] go the other way. The reader checks only what is wrong in any
+//! [`write()`] go the other way. The reader checks only what is wrong in any
 //! frame (a length that is not written the shortest way, a 64-bit length
 //! with its top bit set); which opcodes and sizes a server accepts is each
 //! chapter's decision.
@@ -278,14 +278,15 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
     })
 }
 
-/// Reads the payload that `header` announced, still masked as it arrived.
+/// A payload on its way in: appends the bytes a header announced to a
+/// buffer, one read at a time.
 ///
 /// The buffer grows as bytes arrive instead of being allocated at the
 /// announced size: a header can claim 2^63 bytes for the price of ten, and
 /// believing it would let any peer exhaust our memory. Callers that care
 /// about size check `header.payload_len` against their limit first.
 ///
-/// The buffer doubles each time it fills, but never past the announced
+/// The room doubles each time it fills, but never past the announced
 /// length, and each read asks for all the room there is: a large payload
 /// comes in a few big reads, as much as the socket holds each time, and
 /// ends in a buffer of exactly its size. (`take(n).read_to_end` starts with
@@ -293,44 +294,111 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
 /// it learns that nothing is left: 32 MiB for a 16 MiB payload, more than
 /// the allocator keeps for reuse, so each such message cost fresh memory
 /// from the kernel, page by page.)
+pub struct IncomingPayload<'a> {
+    buffer: &'a mut Vec<u8>,
+    /// Where this payload starts in `buffer` (after a message's earlier frames).
+    start: usize,
+    /// How far `buffer` holds received bytes; the rest is room.
+    filled: usize,
+    expected: u64,
+}
+
+impl<'a> IncomingPayload<'a> {
+    pub fn new(buffer: &'a mut Vec<u8>, header: &FrameHeader) -> IncomingPayload<'a> {
+        let start = buffer.len();
+        IncomingPayload {
+            buffer,
+            start,
+            filled: start,
+            expected: header.payload_len,
+        }
+    }
+
+    /// Bytes of this payload received so far.
+    pub fn received(&self) -> u64 {
+        (self.filled - self.start) as u64
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.received() == self.expected
+    }
+
+    /// Reads whatever the socket has next (at least one byte) and returns
+    /// the new bytes, still masked, with their offset in the payload.
+    pub fn next_piece(&mut self, reader: &mut impl Read) -> Result<(&mut [u8], u64), FrameError> {
+        const FIRST_ROOM: u64 = 64 * 1024;
+        let received = self.received();
+        if self.filled == self.buffer.len() {
+            let more = received.max(FIRST_ROOM).min(self.expected - received);
+            self.buffer.resize(self.filled + more as usize, 0);
+        }
+        let room = (self.expected - received).min((self.buffer.len() - self.filled) as u64);
+        let end = self.filled + room as usize;
+        loop {
+            match reader.read(&mut self.buffer[self.filled..end]) {
+                Ok(0) => {
+                    return Err(FrameError::Truncated {
+                        expected: self.expected,
+                        received,
+                    });
+                }
+                Ok(count) => {
+                    let piece_start = self.filled;
+                    self.filled += count;
+                    return Ok((&mut self.buffer[piece_start..self.filled], received));
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if crate::http::is_timeout(&error) => {
+                    return Err(FrameError::Stalled { received });
+                }
+                Err(error) => return Err(FrameError::Io(error)),
+            }
+        }
+    }
+}
+
+impl Drop for IncomingPayload<'_> {
+    /// Whatever happened, the buffer ends with what was received, not room.
+    fn drop(&mut self) {
+        self.buffer.truncate(self.filled);
+    }
+}
+
+/// Reads the payload that `header` announced, still masked as it arrived.
 pub fn read_masked_payload(
     reader: &mut impl Read,
     header: &FrameHeader,
 ) -> Result<Vec<u8>, FrameError> {
-    const FIRST_ALLOCATION: u64 = 64 * 1024;
-    let expected = header.payload_len;
     let mut payload = Vec::new();
-    // How much of `payload` holds bytes read so far; the rest is room.
-    let mut received: usize = 0;
-    while (received as u64) < expected {
-        if received == payload.len() {
-            let more = (received as u64)
-                .max(FIRST_ALLOCATION)
-                .min(expected - received as u64);
-            payload.resize(received + more as usize, 0);
-        }
-        match reader.read(&mut payload[received..]) {
-            Ok(0) => {
-                return Err(FrameError::Truncated {
-                    expected,
-                    received: received as u64,
-                });
-            }
-            Ok(count) => received += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if crate::http::is_timeout(&error) => return Err(FrameError::TimedOut),
-            Err(error) => return Err(FrameError::Io(error)),
+    let mut incoming = IncomingPayload::new(&mut payload, header);
+    while !incoming.is_complete() {
+        incoming.next_piece(reader)?;
+    }
+    drop(incoming);
+    Ok(payload)
+}
+
+/// Reads the payload, unmasking it piece by piece, onto the end of `buffer`
+/// (a message's earlier fragments, say).
+pub fn read_payload_into(
+    reader: &mut impl Read,
+    header: &FrameHeader,
+    buffer: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    let mut incoming = IncomingPayload::new(buffer, header);
+    while !incoming.is_complete() {
+        let (piece, offset) = incoming.next_piece(reader)?;
+        if let Some(key) = header.mask {
+            mask::apply_from(key, piece, offset);
         }
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// Reads the payload and removes its mask, if it has one.
 pub fn read_payload(reader: &mut impl Read, header: &FrameHeader) -> Result<Vec<u8>, FrameError> {
-    let mut payload = read_masked_payload(reader, header)?;
-    if let Some(key) = header.mask {
-        mask::apply(key, &mut payload);
-    }
+    let mut payload = Vec::new();
+    read_payload_into(reader, header, &mut payload)?;
     Ok(payload)
 }
 

@@ -229,7 +229,7 @@ pub fn perform_checking_origin(
     let accept = accept_key(key);
     narrate::sent(format!("Responding to handshake with key: {accept}"));
     write_switching_protocols(&mut connection.writer, &accept)?;
-    connection.handshake_finished()?;
+    connection.handshake_finished();
     Ok(Opening::Upgraded)
 }
 

@@ -66,9 +66,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, id: u64, chapter: &'static str) -> io::Result<Connection> {
-        let peer = stream.peer_addr()?;
-        let local_port = stream.local_addr()?.port();
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local_port: u16,
+        id: u64,
+        chapter: &'static str,
+    ) -> io::Result<Connection> {
         let writer = stream.try_clone()?;
         Ok(Connection {
             reader: BufReader::new(DeadlineStream {
@@ -93,10 +97,10 @@ impl Connection {
         self.reader.get_mut().deadline = deadline;
     }
 
-    /// Lifts the handshake's deadline, restoring the plain read timeout.
-    pub fn handshake_finished(&mut self) -> io::Result<()> {
+    /// Lifts the handshake's deadline. Reads keep the timeout the deadline
+    /// last set (what was left of it) until the chapter sets its own.
+    pub fn handshake_finished(&mut self) {
         self.set_deadline(None);
-        self.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
     }
 
     /// Closes our side, then reads and discards what the peer still sends
@@ -176,9 +180,9 @@ where
     let handler = Arc::new(handler);
     let mut threads = Vec::new();
     let mut accepted = 0;
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(stream) => stream,
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(error) => {
                 narrate::problem(format!("Could not accept a connection: {error}"));
                 continue;
@@ -188,8 +192,14 @@ where
         accepted += 1;
         let id = accepted as u64;
         let timeout = options.handshake_timeout;
+        let accepted_on = Accepted {
+            stream,
+            peer,
+            local_port: port,
+            id,
+        };
         threads.push(thread::spawn(move || {
-            serve_one(stream, id, timeout, chapter, &*handler)
+            serve_one(accepted_on, timeout, chapter, &*handler)
         }));
         if options.connections.is_none() {
             // Nothing will join them: let finished threads go.
@@ -204,22 +214,31 @@ where
     }
 }
 
-fn serve_one<F>(
+/// A connection just accepted, and what the listener knows about it.
+struct Accepted {
     stream: TcpStream,
+    peer: SocketAddr,
+    local_port: u16,
     id: u64,
-    handshake_timeout: Duration,
-    chapter: &'static str,
-    handler: &F,
-) where
+}
+
+fn serve_one<F>(accepted: Accepted, handshake_timeout: Duration, chapter: &'static str, handler: &F)
+where
     F: Fn(&mut Connection) -> Result<(), Error>,
 {
+    let Accepted {
+        stream,
+        peer,
+        local_port,
+        id,
+    } = accepted;
     narrate::set_connection(id);
     // Small frames go out at once instead of waiting to be merged (Nagle).
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(handshake_timeout));
-    // A peer that stops reading cannot hold a writer for ever.
+    // A peer that stops reading cannot hold a writer for ever. (Reads are
+    // bounded by the handshake deadline, set below.)
     let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-    let mut connection = match Connection::new(stream, id, chapter) {
+    let mut connection = match Connection::new(stream, peer, local_port, id, chapter) {
         Ok(connection) => connection,
         Err(error) => {
             narrate::problem(format!("Could not set up a connection: {error}"));

@@ -60,19 +60,33 @@ impl Assembler {
         header: &FrameHeader,
         payload: Vec<u8>,
     ) -> Result<Option<Message>, Violation> {
+        self.push_with(header, |buffer| {
+            buffer.extend_from_slice(&payload);
+            Ok(())
+        })
+    }
+
+    /// Like [`Assembler::push`], but `append` writes the frame's payload
+    /// straight onto the end of the message in progress: a fragment is read
+    /// where it belongs instead of being copied there afterwards.
+    pub fn push_with<E: From<Violation>>(
+        &mut self,
+        header: &FrameHeader,
+        append: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Option<Message>, E> {
         self.check(header)?;
-        let message = match self.in_progress.take() {
+        let mut message = match self.in_progress.take() {
             Some(mut message) => {
-                message.payload.extend_from_slice(&payload);
                 message.frames += 1;
                 message
             }
             None => Message {
                 opcode: header.opcode,
-                payload,
+                payload: Vec::new(),
                 frames: 1,
             },
         };
+        append(&mut message.payload)?;
         if header.fin {
             Ok(Some(message))
         } else {

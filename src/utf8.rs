@@ -10,8 +10,7 @@
 use std::io::Read;
 
 use crate::error::Error;
-use crate::frame::{FrameError, FrameHeader};
-use crate::http::is_timeout;
+use crate::frame::{FrameHeader, IncomingPayload};
 use crate::mask;
 use crate::violation::Violation;
 
@@ -66,43 +65,23 @@ impl Utf8Stream {
     }
 }
 
-/// Reads a text frame's payload in the pieces TCP delivers, unmasking and
-/// checking each one before waiting for the next.
-pub fn read_checked_payload(
+/// Reads a text frame's payload onto the end of `buffer` in the pieces TCP
+/// delivers, unmasking and checking each one before waiting for the next.
+pub fn read_checked_payload_into(
     reader: &mut impl Read,
     header: &FrameHeader,
     text: &mut Utf8Stream,
-) -> Result<Vec<u8>, Error> {
-    const PIECE: u64 = 64 * 1024;
-    let length = header.payload_len;
-    let mut payload = Vec::with_capacity(length.min(PIECE) as usize);
-    let mut received: u64 = 0;
-    while received < length {
-        let start = payload.len();
-        payload.resize(start + (length - received).min(PIECE) as usize, 0);
-        let count = match reader.read(&mut payload[start..]) {
-            Ok(0) => {
-                return Err(FrameError::Truncated {
-                    expected: length,
-                    received,
-                }
-                .into());
-            }
-            Ok(count) => count,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
-            Err(error) if is_timeout(&error) => {
-                return Err(FrameError::Stalled { received }.into());
-            }
-            Err(error) => return Err(FrameError::Io(error).into()),
-        };
-        payload.truncate(start + count);
+    buffer: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut incoming = IncomingPayload::new(buffer, header);
+    while !incoming.is_complete() {
+        let (piece, offset) = incoming.next_piece(reader)?;
         if let Some(key) = header.mask {
-            mask::apply_from(key, &mut payload[start..], received);
+            mask::apply_from(key, piece, offset);
         }
-        text.feed(&payload[start..])?;
-        received += count as u64;
+        text.feed(piece)?;
     }
-    Ok(payload)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -204,3 +204,28 @@ fn a_claimed_2_pow_63_byte_payload_allocates_only_what_arrives() {
         "{result:?}"
     );
 }
+
+/// A reader that hands out one byte per read, as a slow network might.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buffer.first_mut()) {
+            (Some((&byte, rest)), Some(slot)) => {
+                *slot = byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+#[test]
+fn a_payload_arriving_a_byte_at_a_time_unmasks_the_same() {
+    let mut trickle = Trickle(&MASKED_HELLO);
+    let header = frame::read_header(&mut trickle).unwrap();
+    let mut message = b"earlier fragments: ".to_vec();
+    frame::read_payload_into(&mut trickle, &header, &mut message).unwrap();
+    assert_eq!(message, b"earlier fragments: Hello");
+}
