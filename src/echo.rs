@@ -150,11 +150,10 @@ pub fn start(connection: &mut Connection, features: &Features) -> Result<(), Err
     // The handshake had a deadline; a conversation may idle for as long as
     // the chapter allows (chapters 5–9: for ever).
     connection.set_read_timeout(features.idle_timeout)?;
-    if features.idle_timeout.is_some() {
-        // A peer that stops reading blocks our writes; give up on it as soon
-        // as on a silent one.
-        connection.writer.set_write_timeout(features.idle_timeout)?;
-    }
+    // A peer that stops reading blocks our writes: give up on it as soon as
+    // on a silent one (chapters 5–9: after the handshake's 10 s).
+    let write_timeout = features.idle_timeout.unwrap_or(listener::HANDSHAKE_TIMEOUT);
+    connection.writer.set_write_timeout(Some(write_timeout))?;
     Ok(())
 }
 

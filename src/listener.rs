@@ -235,9 +235,9 @@ where
     narrate::set_connection(id);
     // Small frames go out at once instead of waiting to be merged (Nagle).
     let _ = stream.set_nodelay(true);
-    // A peer that stops reading cannot hold a writer for ever. (Reads are
-    // bounded by the handshake deadline, set below.)
-    let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+    // Reads are bounded by the handshake deadline, set below. Writes need no
+    // timeout yet: an HTTP response fits in the socket's buffer, and the
+    // WebSocket chapters set one when the conversation starts.
     let mut connection = match Connection::new(stream, peer, local_port, id, chapter) {
         Ok(connection) => connection,
         Err(error) => {
