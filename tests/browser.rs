@@ -35,6 +35,31 @@ fn browser_ready() -> bool {
     false
 }
 
+/// Runs one `drive.mjs` scenario against `server`, saving a screenshot
+/// under target/, and fails with everything worth seeing if it fails.
+fn drive(server: &Server, scenario: &[&str], screenshot_name: &str) -> PathBuf {
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(screenshot_name);
+    let output = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .args(scenario)
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .env("FORCE_COLOR", "0") // playwright's messages, plain in the assertion
+        .output()
+        .expect("node runs (Node.js 20 or newer)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{scenario:?} failed ({}):\n{stdout}{stderr}\nscreenshot: {}\nserver log:\n{}",
+        output.status,
+        screenshot.display(),
+        server.log()
+    );
+    eprint!("{stdout}");
+    screenshot
+}
+
 #[test]
 fn chromium_shows_loud_and_clear_from_chapter_4() {
     if !browser_ready() {
@@ -46,24 +71,11 @@ fn chromium_shows_loud_and_clear_from_chapter_4() {
     // addresses itself (no DNS) and moves on to the next one when one
     // refuses, so the address learners are given works and is checked here.
     let url = format!("http://localhost:{}/", server.port);
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-04-reply.png");
-    let output = Command::new("node")
-        .arg(browser_dir().join("drive.mjs"))
-        .args(["page-shows", &url, "Loud and clear!", "--screenshot"])
-        .arg(&screenshot)
-        .env("FORCE_COLOR", "0") // playwright's messages, plain in the assertion
-        .output()
-        .expect("node runs (Node.js 20 or newer)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "Chromium did not see the reply ({}):\n{stdout}{stderr}\nscreenshot: {}\nserver log:\n{}",
-        output.status,
-        screenshot.display(),
-        server.log()
+    drive(
+        &server,
+        &["page-shows", &url, "Loud and clear!"],
+        "browser-04-reply.png",
     );
-    eprint!("{stdout}");
     server.wait_for_log("Sending response: \"Loud and clear!\"");
 }
 
@@ -78,24 +90,7 @@ fn chromium_chat_between_two_tabs() {
     // as tests/browser/chat.png, refreshed only on request, so running the
     // tests never changes the tree:
     //     UPDATE_SCREENSHOTS=1 cargo test --test browser chat
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-11-chat.png");
-    let output = Command::new("node")
-        .arg(browser_dir().join("drive.mjs"))
-        .args(["chat", &url, "--screenshot"])
-        .arg(&screenshot)
-        .env("FORCE_COLOR", "0")
-        .output()
-        .expect("node runs (Node.js 20 or newer)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the two tabs could not chat ({}):\n{stdout}{stderr}\nscreenshot: {}\nserver log:\n{}",
-        output.status,
-        screenshot.display(),
-        server.log()
-    );
-    eprint!("{stdout}");
+    let screenshot = drive(&server, &["chat", &url], "browser-11-chat.png");
     server.wait_for_log("Ada: \"Hello from Ada\"");
     if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
         let committed = browser_dir().join("chat.png");
