@@ -21,20 +21,33 @@ pub fn apply_bytewise(mask: [u8; 4], data: &mut [u8]) {
 /// The same XOR, eight bytes at a time.
 ///
 /// Repeat the key twice to fill a `u64`; because 8 is a multiple of 4, the
-/// key lines up again at the start of every 8-byte chunk, so each chunk is
-/// one load, one XOR, one store — a loop the compiler also turns into SIMD
-/// instructions. The few bytes left over at the end go the slow way, still
-/// in phase with the key.
+/// key lines up again at the start of every 8-byte word, so each word is
+/// one load, one XOR, one store. Taking the words in blocks of four gives
+/// the compiler a fixed-size loop body it turns into vector instructions
+/// (two 16-byte XORs per block). The words left after the last block, then
+/// the last few bytes, go the same way one at a time, still in phase with
+/// the key.
 pub fn apply(mask: [u8; 4], data: &mut [u8]) {
     let [a, b, c, d] = mask;
     let wide_mask = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide_mask).to_ne_bytes());
+    let mut blocks = data.chunks_exact_mut(32);
+    for block in &mut blocks {
+        xor_words(block, wide_mask);
     }
-    apply_bytewise(mask, chunks.into_remainder());
+    let rest = blocks.into_remainder();
+    let (words, tail) = rest.split_at_mut(rest.len() / 8 * 8);
+    xor_words(words, wide_mask);
+    apply_bytewise(mask, tail);
+}
+
+/// XORs each whole 8-byte word of `bytes` with `wide_mask`.
+#[inline(always)]
+fn xor_words(bytes: &mut [u8], wide_mask: u64) {
+    for word in bytes.chunks_exact_mut(8) {
+        let mut value = [0; 8];
+        value.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(value) ^ wide_mask).to_ne_bytes());
+    }
 }
 
 /// Applies the mask to a piece of a payload that starts `offset` bytes in,
