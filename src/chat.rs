@@ -147,12 +147,17 @@ impl Room {
         Ok(())
     }
 
+    /// Sends a member's message to everyone, the sender included. The log
+    /// line is written under the lock too, so the log tells events in the
+    /// order members see them.
     fn say(&self, from: &str, text: &str) {
         let message = Object::new()
             .text("type", "message")
             .text("from", from)
             .text("text", text);
-        Room::broadcast(&mut self.members(), encode(&message));
+        let mut members = self.members();
+        narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
+        Room::broadcast(&mut members, encode(&message));
     }
 
     /// Removes member `id`, if still there, and tells the others.
@@ -272,7 +277,6 @@ impl Seat {
                         "a message has 1 to {MAX_TEXT_CHARS} characters, not {length}"
                     ));
                 }
-                narrate::summary(format!("{name}: {}", narrate::text_preview(said)));
                 room.say(name, said);
                 Ok(())
             }
