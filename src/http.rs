@@ -220,7 +220,10 @@ pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
         return Err(HttpError::MalformedStartLine(head.start_line));
     };
     let method_is_token = !method.is_empty() && method.bytes().all(is_token_byte);
-    if !method_is_token || target.is_empty() || !version.starts_with("HTTP/1.") {
+    // No control characters: the request line ends up in our log, and a
+    // peer must not be able to send escape sequences to our terminal.
+    let target_is_clean = !target.is_empty() && !target.chars().any(char::is_control);
+    if !method_is_token || !target_is_clean || !version.starts_with("HTTP/1.") {
         return Err(HttpError::MalformedStartLine(head.start_line.clone()));
     }
     Ok(Request {
@@ -237,6 +240,11 @@ fn parse_header(line: &str) -> Result<Header, HttpError> {
     // A name must be a token: no spaces, no leading whitespace (that would be
     // the obsolete line folding RFC 9112 §5.2 tells servers to reject).
     if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(malformed());
+    }
+    // RFC 9110 §5.5: no control characters in a value but tab (a bare CR
+    // included, RFC 9112 §2.2). They would also reach our log unescaped.
+    if value.chars().any(|c| c.is_control() && c != '\t') {
         return Err(malformed());
     }
     Ok(Header {
@@ -366,6 +374,14 @@ mod tests {
         assert!(matches!(
             parse(b"GET / HTTP/1.1\r\n folded: no\r\n\r\n"),
             Err(HttpError::MalformedHeader(_))
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"),
+            Err(HttpError::MalformedHeader(_))
+        ));
+        assert!(matches!(
+            parse(b"GET /\x1b[31m HTTP/1.1\r\n\r\n"),
+            Err(HttpError::MalformedStartLine(_))
         ));
     }
 }
