@@ -101,7 +101,7 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
     let server = Server::start(CHAT, &["--queue-length", "16"]);
     let mut ada = join(&server, "Ada");
     let mut bob = join(&server, "Bob");
-    let sleeper = join(&server, "Sleeper"); // never reads again
+    let mut sleeper = join(&server, "Sleeper"); // stops reading, until the end
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
     assert_eq!(summary(&receive(&mut ada)), "joined Sleeper");
     assert_eq!(summary(&receive(&mut bob)), "joined Sleeper");
@@ -131,7 +131,15 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
     // The room still works for the others.
     say(&mut bob, "still here");
     assert_eq!(summary(&receive(&mut ada)), "Bob: still here");
-    drop(sleeper);
+    // When the sleeper wakes up, it finds what it missed, then the reason.
+    let close = loop {
+        match sleeper.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(error) => panic!("the sleeper got no close frame: {error}"),
+        }
+    };
+    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(1008));
 }
 
 #[test]
