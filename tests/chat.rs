@@ -35,6 +35,17 @@ fn receive(socket: &mut Socket) -> Object {
     }
 }
 
+/// Reads past everything else to the close frame, and returns its code.
+fn close_code(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(frame)) => return frame.map(|frame| u16::from(frame.code)),
+            Ok(_) => continue,
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    }
+}
+
 fn join(server: &Server, name: &str) -> Socket {
     let mut socket = open(server);
     send(
@@ -132,14 +143,7 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
     say(&mut bob, "still here");
     assert_eq!(summary(&receive(&mut ada)), "Bob: still here");
     // When the sleeper wakes up, it finds what it missed, then the reason.
-    let close = loop {
-        match sleeper.read() {
-            Ok(Message::Close(frame)) => break frame,
-            Ok(_) => continue,
-            Err(error) => panic!("the sleeper got no close frame: {error}"),
-        }
-    };
-    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(1008));
+    assert_eq!(close_code(&mut sleeper), Some(1008));
 }
 
 #[test]
@@ -228,14 +232,7 @@ fn an_oversized_frame_closes_with_1009() {
     let mut ada = join(&server, "Ada");
     let huge = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "z".repeat(5000));
     ada.send(Message::text(huge)).unwrap();
-    let close = loop {
-        match ada.read() {
-            Ok(Message::Close(frame)) => break frame,
-            Ok(_) => continue,
-            Err(error) => panic!("no close frame: {error}"),
-        }
-    };
-    assert_eq!(close.map(|frame| u16::from(frame.code)), Some(1009));
+    assert_eq!(close_code(&mut ada), Some(1009));
 }
 
 #[test]
