@@ -385,12 +385,25 @@ pub fn read_payload_into(
     header: &FrameHeader,
     buffer: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
+    read_payload_inspecting(reader, header, buffer, |_| Ok(()))
+}
+
+/// [`read_payload_into`], handing each unmasked piece to `inspect` as soon
+/// as it arrives, before waiting for the next one (chapter 10 checks text
+/// this way).
+pub fn read_payload_inspecting<E: From<FrameError>>(
+    reader: &mut impl Read,
+    header: &FrameHeader,
+    buffer: &mut Vec<u8>,
+    mut inspect: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let mut incoming = IncomingPayload::new(buffer, header);
     while !incoming.is_complete() {
         let (piece, offset) = incoming.next_piece(reader)?;
         if let Some(key) = header.mask {
             mask::apply_from(key, piece, offset);
         }
+        inspect(piece)?;
     }
     Ok(())
 }

@@ -10,8 +10,7 @@
 use std::io::Read;
 
 use crate::error::Error;
-use crate::frame::{FrameHeader, IncomingPayload};
-use crate::mask;
+use crate::frame::{self, FrameHeader};
 use crate::violation::Violation;
 
 /// The UTF-8 validity of a text message seen so far.
@@ -73,15 +72,9 @@ pub fn read_checked_payload_into(
     text: &mut Utf8Stream,
     buffer: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let mut incoming = IncomingPayload::new(buffer, header);
-    while !incoming.is_complete() {
-        let (piece, offset) = incoming.next_piece(reader)?;
-        if let Some(key) = header.mask {
-            mask::apply_from(key, piece, offset);
-        }
-        text.feed(piece)?;
-    }
-    Ok(())
+    frame::read_payload_inspecting(reader, header, buffer, |piece| -> Result<(), Error> {
+        Ok(text.feed(piece)?)
+    })
 }
 
 #[cfg(test)]
