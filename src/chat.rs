@@ -115,9 +115,6 @@ impl Room {
     /// newcomer before their welcome, and the log counts stay in order.
     fn join(&self, member: Member) -> Result<(), String> {
         let mut members = self.members();
-        if members.iter().any(|other| other.id == member.id) {
-            return Err("you have already joined".into());
-        }
         if members
             .iter()
             .any(|other| other.name.to_lowercase() == member.name.to_lowercase())
@@ -213,15 +210,13 @@ impl Seat {
     }
 
     fn queue(&self) -> Result<&SyncSender<Encoded>, Error> {
-        self.queue
-            .as_ref()
-            .ok_or_else(|| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+        self.queue.as_ref().ok_or_else(member_gone)
     }
 
     fn send_object(&mut self, object: &Object) -> Result<(), Error> {
         self.queue()?
             .send(encode(object))
-            .map_err(|_| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+            .map_err(|_| member_gone())
     }
 
     /// An outbox for the conversation's own frames.
@@ -305,10 +300,13 @@ pub struct QueueOutbox {
 impl Outbox for QueueOutbox {
     fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
         let encoded: Encoded = frame::encode(true, opcode, None, payload).into();
-        self.queue
-            .send(encoded)
-            .map_err(|_| Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+        self.queue.send(encoded).map_err(|_| member_gone())
     }
+}
+
+/// The error for sending to a member whose queue is already closed.
+fn member_gone() -> Error {
+    Error::Io(std::io::ErrorKind::BrokenPipe.into())
 }
 
 /// The writer thread: empties the queue onto the socket until the queue is

@@ -21,12 +21,10 @@ impl CloseCode {
     pub const GOING_AWAY: CloseCode = CloseCode(1001);
     pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
     pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
-    pub const NO_CODE_RECEIVED: CloseCode = CloseCode(1005);
     pub const ABNORMAL: CloseCode = CloseCode(1006);
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
-    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
 
     /// What the code means, in a few words.
     pub fn meaning(self) -> &'static str {

@@ -8,7 +8,7 @@
 //! read timeout, and a handler's error ends only that connection.
 
 use std::io::{self, BufReader, Read};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -56,7 +56,6 @@ impl Read for DeadlineStream {
 pub struct Connection {
     pub reader: BufReader<DeadlineStream>,
     pub writer: TcpStream,
-    pub peer: SocketAddr,
     /// The port the server listens on (it is in the `Origin` of our own pages).
     pub local_port: u16,
     /// Connections are numbered from 1 in the order they are accepted.
@@ -68,7 +67,6 @@ pub struct Connection {
 impl Connection {
     pub fn new(
         stream: TcpStream,
-        peer: SocketAddr,
         local_port: u16,
         id: u64,
         chapter: &'static str,
@@ -80,7 +78,6 @@ impl Connection {
                 deadline: None,
             }),
             writer,
-            peer,
             local_port,
             id,
             chapter,
@@ -181,8 +178,8 @@ where
     let mut threads = Vec::new();
     let mut accepted = 0;
     loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
             Err(error) => {
                 narrate::problem(format!("Could not accept a connection: {error}"));
                 continue;
@@ -194,7 +191,6 @@ where
         let timeout = options.handshake_timeout;
         let accepted_on = Accepted {
             stream,
-            peer,
             local_port: port,
             id,
         };
@@ -217,7 +213,6 @@ where
 /// A connection just accepted, and what the listener knows about it.
 struct Accepted {
     stream: TcpStream,
-    peer: SocketAddr,
     local_port: u16,
     id: u64,
 }
@@ -228,7 +223,6 @@ where
 {
     let Accepted {
         stream,
-        peer,
         local_port,
         id,
     } = accepted;
@@ -238,7 +232,7 @@ where
     // Reads are bounded by the handshake deadline, set below. Writes need no
     // timeout yet: an HTTP response fits in the socket's buffer, and the
     // WebSocket chapters set one when the conversation starts.
-    let mut connection = match Connection::new(stream, peer, local_port, id, chapter) {
+    let mut connection = match Connection::new(stream, local_port, id, chapter) {
         Ok(connection) => connection,
         Err(error) => {
             narrate::problem(format!("Could not set up a connection: {error}"));
