@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use crate::close::{self, CloseCode};
-use crate::echo::Outbox;
+use crate::conversation::Outbox;
 use crate::error::Error;
 use crate::frame::{self, Opcode};
 use crate::json::{self, Object};
@@ -31,6 +31,8 @@ use crate::narrate;
 /// The chat's page, served to a plain `GET /`.
 pub const PAGE: &[u8] = include_bytes!("page/chat.html");
 
+/// Chat lines are short: a frame over 4 KiB is not one (close 1009).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 4096;
 /// How many frames may wait for a member before it counts as too slow.
 pub const DEFAULT_QUEUE_LENGTH: usize = 256;
 /// Longest name, in characters.

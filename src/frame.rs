@@ -224,29 +224,47 @@ fn read_exact_or_closed(
     Ok(())
 }
 
-/// Reads the 2 to 14 header bytes of the next frame.
-pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
-    let mut first_two = [0; 2];
-    read_exact_or_closed(reader, &mut first_two, true)?;
-    let [first, second] = first_two;
+/// How many header bytes a frame has in all, known from its first two:
+/// the 7-bit length says whether 0, 2 or 8 length bytes follow, and the
+/// mask bit whether 4 key bytes do.
+pub fn header_len(first_two: [u8; 2]) -> usize {
+    let length_bytes = match first_two[1] & 0b0111_1111 {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask_bytes = if first_two[1] & 0b1000_0000 != 0 {
+        4
+    } else {
+        0
+    };
+    2 + length_bytes + mask_bytes
+}
 
-    let payload_len = match second & 0b0111_1111 {
+/// Decodes a complete header (exactly [`header_len`] bytes), checking the
+/// two rules every length obeys.
+pub fn parse_header(bytes: &[u8]) -> Result<FrameHeader, FrameError> {
+    let [first, second, rest @ ..] = bytes else {
+        return Err(FrameError::Truncated {
+            expected: 2,
+            received: bytes.len() as u64,
+        });
+    };
+    let (payload_len, rest) = match second & 0b0111_1111 {
         126 => {
-            let mut bytes = [0; 2];
-            read_exact_or_closed(reader, &mut bytes, false)?;
-            let length = u64::from(u16::from_be_bytes(bytes));
+            let (extension, rest) = split_extension::<2>(rest)?;
+            let length = u64::from(u16::from_be_bytes(extension));
             if length < 126 {
                 return Err(FrameError::NonMinimalLength {
                     length,
                     field: LengthField::Extended16,
                 });
             }
-            length
+            (length, rest)
         }
         127 => {
-            let mut bytes = [0; 8];
-            read_exact_or_closed(reader, &mut bytes, false)?;
-            let length = u64::from_be_bytes(bytes);
+            let (extension, rest) = split_extension::<8>(rest)?;
+            let length = u64::from_be_bytes(extension);
             if length >> 63 != 0 {
                 return Err(FrameError::LengthTopBitSet);
             }
@@ -256,27 +274,46 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
                     field: LengthField::Extended64,
                 });
             }
-            length
+            (length, rest)
         }
-        short => u64::from(short),
+        short => (u64::from(short), rest),
     };
-
     let mask = if second & 0b1000_0000 != 0 {
-        let mut key = [0; 4];
-        read_exact_or_closed(reader, &mut key, false)?;
-        Some(key)
+        Some(split_extension::<4>(rest)?.0)
     } else {
         None
     };
-
     Ok(FrameHeader {
         fin: first & 0b1000_0000 != 0,
         rsv: (first & 0b0111_0000) >> 4,
-        opcode: Opcode::from_bits(first),
+        opcode: Opcode::from_bits(*first),
         mask,
         payload_len,
     })
 }
+
+/// The next `N` header bytes as an array, and what follows them.
+fn split_extension<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), FrameError> {
+    match bytes.split_first_chunk::<N>() {
+        Some((extension, rest)) => Ok((*extension, rest)),
+        None => Err(FrameError::Truncated {
+            expected: N as u64,
+            received: bytes.len() as u64,
+        }),
+    }
+}
+
+/// Reads the 2 to 14 header bytes of the next frame from a blocking reader.
+pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
+    let mut bytes = [0; MAX_HEADER_LEN];
+    read_exact_or_closed(reader, &mut bytes[..2], true)?;
+    let total = header_len([bytes[0], bytes[1]]);
+    read_exact_or_closed(reader, &mut bytes[2..total], false)?;
+    parse_header(&bytes[..total])
+}
+
+/// The longest header: 2 bytes, a 64-bit length and a masking key.
+pub const MAX_HEADER_LEN: usize = 14;
 
 /// A payload on its way in: appends the bytes a header announced to a
 /// buffer, one read at a time.

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod client;
 pub mod close;
 pub mod control;
+pub mod conversation;
 pub mod diagram;
 pub mod echo;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod mask;
 pub mod message;
 pub mod narrate;
 pub mod page;
+pub mod session;
 pub mod utf8;
 pub mod violation;
 

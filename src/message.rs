@@ -74,25 +74,36 @@ impl Assembler {
         header: &FrameHeader,
         append: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<Option<Message>, E> {
+        append(self.begin_frame(header)?)?;
+        Ok(self.end_frame(header.fin))
+    }
+
+    /// Starts a data frame whose payload will arrive in pieces: checks that
+    /// it may come next, and returns the message it adds to, for the
+    /// payload to be appended as it arrives.
+    pub fn begin_frame(&mut self, header: &FrameHeader) -> Result<&mut Vec<u8>, Violation> {
         self.check(header)?;
-        let mut message = match self.in_progress.take() {
-            Some(mut message) => {
-                message.frames += 1;
-                message
-            }
-            None => Message {
-                opcode: header.opcode,
-                payload: Vec::new(),
-                frames: 1,
-            },
-        };
-        append(&mut message.payload)?;
-        if header.fin {
-            Ok(Some(message))
-        } else {
-            self.in_progress = Some(message);
-            Ok(None)
-        }
+        let message = self.in_progress.get_or_insert_with(|| Message {
+            opcode: header.opcode,
+            payload: Vec::new(),
+            frames: 0,
+        });
+        message.frames += 1;
+        Ok(&mut message.payload)
+    }
+
+    /// The current frame's payload is all in: with FIN set, hands back the
+    /// finished message.
+    pub fn end_frame(&mut self, fin: bool) -> Option<Message> {
+        if fin { self.in_progress.take() } else { None }
+    }
+
+    /// The payload of the message in progress, for a frame's bytes to be
+    /// added in place as they arrive.
+    pub fn payload_mut(&mut self) -> Option<&mut Vec<u8>> {
+        self.in_progress
+            .as_mut()
+            .map(|message| &mut message.payload)
     }
 }
 

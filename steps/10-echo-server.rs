@@ -33,9 +33,20 @@
 //! async runtime such as tokio) serves many connections per thread.
 
 use websocket_from_scratch::args::{Args, Seconds};
-use websocket_from_scratch::echo::{self, Features};
-use websocket_from_scratch::listener;
-use websocket_from_scratch::narrate;
+use websocket_from_scratch::conversation::{self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
+use websocket_from_scratch::frame::{self, FrameHeader};
+use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::message::Message;
+use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::session::Session;
+use websocket_from_scratch::Error;
+
+/// What this server allows, decided once at start-up.
+struct Settings {
+    max_message_size: u64,
+    idle_timeout: std::time::Duration,
+}
 
 fn main() {
     let mut args = Args::from_env();
@@ -43,15 +54,76 @@ fn main() {
     if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS") {
         options.handshake_timeout = timeout;
     }
-    let mut features = echo::take_max_message_size(&mut args, Features::COMPLETE);
-    if let Some(Seconds(timeout)) = args.value("--idle-timeout", "SECONDS") {
-        features.idle_timeout = Some(timeout);
-    }
+    let settings = Settings {
+        max_message_size: args
+            .value("--max-message-size", "BYTES")
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+        idle_timeout: args
+            .value("--idle-timeout", "SECONDS")
+            .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+    };
     let level = narrate::take_level(&mut args);
     args.finish();
 
     narrate::set_level(level);
     listener::serve("10-echo-server", &options, move |connection| {
-        echo::serve(connection, &features)
+        echo(connection, &settings)
     });
+}
+
+/// Performs the handshake, then echoes messages until the client leaves.
+fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
+    if handshake::perform(connection)? == Opening::ServedPage {
+        return Ok(());
+    }
+    narrate::event("Handshake completed. Echoing every message until the client leaves.");
+    conversation::start(connection, Some(settings.idle_timeout))?;
+    let mut session = Session::new(settings.max_message_size);
+    let Connection { reader, writer, .. } = connection;
+    conversation::converse(reader, writer, &mut session, &mut |message, session| {
+        tell_echo(&message);
+        session.send(message.opcode, message.payload);
+        Ok(())
+    })
+}
+
+/// The story of a complete message and its echo: the whole story when
+/// `--verbose`, one line by default.
+fn tell_echo(message: &Message) {
+    if narrate::tells(Level::Frames) {
+        if message.frames > 1 {
+            narrate::received(format!(
+                "Assembled a {} message from {} frames: {} bytes",
+                message.opcode,
+                message.frames,
+                message.payload.len()
+            ));
+        }
+        narrate::plain(format!("  {}", conversation::preview(message)));
+        let echo_header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: message.opcode,
+            mask: None,
+            payload_len: message.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame: {} bytes, header {:?}",
+            message.opcode,
+            message.payload.len(),
+            frame::encode_header(&echo_header)
+        ));
+    } else if narrate::tells(Level::Messages) {
+        let frames = if message.frames > 1 {
+            format!(" in {} frames", message.frames)
+        } else {
+            String::new()
+        };
+        narrate::summary(format!(
+            "← {} {} bytes{frames} {} → echoed",
+            message.opcode,
+            message.payload.len(),
+            conversation::preview(message)
+        ));
+    }
 }

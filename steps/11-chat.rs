@@ -7,7 +7,8 @@
 //!
 //! Every connection is a member of one shared `chat::Room`. The connection's
 //! own thread reads its frames with the complete server's conversation
-//! (`echo::converse`, chapter 10: pings, fragments, UTF-8, closing) and
+//! (`conversation::converse` driving chapter 10's `Session`: pings,
+//! fragments, UTF-8, closing) and
 //! hands each message to `chat::Seat::handle`. Sending is where a chat
 //! differs from an echo: one member's message goes to everyone, and a member
 //! who stops reading must not hold the others up. So a broadcast never
@@ -45,15 +46,16 @@ use std::sync::Arc;
 
 use websocket_from_scratch::args::Args;
 use websocket_from_scratch::chat::{self, Room, Seat};
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::conversation;
 use websocket_from_scratch::handshake::{self, Opening};
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::narrate;
+use websocket_from_scratch::session::Session;
 use websocket_from_scratch::{Error, message::Message};
 
 /// What the chat allows, decided once at start-up.
 struct Settings {
-    features: Features,
+    max_message_size: u64,
     extra_origins: Vec<String>,
     queue_length: usize,
 }
@@ -61,11 +63,9 @@ struct Settings {
 fn main() {
     let mut args = Args::from_env();
     let options = listener::Options::take_from(&mut args);
-    let chat_default = Features {
-        max_message_size: 4096,
-        ..Features::COMPLETE
-    };
-    let features = echo::take_max_message_size(&mut args, chat_default);
+    let max_message_size = args
+        .value("--max-message-size", "BYTES")
+        .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
     let extra_origins = args
         .value::<String>("--allow-origin", "URL[,URL…]")
         .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
@@ -78,7 +78,7 @@ fn main() {
     narrate::set_level(level);
 
     let settings = Settings {
-        features,
+        max_message_size,
         extra_origins,
         queue_length,
     };
@@ -95,15 +95,16 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     if opening == Opening::ServedPage {
         return Ok(());
     }
-    echo::start(connection, &settings.features)?;
+    conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
 
     let mut seat = Seat::new(connection.id, &connection.writer, settings.queue_length)?;
     let mut outbox = seat.outbox()?;
-    let result = echo::converse(
+    let mut session = Session::new(settings.max_message_size);
+    let result = conversation::converse(
         &mut connection.reader,
         &mut outbox,
-        &settings.features,
-        &mut |message: Message, _: &mut dyn echo::Outbox| seat.handle(room, &message),
+        &mut session,
+        &mut |message: Message, _: &mut Session| seat.handle(room, &message),
     );
     drop(outbox);
     seat.leave(room);

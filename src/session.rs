@@ -1,0 +1,870 @@
+//! A WebSocket conversation as a state machine, without any I/O: RFC 6455
+//! §5 (framing), §5.4 (fragments), §5.5 (control frames), §7 (closing) and
+//! §8.1 (UTF-8).
+//!
+//! Chapters 5–9 each read from the socket themselves, blocking where they
+//! wait, because that is the clearest way to see the protocol. Chapter 10
+//! moves the same rules here, into a [`Session`] that never touches a
+//! socket: bytes go in, and out come [`Event`]s (a message, a ping, the
+//! peer's close, a failure) and [`OutgoingFrame`]s to send. Whoever drives
+//! it decides how bytes arrive and leave — a thread blocking on one socket
+//! (chapters 10 and 11), an event loop juggling thousands, or a test feeding
+//! byte vectors. This is the style Python's `wsproto` and `h11` call
+//! "sans-IO".
+//!
+//! Feeding bytes has two forms. [`Session::receive`] takes a slice, which
+//! is all a test needs. A server reads straight into [`Session::buffer`]
+//! and reports the count with [`Session::filled`]: while a long payload is
+//! arriving, that buffer is the message itself, so megabytes go from the
+//! socket to their final place with no copy in between.
+//!
+//! A reply the protocol demands (a pong, the answer to a close, the close
+//! that fails a connection) is queued when its event is handed out by
+//! [`Session::next_event`], not when its frame arrived, so it leaves in
+//! order with whatever the application sent in answer to earlier events.
+
+use std::collections::VecDeque;
+
+use crate::close::{self, CloseCode, CloseFrame};
+use crate::control;
+use crate::frame::{self, FrameError, FrameHeader, Opcode};
+use crate::mask;
+use crate::message::{Assembler, Message};
+use crate::utf8::Utf8Stream;
+use crate::violation::Violation;
+
+/// Room for frame headers and short payloads between reads. Long payloads
+/// bypass it and are read straight into their message.
+const INBOX_SIZE: usize = 8 * 1024;
+/// A payload with at least this much still to come is read straight into
+/// its message rather than through the inbox.
+const DIRECT_READ_MIN: u64 = INBOX_SIZE as u64 / 2;
+/// The first room a directly-read payload gets; it doubles from there.
+const FIRST_ROOM: u64 = 64 * 1024;
+
+/// What the peer did, in the order it did it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A text or binary frame's header arrived; its payload follows.
+    DataFrame(FrameHeader),
+    /// A complete message, its text already checked for UTF-8.
+    Message(Message),
+    /// A ping, answered with a pong as this event is handed out.
+    /// `between_fragments` tells how many frames of which message had
+    /// arrived when it came.
+    Ping {
+        payload: Vec<u8>,
+        between_fragments: Option<(usize, Opcode)>,
+    },
+    /// A pong: the answer to our ping, or one nobody asked for.
+    Pong {
+        payload: Vec<u8>,
+        answers_ours: bool,
+    },
+    /// The peer started the closing handshake; our answering close frame is
+    /// queued as this event is handed out, and the conversation is over.
+    CloseReceived(CloseFrame),
+    /// Nothing arrived for a while: a ping is queued to ask whether the
+    /// peer is still there.
+    IdlePing,
+    /// We fail the connection (§7.1.7): a close frame with `code` is
+    /// queued as this event is handed out, and nothing more is read.
+    Failed { code: CloseCode, reason: String },
+}
+
+/// A frame the session wants sent, unmasked as a server sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFrame {
+    pub opcode: Opcode,
+    pub payload: Vec<u8>,
+}
+
+/// The frame whose header has arrived and whose payload has not, all of it.
+#[derive(Debug)]
+struct FrameInProgress {
+    header: FrameHeader,
+    received: u64,
+    /// A control frame's payload (at most 125 bytes) gathers here; a data
+    /// frame's goes straight onto its message.
+    control_payload: Vec<u8>,
+    /// How long the message was when this frame began: the frame's payload
+    /// starts there.
+    message_start: usize,
+}
+
+impl FrameInProgress {
+    fn remaining(&self) -> u64 {
+        self.header.payload_len - self.received
+    }
+}
+
+/// One side of a conversation, the server's, after the handshake.
+#[derive(Debug)]
+pub struct Session {
+    max_message_size: u64,
+    /// Bytes read but not yet taken apart: `inbox[..inbox_len]`.
+    inbox: Box<[u8; INBOX_SIZE]>,
+    inbox_len: usize,
+    /// Set while a payload is read straight into its message: the message
+    /// holds `direct_room` bytes of room past what has arrived.
+    direct_room: usize,
+    frame: Option<FrameInProgress>,
+    assembler: Assembler,
+    text: Utf8Stream,
+    /// The payload of the ping we sent and whose pong we await.
+    ping_sent: Option<Vec<u8>>,
+    events: VecDeque<Event>,
+    outgoing: Vec<OutgoingFrame>,
+    /// A close frame has been received or a failure decided: read no more.
+    finished: bool,
+    /// Our close frame is queued: send nothing after it (§5.5.1).
+    close_queued: bool,
+}
+
+impl Session {
+    /// A session that accepts messages of up to `max_message_size` bytes.
+    pub fn new(max_message_size: u64) -> Session {
+        Session {
+            max_message_size,
+            inbox: Box::new([0; INBOX_SIZE]),
+            inbox_len: 0,
+            direct_room: 0,
+            frame: None,
+            assembler: Assembler::new(),
+            text: Utf8Stream::new(),
+            ping_sent: None,
+            events: VecDeque::new(),
+            outgoing: Vec::new(),
+            finished: false,
+            close_queued: false,
+        }
+    }
+
+    /// Whether the conversation is over: once the outgoing frames are sent,
+    /// the connection can be closed.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Takes in bytes from the peer, as many as there are.
+    pub fn receive(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.finished {
+            let room = self.buffer();
+            let count = room.len().min(bytes.len());
+            room[..count].copy_from_slice(&bytes[..count]);
+            self.filled(count);
+            bytes = &bytes[count..];
+        }
+    }
+
+    /// Where the next bytes from the peer should be read into.
+    ///
+    /// Usually the free end of a small inbox. While the rest of a long data
+    /// payload is due, it is the free room at the end of the message
+    /// itself, never more than the payload still needs, so the read cannot
+    /// take in the next frame's bytes.
+    pub fn buffer(&mut self) -> &mut [u8] {
+        if self.direct_room == 0
+            && let Some(frame) = &self.frame
+            && self.inbox_len == 0
+            && !frame.header.opcode.is_control()
+            && frame.remaining() >= DIRECT_READ_MIN
+            && let Some(message) = self.assembler.payload_mut()
+        {
+            // Double the room each time it fills, from 64 KiB, but never
+            // past the payload's end: memory follows what arrives, not what
+            // a header claims.
+            let more = frame.received.max(FIRST_ROOM).min(frame.remaining());
+            message.resize(message.len() + more as usize, 0);
+            self.direct_room = more as usize;
+        }
+        if self.direct_room > 0
+            && let Some(message) = self.assembler.payload_mut()
+        {
+            let end = message.len();
+            return &mut message[end - self.direct_room..];
+        }
+        &mut self.inbox[self.inbox_len..]
+    }
+
+    /// `count` bytes were read into [`Session::buffer`]: takes them apart.
+    pub fn filled(&mut self, count: usize) {
+        if self.finished || count == 0 {
+            return;
+        }
+        if self.direct_room > 0 {
+            // The message was grown by the room; what did not arrive stays
+            // as room for the next read.
+            self.direct_room -= count.min(self.direct_room);
+            self.payload_arrived(count);
+            return;
+        }
+        self.inbox_len += count;
+        self.take_apart_inbox();
+    }
+
+    /// Whether `count` more payload bytes complete the current frame.
+    fn frame_completes_with(&self, count: usize) -> bool {
+        self.frame
+            .as_ref()
+            .is_some_and(|frame| frame.remaining() == count as u64)
+    }
+
+    /// Takes headers and payload bytes out of the inbox, as far as they go.
+    fn take_apart_inbox(&mut self) {
+        let mut taken = 0;
+        while !self.finished && taken < self.inbox_len {
+            let available = &self.inbox[taken..self.inbox_len];
+            match &self.frame {
+                None => {
+                    let Some(&[first, second]) = available.first_chunk::<2>() else {
+                        break;
+                    };
+                    let length = frame::header_len([first, second]);
+                    if available.len() < length {
+                        break;
+                    }
+                    let header = frame::parse_header(&available[..length]);
+                    taken += length;
+                    match header {
+                        Ok(header) => self.frame_begins(header),
+                        // Given a whole header, only its length can be
+                        // wrong (§5.2): a protocol error.
+                        Err(error) => self.fail(CloseCode::PROTOCOL_ERROR, error.to_string()),
+                    }
+                }
+                Some(frame) => {
+                    let count = frame.remaining().min(available.len() as u64) as usize;
+                    let piece_start = taken;
+                    taken += count;
+                    self.payload_from_inbox(piece_start, count);
+                }
+            }
+        }
+        self.inbox.copy_within(taken..self.inbox_len, 0);
+        self.inbox_len -= taken;
+    }
+
+    /// A header has arrived: checks it against every rule a header alone
+    /// can break, before a byte of its payload is accepted.
+    fn frame_begins(&mut self, header: FrameHeader) {
+        if let Err(violation) = self.check(&header) {
+            self.fail(violation.close_code(), violation.to_string());
+            return;
+        }
+        let mut message_start = 0;
+        if !header.opcode.is_control() {
+            self.events.push_back(Event::DataFrame(header.clone()));
+            // `check` has already made sure the frame may come next.
+            if let Ok(message) = self.assembler.begin_frame(&header) {
+                message_start = message.len();
+            }
+        }
+        self.frame = Some(FrameInProgress {
+            header,
+            received: 0,
+            control_payload: Vec::new(),
+            message_start,
+        });
+        if self.frame_completes_with(0) {
+            self.payload_arrived(0);
+        }
+    }
+
+    fn check(&self, header: &FrameHeader) -> Result<(), Violation> {
+        if header.rsv != 0 {
+            return Err(Violation::ReservedBits(header.rsv));
+        }
+        if let Opcode::Reserved(bits) = header.opcode {
+            return Err(Violation::ReservedOpcode(bits));
+        }
+        if header.mask.is_none() {
+            return Err(Violation::Unmasked);
+        }
+        if header.opcode.is_control() {
+            return control::check(header);
+        }
+        self.assembler.check(header)?;
+        let size = self.assembler.buffered_len() + header.payload_len;
+        let limit = self.max_message_size;
+        if size > limit {
+            return Err(Violation::MessageTooBig { size, limit });
+        }
+        Ok(())
+    }
+
+    /// Copies `count` payload bytes from the inbox to where they belong.
+    fn payload_from_inbox(&mut self, start: usize, count: usize) {
+        let piece = &self.inbox[start..start + count];
+        match &mut self.frame {
+            Some(frame) if frame.header.opcode.is_control() => {
+                frame.control_payload.extend_from_slice(piece);
+            }
+            _ => {
+                if let Some(message) = self.assembler.payload_mut() {
+                    message.extend_from_slice(piece);
+                }
+            }
+        }
+        self.payload_arrived(count);
+    }
+
+    /// `count` more bytes of the current payload are in place, at its end:
+    /// unmasks them, checks text as it arrives, and finishes the frame if
+    /// it is complete.
+    fn payload_arrived(&mut self, count: usize) {
+        let Some(frame) = &mut self.frame else {
+            return;
+        };
+        let offset = frame.received;
+        frame.received += count as u64;
+        let key = frame.header.mask.unwrap_or_default();
+        let complete = frame.remaining() == 0;
+        if frame.header.opcode.is_control() {
+            let payload = &mut frame.control_payload;
+            let start = payload.len() - count;
+            mask::apply_from(key, &mut payload[start..], offset);
+        } else {
+            let start = frame.message_start + offset as usize;
+            let is_text =
+                self.assembler.in_progress().map(|message| message.opcode) == Some(Opcode::Text);
+            if let Some(message) = self.assembler.payload_mut() {
+                let piece = &mut message[start..start + count];
+                mask::apply_from(key, piece, offset);
+                if is_text && let Err(violation) = self.text.feed(piece) {
+                    self.fail(violation.close_code(), violation.to_string());
+                    return;
+                }
+            }
+        }
+        if complete {
+            self.frame_ends();
+        }
+    }
+
+    fn frame_ends(&mut self) {
+        let Some(frame) = self.frame.take() else {
+            return;
+        };
+        let header = frame.header;
+        if header.opcode.is_control() {
+            self.control_frame(header.opcode, frame.control_payload);
+            return;
+        }
+        let Some(message) = self.assembler.end_frame(header.fin) else {
+            return;
+        };
+        if message.opcode == Opcode::Text
+            && let Err(violation) = self.text.finish()
+        {
+            self.fail(violation.close_code(), violation.to_string());
+            return;
+        }
+        self.events.push_back(Event::Message(message));
+    }
+
+    fn control_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
+        match opcode {
+            Opcode::Ping => {
+                let between_fragments = self
+                    .assembler
+                    .in_progress()
+                    .map(|message| (message.frames, message.opcode));
+                self.events.push_back(Event::Ping {
+                    payload,
+                    between_fragments,
+                });
+            }
+            Opcode::Pong => {
+                let answers_ours = self.ping_sent.as_deref() == Some(payload.as_slice());
+                if answers_ours {
+                    self.ping_sent = None;
+                }
+                self.events.push_back(Event::Pong {
+                    payload,
+                    answers_ours,
+                });
+            }
+            Opcode::Close => match close::parse(&payload) {
+                Ok(frame) => {
+                    self.events.push_back(Event::CloseReceived(frame));
+                    self.finished = true;
+                }
+                Err(error) => {
+                    let violation = Violation::BadClose(error);
+                    self.fail(violation.close_code(), violation.to_string());
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// Gives up on the peer: the close frame goes out once the events
+    /// before this one have been handled.
+    fn fail(&mut self, code: CloseCode, reason: String) {
+        self.events.push_back(Event::Failed { code, reason });
+        self.finished = true;
+    }
+
+    /// The next thing the peer did, if any. Handing out a ping, a close or
+    /// a failure queues the frame that answers it.
+    pub fn next_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        match &event {
+            Event::Ping { payload, .. } => self.queue(Opcode::Pong, payload.clone()),
+            Event::CloseReceived(received) => {
+                // Echo the code without the reason (§5.5.1); an empty close
+                // is answered with an empty close.
+                let reply = received
+                    .code
+                    .map(|code| close::payload(code, ""))
+                    .unwrap_or_default();
+                self.queue(Opcode::Close, reply);
+            }
+            Event::IdlePing => {
+                self.ping_sent = Some(control::IDLE_PING.to_vec());
+                self.queue(Opcode::Ping, control::IDLE_PING.to_vec());
+            }
+            Event::Failed { code, reason } => {
+                let payload = close::payload(*code, reason);
+                self.queue(Opcode::Close, payload);
+            }
+            Event::DataFrame(_) | Event::Message(_) | Event::Pong { .. } => {}
+        }
+        Some(event)
+    }
+
+    /// Sends a message of our own (an echo, a chat line), unless our close
+    /// frame has already gone: nothing may follow it.
+    pub fn send(&mut self, opcode: Opcode, payload: Vec<u8>) {
+        self.queue(opcode, payload);
+    }
+
+    fn queue(&mut self, opcode: Opcode, payload: Vec<u8>) {
+        if self.close_queued {
+            return;
+        }
+        self.close_queued = opcode == Opcode::Close;
+        self.outgoing.push(OutgoingFrame { opcode, payload });
+    }
+
+    /// The frames to send now, in order.
+    pub fn take_outgoing(&mut self) -> std::vec::Drain<'_, OutgoingFrame> {
+        self.outgoing.drain(..)
+    }
+
+    /// Nothing arrived for the idle timeout. Between frames: ping once,
+    /// and if our ping is still unanswered, give up with 1001. Partway
+    /// through a frame, the peer has stalled: an error, and no close frame
+    /// (it would wait behind the stalled frame's missing bytes anyway).
+    pub fn timed_out(&mut self) -> Result<(), FrameError> {
+        if let Some(received) = self.bytes_into_frame() {
+            return Err(FrameError::Stalled { received });
+        }
+        if self.ping_sent.as_deref() == Some(control::IDLE_PING) {
+            self.fail(
+                CloseCode::GOING_AWAY,
+                "no answer to our ping; dropping an idle connection".to_string(),
+            );
+        } else if !self.finished {
+            self.events.push_back(Event::IdlePing);
+        }
+        Ok(())
+    }
+
+    /// The peer closed TCP. Between frames that is only impolite (1006, no
+    /// closing handshake); partway through a frame, it is truncated.
+    pub fn peer_closed(&mut self) -> Result<(), FrameError> {
+        self.finished = true;
+        let expected = match &self.frame {
+            Some(frame) => frame.header.payload_len,
+            None if self.inbox_len < 2 => 2,
+            None => frame::header_len([self.inbox[0], self.inbox[1]]) as u64,
+        };
+        match self.bytes_into_frame() {
+            Some(received) => Err(FrameError::Truncated { expected, received }),
+            None => Ok(()),
+        }
+    }
+
+    /// How far into a frame the peer has got, if it is partway through one.
+    fn bytes_into_frame(&self) -> Option<u64> {
+        match &self.frame {
+            Some(frame) => Some(frame.received),
+            None if self.inbox_len > 0 => Some(self.inbox_len as u64),
+            None => None,
+        }
+    }
+
+    /// The unfinished message, for narration.
+    pub fn message_in_progress(&self) -> Option<&Message> {
+        self.assembler.in_progress()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn masked(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        frame::encode(fin, opcode, Some(MASK), payload)
+    }
+
+    fn close_bytes(code: u16, reason: &str) -> Vec<u8> {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        masked(true, Opcode::Close, &payload)
+    }
+
+    /// Feeds `chunks` one after another and collects every event, echoing
+    /// each message as the echo server does.
+    fn run(chunks: &[&[u8]]) -> (Vec<Event>, Vec<OutgoingFrame>) {
+        let mut session = Session::new(1 << 20);
+        let mut events = Vec::new();
+        let mut sent = Vec::new();
+        for chunk in chunks {
+            session.receive(chunk);
+            while let Some(event) = session.next_event() {
+                if let Event::Message(message) = &event {
+                    session.send(message.opcode, message.payload.clone());
+                }
+                events.push(event);
+            }
+            sent.extend(session.take_outgoing());
+        }
+        (events, sent)
+    }
+
+    fn messages(events: &[Event]) -> Vec<(Opcode, Vec<u8>)> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Message(message) => Some((message.opcode, message.payload.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn failure(events: &[Event]) -> Option<u16> {
+        events.iter().find_map(|event| match event {
+            Event::Failed { code, .. } => Some(code.0),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_rfc_masked_hello_is_one_message() {
+        // RFC 6455 §5.7: a single-frame masked text message, "Hello".
+        let bytes = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let (events, sent) = run(&[&bytes]);
+        assert_eq!(messages(&events), [(Opcode::Text, b"Hello".to_vec())]);
+        assert_eq!(sent[0].payload, b"Hello");
+    }
+
+    #[test]
+    fn the_articles_frame_unmasks_to_its_question() {
+        let mut bytes = vec![0x81, 0x90, 80, 191, 161, 254];
+        bytes.extend_from_slice(&[
+            19, 222, 207, 222, 41, 208, 212, 222, 56, 218, 192, 140, 112, 210, 196, 193,
+        ]);
+        let (events, _) = run(&[&bytes]);
+        assert_eq!(
+            messages(&events),
+            [(Opcode::Text, b"Can you hear me?".to_vec())]
+        );
+    }
+
+    /// A conversation with fragments, a ping between them, a binary message
+    /// long enough to be read straight into place
+    /// and a close: the same events however TCP cuts it up.
+    fn conversation() -> Vec<u8> {
+        let long: Vec<u8> = (0..5_000).map(|i| (i % 251) as u8).collect();
+        [
+            masked(false, Opcode::Text, "Hé".as_bytes()),
+            masked(true, Opcode::Ping, b"still there?"),
+            masked(false, Opcode::Continuation, &"llo €".as_bytes()[..5]),
+            masked(true, Opcode::Continuation, &"llo €".as_bytes()[5..]),
+            masked(true, Opcode::Binary, &long),
+            masked(true, Opcode::Text, b""),
+            close_bytes(1000, "bye"),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn fragments_split_at_every_byte_boundary_give_the_same_events() {
+        let bytes = conversation();
+        let (whole, whole_sent) = run(&[&bytes]);
+        assert_eq!(
+            messages(&whole)
+                .iter()
+                .map(|(op, p)| (*op, p.len()))
+                .collect::<Vec<_>>(),
+            [
+                (Opcode::Text, "Héllo €".len()),
+                (Opcode::Binary, 5_000),
+                (Opcode::Text, 0)
+            ]
+        );
+        assert!(whole.contains(&Event::Ping {
+            payload: b"still there?".to_vec(),
+            between_fragments: Some((1, Opcode::Text)),
+        }));
+        assert_eq!(
+            whole.last(),
+            Some(&Event::CloseReceived(CloseFrame {
+                code: Some(CloseCode::NORMAL),
+                reason: "bye".into()
+            }))
+        );
+        for cut in 0..=bytes.len() {
+            let (events, sent) = run(&[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(events, whole, "cut at {cut}");
+            assert_eq!(sent, whole_sent, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_byte_at_a_time_gives_the_same_events() {
+        let bytes = conversation();
+        let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(run(&chunks), run(&[&bytes]));
+    }
+
+    #[test]
+    fn long_payloads_are_read_straight_into_their_message() {
+        let payload: Vec<u8> = (0..300_000).map(|i| (i * 7 % 256) as u8).collect();
+        let bytes = masked(true, Opcode::Binary, &payload);
+        let mut session = Session::new(1 << 20);
+        let mut rest = &bytes[..];
+        let mut direct_reads = 0;
+        while !rest.is_empty() {
+            let buffer = session.buffer();
+            if buffer.len() > INBOX_SIZE {
+                direct_reads += 1;
+            }
+            // A socket hands over less than asked for, as it pleases.
+            let count = buffer.len().min(rest.len()).min(50_000);
+            buffer[..count].copy_from_slice(&rest[..count]);
+            session.filled(count);
+            rest = &rest[count..];
+        }
+        assert!(direct_reads > 0);
+        assert_eq!(
+            session.next_event(),
+            Some(Event::DataFrame(FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: Opcode::Binary,
+                mask: Some(MASK),
+                payload_len: 300_000,
+            }))
+        );
+        match session.next_event() {
+            Some(Event::Message(message)) => assert!(message.payload == payload),
+            other => panic!("expected the message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn replies_leave_in_the_order_of_what_they_answer() {
+        let bytes = [
+            masked(true, Opcode::Text, b"first"),
+            masked(true, Opcode::Ping, b"p"),
+            masked(true, Opcode::Text, b"second"),
+            close_bytes(1001, ""),
+        ]
+        .concat();
+        let (_, sent) = run(&[&bytes]);
+        let order: Vec<(Opcode, &[u8])> = sent
+            .iter()
+            .map(|frame| (frame.opcode, frame.payload.as_slice()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Opcode::Text, &b"first"[..]),
+                (Opcode::Pong, b"p"),
+                (Opcode::Text, b"second"),
+                (Opcode::Close, &[0x03, 0xE9]),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_broken_rule_fails_with_its_close_code() {
+        let mut too_long_ping = masked(true, Opcode::Ping, &[0; 126]);
+        too_long_ping.truncate(8);
+        let cases: [(&str, Vec<u8>, u16); 16] = [
+            (
+                "unmasked",
+                frame::encode(true, Opcode::Text, None, b"hi"),
+                1002,
+            ),
+            ("reserved bits", vec![0xC1, 0x80, 1, 2, 3, 4], 1002),
+            ("reserved opcode", vec![0x83, 0x80, 1, 2, 3, 4], 1002),
+            ("ping over 125 bytes", too_long_ping, 1002),
+            ("fragmented ping", masked(false, Opcode::Ping, b""), 1002),
+            (
+                "nothing to continue",
+                masked(true, Opcode::Continuation, b"x"),
+                1002,
+            ),
+            (
+                "new message mid-message",
+                [
+                    masked(false, Opcode::Text, b"a"),
+                    masked(true, Opcode::Text, b"b"),
+                ]
+                .concat(),
+                1002,
+            ),
+            (
+                "non-minimal length",
+                vec![0x81, 0xFE, 0, 5, 1, 2, 3, 4],
+                1002,
+            ),
+            (
+                "top bit set",
+                vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+                1002,
+            ),
+            (
+                "invalid UTF-8",
+                masked(true, Opcode::Text, &[0xC0, 0x80]),
+                1007,
+            ),
+            (
+                "UTF-8 cut short at the end",
+                [
+                    masked(false, Opcode::Text, &[0xE2]),
+                    masked(true, Opcode::Continuation, b""),
+                ]
+                .concat(),
+                1007,
+            ),
+            (
+                "over the size limit",
+                vec![0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4],
+                1009,
+            ),
+            ("one-byte close", masked(true, Opcode::Close, &[3]), 1002),
+            ("close code 999", close_bytes(999, ""), 1002),
+            ("close code 1005", close_bytes(1005, ""), 1002),
+            (
+                "close reason not UTF-8",
+                masked(true, Opcode::Close, &[0x03, 0xE8, 0xFF]),
+                1007,
+            ),
+        ];
+        for (rule, bytes, code) in cases {
+            let (events, sent) = run(&[&bytes]);
+            assert_eq!(failure(&events), Some(code), "{rule}: {events:?}");
+            let last = sent
+                .last()
+                .unwrap_or_else(|| panic!("{rule}: nothing sent"));
+            assert_eq!(last.opcode, Opcode::Close, "{rule}");
+            assert_eq!(last.payload[..2], code.to_be_bytes(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn invalid_text_fails_before_the_rest_of_its_frame_arrives() {
+        let bytes = masked(true, Opcode::Text, &[b'a', 0xFF, b'b', b'c', b'd']);
+        let (events, _) = run(&[&bytes[..8]]);
+        assert_eq!(failure(&events), Some(1007));
+    }
+
+    #[test]
+    fn nothing_is_read_after_a_failure_or_a_close() {
+        let bytes = [close_bytes(1000, ""), masked(true, Opcode::Text, b"late")].concat();
+        let (events, _) = run(&[&bytes]);
+        assert!(messages(&events).is_empty());
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_close_is_answered_with_an_empty_close() {
+        let (events, sent) = run(&[&masked(true, Opcode::Close, b"")]);
+        assert_eq!(
+            events,
+            [Event::CloseReceived(CloseFrame {
+                code: None,
+                reason: String::new()
+            })]
+        );
+        assert_eq!(
+            sent,
+            [OutgoingFrame {
+                opcode: Opcode::Close,
+                payload: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn an_idle_peer_is_pinged_then_dropped_unless_it_answers() {
+        let mut session = Session::new(1024);
+        session.timed_out().unwrap();
+        assert_eq!(session.next_event(), Some(Event::IdlePing));
+        let pings: Vec<_> = session.take_outgoing().collect();
+        assert_eq!(pings[0].opcode, Opcode::Ping);
+        session.receive(&masked(true, Opcode::Pong, &pings[0].payload));
+        assert_eq!(
+            session.next_event(),
+            Some(Event::Pong {
+                payload: control::IDLE_PING.to_vec(),
+                answers_ours: true
+            })
+        );
+        // Answered: the next silence earns another ping, not a close.
+        session.timed_out().unwrap();
+        assert_eq!(session.next_event(), Some(Event::IdlePing));
+        session.timed_out().unwrap();
+        assert!(matches!(
+            session.next_event(),
+            Some(Event::Failed {
+                code: CloseCode::GOING_AWAY,
+                ..
+            })
+        ));
+        assert!(session.is_finished());
+    }
+
+    #[test]
+    fn an_unsolicited_pong_is_only_reported() {
+        let (events, sent) = run(&[&masked(true, Opcode::Pong, b"hi")]);
+        assert_eq!(
+            events,
+            [Event::Pong {
+                payload: b"hi".to_vec(),
+                answers_ours: false
+            }]
+        );
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn silence_or_a_hang_up_partway_through_a_frame_is_an_error() {
+        let bytes = masked(true, Opcode::Text, b"never finished");
+        for cut in [1, 3, 9] {
+            let mut session = Session::new(1024);
+            session.receive(&bytes[..cut]);
+            assert!(
+                matches!(session.timed_out(), Err(FrameError::Stalled { .. })),
+                "{cut}"
+            );
+            assert!(
+                matches!(session.peer_closed(), Err(FrameError::Truncated { .. })),
+                "{cut}"
+            );
+        }
+        let mut between_frames = Session::new(1024);
+        between_frames.receive(&masked(true, Opcode::Text, b"done"));
+        assert!(between_frames.peer_closed().is_ok());
+    }
+}
