@@ -5,6 +5,8 @@
 //! anything left over, so a mistyped option is an error instead of being
 //! silently ignored.
 
+use std::fmt;
+use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -27,17 +29,74 @@ impl FromStr for Seconds {
     }
 }
 
+/// The command line, as options not yet taken by the program.
 pub struct Args {
     program: String,
     rest: Vec<String>,
     known: Vec<String>,
 }
 
+/// Why a program does not start: it was asked for help, or its command
+/// line is wrong. Either way the usage is part of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLineError {
+    /// `--help` or `-h`: the usage, and nothing wrong.
+    Help { usage: String },
+    /// A mistake, with what was expected.
+    Invalid { problem: String, usage: String },
+}
+
+impl CommandLineError {
+    /// Prints the message where it belongs (help to stdout, a mistake to
+    /// stderr) and gives the exit status: 0 for help, 2 for a mistake, as
+    /// command-line tools conventionally do.
+    pub fn report(&self) -> ExitCode {
+        match self {
+            CommandLineError::Help { usage } => {
+                println!("{usage}");
+                ExitCode::SUCCESS
+            }
+            CommandLineError::Invalid { .. } => {
+                eprintln!("{self}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+impl fmt::Display for CommandLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandLineError::Help { usage } => write!(f, "{usage}"),
+            CommandLineError::Invalid { problem, usage } => write!(f, "{problem}\n{usage}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandLineError {}
+
 impl Args {
-    pub fn from_env() -> Args {
-        let mut all = std::env::args();
-        let program = all.next().unwrap_or_default();
-        Args::new(program, all.collect())
+    /// The process's own command line. An argument that is not UTF-8 is a
+    /// mistake like any other, not a crash.
+    pub fn from_env() -> Result<Args, CommandLineError> {
+        let mut all = std::env::args_os();
+        let program = all
+            .next()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut rest = Vec::new();
+        for arg in all {
+            match arg.into_string() {
+                Ok(text) => rest.push(text),
+                Err(raw) => {
+                    return Err(CommandLineError::Invalid {
+                        problem: format!("the argument {raw:?} is not valid UTF-8"),
+                        usage: format!("usage: {program} [--help]"),
+                    });
+                }
+            }
+        }
+        Ok(Args::new(program, rest))
     }
 
     pub fn new(program: String, rest: Vec<String>) -> Args {
@@ -49,7 +108,11 @@ impl Args {
     }
 
     /// Takes `--name VALUE` (or `--name=VALUE`) if present; the last one wins.
-    pub fn value<T: FromStr>(&mut self, name: &str, what: &str) -> Option<T> {
+    pub fn value<T: FromStr>(
+        &mut self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, CommandLineError> {
         self.known.push(format!("{name} {what}"));
         let mut found = None;
         let mut index = 0;
@@ -67,15 +130,15 @@ impl Args {
                 continue;
             };
             let Some(text) = text else {
-                self.fail(&format!("{name} needs a value ({what})"));
+                return Err(self.invalid(format!("{name} needs a value ({what})")));
             };
             match text.parse() {
                 Ok(value) => found = Some(value),
-                Err(_) => self.fail(&format!("{name} expects {what}, not {text:?}")),
+                Err(_) => return Err(self.invalid(format!("{name} expects {what}, not {text:?}"))),
             }
             self.rest.drain(index..index + width);
         }
-        found
+        Ok(found)
     }
 
     /// Takes a bare `--name` flag.
@@ -87,13 +150,15 @@ impl Args {
     }
 
     /// Refuses leftovers, and answers `--help`.
-    pub fn finish(self) {
+    pub fn finish(self) -> Result<(), CommandLineError> {
         if self.rest.iter().any(|arg| arg == "--help" || arg == "-h") {
-            println!("{}", self.usage());
-            std::process::exit(0);
+            return Err(CommandLineError::Help {
+                usage: self.usage(),
+            });
         }
-        if let Some(unknown) = self.rest.first() {
-            self.fail(&format!("unknown option {unknown:?}"));
+        match self.rest.first() {
+            Some(unknown) => Err(self.invalid(format!("unknown option {unknown:?}"))),
+            None => Ok(()),
         }
     }
 
@@ -105,9 +170,11 @@ impl Args {
         text
     }
 
-    fn fail(&self, message: &str) -> ! {
-        eprintln!("{message}\n{}", self.usage());
-        std::process::exit(2);
+    fn invalid(&self, problem: String) -> CommandLineError {
+        CommandLineError::Invalid {
+            problem,
+            usage: self.usage(),
+        }
     }
 }
 
@@ -122,11 +189,30 @@ mod tests {
     #[test]
     fn values_and_flags_are_taken() {
         let mut parsed = args(&["--port", "0", "--verbose", "--max=7"]);
-        assert_eq!(parsed.value::<u16>("--port", "N"), Some(0));
-        assert_eq!(parsed.value::<u64>("--max", "BYTES"), Some(7));
+        assert_eq!(parsed.value::<u16>("--port", "N"), Ok(Some(0)));
+        assert_eq!(parsed.value::<u64>("--max", "BYTES"), Ok(Some(7)));
         assert!(parsed.flag("--verbose"));
         assert!(!parsed.flag("--quiet"));
         assert!(parsed.rest.is_empty());
+    }
+
+    #[test]
+    fn mistakes_and_help_are_errors_not_exits() {
+        let mut parsed = args(&["--port", "x"]);
+        assert!(matches!(
+            parsed.value::<u16>("--port", "N"),
+            Err(super::CommandLineError::Invalid { .. })
+        ));
+        assert!(matches!(
+            args(&["--bogus"]).finish(),
+            Err(super::CommandLineError::Invalid { .. })
+        ));
+        assert!(matches!(
+            args(&["--help"]).finish(),
+            Err(super::CommandLineError::Help { .. })
+        ));
+        let mut missing = args(&["--port"]);
+        assert!(missing.value::<u16>("--port", "N").is_err());
     }
 
     #[test]

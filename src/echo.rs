@@ -105,25 +105,26 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A chapter's `main`: takes `--port`, `--connections` and
 /// `--max-message-size` from the command line, then serves `features`.
-pub fn run(chapter: &'static str, features: Features) {
-    let mut args = Args::from_env();
-    let options = listener::Options::take_from(&mut args);
-    let features = take_max_message_size(&mut args, features);
-    args.finish();
-    listener::serve(chapter, &options, move |connection| {
-        serve(connection, &features)
+pub fn run(chapter: &'static str, features: Features) -> std::process::ExitCode {
+    let parsed = Args::from_env().and_then(|mut args| {
+        let options = listener::Options::take_from(&mut args)?;
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(features.max_message_size);
+        args.finish()?;
+        Ok((options, max_message_size))
     });
-}
-
-/// Takes `--max-message-size BYTES`, defaulting to what `features` says.
-pub fn take_max_message_size(args: &mut Args, features: Features) -> Features {
-    let max_message_size = args
-        .value("--max-message-size", "BYTES")
-        .unwrap_or(features.max_message_size);
-    Features {
+    let (options, max_message_size) = match parsed {
+        Ok(parsed) => parsed,
+        Err(stop) => return stop.report(),
+    };
+    let features = Features {
         max_message_size,
         ..features
-    }
+    };
+    listener::exit_code(listener::serve(chapter, &options, move |connection| {
+        serve(connection, &features)
+    }))
 }
 
 /// Performs the handshake, then echoes messages until the client leaves.

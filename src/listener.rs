@@ -7,13 +7,15 @@
 //! the loop until it closes. Here each connection gets its own thread and a
 //! read timeout, and a handler's error ends only that connection.
 
+use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::args::Args;
+use crate::args::{Args, CommandLineError};
 use crate::error::Error;
 use crate::http::{self, HttpError};
 use crate::narrate;
@@ -135,38 +137,75 @@ pub struct Options {
 
 impl Options {
     /// Takes `--port N` and `--connections N` from the command line.
-    pub fn take_from(args: &mut Args) -> Options {
-        Options {
-            port: args.value("--port", "N").unwrap_or(DEFAULT_PORT),
-            connections: args.value("--connections", "N"),
+    pub fn take_from(args: &mut Args) -> Result<Options, CommandLineError> {
+        Ok(Options {
+            port: args.value("--port", "N")?.unwrap_or(DEFAULT_PORT),
+            connections: args.value("--connections", "N")?,
             handshake_timeout: HANDSHAKE_TIMEOUT,
-        }
+        })
     }
 
     /// For a chapter with no options of its own.
-    pub fn from_env() -> Options {
-        let mut args = Args::from_env();
-        let options = Options::take_from(&mut args);
-        args.finish();
-        options
+    pub fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let options = Options::take_from(&mut args)?;
+        args.finish()?;
+        Ok(options)
+    }
+}
+
+/// The listening socket could not be opened: the port is taken, say.
+#[derive(Debug)]
+pub struct ListenError {
+    pub port: u16,
+    pub error: io::Error,
+}
+
+impl fmt::Display for ListenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cannot listen on port {}: {}", self.port, self.error)
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// A whole chapter with no options of its own: reads the command line,
+/// serves, and says how it ended, as `main` returns it.
+pub fn run<F>(chapter: &'static str, handler: F) -> ExitCode
+where
+    F: Fn(&mut Connection) -> Result<(), Error> + Send + Sync + 'static,
+{
+    match Options::from_env() {
+        Ok(options) => exit_code(serve(chapter, &options, handler)),
+        Err(stop) => stop.report(),
+    }
+}
+
+/// How a server's run ended, as `main` returns it: a listening socket that
+/// could not be opened is reported, and the exit status says so.
+pub fn exit_code(served: Result<(), ListenError>) -> ExitCode {
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            narrate::problem(error);
+            ExitCode::FAILURE
+        }
     }
 }
 
 /// Accepts connections on loopback and hands each to `handler` on its own
 /// thread. Returns after `options.connections` connections, if set.
-pub fn serve<F>(chapter: &'static str, options: &Options, handler: F)
+pub fn serve<F>(chapter: &'static str, options: &Options, handler: F) -> Result<(), ListenError>
 where
     F: Fn(&mut Connection) -> Result<(), Error> + Send + Sync + 'static,
 {
     narrate::init();
     // Loopback only: a tutorial server should not be reachable from the network.
-    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)) {
-        Ok(listener) => listener,
-        Err(error) => {
-            narrate::problem(format!("Cannot listen on port {}: {error}", options.port));
-            std::process::exit(1);
-        }
-    };
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).map_err(|error| ListenError {
+            port: options.port,
+            error,
+        })?;
     let port = listener
         .local_addr()
         .map_or(options.port, |addr| addr.port());
@@ -208,6 +247,7 @@ where
     for thread in threads {
         let _ = thread.join();
     }
+    Ok(())
 }
 
 /// A connection just accepted, and what the listener knows about it.

@@ -258,6 +258,9 @@ impl Session {
             // `check` has already made sure the frame may come next.
             if let Ok(message) = self.assembler.begin_frame(&header) {
                 message_start = message.len();
+                // Room for a short payload at once, so it is not copied
+                // again as it grows; a long one earns its room as it comes.
+                message.reserve(header.payload_len.min(FIRST_ROOM) as usize);
             }
         }
         self.frame = Some(FrameInProgress {

@@ -17,11 +17,13 @@
 //! connection its own thread and a read timeout, because browsers open
 //! spare connections that send nothing and would otherwise block the loop.
 
-use websocket_from_scratch::listener::{self, Connection, Options};
+use std::process::ExitCode;
+
+use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, handshake, http, narrate, page};
 
-fn main() {
-    listener::serve("01-print-request", &Options::from_env(), print_request);
+fn main() -> ExitCode {
+    listener::run("01-print-request", print_request)
 }
 
 fn print_request(connection: &mut Connection) -> Result<(), Error> {

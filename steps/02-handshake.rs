@@ -22,12 +22,14 @@
 //! After the handshake this chapter simply closes the connection: reading
 //! what the browser sends next is chapter 3.
 
+use std::process::ExitCode;
 use websocket_from_scratch::handshake::{self, Opening};
-use websocket_from_scratch::listener::{self, Connection, Options};
+
+use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, narrate};
 
-fn main() {
-    listener::serve("02-handshake", &Options::from_env(), shake_hands);
+fn main() -> ExitCode {
+    listener::run("02-handshake", shake_hands)
 }
 
 fn shake_hands(connection: &mut Connection) -> Result<(), Error> {

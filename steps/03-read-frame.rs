@@ -22,12 +22,14 @@
 //! takes down the whole server. Here a frame we cannot handle ends only its
 //! own connection, and the next connection is served.
 
+use std::process::ExitCode;
 use websocket_from_scratch::handshake::{self, Opening};
-use websocket_from_scratch::listener::{self, Connection, Options};
+
+use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
 
-fn main() {
-    listener::serve("03-read-frame", &Options::from_env(), read_one_frame);
+fn main() -> ExitCode {
+    listener::run("03-read-frame", read_one_frame)
 }
 
 fn read_one_frame(connection: &mut Connection) -> Result<(), Error> {

@@ -17,15 +17,17 @@
 
 use std::io::Write;
 
+use std::process::ExitCode;
 use websocket_from_scratch::frame::{self, Opcode};
 use websocket_from_scratch::handshake::{self, Opening};
-use websocket_from_scratch::listener::{self, Connection, Options};
+
+use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
 
 const RESPONSE: &str = "Loud and clear!";
 
-fn main() {
-    listener::serve("04-reply", &Options::from_env(), read_and_reply);
+fn main() -> ExitCode {
+    listener::run("04-reply", read_and_reply)
 }
 
 fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {

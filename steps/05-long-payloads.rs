@@ -26,6 +26,6 @@
 
 use websocket_from_scratch::echo::{self, Features};
 
-fn main() {
-    echo::run("05-long-payloads", Features::LONG_PAYLOADS);
+fn main() -> std::process::ExitCode {
+    echo::run("05-long-payloads", Features::LONG_PAYLOADS)
 }

@@ -12,6 +12,6 @@
 
 use websocket_from_scratch::echo::{self, Features};
 
-fn main() {
-    echo::run("06-binary", Features::BINARY);
+fn main() -> std::process::ExitCode {
+    echo::run("06-binary", Features::BINARY)
 }

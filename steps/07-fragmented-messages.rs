@@ -19,6 +19,6 @@
 
 use websocket_from_scratch::echo::{self, Features};
 
-fn main() {
-    echo::run("07-fragmented-messages", Features::FRAGMENTS);
+fn main() -> std::process::ExitCode {
+    echo::run("07-fragmented-messages", Features::FRAGMENTS)
 }

@@ -15,6 +15,6 @@
 
 use websocket_from_scratch::echo::{self, Features};
 
-fn main() {
-    echo::run("08-ping-pong", Features::PING_PONG);
+fn main() -> std::process::ExitCode {
+    echo::run("08-ping-pong", Features::PING_PONG)
 }

@@ -18,6 +18,6 @@
 
 use websocket_from_scratch::echo::{self, Features};
 
-fn main() {
-    echo::run("09-closing-handshake", Features::CLOSING_HANDSHAKE);
+fn main() -> std::process::ExitCode {
+    echo::run("09-closing-handshake", Features::CLOSING_HANDSHAKE)
 }

@@ -32,7 +32,11 @@
 //! switching between threads dominate; there, an event loop (epoll, or an
 //! async runtime such as tokio) serves many connections per thread.
 
-use websocket_from_scratch::args::{Args, Seconds};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::args::{Args, CommandLineError, Seconds};
 use websocket_from_scratch::conversation::{self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
 use websocket_from_scratch::frame::{self, FrameHeader};
 use websocket_from_scratch::handshake::{self, Opening};
@@ -40,35 +44,60 @@ use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::message::Message;
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::session::Session;
-use websocket_from_scratch::Error;
 
 /// What this server allows, decided once at start-up.
 struct Settings {
     max_message_size: u64,
-    idle_timeout: std::time::Duration,
+    idle_timeout: Duration,
 }
 
-fn main() {
-    let mut args = Args::from_env();
-    let mut options = listener::Options::take_from(&mut args);
-    if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS") {
-        options.handshake_timeout = timeout;
-    }
-    let settings = Settings {
-        max_message_size: args
-            .value("--max-message-size", "BYTES")
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
-        idle_timeout: args
-            .value("--idle-timeout", "SECONDS")
-            .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
-    };
-    let level = narrate::take_level(&mut args);
-    args.finish();
+/// The whole command line, read once.
+struct Options {
+    listen: listener::Options,
+    settings: Settings,
+    level: Level,
+}
 
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let mut listen = listener::Options::take_from(&mut args)?;
+        if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS")? {
+            listen.handshake_timeout = timeout;
+        }
+        let settings = Settings {
+            max_message_size: args
+                .value("--max-message-size", "BYTES")?
+                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            idle_timeout: args
+                .value("--idle-timeout", "SECONDS")?
+                .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+        };
+        let level = narrate::take_level(&mut args);
+        args.finish()?;
+        Ok(Options {
+            listen,
+            settings,
+            level,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Options {
+        listen,
+        settings,
+        level,
+    } = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
     narrate::set_level(level);
-    listener::serve("10-echo-server", &options, move |connection| {
-        echo(connection, &settings)
-    });
+    listener::exit_code(listener::serve(
+        "10-echo-server",
+        &listen,
+        move |connection| echo(connection, &settings),
+    ))
 }
 
 /// Performs the handshake, then echoes messages until the client leaves.

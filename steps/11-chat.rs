@@ -42,14 +42,15 @@
 //! and so are clients that send no `Origin` (tools that are not browsers);
 //! others get `403`. `--allow-origin URL[,URL…]` adds more.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use websocket_from_scratch::args::Args;
+use websocket_from_scratch::args::{Args, CommandLineError};
 use websocket_from_scratch::chat::{self, Room, Seat};
 use websocket_from_scratch::conversation;
 use websocket_from_scratch::handshake::{self, Opening};
 use websocket_from_scratch::listener::{self, Connection};
-use websocket_from_scratch::narrate;
+use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::session::Session;
 use websocket_from_scratch::{Error, message::Message};
 
@@ -60,32 +61,53 @@ struct Settings {
     queue_length: usize,
 }
 
-fn main() {
-    let mut args = Args::from_env();
-    let options = listener::Options::take_from(&mut args);
-    let max_message_size = args
-        .value("--max-message-size", "BYTES")
-        .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
-    let extra_origins = args
-        .value::<String>("--allow-origin", "URL[,URL…]")
-        .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
-        .unwrap_or_default();
-    let queue_length = args
-        .value("--queue-length", "FRAMES")
-        .unwrap_or(chat::DEFAULT_QUEUE_LENGTH);
-    let level = narrate::take_level(&mut args);
-    args.finish();
-    narrate::set_level(level);
+/// The whole command line, read once.
+struct Options {
+    listen: listener::Options,
+    settings: Settings,
+    level: Level,
+}
 
-    let settings = Settings {
-        max_message_size,
-        extra_origins,
-        queue_length,
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let listen = listener::Options::take_from(&mut args)?;
+        let settings = Settings {
+            max_message_size: args
+                .value("--max-message-size", "BYTES")?
+                .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE),
+            extra_origins: args
+                .value::<String>("--allow-origin", "URL[,URL…]")?
+                .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
+                .unwrap_or_default(),
+            queue_length: args
+                .value("--queue-length", "FRAMES")?
+                .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
+        };
+        let level = narrate::take_level(&mut args);
+        args.finish()?;
+        Ok(Options {
+            listen,
+            settings,
+            level,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Options {
+        listen,
+        settings,
+        level,
+    } = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
     };
+    narrate::set_level(level);
     let room = Arc::new(Room::new());
-    listener::serve("11-chat", &options, move |connection| {
+    listener::exit_code(listener::serve("11-chat", &listen, move |connection| {
         take_a_seat(connection, &room, &settings)
-    });
+    }))
 }
 
 fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) -> Result<(), Error> {

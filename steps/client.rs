@@ -19,32 +19,58 @@
 //! RFC 6455 §5.5.1), answers pings with pongs, and stops when the server
 //! closes the connection.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use websocket_from_scratch::args::Args;
+use websocket_from_scratch::args::{Args, CommandLineError};
 use websocket_from_scratch::client::{self, Client, MaskKey};
 use websocket_from_scratch::frame::{FrameError, Opcode};
 use websocket_from_scratch::listener::DEFAULT_PORT;
 use websocket_from_scratch::{control, narrate};
 
-fn main() {
-    let mut args = Args::from_env();
-    let port = args.value("--port", "N").unwrap_or(DEFAULT_PORT);
-    let key = args
-        .value::<String>("--key", "BASE64")
-        .unwrap_or_else(client::random_key);
-    let MaskKey(mask) = args
-        .value("--mask", "A,B,C,D")
-        .unwrap_or(MaskKey(client::random_mask()));
-    let message = args
-        .value::<String>("--message", "TEXT")
-        .unwrap_or_else(|| "Can you hear me?".to_string());
-    args.finish();
-    narrate::init();
+/// What to send, and where: the whole command line, read once.
+struct Options {
+    port: u16,
+    key: String,
+    mask: [u8; 4],
+    message: String,
+}
 
-    if let Err(problem) = talk(port, &key, mask, &message) {
-        narrate::problem(problem);
-        std::process::exit(1);
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let port = args.value("--port", "N")?.unwrap_or(DEFAULT_PORT);
+        let key = args
+            .value::<String>("--key", "BASE64")?
+            .unwrap_or_else(client::random_key);
+        let MaskKey(mask) = args
+            .value("--mask", "A,B,C,D")?
+            .unwrap_or(MaskKey(client::random_mask()));
+        let message = args
+            .value::<String>("--message", "TEXT")?
+            .unwrap_or_else(|| "Can you hear me?".to_string());
+        args.finish()?;
+        Ok(Options {
+            port,
+            key,
+            mask,
+            message,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    narrate::init();
+    match talk(options.port, &options.key, options.mask, &options.message) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            narrate::problem(problem);
+            ExitCode::FAILURE
+        }
     }
 }
 
