@@ -23,10 +23,10 @@ use crate::close::{self, CloseCode};
 use crate::control;
 use crate::error::Error;
 use crate::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
-use crate::handshake::{self, Opening};
 use crate::listener::{self, Connection};
 use crate::message::{Assembler, Message};
 use crate::narrate::{self, Level};
+use crate::opening::{self, Opening};
 use crate::utf8::{self, Utf8Stream};
 use crate::violation::Violation;
 use std::io::Read;
@@ -130,7 +130,7 @@ pub fn run(chapter: &'static str, features: Features) -> std::process::ExitCode 
 /// Performs the handshake, then echoes messages until the client leaves.
 /// A protocol error fails the connection with its close code (§7.1.7).
 pub fn serve(connection: &mut Connection, features: &Features) -> Result<(), Error> {
-    if handshake::perform(connection)? == Opening::ServedPage {
+    if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");

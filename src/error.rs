@@ -10,7 +10,7 @@ use std::io;
 
 use crate::close::CloseCode;
 use crate::frame::FrameError;
-use crate::handshake::HandshakeError;
+use crate::handshake::{self, HandshakeError};
 use crate::http::{HttpError, Status};
 use crate::violation::Violation;
 
@@ -37,10 +37,28 @@ impl Error {
     pub fn http_refusal(&self) -> Option<(Status, &'static [(&'static str, &'static str)])> {
         match self {
             Error::Http(error) => error.status().map(|status| (status, &[][..])),
-            Error::Handshake(error) => Some((error.status(), error.response_headers())),
+            Error::Handshake(error) => Some(handshake_refusal(error)),
             Error::NotWebSocket { .. } => Some((Status::METHOD_NOT_ALLOWED, &[("Allow", "GET")])),
             _ => None,
         }
+    }
+}
+
+/// The HTTP status §4.2.2 suggests for each refused handshake, with the
+/// headers it must carry: §4.4 says a version we do not speak is answered
+/// with the version we do.
+fn handshake_refusal(error: &HandshakeError) -> (Status, &'static [(&'static str, &'static str)]) {
+    match error {
+        HandshakeError::NotGet(_) => (Status::METHOD_NOT_ALLOWED, &[("Allow", "GET")]),
+        HandshakeError::ForbiddenOrigin(_) => (Status::FORBIDDEN, &[]),
+        HandshakeError::UnsupportedVersion(_) => (
+            Status::UPGRADE_REQUIRED,
+            &[("Sec-WebSocket-Version", handshake::VERSION)],
+        ),
+        HandshakeError::NoUpgradeHeader
+        | HandshakeError::NoConnectionUpgrade
+        | HandshakeError::MissingKey
+        | HandshakeError::BadKey(_) => (Status::BAD_REQUEST, &[]),
     }
 }
 
@@ -106,5 +124,34 @@ impl From<Violation> for Error {
 impl From<io::Error> for Error {
     fn from(error: io::Error) -> Error {
         Error::Io(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refused_handshake_gets_the_status_rfc_6455_suggests() {
+        let cases = [
+            (HandshakeError::NotGet("POST".into()), 405),
+            (HandshakeError::NoUpgradeHeader, 400),
+            (HandshakeError::NoConnectionUpgrade, 400),
+            (HandshakeError::UnsupportedVersion(Some("8".into())), 426),
+            (HandshakeError::MissingKey, 400),
+            (HandshakeError::BadKey("c2hvcnQ=".into()), 400),
+            (
+                HandshakeError::ForbiddenOrigin("https://evil.example".into()),
+                403,
+            ),
+        ];
+        for (error, code) in cases {
+            let refusal = Error::Handshake(error.clone()).http_refusal();
+            assert_eq!(
+                refusal.map(|(status, _)| status.code),
+                Some(code),
+                "{error}"
+            );
+        }
     }
 }

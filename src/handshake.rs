@@ -17,10 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
-use crate::error::Error;
-use crate::http::{self, Request, Status, response_head};
-use crate::listener::Connection;
-use crate::{narrate, page};
+use crate::http::{Request, Status, response_head};
 
 /// The "magic constant" of RFC 6455 §1.3, the same for every server.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -55,28 +52,6 @@ pub enum HandshakeError {
     BadKey(String),
     /// A browser page from a site we do not trust (§10.2).
     ForbiddenOrigin(String),
-}
-
-impl HandshakeError {
-    /// The HTTP status §4.2.2 suggests for each refusal.
-    pub fn status(&self) -> Status {
-        match self {
-            HandshakeError::NotGet(_) => Status::METHOD_NOT_ALLOWED,
-            HandshakeError::ForbiddenOrigin(_) => Status::FORBIDDEN,
-            HandshakeError::UnsupportedVersion(_) => Status::UPGRADE_REQUIRED,
-            _ => Status::BAD_REQUEST,
-        }
-    }
-
-    /// Extra headers for the refusal: §4.4 says a version we do not speak is
-    /// answered with the versions we do.
-    pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            HandshakeError::NotGet(_) => &[("Allow", "GET")],
-            HandshakeError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", VERSION)],
-            _ => &[],
-        }
-    }
 }
 
 impl fmt::Display for HandshakeError {
@@ -185,54 +160,6 @@ pub fn write_switching_protocols(writer: &mut impl Write, accept: &str) -> io::R
     writer.flush()
 }
 
-/// What became of a connection's first request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opening {
-    /// The `101` went out: frames from here on.
-    Upgraded,
-    /// It was a plain HTTP request, answered with the test page (or a 404).
-    ServedPage,
-}
-
-/// The whole server side of the handshake, narrated in the article's words
-/// (chapter 2): read the request, serve the page if it is a plain `GET`,
-/// otherwise check it, compute the accept key and send `101`.
-///
-/// A refused handshake comes back as an [`Error`] that knows its HTTP
-/// status; the listener sends that response and logs why.
-pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
-    perform_checking_origin(connection, None, None)
-}
-
-/// [`perform`], refusing pages from origins not in `allowed` (when given),
-/// and serving `page` (when given; else the chapters' test page) to a plain
-/// `GET /`.
-pub fn perform_checking_origin(
-    connection: &mut Connection,
-    allowed: Option<&[String]>,
-    page: Option<&[u8]>,
-) -> Result<Opening, Error> {
-    let request = http::read_request(&mut connection.reader)?;
-    narrate::event("Incoming Request");
-    if !is_websocket_request(&request) {
-        match page {
-            Some(page) => page::serve_page(connection, &request, page)?,
-            None => page::serve(connection, &request)?,
-        }
-        return Ok(Opening::ServedPage);
-    }
-    let key = validate(&request)?;
-    if let Some(allowed) = allowed {
-        check_origin(&request, allowed)?;
-    }
-    narrate::received(format!("Websocket handshake detected with key: {key}"));
-    let accept = accept_key(key);
-    narrate::sent(format!("Responding to handshake with key: {accept}"));
-    write_switching_protocols(&mut connection.writer, &accept)?;
-    connection.handshake_finished();
-    Ok(Opening::Upgraded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,38 +177,33 @@ mod tests {
     }
 
     #[test]
-    fn each_missing_piece_has_its_own_error_and_status() {
+    fn each_missing_piece_has_its_own_error() {
         let cases = [
-            ("GET", "POST", HandshakeError::NotGet("POST".into()), 405),
+            ("GET", "POST", HandshakeError::NotGet("POST".into())),
             (
                 "Upgrade: WebSocket",
                 "Upgrade: h2c",
                 HandshakeError::NoUpgradeHeader,
-                400,
             ),
             (
                 "keep-alive, Upgrade",
                 "keep-alive",
                 HandshakeError::NoConnectionUpgrade,
-                400,
             ),
             (
                 "Version: 13",
                 "Version: 8",
                 HandshakeError::UnsupportedVersion(Some("8".into())),
-                426,
             ),
             (
                 "E4i4gDQc1XTIQcQxvf+ODA==",
                 "c2hvcnQ=",
                 HandshakeError::BadKey("c2hvcnQ=".into()),
-                400,
             ),
         ];
-        for (from, to, error, status) in cases {
+        for (from, to, error) in cases {
             let text = GOOD.replacen(from, to, 1);
-            assert_eq!(validate(&request(&text)), Err(error.clone()), "{to}");
-            assert_eq!(error.status().code, status);
+            assert_eq!(validate(&request(&text)), Err(error), "{to}");
         }
     }
 
@@ -299,7 +221,6 @@ mod tests {
                 "https://evil.example".into()
             ))
         );
-        assert_eq!(refused.unwrap_err().status().code, 403);
     }
 
     #[test]

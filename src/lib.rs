@@ -22,6 +22,7 @@ pub mod listener;
 pub mod mask;
 pub mod message;
 pub mod narrate;
+pub mod opening;
 pub mod page;
 pub mod session;
 pub mod utf8;

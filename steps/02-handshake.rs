@@ -3,7 +3,7 @@
 //!
 //! The server now answers the upgrade request with `101 Switching
 //! Protocols`, and the browser's `WebSocket` opens. All of it happens in
-//! `handshake::perform`: read the request, check it, turn the client's
+//! `opening::perform`: read the request, check it, turn the client's
 //! `Sec-WebSocket-Key` into `Sec-WebSocket-Accept` with
 //! `handshake::accept_key` (SHA-1 of the key and a fixed GUID, in base64),
 //! and send the response.
@@ -23,7 +23,7 @@
 //! what the browser sends next is chapter 3.
 
 use std::process::ExitCode;
-use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::opening::{self, Opening};
 
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, narrate};
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 }
 
 fn shake_hands(connection: &mut Connection) -> Result<(), Error> {
-    if handshake::perform(connection)? == Opening::Upgraded {
+    if opening::perform(connection)? == Opening::Upgraded {
         narrate::event("Handshake completed.");
     }
     Ok(())

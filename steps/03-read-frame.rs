@@ -23,7 +23,7 @@
 //! own connection, and the next connection is served.
 
 use std::process::ExitCode;
-use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::opening::{self, Opening};
 
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 }
 
 fn read_one_frame(connection: &mut Connection) -> Result<(), Error> {
-    if handshake::perform(connection)? == Opening::ServedPage {
+    if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Starting to parse the websocket frame.");

@@ -19,7 +19,7 @@ use std::io::Write;
 
 use std::process::ExitCode;
 use websocket_from_scratch::frame::{self, Opcode};
-use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::opening::{self, Opening};
 
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
-    if handshake::perform(connection)? == Opening::ServedPage {
+    if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Starting to parse the websocket frame.");

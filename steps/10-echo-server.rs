@@ -39,10 +39,10 @@ use websocket_from_scratch::Error;
 use websocket_from_scratch::args::{Args, CommandLineError, Seconds};
 use websocket_from_scratch::conversation::{self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
 use websocket_from_scratch::frame::{self, FrameHeader};
-use websocket_from_scratch::handshake::{self, Opening};
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::message::Message;
 use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::opening::{self, Opening};
 use websocket_from_scratch::session::Session;
 
 /// What this server allows, decided once at start-up.
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
 
 /// Performs the handshake, then echoes messages until the client leaves.
 fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
-    if handshake::perform(connection)? == Opening::ServedPage {
+    if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");

@@ -48,9 +48,10 @@ use std::sync::Arc;
 use websocket_from_scratch::args::{Args, CommandLineError};
 use websocket_from_scratch::chat::{self, Room, Seat};
 use websocket_from_scratch::conversation;
-use websocket_from_scratch::handshake::{self, Opening};
+use websocket_from_scratch::handshake;
 use websocket_from_scratch::listener::{self, Connection};
 use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::opening::{self, Opening};
 use websocket_from_scratch::session::Session;
 use websocket_from_scratch::{Error, message::Message};
 
@@ -113,7 +114,7 @@ fn main() -> ExitCode {
 fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) -> Result<(), Error> {
     let mut allowed = handshake::own_origins(connection.local_port);
     allowed.extend(settings.extra_origins.iter().cloned());
-    let opening = handshake::perform_checking_origin(connection, Some(&allowed), Some(chat::PAGE))?;
+    let opening = opening::perform_checking_origin(connection, Some(&allowed), Some(chat::PAGE))?;
     if opening == Opening::ServedPage {
         return Ok(());
     }

@@ -1,0 +1,63 @@
+//! A connection's first request, from the server's side: a page for a
+//! browser's address bar, or a WebSocket handshake (RFC 6455 §4.2).
+//!
+//! The handshake itself is pure and lives in the protocol
+//! ([`crate::handshake`]: check the request, compute the accept key, build
+//! the `101`). Deciding what a request is, serving the page, narrating in
+//! the article's words, and lifting the handshake's deadline are the
+//! server's business, and happen here. A refusal comes back as an
+//! [`Error`]; the listener turns it into its HTTP status.
+
+use crate::error::Error;
+use crate::handshake::{self, accept_key, check_origin, validate, write_switching_protocols};
+use crate::http;
+use crate::listener::Connection;
+use crate::{narrate, page};
+
+/// What became of a connection's first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The `101` went out: frames from here on.
+    Upgraded,
+    /// It was a plain HTTP request, answered with the test page (or a 404).
+    ServedPage,
+}
+
+/// The whole server side of the handshake, narrated in the article's words
+/// (chapter 2 does these steps itself; from chapter 3 on they are here): read the request, serve the page if it is a plain `GET`,
+/// otherwise check it, compute the accept key and send `101`.
+///
+/// A refused handshake comes back as an [`Error`] that knows its HTTP
+/// status; the listener sends that response and logs why.
+pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
+    perform_checking_origin(connection, None, None)
+}
+
+/// [`perform`], refusing pages from origins not in `allowed` (when given),
+/// and serving `page` (when given; else the chapters' test page) to a plain
+/// `GET /`.
+pub fn perform_checking_origin(
+    connection: &mut Connection,
+    allowed: Option<&[String]>,
+    page: Option<&[u8]>,
+) -> Result<Opening, Error> {
+    let request = http::read_request(&mut connection.reader)?;
+    narrate::event("Incoming Request");
+    if !handshake::is_websocket_request(&request) {
+        match page {
+            Some(page) => page::serve_page(connection, &request, page)?,
+            None => page::serve(connection, &request)?,
+        }
+        return Ok(Opening::ServedPage);
+    }
+    let key = validate(&request)?;
+    if let Some(allowed) = allowed {
+        check_origin(&request, allowed)?;
+    }
+    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    let accept = accept_key(key);
+    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    write_switching_protocols(&mut connection.writer, &accept)?;
+    connection.handshake_finished();
+    Ok(Opening::Upgraded)
+}
