@@ -99,7 +99,9 @@ fn check_request(request: &Request, head: &[u8]) {
             assert!(handshake::switching_protocols(&accept).contains(&accept));
         }
         Err(error) => {
-            let _ = (error.status(), error.response_headers(), error.to_string());
+            let refusal = websocket_from_scratch::Error::Handshake(error.clone()).http_refusal();
+            assert!(refusal.is_some_and(|(status, _)| (400..500).contains(&status.code)));
+            let _ = error.to_string();
         }
     }
 }
