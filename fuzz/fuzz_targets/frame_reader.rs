@@ -149,7 +149,11 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Err(Error::Frame(error)) => {
                     assert!(!complete);
-                    assert!(is_truncated(&error, header.payload_len, available.len() as u64));
+                    assert!(is_truncated(
+                        &error,
+                        header.payload_len,
+                        available.len() as u64
+                    ));
                     assert!(is_valid_prefix(&message));
                     assert_eq!(checked, message);
                 }

@@ -92,7 +92,10 @@ fn check_request(request: &Request, head: &[u8]) {
             assert_eq!(request.method, "GET");
             assert!(request.head.header_has_token("upgrade", "WebSocket"));
             assert!(request.head.header_has_token("connection", "upgrade"));
-            assert_eq!(request.header("sec-websocket-version"), Some(handshake::VERSION));
+            assert_eq!(
+                request.header("sec-websocket-version"),
+                Some(handshake::VERSION)
+            );
             assert_eq!(request.header("Sec-WebSocket-Key"), Some(key));
             let accept = handshake::accept_key(key);
             assert_eq!(accept.len(), 28);

@@ -203,7 +203,12 @@ fn check_replies(events: &[Event], sent: &[OutgoingFrame]) {
             Event::Ping { payload, .. } => expected.push((Opcode::Pong, Some(payload.clone()))),
             Event::CloseReceived(frame) => expected.push((
                 Opcode::Close,
-                Some(frame.code.map(|code| close::payload(code, "")).unwrap_or_default()),
+                Some(
+                    frame
+                        .code
+                        .map(|code| close::payload(code, ""))
+                        .unwrap_or_default(),
+                ),
             )),
             Event::Failed { code, .. } => {
                 expected.push((Opcode::Close, Some(code.0.to_be_bytes().to_vec())));
