@@ -28,6 +28,8 @@ use crate::json::{self, Object};
 use crate::message::Message;
 use crate::narrate;
 
+pub mod wire;
+
 /// The chat's page, served to a plain `GET /`.
 pub const PAGE: &[u8] = include_bytes!("page/chat.html");
 
