@@ -10,8 +10,8 @@
 //! whose queue is full cannot keep up: it is removed from the room and its
 //! connection closed with 1008.
 //!
-//! The wire format is small JSON objects in text frames; see
-//! `steps/11-chat.rs` for the list.
+//! The wire format is small JSON objects in text frames, one Rust enum
+//! for each direction: [`wire::FromMember`] and [`wire::FromRoom`].
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
@@ -24,9 +24,12 @@ use crate::close::{self, CloseCode};
 use crate::conversation::Outbox;
 use crate::error::Error;
 use crate::frame::{self, Opcode};
-use crate::json::{self, Object};
 use crate::message::Message;
 use crate::narrate;
+
+pub mod wire;
+
+use wire::{FromMember, FromRoom};
 
 /// The chat's page, served to a plain `GET /`.
 pub const PAGE: &[u8] = include_bytes!("page/chat.html");
@@ -43,8 +46,8 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// One frame, encoded once and shared by every queue it is put in.
 type Encoded = Arc<[u8]>;
 
-fn encode(object: &Object) -> Encoded {
-    frame::encode(true, Opcode::Text, None, object.to_json().as_bytes()).into()
+fn encode(message: &FromRoom) -> Encoded {
+    frame::encode(true, Opcode::Text, None, &message.to_json()).into()
 }
 
 /// A member as the room sees it.
@@ -105,8 +108,7 @@ impl Room {
                 "{name} is not reading fast enough: dropping them with {}",
                 CloseCode::POLICY_VIOLATION
             ));
-            let notice = encode(&Object::new().text("type", "left").text("name", &name));
-            Room::broadcast(members, notice);
+            Room::broadcast(members, encode(&FromRoom::Left { name }));
         }
     }
 
@@ -123,25 +125,20 @@ impl Room {
         {
             return Err(format!("the name {:?} is taken", member.name));
         }
-        let notice = encode(
-            &Object::new()
-                .text("type", "joined")
-                .text("name", &member.name),
-        );
-        Room::broadcast(&mut members, notice);
+        let notice = FromRoom::Joined {
+            name: member.name.clone(),
+        };
+        Room::broadcast(&mut members, encode(&notice));
         let mut names: Vec<String> = members.iter().map(|other| other.name.clone()).collect();
         names.push(member.name.clone());
-        let welcome = Object::new()
-            .text("type", "welcome")
-            .text("name", &member.name)
-            .list("members", &names);
+        let count = names.len();
+        let welcome = FromRoom::Welcome {
+            name: member.name.clone(),
+            members: names,
+        };
         // The newcomer's queue is empty: this cannot be full.
         let _ = member.queue.try_send(encode(&welcome));
-        narrate::summary(format!(
-            "{} joined ({} in the room)",
-            member.name,
-            names.len()
-        ));
+        narrate::summary(format!("{} joined ({count} in the room)", member.name));
         members.push(member);
         Ok(())
     }
@@ -150,10 +147,10 @@ impl Room {
     /// line is written under the lock too, so the log tells events in the
     /// order members see them.
     fn say(&self, from: &str, text: &str) {
-        let message = Object::new()
-            .text("type", "message")
-            .text("from", from)
-            .text("text", text);
+        let message = FromRoom::Message {
+            from: from.to_string(),
+            text: text.to_string(),
+        };
         let mut members = self.members();
         narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
         Room::broadcast(&mut members, encode(&message));
@@ -166,12 +163,10 @@ impl Room {
             return;
         };
         let member = members.remove(index);
-        let notice = encode(
-            &Object::new()
-                .text("type", "left")
-                .text("name", &member.name),
-        );
-        Room::broadcast(&mut members, notice);
+        let notice = FromRoom::Left {
+            name: member.name.clone(),
+        };
+        Room::broadcast(&mut members, encode(&notice));
         narrate::summary(format!(
             "{} left ({} in the room)",
             member.name,
@@ -215,9 +210,9 @@ impl Seat {
         self.queue.as_ref().ok_or_else(member_gone)
     }
 
-    fn send_object(&mut self, object: &Object) -> Result<(), Error> {
+    fn send(&mut self, message: &FromRoom) -> Result<(), Error> {
         self.queue()?
-            .send(encode(object))
+            .send(encode(message))
             .map_err(|_| member_gone())
     }
 
@@ -231,7 +226,9 @@ impl Seat {
     /// Tells this member (and only this member) what was wrong.
     fn refuse(&mut self, why: &str) -> Result<(), Error> {
         narrate::problem(format!("Refused: {why}"));
-        self.send_object(&Object::new().text("type", "error").text("error", why))
+        self.send(&FromRoom::Error {
+            error: why.to_string(),
+        })
     }
 
     /// Handles one complete message from this member.
@@ -240,13 +237,13 @@ impl Seat {
             return self.refuse("the chat speaks JSON in text frames, not binary");
         }
         let text = String::from_utf8_lossy(&message.payload);
-        let request = match json::parse(&text) {
+        let request = match FromMember::parse(&text) {
             Ok(request) => request,
-            Err(error) => return self.refuse(&error.to_string()),
+            Err(why) => return self.refuse(&why),
         };
-        match (request.get("type"), &self.name) {
-            (Some("join"), None) => {
-                let name = request.get("name").unwrap_or_default().trim().to_string();
+        match (request, &self.name) {
+            (FromMember::Join { name }, None) => {
+                let name = name.trim().to_string();
                 if let Err(why) = check_name(&name) {
                     return self.refuse(&why);
                 }
@@ -265,21 +262,20 @@ impl Seat {
                     Err(why) => self.refuse(&why),
                 }
             }
-            (Some("join"), Some(_)) => self.refuse("you have already joined"),
-            (Some("say"), Some(name)) => {
-                let said = request.get("text").unwrap_or_default();
-                let length = said.chars().count();
+            (FromMember::Join { .. }, Some(_)) => self.refuse("you have already joined"),
+            (FromMember::Say { text }, Some(name)) => {
+                let length = text.chars().count();
                 if length == 0 || length > MAX_TEXT_CHARS {
                     return self.refuse(&format!(
                         "a message has 1 to {MAX_TEXT_CHARS} characters, not {length}"
                     ));
                 }
-                room.say(name, said);
+                room.say(name, &text);
                 Ok(())
             }
-            (Some("say"), None) => self.refuse("join with a name before saying anything"),
-            (Some(other), _) => self.refuse(&format!("unknown message type {other:?}")),
-            (None, _) => self.refuse("a message needs a \"type\""),
+            (FromMember::Say { .. }, None) => {
+                self.refuse("join with a name before saying anything")
+            }
         }
     }
 

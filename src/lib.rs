@@ -17,7 +17,6 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod http;
-pub mod json;
 pub mod listener;
 pub mod mask;
 pub mod message;

@@ -16,12 +16,15 @@
 //! and each member's writer thread empties its own queue. A member whose
 //! queue is full is dropped with close 1008 and a log line.
 //!
-//! The messages are small JSON objects in text frames (`json`):
+//! The messages are small JSON objects in text frames, told apart by their
+//! `"type"`. The table shows one of each; `chat::wire` defines them, as one
+//! Rust enum per direction (`FromMember`, `FromRoom`) with a variant per
+//! type, and serde turns those into JSON and back:
 //!
 //! ```text
 //! client → server   {"type":"join","name":"Ada"}
 //!                   {"type":"say","text":"Hello!"}
-//! server → client   {"type":"welcome","name":"Ada","members":["Ada","Bob"]}   to the newcomer
+//! server → client   {"type":"welcome","name":"Bob","members":["Ada","Bob"]}   to the newcomer
 //!                   {"type":"joined","name":"Bob"}                              to the others
 //!                   {"type":"left","name":"Bob"}
 //!                   {"type":"message","from":"Ada","text":"Hello!"}            to everyone, sender too

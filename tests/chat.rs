@@ -1,4 +1,8 @@
 //! Chapter 11, the chat room, with independent clients (tungstenite).
+//!
+//! The tests read and write the chat's JSON as plain `serde_json::Value`s,
+//! not through the server's own `chat::wire` types, so a mistake in those
+//! types shows up here instead of being shared by both sides.
 
 mod support;
 
@@ -6,9 +10,9 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use support::Server;
 use tungstenite::Message;
-use websocket_from_scratch::json::{self, Object};
 
 const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
 
@@ -20,19 +24,33 @@ fn open(server: &Server) -> Socket {
     socket
 }
 
-fn send(socket: &mut Socket, object: Object) {
-    socket.send(Message::text(object.to_json())).unwrap();
+fn send(socket: &mut Socket, object: Value) {
+    socket.send(Message::text(object.to_string())).unwrap();
 }
 
-/// The next chat object this socket receives (pings are answered by tungstenite).
-fn receive(socket: &mut Socket) -> Object {
+/// The text of the next chat message this socket receives, exactly as sent
+/// (pings are answered by tungstenite).
+fn receive_text(socket: &mut Socket) -> String {
     loop {
         match socket.read().expect("a message") {
-            Message::Text(text) => return json::parse(text.as_str()).expect("valid JSON"),
+            Message::Text(text) => return text.as_str().to_string(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+/// The next chat object this socket receives.
+fn receive(socket: &mut Socket) -> Value {
+    let text = receive_text(socket);
+    let object: Value = serde_json::from_str(&text).expect("valid JSON");
+    assert!(object.is_object(), "not an object: {text}");
+    object
+}
+
+/// The string field `key` of `object`, or "" if it has none.
+fn field<'a>(object: &'a Value, key: &str) -> &'a str {
+    object[key].as_str().unwrap_or_default()
 }
 
 /// Reads past everything else to the close frame, and returns its code.
@@ -48,29 +66,32 @@ fn close_code(socket: &mut Socket) -> Option<u16> {
 
 fn join(server: &Server, name: &str) -> Socket {
     let mut socket = open(server);
-    send(
-        &mut socket,
-        Object::new().text("type", "join").text("name", name),
-    );
+    send(&mut socket, json!({"type": "join", "name": name}));
     let welcome = receive(&mut socket);
-    assert_eq!(welcome.get("type"), Some("welcome"), "{welcome:?}");
+    assert_eq!(field(&welcome, "type"), "welcome", "{welcome}");
+    assert_eq!(field(&welcome, "name"), name, "{welcome}");
+    let members = welcome["members"].as_array().expect("a list of members");
+    assert_eq!(members.last(), Some(&json!(name)), "{welcome}");
     socket
 }
 
 fn say(socket: &mut Socket, text: &str) {
-    send(socket, Object::new().text("type", "say").text("text", text));
+    send(socket, json!({"type": "say", "text": text}));
 }
 
-fn summary(object: &Object) -> String {
-    match object.get("type") {
-        Some("message") => format!(
-            "{}: {}",
-            object.get("from").unwrap_or_default(),
-            object.get("text").unwrap_or_default()
-        ),
-        Some(kind) => format!("{kind} {}", object.get("name").unwrap_or_default()),
-        None => format!("{object:?}"),
+fn summary(object: &Value) -> String {
+    match object["type"].as_str() {
+        Some("message") => format!("{}: {}", field(object, "from"), field(object, "text")),
+        Some(kind) => format!("{kind} {}", field(object, "name")),
+        None => object.to_string(),
     }
+}
+
+/// Asserts that `object` is an `error` whose sentence contains `why`.
+fn assert_refused(object: &Value, why: &str, what: &str) {
+    assert_eq!(field(object, "type"), "error", "{what}: {object}");
+    let sentence = field(object, "error");
+    assert!(sentence.contains(why), "{what}: {sentence:?} lacks {why:?}");
 }
 
 #[test]
@@ -78,8 +99,13 @@ fn three_members_see_joins_messages_in_order_and_leaves() {
     let server = Server::start(CHAT, &[]);
     let mut ada = join(&server, "Ada");
     let mut bob = join(&server, "Bob");
-    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
-    let mut cy = join(&server, "Cy");
+    assert_eq!(receive(&mut ada), json!({"type": "joined", "name": "Bob"}));
+    let mut cy = open(&server);
+    send(&mut cy, json!({"type": "join", "name": "Cy"}));
+    assert_eq!(
+        receive(&mut cy),
+        json!({"type": "welcome", "name": "Cy", "members": ["Ada", "Bob", "Cy"]})
+    );
     assert_eq!(summary(&receive(&mut ada)), "joined Cy");
     assert_eq!(summary(&receive(&mut bob)), "joined Cy");
 
@@ -103,7 +129,7 @@ fn three_members_see_joins_messages_in_order_and_leaves() {
         }
     }
     cy.close(None).unwrap();
-    assert_eq!(summary(&receive(&mut ada)), "left Cy");
+    assert_eq!(receive(&mut ada), json!({"type": "left", "name": "Cy"}));
     assert_eq!(summary(&receive(&mut bob)), "left Cy");
 }
 
@@ -188,42 +214,70 @@ fn malformed_messages_get_an_error_for_the_sender_only() {
     let mut ada = join(&server, "Ada");
     let mut bob = join(&server, "Bob");
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
-    let bad: Vec<Message> = vec![
-        Message::text("not json"),
-        Message::text("{\"type\":\"dance\"}"),
-        Message::text("{\"text\":\"no type\"}"),
-        Message::text("{\"type\":\"join\",\"name\":\"Ada again\"}"),
-        Message::text("{\"type\":\"say\",\"text\":\"\"}"),
-        Message::text(format!(
-            "{{\"type\":\"say\",\"text\":\"{}\"}}",
-            "y".repeat(501)
-        )),
-        Message::binary(vec![1, 2, 3]),
+    let bad: Vec<(Message, &str)> = vec![
+        (Message::text("not json"), "that is not JSON"),
+        (Message::text("[\"say\""), "that is not JSON"),
+        (Message::text("[\"say\",\"hi\"]"), "a JSON object"),
+        (Message::text("{\"type\":\"dance\"}"), "`dance`"),
+        (Message::text("{\"text\":\"no type\"}"), "`type`"),
+        (Message::text("{\"type\":\"say\"}"), "`text`"),
+        (
+            Message::text("{\"type\":\"say\",\"text\":42}"),
+            "not a chat message",
+        ),
+        (
+            Message::text("{\"type\":\"join\",\"name\":\"Ada again\"}"),
+            "already joined",
+        ),
+        (
+            Message::text("{\"type\":\"say\",\"text\":\"\"}"),
+            "1 to 500 characters, not 0",
+        ),
+        (
+            Message::text(format!(
+                "{{\"type\":\"say\",\"text\":\"{}\"}}",
+                "y".repeat(501)
+            )),
+            "1 to 500 characters, not 501",
+        ),
+        (Message::binary(vec![1, 2, 3]), "not binary"),
     ];
-    for message in bad {
+    for (message, why) in bad {
         ada.send(message.clone()).unwrap();
-        let answer = receive(&mut ada);
-        assert_eq!(answer.get("type"), Some("error"), "{message:?}: {answer:?}");
+        assert_refused(&receive(&mut ada), why, &format!("{message:?}"));
     }
     // Names are checked, and unique.
     let mut eve = open(&server);
-    for name in ["<img src=x onerror=alert(1)>", "", "ada"] {
-        send(
-            &mut eve,
-            Object::new().text("type", "join").text("name", name),
-        );
-        assert_eq!(receive(&mut eve).get("type"), Some("error"), "{name:?}");
+    for (name, why) in [
+        ("<img src=x onerror=alert(1)>", "1 to 20 characters, not 28"),
+        ("<b>Eve</b>", "letters, digits"),
+        ("", "1 to 20 characters, not 0"),
+        ("ada", "the name \"ada\" is taken"),
+    ] {
+        send(&mut eve, json!({"type": "join", "name": name}));
+        assert_refused(&receive(&mut eve), why, name);
     }
-    send(
-        &mut eve,
-        Object::new()
-            .text("type", "say")
-            .text("text", "before joining"),
-    );
-    assert_eq!(receive(&mut eve).get("type"), Some("error"));
+    send(&mut eve, json!({"type": "say", "text": "before joining"}));
+    assert_refused(&receive(&mut eve), "join with a name", "say before join");
     // Bob heard none of it; the next thing he hears is Ada's real message.
     say(&mut ada, "hello");
     assert_eq!(summary(&receive(&mut bob)), "Ada: hello");
+}
+
+#[test]
+fn markup_characters_travel_escaped_and_arrive_unchanged() {
+    let server = Server::start(CHAT, &[]);
+    let mut ada = join(&server, "Ada");
+    let said = "<b>bold</b> & \"quoted\" \\ é 😀";
+    say(&mut ada, said);
+    let text = receive_text(&mut ada);
+    assert!(!text.contains(['<', '>', '&']), "{text}");
+    assert!(text.contains(r"\u003cb\u003e"), "{text}");
+    let message: Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(
+        message,
+        json!({"type": "message", "from": "Ada", "text": said})
+    );
 }
 
 #[test]
