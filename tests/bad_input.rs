@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::Duration;
 
-use support::Server;
+use support::{Server, article_client};
 use websocket_from_scratch::frame::{self, Opcode};
 
 fn start() -> Server {
@@ -18,7 +18,7 @@ fn start() -> Server {
 
 /// The article's whole exchange still works.
 fn assert_still_serving(server: &Server) {
-    let mut client = server.article_client();
+    let mut client = article_client(server);
     let (header, payload) = client.receive().expect("the reply arrives");
     assert_eq!(header.opcode, Opcode::Text);
     assert_eq!(payload, b"Loud and clear!");

@@ -3,44 +3,19 @@
 
 mod support;
 
-use support::{Server, TEST_MASK, connect, expect_close, expect_frame, expect_hang_up};
-use tungstenite::protocol::WebSocketConfig;
+use support::{
+    Server, TEST_MASK, close_code_for, connect, expect_close, expect_frame, masked, next_message,
+    tungstenite_client, tungstenite_close, tungstenite_hang_up,
+};
+use tungstenite::Message;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
-use tungstenite::{Message, WebSocket};
 use websocket_from_scratch::frame::{FrameError, Opcode};
 
 const SIZES: [usize; 5] = [125, 126, 65535, 65536, 1_000_000];
 
 fn chapter_9(args: &[&str]) -> Server {
     Server::start(env!("CARGO_BIN_EXE_09-closing-handshake"), args)
-}
-
-fn tungstenite_client(
-    server: &Server,
-) -> WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    let (socket, _) = tungstenite::client::connect_with_config(
-        format!("ws://127.0.0.1:{}/", server.port),
-        Some(config),
-        3,
-    )
-    .expect("tungstenite completes the handshake");
-    socket
-}
-
-/// Reads until a data message arrives (tungstenite answers our pings itself).
-fn next_message(
-    socket: &mut WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
-) -> Message {
-    loop {
-        match socket.read().expect("a message") {
-            Message::Ping(_) | Message::Pong(_) => continue,
-            message => return message,
-        }
-    }
 }
 
 #[test]
@@ -138,48 +113,25 @@ fn the_closing_handshake_echoes_the_code() {
             reason: "leaving".into(),
         }))
         .unwrap();
-    let reply = loop {
-        match socket.read() {
-            Ok(Message::Close(frame)) => break frame,
-            Ok(_) => continue,
-            Err(error) => panic!("no close frame came back: {error}"),
-        }
-    };
-    assert_eq!(reply.map(|frame| frame.code), Some(CloseCode::Away));
-    assert!(matches!(
-        socket.read(),
-        Err(tungstenite::Error::ConnectionClosed)
-    ));
-}
-
-/// Sends `bytes` after the handshake and returns the close code that comes back.
-fn close_code_for(server: &Server, bytes: &[u8]) -> u16 {
-    let mut client = connect(server);
-    client.send_raw(bytes).unwrap();
-    let (code, _) = expect_close(&mut client);
-    expect_hang_up(&mut client);
-    code
-}
-
-fn frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-    websocket_from_scratch::frame::encode(fin, opcode, Some(TEST_MASK), payload)
+    assert_eq!(tungstenite_close(&mut socket).0, 1001);
+    tungstenite_hang_up(&mut socket);
 }
 
 #[test]
 fn each_protocol_error_gets_its_close_code() {
     let server = chapter_9(&["--max-message-size", "1000"]);
-    let mut rsv1 = frame(true, Opcode::Text, b"hi");
+    let mut rsv1 = masked(true, Opcode::Text, b"hi");
     rsv1[0] |= 0b0100_0000;
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("reserved bits", rsv1, 1002),
         (
             "reserved opcode 3",
-            frame(true, Opcode::Reserved(3), b""),
+            masked(true, Opcode::Reserved(3), b""),
             1002,
         ),
         (
             "reserved control opcode 11",
-            frame(true, Opcode::Reserved(11), b""),
+            masked(true, Opcode::Reserved(11), b""),
             1002,
         ),
         (
@@ -189,20 +141,20 @@ fn each_protocol_error_gets_its_close_code() {
         ),
         (
             "ping of 126 bytes",
-            frame(true, Opcode::Ping, &[0; 126]),
+            masked(true, Opcode::Ping, &[0; 126]),
             1002,
         ),
-        ("fragmented ping", frame(false, Opcode::Ping, b"x"), 1002),
+        ("fragmented ping", masked(false, Opcode::Ping, b"x"), 1002),
         (
             "continuation with nothing to continue",
-            frame(true, Opcode::Continuation, b"x"),
+            masked(true, Opcode::Continuation, b"x"),
             1002,
         ),
         (
             "new message mid-message",
             [
-                frame(false, Opcode::Text, b"a"),
-                frame(true, Opcode::Text, b"b"),
+                masked(false, Opcode::Text, b"a"),
+                masked(true, Opcode::Text, b"b"),
             ]
             .concat(),
             1002,
@@ -219,70 +171,70 @@ fn each_protocol_error_gets_its_close_code() {
         ),
         (
             "invalid UTF-8",
-            frame(true, Opcode::Text, &[0xCE, 0xBA, 0xFF]),
+            masked(true, Opcode::Text, &[0xCE, 0xBA, 0xFF]),
             1007,
         ),
         (
             "invalid UTF-8 across fragments",
             [
-                frame(false, Opcode::Text, &[0xCE]),
-                frame(true, Opcode::Continuation, &[0x41]),
+                masked(false, Opcode::Text, &[0xCE]),
+                masked(true, Opcode::Continuation, &[0x41]),
             ]
             .concat(),
             1007,
         ),
         (
             "message over the limit",
-            frame(true, Opcode::Binary, &[0; 1001]),
+            masked(true, Opcode::Binary, &[0; 1001]),
             1009,
         ),
         (
             "fragments over the limit together",
             [
-                frame(false, Opcode::Binary, &[0; 600]),
-                frame(true, Opcode::Continuation, &[0; 600]),
+                masked(false, Opcode::Binary, &[0; 600]),
+                masked(true, Opcode::Continuation, &[0; 600]),
             ]
             .concat(),
             1009,
         ),
         (
             "close with one byte",
-            frame(true, Opcode::Close, &[3]),
+            masked(true, Opcode::Close, &[3]),
             1002,
         ),
         (
             "close code 0",
-            frame(true, Opcode::Close, &0u16.to_be_bytes()),
+            masked(true, Opcode::Close, &0u16.to_be_bytes()),
             1002,
         ),
         (
             "close code 999",
-            frame(true, Opcode::Close, &999u16.to_be_bytes()),
+            masked(true, Opcode::Close, &999u16.to_be_bytes()),
             1002,
         ),
         (
             "close code 1005",
-            frame(true, Opcode::Close, &1005u16.to_be_bytes()),
+            masked(true, Opcode::Close, &1005u16.to_be_bytes()),
             1002,
         ),
         (
             "close code 1006",
-            frame(true, Opcode::Close, &1006u16.to_be_bytes()),
+            masked(true, Opcode::Close, &1006u16.to_be_bytes()),
             1002,
         ),
         (
             "close code 1015",
-            frame(true, Opcode::Close, &1015u16.to_be_bytes()),
+            masked(true, Opcode::Close, &1015u16.to_be_bytes()),
             1002,
         ),
         (
             "close code 2000",
-            frame(true, Opcode::Close, &2000u16.to_be_bytes()),
+            masked(true, Opcode::Close, &2000u16.to_be_bytes()),
             1002,
         ),
         (
             "close reason not UTF-8",
-            frame(true, Opcode::Close, &[0x03, 0xE8, 0xFF]),
+            masked(true, Opcode::Close, &[0x03, 0xE8, 0xFF]),
             1007,
         ),
     ];
@@ -312,23 +264,23 @@ fn chapters_before_9_hang_up_on_protocol_errors_but_close_1007_and_1009() {
 
     let mut client = connect(&server);
     client
-        .send_raw(&frame(true, Opcode::Continuation, b"x"))
+        .send_raw(&masked(true, Opcode::Continuation, b"x"))
         .unwrap();
     assert!(matches!(client.receive(), Err(FrameError::Closed)));
 
     assert_eq!(
-        close_code_for(&server, &frame(true, Opcode::Text, &[0xFF])),
+        close_code_for(&server, &masked(true, Opcode::Text, &[0xFF])),
         1007
     );
     assert_eq!(
-        close_code_for(&server, &frame(true, Opcode::Text, &[b'a'; 11])),
+        close_code_for(&server, &masked(true, Opcode::Text, &[b'a'; 11])),
         1009
     );
 
     // The close frame a browser sends when a tab closes is not understood yet.
     let mut client = connect(&server);
     client
-        .send_raw(&frame(true, Opcode::Close, &1001u16.to_be_bytes()))
+        .send_raw(&masked(true, Opcode::Close, &1001u16.to_be_bytes()))
         .unwrap();
     assert!(matches!(client.receive(), Err(FrameError::Closed)));
     server.wait_for_log("the closing handshake is chapter 9");
@@ -339,15 +291,15 @@ fn chapter_5_refuses_what_later_chapters_add() {
     let server = Server::start(env!("CARGO_BIN_EXE_05-long-payloads"), &[]);
     for (bytes, logged) in [
         (
-            frame(true, Opcode::Binary, b"x"),
+            masked(true, Opcode::Binary, b"x"),
             "a binary frame (chapter 6)",
         ),
         (
-            frame(false, Opcode::Text, b"x"),
+            masked(false, Opcode::Text, b"x"),
             "several frames (chapter 7)",
         ),
         (
-            frame(true, Opcode::Ping, b"x"),
+            masked(true, Opcode::Ping, b"x"),
             "ping and pong frames (chapter 8)",
         ),
     ] {

@@ -4,42 +4,20 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Server, TEST_MASK, connect, expect_close, expect_frame, expect_hang_up};
+use support::{
+    Server, TEST_MASK, connect, expect_close, expect_frame, expect_hang_up, tungstenite_client,
+    tungstenite_close, tungstenite_hang_up,
+};
 use tungstenite::Message;
-use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use websocket_from_scratch::frame::{self, FrameError, Opcode};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_10-echo-server");
-
-type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
-
-fn tungstenite_client(server: &Server) -> Socket {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    let url = format!("ws://127.0.0.1:{}/", server.port);
-    let (socket, _) =
-        tungstenite::client::connect_with_config(url, Some(config), 3).expect("handshake");
-    socket
-}
-
-/// The close frame tungstenite receives, and then the end of the stream.
-fn close_frame_received(socket: &mut Socket) -> CloseFrame {
-    loop {
-        match socket.read() {
-            Ok(Message::Close(Some(frame))) => return frame,
-            Ok(Message::Close(None)) => panic!("a close frame without a code"),
-            Ok(_) => continue,
-            Err(error) => panic!("no close frame: {error}"),
-        }
-    }
-}
 
 #[test]
 fn default_narration_is_one_line_per_message() {
@@ -108,11 +86,8 @@ fn a_client_close_is_echoed_and_the_server_closes_first() {
             reason: "done".into(),
         }))
         .unwrap();
-    assert_eq!(close_frame_received(&mut socket).code, CloseCode::Normal);
-    assert!(matches!(
-        socket.read(),
-        Err(tungstenite::Error::ConnectionClosed)
-    ));
+    assert_eq!(tungstenite_close(&mut socket).0, 1000);
+    tungstenite_hang_up(&mut socket);
     server.wait_for_log("← close 1000 (normal closure) \"done\" → close, hang up");
 }
 
@@ -244,27 +219,27 @@ fn a_peer_that_never_reads_is_reaped() {
 #[test]
 fn two_hundred_clients_at_once() {
     let server = Server::start(SERVER, &["--quiet"]);
-    let port = server.port;
-    let start = Arc::new(Barrier::new(200));
-    let clients: Vec<_> = (0..200)
-        .map(|id| {
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                let url = format!("ws://127.0.0.1:{port}/");
-                let (mut socket, _) = tungstenite::connect(url).expect("handshake");
-                start.wait();
-                for round in 0..20 {
-                    let text = format!("client {id}, round {round}");
-                    socket.send(Message::text(text.clone())).unwrap();
-                    assert_eq!(socket.read().unwrap(), Message::text(text));
-                }
-                socket.close(None).unwrap();
-                while socket.read().is_ok() {}
+    let start = Barrier::new(200);
+    thread::scope(|scope| {
+        let clients: Vec<_> = (0..200)
+            .map(|id| {
+                let (server, start) = (&server, &start);
+                scope.spawn(move || {
+                    let mut socket = tungstenite_client(server);
+                    start.wait();
+                    for round in 0..20 {
+                        let text = format!("client {id}, round {round}");
+                        socket.send(Message::text(text.clone())).unwrap();
+                        assert_eq!(socket.read().unwrap(), Message::text(text));
+                    }
+                    socket.close(None).unwrap();
+                    while socket.read().is_ok() {}
+                })
             })
-        })
-        .collect();
-    for client in clients {
-        client.join().expect("every client got every echo");
-    }
+            .collect();
+        for client in clients {
+            client.join().expect("every client got every echo");
+        }
+    });
     assert!(!server.log().contains("panicked"));
 }
