@@ -1,15 +1,18 @@
 //! What the test files share: a chapter binary run as a learner would run
-//! it (`server`), our own client driven frame by frame (`our_client`), and
-//! tungstenite, an independent client that shares no code with us
-//! (`independent`).
+//! it (`server`), the article's scenario (`article`), our own client driven
+//! frame by frame (`our_client`), and tungstenite, an independent client
+//! that shares no code with us (`independent`).
 
 #![allow(dead_code)] // each test file uses its own share of these helpers
 
+mod article;
 mod independent;
 mod our_client;
 mod server;
 
-// Likewise: a test file that needs no tungstenite leaves `independent` unused.
+// Likewise: a file that uses none of a module's helpers leaves its re-export unused.
+#[allow(unused_imports)]
+pub use article::*;
 #[allow(unused_imports)]
 pub use independent::*;
 #[allow(unused_imports)]

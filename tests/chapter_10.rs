@@ -1,5 +1,7 @@
-//! Chapter 10, the complete echo server: its default narration, every way a
-//! connection can end, the timeouts, the limits, and many clients at once.
+//! Chapter 10, the complete echo server (`10-echo-server`): its default
+//! narration, one line per message, pinned in
+//! `snapshots/10-echo-server.snap`; every way a connection can end, the
+//! timeouts, the limits, and many clients at once.
 
 mod support;
 

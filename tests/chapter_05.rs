@@ -1,0 +1,63 @@
+//! Chapter 5, long payloads (`05-long-payloads`): every length form read
+//! and written, and the narration that shows them, pinned in
+//! `snapshots/05-long-payloads.snap`. What later chapters add (binary,
+//! fragments, ping) is refused, and the next connection is still echoed.
+
+mod support;
+
+use support::{Server, TEST_MASK, connect, expect_frame, masked};
+use websocket_from_scratch::frame::{FrameError, Opcode};
+
+#[test]
+fn chapter_5_reads_and_writes_every_length_form() {
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_05-long-payloads"),
+        &["--connections", "1"],
+    );
+    let mut client = connect(&server);
+    for size in [125, 126, 65535, 65536, 1_000_000] {
+        let text = "a".repeat(size);
+        client
+            .send(true, Opcode::Text, text.as_bytes(), TEST_MASK)
+            .unwrap();
+        assert_eq!(
+            expect_frame(&mut client, Opcode::Text),
+            text.as_bytes(),
+            "{size}"
+        );
+    }
+    drop(client);
+    let log = server.finish();
+    assert!(log.contains("65536 bytes (length 127, then 64-bit [0, 0, 0, 0, 0, 1, 0, 0])"));
+    assert!(log.contains("header [129, 126, 0, 126]"));
+    assert_chapter_snapshot!("05-long-payloads", log);
+}
+
+#[test]
+fn chapter_5_refuses_what_later_chapters_add() {
+    let server = Server::start(env!("CARGO_BIN_EXE_05-long-payloads"), &[]);
+    for (bytes, logged) in [
+        (
+            masked(true, Opcode::Binary, b"x"),
+            "a binary frame (chapter 6)",
+        ),
+        (
+            masked(false, Opcode::Text, b"x"),
+            "several frames (chapter 7)",
+        ),
+        (
+            masked(true, Opcode::Ping, b"x"),
+            "ping and pong frames (chapter 8)",
+        ),
+    ] {
+        let mut client = connect(&server);
+        client.send_raw(&bytes).unwrap();
+        assert!(matches!(client.receive(), Err(FrameError::Closed)));
+        server.wait_for_log(logged);
+    }
+    let mut client = connect(&server);
+    client
+        .send(true, Opcode::Text, b"still here", TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Text), b"still here");
+}
