@@ -10,9 +10,10 @@
 mod support;
 
 use support::{
-    Server, TEST_MASK, close_code_for, connect, expect_close, expect_frame, expect_hang_up, masked,
+    Server, TEST_MASK, assert_close_codes, connect, expect_close, expect_frame, expect_hang_up,
+    masked,
 };
-use websocket_from_scratch::frame::Opcode;
+use websocket_from_scratch::frame::{self, Opcode};
 
 fn chapter_9(args: &[&str]) -> Server {
     Server::start(env!("CARGO_BIN_EXE_09-closing-handshake"), args)
@@ -53,36 +54,47 @@ fn each_protocol_error_gets_its_close_code() {
     let server = chapter_9(&["--max-message-size", "1000"]);
     let mut rsv1 = masked(true, Opcode::Text, b"hi");
     rsv1[0] |= 0b0100_0000;
-    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("reserved bits", rsv1, 1002),
+    let close = |payload: &[u8]| masked(true, Opcode::Close, payload);
+    // Each row: the rule its bytes break (RFC 6455), the bytes, the code
+    // §7.4.1 assigns to breaking it.
+    let rows: Vec<(&str, Vec<u8>, u16)> = vec![
         (
-            "reserved opcode 3",
+            "§5.2: reserved bits are 0 unless an extension was agreed",
+            rsv1,
+            1002,
+        ),
+        (
+            "§5.2: opcode 3 is reserved",
             masked(true, Opcode::Reserved(3), b""),
             1002,
         ),
         (
-            "reserved control opcode 11",
+            "§5.2: opcode 11 is reserved",
             masked(true, Opcode::Reserved(11), b""),
             1002,
         ),
         (
-            "unmasked",
-            websocket_from_scratch::frame::encode(true, Opcode::Text, None, b"hi"),
+            "§5.1: every frame from a client is masked",
+            frame::encode(true, Opcode::Text, None, b"hi"),
             1002,
         ),
         (
-            "ping of 126 bytes",
+            "§5.5: a control frame carries at most 125 bytes",
             masked(true, Opcode::Ping, &[0; 126]),
             1002,
         ),
-        ("fragmented ping", masked(false, Opcode::Ping, b"x"), 1002),
         (
-            "continuation with nothing to continue",
+            "§5.5: a control frame is never fragmented",
+            masked(false, Opcode::Ping, b"x"),
+            1002,
+        ),
+        (
+            "§5.4: a continuation frame continues a message in progress",
             masked(true, Opcode::Continuation, b"x"),
             1002,
         ),
         (
-            "new message mid-message",
+            "§5.4: a new message waits until the last one has ended",
             [
                 masked(false, Opcode::Text, b"a"),
                 masked(true, Opcode::Text, b"b"),
@@ -91,22 +103,22 @@ fn each_protocol_error_gets_its_close_code() {
             1002,
         ),
         (
-            "non-minimal length",
+            "§5.2: a length uses the shortest form (5 in 16 bits)",
             vec![0x81, 0xFE, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0],
             1002,
         ),
         (
-            "64-bit length with the top bit set",
+            "§5.2: a 64-bit length has its top bit clear",
             vec![0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4],
             1002,
         ),
         (
-            "invalid UTF-8",
+            "§8.1: text is valid UTF-8",
             masked(true, Opcode::Text, &[0xCE, 0xBA, 0xFF]),
             1007,
         ),
         (
-            "invalid UTF-8 across fragments",
+            "§8.1: text is valid UTF-8 across fragments too",
             [
                 masked(false, Opcode::Text, &[0xCE]),
                 masked(true, Opcode::Continuation, &[0x41]),
@@ -115,12 +127,12 @@ fn each_protocol_error_gets_its_close_code() {
             1007,
         ),
         (
-            "message over the limit",
+            "§10.4: a message is at most --max-message-size (1000 bytes here)",
             masked(true, Opcode::Binary, &[0; 1001]),
             1009,
         ),
         (
-            "fragments over the limit together",
+            "§10.4: the limit counts a fragmented message whole",
             [
                 masked(false, Opcode::Binary, &[0; 600]),
                 masked(true, Opcode::Continuation, &[0; 600]),
@@ -129,49 +141,47 @@ fn each_protocol_error_gets_its_close_code() {
             1009,
         ),
         (
-            "close with one byte",
-            masked(true, Opcode::Close, &[3]),
+            "§5.5.1: a close payload is empty or starts with a two-byte code",
+            close(&[3]),
             1002,
         ),
         (
-            "close code 0",
-            masked(true, Opcode::Close, &0u16.to_be_bytes()),
+            "§7.4.2: codes 0–999 are not used (0)",
+            close(&0u16.to_be_bytes()),
             1002,
         ),
         (
-            "close code 999",
-            masked(true, Opcode::Close, &999u16.to_be_bytes()),
+            "§7.4.2: codes 0–999 are not used (999)",
+            close(&999u16.to_be_bytes()),
             1002,
         ),
         (
-            "close code 1005",
-            masked(true, Opcode::Close, &1005u16.to_be_bytes()),
+            "§7.4.1: 1005 (no code) is never sent in a close frame",
+            close(&1005u16.to_be_bytes()),
             1002,
         ),
         (
-            "close code 1006",
-            masked(true, Opcode::Close, &1006u16.to_be_bytes()),
+            "§7.4.1: 1006 (closed abnormally) is never sent in a close frame",
+            close(&1006u16.to_be_bytes()),
             1002,
         ),
         (
-            "close code 1015",
-            masked(true, Opcode::Close, &1015u16.to_be_bytes()),
+            "§7.4.1: 1015 (TLS failure) is never sent in a close frame",
+            close(&1015u16.to_be_bytes()),
             1002,
         ),
         (
-            "close code 2000",
-            masked(true, Opcode::Close, &2000u16.to_be_bytes()),
+            "§7.4.2: 2000 is reserved for the protocol and not assigned",
+            close(&2000u16.to_be_bytes()),
             1002,
         ),
         (
-            "close reason not UTF-8",
-            masked(true, Opcode::Close, &[0x03, 0xE8, 0xFF]),
+            "§5.5.1: a close reason is UTF-8",
+            close(&[0x03, 0xE8, 0xFF]),
             1007,
         ),
     ];
-    for (name, bytes, expected) in cases {
-        assert_eq!(close_code_for(&server, &bytes), expected, "{name}");
-    }
+    assert_close_codes(&server, &rows);
     assert!(!server.log().contains("panicked"));
 }
 

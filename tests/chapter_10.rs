@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, TEST_MASK, connect, expect_close, expect_frame, expect_hang_up, tungstenite_client,
-    tungstenite_close, tungstenite_hang_up,
+    Server, TEST_MASK, assert_close_codes, connect, expect_close, expect_frame, expect_hang_up,
+    masked, tungstenite_client, tungstenite_close, tungstenite_hang_up,
 };
 use tungstenite::Message;
 use tungstenite::protocol::frame::CloseFrame;
@@ -97,26 +97,31 @@ fn a_client_close_is_echoed_and_the_server_closes_first() {
 #[test]
 fn protocol_errors_close_with_1002_1007_and_1009() {
     let server = Server::start(SERVER, &["--max-message-size", "1000"]);
-    for (bytes, code) in [
+    // Each row: the rule its bytes break (RFC 6455), the bytes, the code
+    // §7.4.1 assigns to breaking it.
+    let rows: Vec<(&str, Vec<u8>, u16)> = vec![
         (
-            frame::encode(true, Opcode::Continuation, Some(TEST_MASK), b"x"),
+            "§5.4: a continuation frame continues a message in progress",
+            masked(true, Opcode::Continuation, b"x"),
             1002,
         ),
-        (frame::encode(true, Opcode::Text, None, b"unmasked"), 1002),
         (
-            frame::encode(true, Opcode::Text, Some(TEST_MASK), &[0xC0, 0x80]),
+            "§5.1: every frame from a client is masked",
+            frame::encode(true, Opcode::Text, None, b"unmasked"),
+            1002,
+        ),
+        (
+            "§8.1: text is valid UTF-8 (C0 80 is an overlong NUL)",
+            masked(true, Opcode::Text, &[0xC0, 0x80]),
             1007,
         ),
         (
-            frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[0; 1001]),
+            "§10.4: a message is at most --max-message-size (1000 bytes here)",
+            masked(true, Opcode::Binary, &[0; 1001]),
             1009,
         ),
-    ] {
-        let mut client = connect(&server);
-        client.send_raw(&bytes).unwrap();
-        assert_eq!(expect_close(&mut client).0, code);
-        expect_hang_up(&mut client);
-    }
+    ];
+    assert_close_codes(&server, &rows);
     // A message exactly at the limit is fine.
     let mut socket = tungstenite_client(&server);
     socket.send(Message::binary(vec![9; 1000])).unwrap();

@@ -1,6 +1,8 @@
 //! Our own client (`websocket_from_scratch::client`), driven frame by frame:
 //! it can send what no well-behaved client would.
 
+use std::fmt;
+
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, Client};
 use websocket_from_scratch::frame::{self, FrameError, Opcode};
 
@@ -68,12 +70,136 @@ pub fn expect_hang_up(client: &mut Client) {
     }
 }
 
-/// Sends `bytes` after the handshake and returns the close code that comes
-/// back; the server must hang up after it.
-pub fn close_code_for(server: &Server, bytes: &[u8]) -> u16 {
-    let mut client = connect(server);
-    client.send_raw(bytes).unwrap();
-    let (code, _) = expect_close(&mut client);
-    expect_hang_up(&mut client);
-    code
+/// What the server sent, as our client saw it.
+#[derive(PartialEq, Eq)]
+pub enum Reply {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// A close frame's code and reason.
+    Close(u16, String),
+    /// The server closed the connection between frames.
+    HungUp,
+    /// Anything else: a frame no server of ours sends, a broken frame, a
+    /// read that timed out.
+    Other(String),
+}
+
+/// Reads the next frame from the server. A ping is answered at once with
+/// a pong carrying the same payload, as a browser would, and returned too.
+pub fn receive(client: &mut Client) -> Reply {
+    let (header, payload) = match client.receive() {
+        Ok(frame) => frame,
+        Err(FrameError::Closed) => return Reply::HungUp,
+        Err(error) => return Reply::Other(error.to_string()),
+    };
+    if !header.fin {
+        return Reply::Other(format!("a fragment: {header:?}"));
+    }
+    match header.opcode {
+        Opcode::Text => match String::from_utf8(payload) {
+            Ok(text) => Reply::Text(text),
+            Err(error) => Reply::Other(format!("text that is not UTF-8: {:?}", error.as_bytes())),
+        },
+        Opcode::Binary => Reply::Binary(payload),
+        Opcode::Ping => match client.send(true, Opcode::Pong, &payload, TEST_MASK) {
+            Ok(_) => Reply::Ping(payload),
+            Err(error) => Reply::Other(format!("a ping, and our pong failed: {error}")),
+        },
+        Opcode::Pong => Reply::Pong(payload),
+        Opcode::Close if payload.len() >= 2 => Reply::Close(
+            u16::from_be_bytes([payload[0], payload[1]]),
+            String::from_utf8_lossy(&payload[2..]).into_owned(),
+        ),
+        other => Reply::Other(format!("a {other} frame: {payload:?}")),
+    }
+}
+
+/// Long payloads are cut short, so that a failed comparison of a
+/// megabyte-long echo stays readable.
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Text(text) => write!(f, "Text({})", shown_text(text)),
+            Reply::Binary(bytes) => write!(f, "Binary({})", shown_bytes(bytes)),
+            Reply::Ping(bytes) => write!(f, "Ping({})", shown_payload(bytes)),
+            Reply::Pong(bytes) => write!(f, "Pong({})", shown_payload(bytes)),
+            Reply::Close(code, reason) => write!(f, "Close({code}, {reason:?})"),
+            Reply::HungUp => write!(f, "HungUp"),
+            Reply::Other(what) => write!(f, "Other({what})"),
+        }
+    }
+}
+
+fn shown_text(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{:?}… ({} bytes)", &text[..end], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+fn shown_bytes(bytes: &[u8]) -> String {
+    if bytes.len() > 16 {
+        format!("{:?}… ({} bytes)", &bytes[..16], bytes.len())
+    } else {
+        format!("{bytes:?}")
+    }
+}
+
+/// A control frame's payload, as text when it is text.
+fn shown_payload(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => shown_text(text),
+        Err(_) => shown_bytes(bytes),
+    }
+}
+
+/// Sends `bytes` after the handshake and returns the code of the close
+/// frame that comes back, or what came instead. After its close frame the
+/// server must hang up.
+pub fn close_code_for(server: &Server, bytes: &[u8]) -> Result<u16, String> {
+    let mut client = Client::connect(server.port, ARTICLE_KEY)
+        .map_err(|error| format!("the handshake failed: {error}"))?;
+    client
+        .send_raw(bytes)
+        .map_err(|error| format!("sending failed: {error}"))?;
+    let code = loop {
+        match receive(&mut client) {
+            // Answered already: from chapter 8 on, the server pings first.
+            Reply::Ping(_) => continue,
+            Reply::Close(code, _) => break code,
+            other => return Err(format!("{other:?} instead of a close frame")),
+        }
+    };
+    match receive(&mut client) {
+        Reply::HungUp => Ok(code),
+        other => Err(format!(
+            "close {code}, then {other:?} instead of hanging up"
+        )),
+    }
+}
+
+/// Plays each row of a protocol-error table on a fresh connection — the
+/// rule its bytes break, the bytes, the close code that rule calls for —
+/// and fails naming every row that got another answer.
+#[track_caller]
+pub fn assert_close_codes(server: &Server, rows: &[(&str, Vec<u8>, u16)]) {
+    let mut wrong = Vec::new();
+    for (rule, bytes, expected) in rows {
+        match close_code_for(server, bytes) {
+            Ok(code) if code == *expected => {}
+            Ok(code) => wrong.push(format!(
+                "{rule}: expected close {expected}, got close {code}"
+            )),
+            Err(what) => wrong.push(format!("{rule}: expected close {expected}, got {what}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} rows got the wrong answer:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
 }
