@@ -18,9 +18,15 @@ fn start() -> Server {
 
 #[test]
 fn chapter_4_replies_loud_and_clear() {
-    let (log, client_log) = play_article(env!("CARGO_BIN_EXE_04-reply"));
-    assert!(client_log.contains("Received text frame: \"Loud and clear!\""));
-    assert_chapter_snapshot!("04-reply", log);
+    let run = play_article(env!("CARGO_BIN_EXE_04-reply"));
+    assert_chapter_snapshot!("04-reply", &run.log);
+    run.assert_page_served();
+    assert!(
+        run.client_log
+            .contains("Received text frame: \"Loud and clear!\""),
+        "{}",
+        run.client_log
+    );
 }
 
 #[test]

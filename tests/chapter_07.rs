@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{Server, TEST_MASK, close_code_for, connect, expect_frame, masked};
+use support::{Reply, Server, Transcript, close_code_for, connect, masked};
 use websocket_from_scratch::frame::{FrameError, Opcode};
 
 #[test]
@@ -15,21 +15,18 @@ fn chapter_7_assembles_three_fragments() {
         env!("CARGO_BIN_EXE_07-fragmented-messages"),
         &["--connections", "1"],
     );
-    let mut client = connect(&server);
-    client
-        .send(false, Opcode::Text, b"Can you", TEST_MASK)
-        .unwrap();
-    client
-        .send(false, Opcode::Continuation, b" hear", TEST_MASK)
-        .unwrap();
-    client
-        .send(true, Opcode::Continuation, b" me?", TEST_MASK)
-        .unwrap();
-    assert_eq!(expect_frame(&mut client, Opcode::Text), b"Can you hear me?");
-    drop(client);
+    let mut client = Transcript::connect(&server);
+    client.send(false, Opcode::Text, b"Can you");
+    client.send(false, Opcode::Continuation, b" hear");
+    client.send(true, Opcode::Continuation, b" me?");
+    client.receive();
+    let replies = client.hang_up();
     let log = server.finish();
+    assert_chapter_snapshot!("07-fragmented-messages", &log);
+    assert_eq!(replies, [Reply::Text("Can you hear me?".into())]);
+    // The assembly, checked again: a snapshot accepted by mistake must not
+    // lose it.
     assert!(log.contains("Assembled a text message from 3 frames: 16 bytes"));
-    assert_chapter_snapshot!("07-fragmented-messages", log);
 }
 
 #[test]

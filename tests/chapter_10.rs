@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    Server, TEST_MASK, assert_close_codes, connect, expect_close, expect_frame, expect_hang_up,
-    masked, tungstenite_client, tungstenite_close, tungstenite_hang_up,
+    Reply, Server, TEST_MASK, Transcript, assert_close_codes, connect, expect_close, expect_frame,
+    expect_hang_up, masked, tungstenite_client, tungstenite_close, tungstenite_hang_up,
 };
 use tungstenite::Message;
 use tungstenite::protocol::frame::CloseFrame;
@@ -25,32 +25,35 @@ const SERVER: &str = env!("CARGO_BIN_EXE_10-echo-server");
 #[test]
 fn default_narration_is_one_line_per_message() {
     let server = Server::start(SERVER, &["--connections", "1"]);
-    let mut client = connect(&server);
-    client
-        .send(true, Opcode::Text, b"Can you hear me?", TEST_MASK)
-        .unwrap();
-    assert_eq!(expect_frame(&mut client, Opcode::Text), b"Can you hear me?");
     let bytes: Vec<u8> = (0..=255).collect();
-    client
-        .send(true, Opcode::Binary, &bytes, TEST_MASK)
-        .unwrap();
-    assert_eq!(expect_frame(&mut client, Opcode::Binary), bytes);
-    client.send(false, Opcode::Text, b"Hel", TEST_MASK).unwrap();
-    client
-        .send(true, Opcode::Ping, b"still there?", TEST_MASK)
-        .unwrap();
-    client
-        .send(true, Opcode::Continuation, b"lo", TEST_MASK)
-        .unwrap();
-    assert_eq!(expect_frame(&mut client, Opcode::Pong), b"still there?");
-    assert_eq!(expect_frame(&mut client, Opcode::Text), b"Hello");
+    let mut client = Transcript::connect(&server);
+    client.send(true, Opcode::Text, b"Can you hear me?");
+    client.receive();
+    client.send(true, Opcode::Binary, &bytes);
+    client.receive();
+    client.send(false, Opcode::Text, b"Hel");
+    client.send(true, Opcode::Ping, b"still there?");
+    client.send(true, Opcode::Continuation, b"lo");
+    client.receive();
+    client.receive();
     let mut bye = 1000u16.to_be_bytes().to_vec();
     bye.extend_from_slice(b"bye");
-    client.send(true, Opcode::Close, &bye, TEST_MASK).unwrap();
-    assert_eq!(expect_close(&mut client), (1000, String::new()));
-    expect_hang_up(&mut client);
+    client.send(true, Opcode::Close, &bye);
+    client.receive_to_the_end();
+    let replies = client.hang_up();
     let log = server.finish();
-    assert_chapter_snapshot!("10-echo-server", log);
+    assert_chapter_snapshot!("10-echo-server", &log);
+    assert_eq!(
+        replies,
+        [
+            Reply::Text("Can you hear me?".into()),
+            Reply::Binary(bytes),
+            Reply::Pong(b"still there?".to_vec()),
+            Reply::Text("Hello".into()),
+            Reply::Close(1000, String::new()),
+            Reply::HungUp,
+        ]
+    );
 }
 
 #[test]

@@ -9,6 +9,6 @@ use support::play_article;
 
 #[test]
 fn our_client_plays_the_article_against_chapter_4() {
-    let (_, client_log) = play_article(env!("CARGO_BIN_EXE_04-reply"));
-    assert_chapter_snapshot!("client", client_log);
+    let run = play_article(env!("CARGO_BIN_EXE_04-reply"));
+    assert_chapter_snapshot!("client", &run.client_log);
 }

@@ -43,17 +43,43 @@ fn article_client_args(port: u16) -> Vec<String> {
     ]
 }
 
+/// What the article's scenario left behind, for a test to check after it
+/// has compared the chapter's narration with its snapshot.
+pub struct ArticleRun {
+    /// The chapter's narration.
+    pub log: String,
+    /// What our client printed.
+    pub client_log: String,
+    /// The chapter's answer to the page request.
+    page: Vec<u8>,
+}
+
+impl ArticleRun {
+    /// The page request got the page, its status line ending in CRLF.
+    #[track_caller]
+    pub fn assert_page_served(&self) {
+        assert!(
+            self.page.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "the page request got {:?}",
+            String::from_utf8_lossy(&self.page)
+        );
+    }
+}
+
 /// Runs the article's scenario — the page, then the WebSocket — against a
-/// chapter, and returns the chapter's narration and our client's.
-pub fn play_article(binary: &str) -> (String, String) {
+/// chapter. Nothing here fails the test: the narration is compared first.
+pub fn play_article(binary: &str) -> ArticleRun {
     let server = Server::start(binary, &["--connections", "2"]);
     let page = server.exchange_raw(page_request(server.port).as_bytes());
-    assert!(page.starts_with(b"HTTP/1.1 200 OK\r\n"));
     let args = article_client_args(server.port);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_, client_log) = run_to_end(env!("CARGO_BIN_EXE_client"), &args);
     let client_log = client_log.replace(&format!(":{}", server.port), ":PORT");
-    (server.finish(), client_log)
+    ArticleRun {
+        log: server.finish(),
+        client_log,
+        page,
+    }
 }
 
 /// The article's whole exchange still works against chapter 4: one bad

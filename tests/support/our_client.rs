@@ -116,6 +116,68 @@ pub fn receive(client: &mut Client) -> Reply {
     }
 }
 
+/// Our client in a snapshot test. It records what the server sends rather
+/// than judging it, so that the test compares the chapter's narration
+/// first: a changed chapter shows its diff before any other failure. Once
+/// the connection has failed or ended, it records nothing more.
+pub struct Transcript {
+    client: Option<Client>,
+    replies: Vec<Reply>,
+}
+
+impl Transcript {
+    /// Connects with the article's key; a refused handshake is recorded.
+    pub fn connect(server: &Server) -> Transcript {
+        match Client::connect(server.port, ARTICLE_KEY) {
+            Ok(client) => Transcript {
+                client: Some(client),
+                replies: Vec::new(),
+            },
+            Err(error) => Transcript {
+                client: None,
+                replies: vec![Reply::Other(format!("the handshake failed: {error}"))],
+            },
+        }
+    }
+
+    /// Sends one frame masked with [`TEST_MASK`]; a failure is recorded.
+    pub fn send(&mut self, fin: bool, opcode: Opcode, payload: &[u8]) {
+        if let Some(client) = &mut self.client
+            && let Err(error) = client.send(fin, opcode, payload, TEST_MASK)
+        {
+            self.replies.push(Reply::Other(format!(
+                "sending a {opcode} frame failed: {error}"
+            )));
+            self.client = None;
+        }
+    }
+
+    /// Records the next frame from the server (a ping is answered, as
+    /// [`receive`] says).
+    pub fn receive(&mut self) {
+        if let Some(client) = &mut self.client {
+            let reply = receive(client);
+            if matches!(reply, Reply::HungUp | Reply::Other(_)) {
+                self.client = None;
+            }
+            self.replies.push(reply);
+        }
+    }
+
+    /// Records frames until the server hangs up.
+    pub fn receive_to_the_end(&mut self) {
+        while self.client.is_some() {
+            self.receive();
+        }
+    }
+
+    /// Hangs up, if the server has not already, and returns everything the
+    /// server sent.
+    pub fn hang_up(self) -> Vec<Reply> {
+        self.replies
+    }
+}
+
 /// Long payloads are cut short, so that a failed comparison of a
 /// megabyte-long echo stays readable.
 impl fmt::Debug for Reply {
