@@ -1,164 +1,23 @@
-//! Running a chapter binary as a learner would, and reading what it says.
+//! What the test files share: a chapter binary run as a learner would run
+//! it (`server`), the article's scenario (`article`), our own client driven
+//! frame by frame (`our_client`), and tungstenite, an independent client
+//! that shares no code with us (`independent`).
 
 #![allow(dead_code)] // each test file uses its own share of these helpers
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+mod article;
+mod independent;
+mod our_client;
+mod server;
 
-use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, Client};
-use websocket_from_scratch::frame::Opcode;
-
-/// A chapter binary running on a free loopback port, its narration captured.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    log: Arc<Mutex<String>>,
-    reader: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    /// Starts `binary` (a `CARGO_BIN_EXE_*` path) with `--port 0` and `args`,
-    /// plain output, and waits for its "Listening on" line.
-    pub fn start(binary: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(binary)
-            .args(["--port", "0"])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("CLICOLOR_FORCE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the chapter binary starts");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let mut first = String::new();
-        stderr
-            .read_line(&mut first)
-            .expect("the first line arrives");
-        let port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the first line: {first:?}"));
-        let log = Arc::new(Mutex::new(first));
-        let sink = Arc::clone(&log);
-        let reader = thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Server {
-            child,
-            port,
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    /// Everything printed so far, with this run's port replaced by `PORT`.
-    pub fn log(&self) -> String {
-        let log = self.log.lock().unwrap().clone();
-        log.replace(&format!(":{}", self.port), ":PORT")
-    }
-
-    /// Waits until the log contains `text` (the server logs from its own threads).
-    pub fn wait_for_log(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = self.log();
-            if log.contains(text) {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{text:?} never logged; log:\n{log}"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for a server started with `--connections N` to exit by itself,
-    /// and returns its whole narration.
-    pub fn finish(mut self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "the server failed: {status}\n{}",
-                    self.log()
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server never exited:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        let log = self.log();
-        assert!(!log.contains("panicked"), "the server panicked:\n{log}");
-        log
-    }
-
-    pub fn connect_raw(&self) -> TcpStream {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    }
-
-    /// Sends `bytes` on a fresh connection and returns everything the
-    /// server sends back before it closes.
-    pub fn exchange_raw(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut stream = self.connect_raw();
-        stream.write_all(bytes).unwrap();
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        answer
-    }
-
-    /// The article's scenario, played by our client: handshake with the
-    /// article's key, "Can you hear me?" with its mask. Returns the client.
-    pub fn article_client(&self) -> Client {
-        let mut client = Client::connect(self.port, ARTICLE_KEY).expect("the handshake succeeds");
-        client
-            .send(true, Opcode::Text, b"Can you hear me?", ARTICLE_MASK)
-            .unwrap();
-        client
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a binary (our client, say) to completion and returns its plain stderr.
-pub fn run_to_end(binary: &str, args: &[&str]) -> (bool, String) {
-    let output = Command::new(binary)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+// Likewise: a file that uses none of a module's helpers leaves its re-export unused.
+#[allow(unused_imports)]
+pub use article::*;
+#[allow(unused_imports)]
+pub use independent::*;
+#[allow(unused_imports)]
+pub use our_client::*;
+pub use server::*;
 
 /// Pins `text` in `snapshots/NAME.snap`.
 #[macro_export]
@@ -172,51 +31,4 @@ macro_rules! assert_chapter_snapshot {
             insta::assert_snapshot!($name, $text);
         })
     };
-}
-
-/// A fixed mask per test frame, so snapshots are the same on every run.
-pub const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
-
-/// Connects our client with the article's key.
-pub fn connect(server: &Server) -> Client {
-    Client::connect(server.port, ARTICLE_KEY).expect("the handshake succeeds")
-}
-
-/// Reads frames until one with `opcode` arrives, answering pings on the way;
-/// returns its payload.
-pub fn expect_frame(client: &mut Client, opcode: Opcode) -> Vec<u8> {
-    loop {
-        let (header, payload) = client.receive().expect("a frame arrives");
-        if header.opcode == opcode {
-            return payload;
-        }
-        if header.opcode == Opcode::Ping && opcode != Opcode::Ping {
-            client
-                .send(true, Opcode::Pong, &payload, TEST_MASK)
-                .unwrap();
-            continue;
-        }
-        panic!("expected a {opcode} frame, got {header:?}");
-    }
-}
-
-/// The close frame the server sent: its code and reason.
-pub fn expect_close(client: &mut Client) -> (u16, String) {
-    let payload = expect_frame(client, Opcode::Close);
-    assert!(
-        payload.len() >= 2,
-        "close frame without a code: {payload:?}"
-    );
-    (
-        u16::from_be_bytes([payload[0], payload[1]]),
-        String::from_utf8_lossy(&payload[2..]).into_owned(),
-    )
-}
-
-/// After the close frame, the server hangs up.
-pub fn expect_hang_up(client: &mut Client) {
-    match client.receive() {
-        Err(websocket_from_scratch::frame::FrameError::Closed) => {}
-        other => panic!("expected the server to close the connection, got {other:?}"),
-    }
 }

@@ -1,0 +1,60 @@
+//! tungstenite, a client that shares no code with ours: if our handshake or
+//! framing were wrong in a way our own client shares, this is where it
+//! would show.
+
+use std::net::TcpStream;
+
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Error, Message, WebSocket};
+
+use super::Server;
+
+/// A tungstenite client's connection.
+pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket to `server` with tungstenite. Its message and frame
+/// limits are raised to 64 MiB, above every limit our chapters have, so
+/// that a size test finds our limit and not tungstenite's.
+pub fn tungstenite_client(server: &Server) -> Socket {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let (socket, _) = tungstenite::client::connect_with_config(url, Some(config), 3)
+        .expect("tungstenite completes the handshake");
+    socket
+}
+
+/// Reads until a data message arrives (tungstenite answers pings itself).
+pub fn next_message(socket: &mut Socket) -> Message {
+    loop {
+        match socket.read().expect("a message") {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            message => return message,
+        }
+    }
+}
+
+/// Reads past everything else to the close frame, and returns its code
+/// and reason.
+pub fn tungstenite_close(socket: &mut Socket) -> (u16, String) {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Ok(Message::Close(None)) => panic!("a close frame without a code"),
+            Ok(_) => continue,
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    }
+}
+
+/// After the closing handshake, the server has closed the connection.
+pub fn tungstenite_hang_up(socket: &mut Socket) {
+    match socket.read() {
+        Err(Error::ConnectionClosed) => {}
+        other => panic!("expected the server to close the connection, got {other:?}"),
+    }
+}
