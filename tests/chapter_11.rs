@@ -11,18 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::Server;
+use support::{Server, Socket, tungstenite_client, tungstenite_close};
 use tungstenite::Message;
 
 const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
-
-type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
-
-fn open(server: &Server) -> Socket {
-    let (socket, _) =
-        tungstenite::connect(format!("ws://127.0.0.1:{}/", server.port)).expect("handshake");
-    socket
-}
 
 fn send(socket: &mut Socket, object: Value) {
     socket.send(Message::text(object.to_string())).unwrap();
@@ -53,19 +45,8 @@ fn field<'a>(object: &'a Value, key: &str) -> &'a str {
     object[key].as_str().unwrap_or_default()
 }
 
-/// Reads past everything else to the close frame, and returns its code.
-fn close_code(socket: &mut Socket) -> Option<u16> {
-    loop {
-        match socket.read() {
-            Ok(Message::Close(frame)) => return frame.map(|frame| u16::from(frame.code)),
-            Ok(_) => continue,
-            Err(error) => panic!("no close frame: {error}"),
-        }
-    }
-}
-
 fn join(server: &Server, name: &str) -> Socket {
-    let mut socket = open(server);
+    let mut socket = tungstenite_client(server);
     send(&mut socket, json!({"type": "join", "name": name}));
     let welcome = receive(&mut socket);
     assert_eq!(field(&welcome, "type"), "welcome", "{welcome}");
@@ -100,7 +81,7 @@ fn three_members_see_joins_messages_in_order_and_leaves() {
     let mut ada = join(&server, "Ada");
     let mut bob = join(&server, "Bob");
     assert_eq!(receive(&mut ada), json!({"type": "joined", "name": "Bob"}));
-    let mut cy = open(&server);
+    let mut cy = tungstenite_client(&server);
     send(&mut cy, json!({"type": "join", "name": "Cy"}));
     assert_eq!(
         receive(&mut cy),
@@ -169,7 +150,7 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
     say(&mut bob, "still here");
     assert_eq!(summary(&receive(&mut ada)), "Bob: still here");
     // When the sleeper wakes up, it finds what it missed, then the reason.
-    assert_eq!(close_code(&mut sleeper), Some(1008));
+    assert_eq!(tungstenite_close(&mut sleeper).0, 1008);
 }
 
 #[test]
@@ -247,7 +228,7 @@ fn malformed_messages_get_an_error_for_the_sender_only() {
         assert_refused(&receive(&mut ada), why, &format!("{message:?}"));
     }
     // Names are checked, and unique.
-    let mut eve = open(&server);
+    let mut eve = tungstenite_client(&server);
     for (name, why) in [
         ("<img src=x onerror=alert(1)>", "1 to 20 characters, not 28"),
         ("<b>Eve</b>", "letters, digits"),
@@ -286,7 +267,7 @@ fn an_oversized_frame_closes_with_1009() {
     let mut ada = join(&server, "Ada");
     let huge = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "z".repeat(5000));
     ada.send(Message::text(huge)).unwrap();
-    assert_eq!(close_code(&mut ada), Some(1009));
+    assert_eq!(tungstenite_close(&mut ada).0, 1009);
 }
 
 #[test]
