@@ -35,9 +35,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, handshake_request};
-use websocket_from_scratch::close::{self, CloseCode};
-use websocket_from_scratch::frame::{self, Opcode};
-use websocket_from_scratch::http;
+use websocket_from_scratch::protocol::close::{self, CloseCode};
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::http;
 
 /// The CPU everything runs on.
 const CPU: &str = "0";

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use websocket_from_scratch::mask;
+use websocket_from_scratch::protocol::mask;
 
 const KEY: [u8; 4] = [80, 191, 161, 254];
 

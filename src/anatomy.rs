@@ -15,10 +15,11 @@
 
 use std::io::Read;
 
-use crate::error::Error;
-use crate::frame::{self, Opcode};
-use crate::violation::Violation;
-use crate::{diagram, mask, narrate};
+use crate::narrate::{self, diagram};
+use crate::protocol::frame::{self, Opcode};
+use crate::protocol::mask;
+use crate::protocol::violation::Violation;
+use crate::server::error::Error;
 
 /// Reads one text frame and tells its story: each header field, the RFC
 /// diagram with this frame's bits, the mask, the masked and unmasked bytes,

@@ -13,9 +13,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::frame::{self, FrameError, FrameHeader, Opcode};
-use crate::handshake::{self, VERSION};
-use crate::http::{self, Head, HttpError};
+use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
+use crate::protocol::handshake::{self, VERSION};
+use crate::protocol::http::{self, Head, HttpError};
 
 /// The key the article's browser sent with the request it prints.
 pub const ARTICLE_KEY: &str = "E4i4gDQc1XTIQcQxvf+ODA==";

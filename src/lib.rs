@@ -1,30 +1,55 @@
 //! A WebSocket server built from scratch, one chapter at a time.
 //!
-//! The binaries in `steps/` are the chapters; this library holds the
-//! protocol concepts they share, one module per concept, each naming the
-//! section of RFC 6455 it implements. Start reading at `steps/01-print-request.rs`.
+//! The chapters are the binaries in `steps/`: start reading at
+//! `steps/01-print-request.rs`, and `diff` two consecutive chapters to see
+//! what the second one teaches. Each chapter holds the code it teaches;
+//! once a later chapter needs that code in a general form, it *graduates*
+//! into this library, and the chapter's doc comment says so.
+//!
+//! # Layout
+//!
+//! Three layers, each a folder, each importing only the ones above it in
+//! this list:
+//!
+//! * [`protocol`]: RFC 6455 itself, pure: bytes and requests in, bytes and
+//!   decisions out. No sockets, no threads, no logging.
+//!   - [`protocol::http`]: the HTTP/1.1 request head a WebSocket starts as.
+//!   - [`protocol::handshake`]: checking the upgrade request, the accept key,
+//!     the `101` response (§4).
+//!   - [`protocol::frame`]: the frame header and payload (§5.2), with
+//!     [`protocol::mask`] (§5.3).
+//!   - [`protocol::message`]: fragments put back together (§5.4).
+//!   - [`protocol::control`] and [`protocol::close`]: ping, pong and close
+//!     frames, close codes (§5.5, §7.4).
+//!   - [`protocol::utf8`]: text checked as it arrives (§8.1).
+//!   - [`protocol::violation`]: each rule a peer can break, with its close code.
+//!   - [`protocol::session`]: a whole conversation as a state machine, without
+//!     I/O (chapters 10 and 11).
+//! * [`narrate`]: what a chapter says about the bytes it sees, coloured on a
+//!   terminal: log lines, previews, the §5.2 diagram filled in with real bits.
+//! * [`server`]: sockets and threads around the protocol.
+//!   - [`server::listener`]: accepting on loopback, one thread per
+//!     connection, deadlines.
+//!   - [`server::opening`]: a connection's first request: the test page or
+//!     the handshake.
+//!   - [`server::page`]: the pages the chapters serve.
+//!   - [`server::conversation`]: the blocking loop that drives a
+//!     [`protocol::session::Session`] over a socket.
+//!   - [`server::chat`]: chapter 11's room, its members' queues and its wire
+//!     format.
+//!   - [`server::error`]: everything that can end one connection, with the
+//!     HTTP status or close code that answers it.
+//!
+//! Beside them: [`client`], our own client (the handshake from the other
+//! side, masked frames), and [`command_line`], the options every binary
+//! reads once at start-up.
+
+pub mod client;
+pub mod command_line;
+pub mod narrate;
+pub mod protocol;
+pub mod server;
 
 pub mod anatomy;
-pub mod args;
-pub mod chat;
-pub mod client;
-pub mod close;
-pub mod control;
-pub mod conversation;
-pub mod diagram;
-pub mod echo;
-pub mod error;
-pub mod frame;
-pub mod handshake;
-pub mod http;
-pub mod listener;
-pub mod mask;
-pub mod message;
-pub mod narrate;
-pub mod opening;
-pub mod page;
-pub mod session;
-pub mod utf8;
-pub mod violation;
 
-pub use error::Error;
+pub use server::error::Error;

@@ -19,8 +19,10 @@
 
 use std::process::ExitCode;
 
-use websocket_from_scratch::listener::{self, Connection};
-use websocket_from_scratch::{Error, handshake, http, narrate, page};
+use websocket_from_scratch::protocol::{handshake, http};
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::page;
+use websocket_from_scratch::{Error, narrate};
 
 fn main() -> ExitCode {
     listener::run("01-print-request", print_request)

@@ -23,9 +23,9 @@
 //! what the browser sends next is chapter 3.
 
 use std::process::ExitCode;
-use websocket_from_scratch::opening::{self, Opening};
+use websocket_from_scratch::server::opening::{self, Opening};
 
-use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::{Error, narrate};
 
 fn main() -> ExitCode {

@@ -23,9 +23,9 @@
 //! own connection, and the next connection is served.
 
 use std::process::ExitCode;
-use websocket_from_scratch::opening::{self, Opening};
+use websocket_from_scratch::server::opening::{self, Opening};
 
-use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
 
 fn main() -> ExitCode {

@@ -18,10 +18,10 @@
 use std::io::Write;
 
 use std::process::ExitCode;
-use websocket_from_scratch::frame::{self, Opcode};
-use websocket_from_scratch::opening::{self, Opening};
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::server::opening::{self, Opening};
 
-use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::{Error, anatomy, narrate};
 
 const RESPONSE: &str = "Loud and clear!";

@@ -24,7 +24,7 @@
 //! fragments, ping/pong and close frames are refused with a red line until
 //! the chapters that add them.
 
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::server::echo::{self, Features};
 
 fn main() -> std::process::ExitCode {
     echo::run("05-long-payloads", Features::LONG_PAYLOADS)

@@ -10,7 +10,7 @@
 //! Try it from the browser's console on the test page:
 //! `socket.send(new Uint8Array([1, 2, 3]))`.
 
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::server::echo::{self, Features};
 
 fn main() -> std::process::ExitCode {
     echo::run("06-binary", Features::BINARY)

@@ -17,7 +17,7 @@
 //! two fragments, so a fragment on its own can look invalid when the
 //! message is fine.
 
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::server::echo::{self, Features};
 
 fn main() -> std::process::ExitCode {
     echo::run("07-fragmented-messages", Features::FRAGMENTS)

@@ -13,7 +13,7 @@
 //! says when a ping arrived mid-message. A pong nobody asked for is
 //! allowed and ignored.
 
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::server::echo::{self, Features};
 
 fn main() -> std::process::ExitCode {
     echo::run("08-ping-pong", Features::PING_PONG)

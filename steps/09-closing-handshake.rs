@@ -16,7 +16,7 @@
 //! code §7.4.1 assigns (`violation::Violation::close_code`) before hanging
 //! up, instead of just dropping the connection.
 
-use websocket_from_scratch::echo::{self, Features};
+use websocket_from_scratch::server::echo::{self, Features};
 
 fn main() -> std::process::ExitCode {
     echo::run("09-closing-handshake", Features::CLOSING_HANDSHAKE)

@@ -36,14 +36,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::args::{Args, CommandLineError, Seconds};
-use websocket_from_scratch::conversation::{self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
-use websocket_from_scratch::frame::{self, FrameHeader};
-use websocket_from_scratch::listener::{self, Connection};
-use websocket_from_scratch::message::Message;
+use websocket_from_scratch::command_line::{Args, CommandLineError, Seconds};
 use websocket_from_scratch::narrate::{self, Level};
-use websocket_from_scratch::opening::{self, Opening};
-use websocket_from_scratch::session::Session;
+use websocket_from_scratch::protocol::frame::{self, FrameHeader};
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::server::conversation::{
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+};
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
 
 /// What this server allows, decided once at start-up.
 struct Settings {

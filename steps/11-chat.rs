@@ -48,15 +48,16 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use websocket_from_scratch::args::{Args, CommandLineError};
-use websocket_from_scratch::chat::{self, Room, Seat};
-use websocket_from_scratch::conversation;
-use websocket_from_scratch::handshake;
-use websocket_from_scratch::listener::{self, Connection};
+use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
-use websocket_from_scratch::opening::{self, Opening};
-use websocket_from_scratch::session::Session;
-use websocket_from_scratch::{Error, message::Message};
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::server::chat::{self, Room, Seat};
+use websocket_from_scratch::server::conversation;
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
 
 /// What the chat allows, decided once at start-up.
 struct Settings {

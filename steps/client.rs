@@ -22,11 +22,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use websocket_from_scratch::args::{Args, CommandLineError};
 use websocket_from_scratch::client::{self, Client, MaskKey};
-use websocket_from_scratch::frame::{FrameError, Opcode};
-use websocket_from_scratch::listener::DEFAULT_PORT;
-use websocket_from_scratch::{control, narrate};
+use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::narrate;
+use websocket_from_scratch::protocol::control;
+use websocket_from_scratch::protocol::frame::{FrameError, Opcode};
+use websocket_from_scratch::server::listener::DEFAULT_PORT;
 
 /// What to send, and where: the whole command line, read once.
 struct Options {

@@ -10,7 +10,7 @@
 mod support;
 
 use support::{Server, assert_still_serving, play_article, status_line, upgrade_request};
-use websocket_from_scratch::frame::{self, Opcode};
+use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 fn start() -> Server {
     Server::start(env!("CARGO_BIN_EXE_04-reply"), &[])

@@ -6,7 +6,7 @@
 mod support;
 
 use support::{Reply, Server, TEST_MASK, Transcript, connect, expect_frame, masked};
-use websocket_from_scratch::frame::{FrameError, Opcode};
+use websocket_from_scratch::protocol::frame::{FrameError, Opcode};
 
 #[test]
 fn chapter_5_reads_and_writes_every_length_form() {

@@ -4,7 +4,7 @@
 mod support;
 
 use support::{Reply, Server, Transcript};
-use websocket_from_scratch::frame::Opcode;
+use websocket_from_scratch::protocol::frame::Opcode;
 
 #[test]
 fn chapter_6_echoes_binary_as_binary() {

@@ -7,7 +7,7 @@
 mod support;
 
 use support::{Reply, Server, Transcript, close_code_for, connect, masked};
-use websocket_from_scratch::frame::{FrameError, Opcode};
+use websocket_from_scratch::protocol::frame::{FrameError, Opcode};
 
 #[test]
 fn chapter_7_assembles_three_fragments() {

@@ -5,7 +5,7 @@
 mod support;
 
 use support::{Reply, Server, Transcript};
-use websocket_from_scratch::frame::Opcode;
+use websocket_from_scratch::protocol::frame::Opcode;
 
 #[test]
 fn chapter_8_answers_a_ping_between_fragments() {

@@ -12,7 +12,7 @@ mod support;
 use support::{
     Reply, Server, TEST_MASK, Transcript, assert_close_codes, connect, expect_close, masked,
 };
-use websocket_from_scratch::frame::{self, Opcode};
+use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 fn chapter_9(args: &[&str]) -> Server {
     Server::start(env!("CARGO_BIN_EXE_09-closing-handshake"), args)

@@ -18,7 +18,7 @@ use support::{
 use tungstenite::Message;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-use websocket_from_scratch::frame::{self, FrameError, Opcode};
+use websocket_from_scratch::protocol::frame::{self, FrameError, Opcode};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_10-echo-server");
 

@@ -3,9 +3,9 @@
 
 use std::io::Cursor;
 
-use websocket_from_scratch::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
-use websocket_from_scratch::handshake::accept_key;
-use websocket_from_scratch::message::Assembler;
+use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
+use websocket_from_scratch::protocol::handshake::accept_key;
+use websocket_from_scratch::protocol::message::Assembler;
 
 #[test]
 fn rfc_6455_section_1_3_accept_key() {

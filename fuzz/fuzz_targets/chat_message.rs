@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websocket_from_scratch::chat::{self, wire::FromMember, wire::FromRoom};
+use websocket_from_scratch::server::chat::{self, wire::FromMember, wire::FromRoom};
 
 /// The JSON the chat writes: UTF-8, with `<`, `>` and `&` escaped.
 fn checked(written: &[u8]) -> &str {

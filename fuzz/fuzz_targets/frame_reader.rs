@@ -17,10 +17,11 @@ use std::io::{self, Cursor, Read};
 
 use libfuzzer_sys::fuzz_target;
 use websocket_from_scratch::Error;
-use websocket_from_scratch::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
-use websocket_from_scratch::utf8::{self, Utf8Stream};
-use websocket_from_scratch::violation::Violation;
-use websocket_from_scratch::{control, diagram, mask};
+use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
+use websocket_from_scratch::protocol::utf8::{self, Utf8Stream};
+use websocket_from_scratch::protocol::violation::Violation;
+use websocket_from_scratch::narrate::diagram;
+use websocket_from_scratch::protocol::{control, mask};
 
 /// Hands out its bytes in pieces of 1, 2, … 9, then 1000, then 1, 2, …
 /// bytes, as TCP might.

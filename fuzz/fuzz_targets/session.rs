@@ -19,10 +19,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websocket_from_scratch::close::{self, CloseCode};
-use websocket_from_scratch::frame::{self, Opcode};
-use websocket_from_scratch::message::Message;
-use websocket_from_scratch::session::{Event, OutgoingFrame, Session};
+use websocket_from_scratch::protocol::close::{self, CloseCode};
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session};
 
 /// The RFC 6455 §5.7 example key.
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];

@@ -3,7 +3,7 @@
 //! with the article's mask.
 
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK};
-use websocket_from_scratch::frame::Opcode;
+use websocket_from_scratch::protocol::frame::Opcode;
 
 use super::{Server, article_client, run_to_end};
 

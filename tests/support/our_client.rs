@@ -4,7 +4,7 @@
 use std::fmt;
 
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, Client};
-use websocket_from_scratch::frame::{self, FrameError, Opcode};
+use websocket_from_scratch::protocol::frame::{self, FrameError, Opcode};
 
 use super::Server;
 

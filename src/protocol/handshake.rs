@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
-use crate::http::{Request, Status, response_head};
+use crate::protocol::http::{Request, Status, response_head};
 
 /// The "magic constant" of RFC 6455 §1.3, the same for every server.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -163,7 +163,7 @@ pub fn write_switching_protocols(writer: &mut impl Write, accept: &str) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::read_request;
+    use crate::protocol::http::read_request;
 
     fn request(text: &str) -> Request {
         read_request(&mut io::BufReader::new(text.as_bytes())).unwrap()

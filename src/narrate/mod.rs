@@ -9,6 +9,8 @@
 //!
 //! Not part of RFC 6455; it is how this tutorial shows RFC 6455 at work.
 
+pub mod diagram;
+
 use std::cell::Cell;
 use std::fmt::Display;
 use std::io::IsTerminal;
@@ -65,7 +67,7 @@ fn should_color(
 
 /// Takes `--verbose` (the frame-by-frame story) or `--quiet` (problems
 /// only) from the command line; without either, one line per message.
-pub fn take_level(args: &mut crate::args::Args) -> Level {
+pub fn take_level(args: &mut crate::command_line::Args) -> Level {
     match (args.flag("--verbose"), args.flag("--quiet")) {
         (true, _) => Level::Frames,
         (false, true) => Level::Quiet,

@@ -8,10 +8,10 @@
 //! Plain HTTP/1.1 (RFC 9112); the only WebSocket part is what the page's
 //! script does.
 
-use crate::error::Error;
-use crate::http::{self, Request, Status};
-use crate::listener::Connection;
 use crate::narrate;
+use crate::protocol::http::{self, Request, Status};
+use crate::server::error::Error;
+use crate::server::listener::Connection;
 
 const PAGE: &str = include_str!("page/index.html");
 

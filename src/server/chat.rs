@@ -20,12 +20,12 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
-use crate::close::{self, CloseCode};
-use crate::conversation::Outbox;
-use crate::error::Error;
-use crate::frame::{self, Opcode};
-use crate::message::Message;
 use crate::narrate;
+use crate::protocol::close::{self, CloseCode};
+use crate::protocol::frame::{self, Opcode};
+use crate::protocol::message::Message;
+use crate::server::conversation::Outbox;
+use crate::server::error::Error;
 
 pub mod wire;
 

@@ -7,28 +7,28 @@
 //!
 //! | chapter | feature | where it lives |
 //! |---|---|---|
-//! | 5 | lengths of 126+ bytes, a size limit | [`crate::frame::read_header`], [`Features::max_message_size`] |
+//! | 5 | lengths of 126+ bytes, a size limit | [`crate::protocol::frame::read_header`], [`Features::max_message_size`] |
 //! | 6 | binary messages | [`crate::narrate::hex_preview`] |
-//! | 7 | fragmented messages | [`crate::message::Assembler`] |
-//! | 8 | ping and pong | [`crate::control`] |
-//! | 9 | the closing handshake, close codes | [`crate::close`], [`crate::violation`] |
-//! | 10 | UTF-8 checked as it arrives, idle connections pinged and dropped | [`crate::utf8`], [`Features::idle_timeout`] |
+//! | 7 | fragmented messages | [`crate::protocol::message::Assembler`] |
+//! | 8 | ping and pong | [`crate::protocol::control`] |
+//! | 9 | the closing handshake, close codes | [`crate::protocol::close`], [`crate::protocol::violation`] |
+//! | 10 | UTF-8 checked as it arrives, idle connections pinged and dropped | [`crate::protocol::utf8`], [`Features::idle_timeout`] |
 //!
 //! The story is told frame by frame at [`narrate::Level::Frames`] (chapters
 //! 5–9), and in one line per message at [`narrate::Level::Messages`]
 //! (chapter 10). Lines nobody will see are not even formatted.
 
-use crate::args::Args;
-use crate::close::{self, CloseCode};
-use crate::control;
-use crate::error::Error;
-use crate::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
-use crate::listener::{self, Connection};
-use crate::message::{Assembler, Message};
+use crate::command_line::Args;
 use crate::narrate::{self, Level};
-use crate::opening::{self, Opening};
-use crate::utf8::{self, Utf8Stream};
-use crate::violation::Violation;
+use crate::protocol::close::{self, CloseCode};
+use crate::protocol::control;
+use crate::protocol::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
+use crate::protocol::message::{Assembler, Message};
+use crate::protocol::utf8::{self, Utf8Stream};
+use crate::protocol::violation::Violation;
+use crate::server::error::Error;
+use crate::server::listener::{self, Connection};
+use crate::server::opening::{self, Opening};
 use std::io::Read;
 use std::time::Duration;
 

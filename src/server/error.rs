@@ -8,11 +8,11 @@
 use std::fmt;
 use std::io;
 
-use crate::close::CloseCode;
-use crate::frame::FrameError;
-use crate::handshake::{self, HandshakeError};
-use crate::http::{HttpError, Status};
-use crate::violation::Violation;
+use crate::protocol::close::CloseCode;
+use crate::protocol::frame::FrameError;
+use crate::protocol::handshake::{self, HandshakeError};
+use crate::protocol::http::{HttpError, Status};
+use crate::protocol::violation::Violation;
 
 #[derive(Debug)]
 pub enum Error {
@@ -87,7 +87,7 @@ impl fmt::Display for Error {
             Error::Frame(error) => error.fmt(f),
             Error::NotYetSupported(what) => write!(f, "Not supported yet: {what}"),
             Error::Protocol(violation) => violation.fmt(f),
-            Error::Io(error) if crate::http::is_timeout(error) => {
+            Error::Io(error) if crate::protocol::http::is_timeout(error) => {
                 write!(f, "timed out sending: the peer has stopped reading")
             }
             Error::Io(error) => write!(f, "connection error: {error}"),

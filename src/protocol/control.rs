@@ -8,8 +8,8 @@
 //! A ping asks "are you there?"; the answer is a pong carrying the same
 //! payload (§5.5.2, §5.5.3). A pong nobody asked for is allowed, and ignored.
 
-use crate::frame::FrameHeader;
-use crate::violation::Violation;
+use crate::protocol::frame::FrameHeader;
+use crate::protocol::violation::Violation;
 
 /// The text of the ping the server sends after the handshake.
 pub const OUR_PING_TEXT: &str = "Are you still there?";

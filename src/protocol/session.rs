@@ -25,13 +25,13 @@
 
 use std::collections::VecDeque;
 
-use crate::close::{self, CloseCode, CloseFrame};
-use crate::control;
-use crate::frame::{self, FrameError, FrameHeader, Opcode};
-use crate::mask;
-use crate::message::{Assembler, Message};
-use crate::utf8::Utf8Stream;
-use crate::violation::Violation;
+use crate::protocol::close::{self, CloseCode, CloseFrame};
+use crate::protocol::control;
+use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
+use crate::protocol::mask;
+use crate::protocol::message::{Assembler, Message};
+use crate::protocol::utf8::Utf8Stream;
+use crate::protocol::violation::Violation;
 
 /// Room for frame headers and short payloads between reads. Long payloads
 /// bypass it and are read straight into their message.

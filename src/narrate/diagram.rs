@@ -7,7 +7,7 @@
 
 use colored::{Color, Colorize};
 
-use crate::frame::{FrameHeader, LengthField, encode_header};
+use crate::protocol::frame::{FrameHeader, LengthField, encode_header};
 
 const ROW_BITS: usize = 32;
 
@@ -183,7 +183,7 @@ pub fn render(header: &FrameHeader) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::Opcode;
+    use crate::protocol::frame::Opcode;
 
     #[test]
     fn draws_the_articles_frame_with_its_bits() {

@@ -9,9 +9,8 @@
 
 use std::io::Read;
 
-use crate::error::Error;
-use crate::frame::{self, FrameHeader};
-use crate::violation::Violation;
+use crate::protocol::frame::{self, FrameError, FrameHeader};
+use crate::protocol::violation::Violation;
 
 /// The UTF-8 validity of a text message seen so far.
 #[derive(Debug, Default)]
@@ -66,13 +65,13 @@ impl Utf8Stream {
 
 /// Reads a text frame's payload onto the end of `buffer` in the pieces TCP
 /// delivers, unmasking and checking each one before waiting for the next.
-pub fn read_checked_payload_into(
+pub fn read_checked_payload_into<E: From<FrameError> + From<Violation>>(
     reader: &mut impl Read,
     header: &FrameHeader,
     text: &mut Utf8Stream,
     buffer: &mut Vec<u8>,
-) -> Result<(), Error> {
-    frame::read_payload_inspecting(reader, header, buffer, |piece| -> Result<(), Error> {
+) -> Result<(), E> {
+    frame::read_payload_inspecting(reader, header, buffer, |piece| -> Result<(), E> {
         Ok(text.feed(piece)?)
     })
 }

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use crate::close::{CloseCode, CloseFrameError};
-use crate::frame::Opcode;
+use crate::protocol::close::{CloseCode, CloseFrameError};
+use crate::protocol::frame::Opcode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {

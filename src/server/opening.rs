@@ -2,17 +2,20 @@
 //! browser's address bar, or a WebSocket handshake (RFC 6455 §4.2).
 //!
 //! The handshake itself is pure and lives in the protocol
-//! ([`crate::handshake`]: check the request, compute the accept key, build
+//! ([`crate::protocol::handshake`]: check the request, compute the accept key, build
 //! the `101`). Deciding what a request is, serving the page, narrating in
 //! the article's words, and lifting the handshake's deadline are the
 //! server's business, and happen here. A refusal comes back as an
 //! [`Error`]; the listener turns it into its HTTP status.
 
-use crate::error::Error;
-use crate::handshake::{self, accept_key, check_origin, validate, write_switching_protocols};
-use crate::http;
-use crate::listener::Connection;
-use crate::{narrate, page};
+use crate::narrate;
+use crate::protocol::handshake::{
+    self, accept_key, check_origin, validate, write_switching_protocols,
+};
+use crate::protocol::http;
+use crate::server::error::Error;
+use crate::server::listener::Connection;
+use crate::server::page;
 
 /// What became of a connection's first request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

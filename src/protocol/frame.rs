@@ -27,7 +27,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use crate::mask;
+use crate::protocol::mask;
 
 /// What a frame carries (§5.2, §11.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,7 @@ fn read_exact_or_closed(
             }
             Ok(count) => filled += count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if crate::http::is_timeout(&error) => {
+            Err(error) if crate::protocol::http::is_timeout(&error) => {
                 return Err(if filled == 0 && at_frame_start {
                     FrameError::TimedOut
                 } else {
@@ -385,7 +385,7 @@ impl<'a> IncomingPayload<'a> {
                     return Ok((&mut self.buffer[piece_start..self.filled], received));
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if crate::http::is_timeout(&error) => {
+                Err(error) if crate::protocol::http::is_timeout(&error) => {
                     return Err(FrameError::Stalled { received });
                 }
                 Err(error) => return Err(FrameError::Io(error)),

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::frame::{self, Opcode};
+use crate::protocol::frame::{self, Opcode};
 
 /// A close status code (§7.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

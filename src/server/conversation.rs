@@ -13,15 +13,15 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::close::CloseCode;
-use crate::control;
-use crate::error::Error;
-use crate::frame::{self, FrameHeader, LengthField, Opcode};
-use crate::http::is_timeout;
-use crate::listener::{self, Connection};
-use crate::message::Message;
 use crate::narrate::{self, Level};
-use crate::session::{Event, Session};
+use crate::protocol::close::CloseCode;
+use crate::protocol::control;
+use crate::protocol::frame::{self, FrameHeader, LengthField, Opcode};
+use crate::protocol::http::is_timeout;
+use crate::protocol::message::Message;
+use crate::protocol::session::{Event, Session};
+use crate::server::error::Error;
+use crate::server::listener::{self, Connection};
 
 /// 16 MiB: big enough for Autobahn's largest message, small enough that
 /// a few hostile clients cannot exhaust memory.

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::args::{Args, CommandLineError};
-use crate::error::Error;
-use crate::http::{self, HttpError};
+use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
+use crate::protocol::http::{self, HttpError};
+use crate::server::error::Error;
 
 /// The article's port.
 pub const DEFAULT_PORT: u16 = 2345;

@@ -6,8 +6,8 @@
 //! binary frame may not. [`Assembler`] keeps the message in progress and
 //! enforces that order.
 
-use crate::frame::{FrameHeader, Opcode};
-use crate::violation::Violation;
+use crate::protocol::frame::{FrameHeader, Opcode};
+use crate::protocol::violation::Violation;
 
 /// A complete message.
 #[derive(Debug, Clone, PartialEq, Eq)]
