@@ -130,7 +130,7 @@ fn tell_echo(message: &Message) {
                 message.payload.len()
             ));
         }
-        narrate::plain(format!("  {}", conversation::preview(message)));
+        narrate::plain(format!("  {}", narrate::session::preview(message)));
         let echo_header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -154,7 +154,7 @@ fn tell_echo(message: &Message) {
             "← {} {} bytes{frames} {} → echoed",
             message.opcode,
             message.payload.len(),
-            conversation::preview(message)
+            narrate::session::preview(message)
         ));
     }
 }

@@ -10,6 +10,7 @@
 //! Not part of RFC 6455; it is how this tutorial shows RFC 6455 at work.
 
 pub mod diagram;
+pub mod session;
 
 use std::cell::Cell;
 use std::fmt::Display;

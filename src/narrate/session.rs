@@ -1,0 +1,131 @@
+//! Telling what a [`Session`] reports: the frame-by-frame story at
+//! [`Level::Frames`], one line per event at [`Level::Messages`]
+//! (chapter 10's default). Messages themselves are the chapter's to tell:
+//! an echo server and a chat room say different things about them.
+//!
+//! [`Session`]: crate::protocol::session::Session
+
+use crate::narrate::{self, Level};
+use crate::protocol::close::CloseCode;
+use crate::protocol::control;
+use crate::protocol::frame::{FrameHeader, LengthField, Opcode};
+use crate::protocol::message::Message;
+use crate::protocol::session::Event;
+
+/// Narrates one event, at the level the server was started with.
+pub fn tell(event: &Event) {
+    match event {
+        Event::DataFrame(header) => {
+            if narrate::tells(Level::Frames) {
+                narrate::received(format!(
+                    "Received {} frame: FIN {}, {} bytes ({})",
+                    header.opcode,
+                    u8::from(header.fin),
+                    header.payload_len,
+                    describe_length(header)
+                ));
+            }
+        }
+        Event::Message(_) => {}
+        Event::Ping {
+            payload,
+            between_fragments,
+        } => {
+            let payload = control::describe(payload);
+            if narrate::tells(Level::Frames) {
+                narrate::received(format!(
+                    "Received ping {payload}; answering with a pong carrying the same payload"
+                ));
+                if let Some((frames, opcode)) = between_fragments {
+                    narrate::aside(format!(
+                        "(it arrived between fragments {frames} and {} of a {opcode} message)",
+                        frames + 1
+                    ));
+                }
+                narrate::sent(format!("Sent pong {payload}"));
+            }
+            narrate::summary(format!("← ping {payload} → pong"));
+        }
+        Event::Pong {
+            payload,
+            answers_ours: true,
+        } => {
+            let payload = control::describe(payload);
+            narrate::received(format!(
+                "Received pong {payload}: the client answered our ping"
+            ));
+            narrate::summary(format!("← pong {payload}"));
+        }
+        Event::Pong { payload, .. } => narrate::aside(format!(
+            "Received an unsolicited pong {}; ignoring it (§5.5.3 allows them)",
+            control::describe(payload)
+        )),
+        Event::CloseReceived(received) => {
+            match received.code {
+                Some(code) => {
+                    narrate::received(format!(
+                        "Received close frame: code {code}, reason {:?}",
+                        received.reason
+                    ));
+                    narrate::sent(format!("Answering with close frame: code {code}"));
+                    narrate::summary(format!(
+                        "← close {code} {:?} → close, hang up",
+                        received.reason
+                    ));
+                }
+                None => {
+                    narrate::received("Received close frame with no status code");
+                    narrate::sent("Answering with an empty close frame");
+                    narrate::summary("← close (no code) → close, hang up");
+                }
+            }
+            narrate::event(
+                "Closing the TCP connection; the server closes first (RFC 6455 §7.1.1).",
+            );
+        }
+        Event::IdlePing => {
+            narrate::sent("The connection is idle: sending a ping");
+            narrate::summary("idle: → ping");
+        }
+        Event::Failed { code, reason } => {
+            narrate::problem(format!("Failing the connection: {reason}"));
+            narrate::sent(format!("Sending close frame: {code}"));
+            narrate::summary(format!("→ close {code}"));
+        }
+    }
+}
+
+/// The peer closed TCP between frames, without a closing handshake.
+pub fn tell_hang_up() {
+    narrate::aside(format!(
+        "The client closed TCP without a closing handshake: {}.",
+        CloseCode::ABNORMAL
+    ));
+    narrate::summary(format!(
+        "← hung up without a close frame ({})",
+        CloseCode::ABNORMAL
+    ));
+}
+
+/// How the header wrote the payload length, with the extension's bytes.
+pub fn describe_length(header: &FrameHeader) -> String {
+    let length = header.payload_len;
+    match header.length_field() {
+        LengthField::Short => "7-bit length".to_string(),
+        LengthField::Extended16 => format!(
+            "length 126, then 16-bit {:?}",
+            (length as u16).to_be_bytes()
+        ),
+        LengthField::Extended64 => {
+            format!("length 127, then 64-bit {:?}", length.to_be_bytes())
+        }
+    }
+}
+
+/// A message's payload for the log: quoted text, or the first bytes in hex.
+pub fn preview(message: &Message) -> String {
+    match message.opcode {
+        Opcode::Text => narrate::text_preview(&String::from_utf8_lossy(&message.payload)),
+        _ => format!("hex: {}", narrate::hex_preview(&message.payload)),
+    }
+}
