@@ -26,7 +26,9 @@
 //!   - [`protocol::session`]: a whole conversation as a state machine, without
 //!     I/O (chapters 10 and 11).
 //! * [`narrate`]: what a chapter says about the bytes it sees, coloured on a
-//!   terminal: log lines, previews, the §5.2 diagram filled in with real bits.
+//!   terminal: log lines and previews, [`narrate::diagram`] (the §5.2
+//!   diagram filled in with real bits), [`narrate::session`] (what a
+//!   session reports, told line by line).
 //! * [`server`]: sockets and threads around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
 //!     connection, deadlines.
