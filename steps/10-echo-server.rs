@@ -3,17 +3,33 @@
 //! Everything from chapters 5–9, put together into a server you could point
 //! a real client at: it echoes text as text and binary as binary, answers
 //! pings, completes and starts closing handshakes, and fails the connection
-//! with the right close code on every protocol error (`echo::serve` with
-//! `Features::COMPLETE`). The Autobahn conformance suite, the standard test
-//! of WebSocket implementations, passes with no failure and nothing merely
-//! "non-strict" (`tests/autobahn/run`).
+//! with the right close code on every protocol error. The Autobahn
+//! conformance suite, the standard test of WebSocket implementations,
+//! passes with no failure and nothing merely "non-strict"
+//! (`tests/autobahn/run`).
 //!
-//! Three things are new.
+//! **What graduates.** Chapter 9's conversation loop moves into the
+//! library, and changes shape on the way: it becomes
+//! `protocol::session::Session`, a state machine with no socket inside.
+//! Bytes go in (`Session::receive`, or `Session::buffer` and
+//! `Session::filled` to read straight into place), and out come events —
+//! a message, a ping, the peer's close, a failure — and the frames to send.
+//! The rules are chapter 9's, checked in the same order; what changes is
+//! who waits. Chapter 9 blocks inside `frame::read_header` until a header
+//! has arrived; the session takes whatever TCP delivers, half a header or
+//! three frames at once, and remembers where it stopped. That is what lets
+//! the same engine run under one thread per connection (here, and in
+//! chapter 11), under an event loop serving thousands of connections, or in
+//! a unit test fed byte by byte. The loop around it,
+//! `server::conversation::converse`, is a dozen lines: read into the
+//! session, hand out its events, write what it queued.
 //!
-//! * Text is checked as it arrives (`utf8::Utf8Stream`), not once the
-//!   message is complete: a message that turns invalid in its second byte
-//!   is refused at the second byte, even while the rest of its frame is
-//!   still on the way (RFC 6455 §8.1).
+//! Three things are new besides.
+//!
+//! * Text is checked as it arrives (`protocol::utf8::Utf8Stream`), not
+//!   once the message is complete: a message that turns invalid in its
+//!   second byte is refused at the second byte, even while the rest of its
+//!   frame is still on the way (RFC 6455 §8.1).
 //! * Timeouts, so a peer that goes quiet cannot hold a thread for ever: the
 //!   handshake must finish within `--handshake-timeout` (10 s); a connection
 //!   silent for `--idle-timeout` (30 s) is pinged, and closed with 1001 if
@@ -23,14 +39,17 @@
 //!   brings back the frame-by-frame story of the earlier chapters; `--quiet`
 //!   keeps only problems, for benchmarks.
 //!
-//! Why one thread per connection: each connection's code reads top to
-//! bottom, blocking where it waits, exactly as the protocol is described —
-//! no state machine, no async runtime. A thread costs a stack (reserved,
-//! mostly untouched) and a scheduler entry, which is fine for hundreds or a
-//! few thousand connections. It stops scaling around tens of thousands of
-//! mostly idle connections, where the memory for stacks and the cost of
-//! switching between threads dominate; there, an event loop (epoll, or an
-//! async runtime such as tokio) serves many connections per thread.
+//! Why one thread per connection: each connection's loop reads top to
+//! bottom, blocking where it waits — no async runtime. A thread costs a
+//! stack (reserved, mostly untouched) and a scheduler entry, which is fine
+//! for hundreds or a few thousand connections. It stops scaling around tens
+//! of thousands of mostly idle connections, where the memory for stacks and
+//! the cost of switching between threads dominate; there, an event loop
+//! (epoll, or an async runtime such as tokio) serves many connections per
+//! thread — and drives the very same `Session`.
+//!
+//! Try it: `cargo run --bin 10-echo-server -- --verbose`, open
+//! <http://localhost:2345>, and type into the page's box.
 
 use std::process::ExitCode;
 use std::time::Duration;
