@@ -52,6 +52,4 @@ pub mod narrate;
 pub mod protocol;
 pub mod server;
 
-pub mod anatomy;
-
 pub use server::error::Error;

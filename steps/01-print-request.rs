@@ -1,8 +1,9 @@
 //! Chapter 1 — Beginning the server (the article's "Beginning the server").
 //!
 //! A WebSocket begins as an ordinary HTTP request. Before answering it, look
-//! at it: this server accepts connections on `localhost:2345`, prints each
-//! request head it receives, and closes the connection.
+//! at it: this server accepts connections on `localhost:2345`, reads each
+//! request head line by line until the blank line that ends it, prints it,
+//! and closes the connection.
 //!
 //! Open `http://localhost:2345` in a browser and watch two requests arrive.
 //! The first is a plain `GET /` for the page, which we answer with the test
@@ -11,15 +12,23 @@
 //! `Sec-WebSocket-Version`. We close it unanswered, so the page reports a
 //! failed connection — the handshake is chapter 2.
 //!
-//! What differs from the article: it reads lines until a blank one, with no
-//! limit and no timeout, one connection at a time. `http::read_request`
-//! stops at 8 KiB or 100 headers, and `listener::serve` gives each
-//! connection its own thread and a read timeout, because browsers open
-//! spare connections that send nothing and would otherwise block the loop.
+//! What differs from the article: it reads lines until a blank one with no
+//! limit and no timeout, one connection at a time. Here each line comes
+//! from `http::read_head_line`, which counts what arrived and stops at
+//! 8 KiB or 100 header lines (answered with `431`), and `listener::serve`
+//! gives each connection its own thread and a deadline, because browsers
+//! open spare connections that send nothing and would otherwise block the
+//! loop. A request line that is not `METHOD target HTTP/1.x` gets `400`.
+//!
+//! Try it: `cargo run --bin 01-print-request`, then open
+//! <http://localhost:2345>, or send the article's request with our client:
+//! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`.
 
+use std::io::BufRead;
 use std::process::ExitCode;
 
-use websocket_from_scratch::protocol::{handshake, http};
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::http::{self, HeadSoFar, Request};
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::page;
 use websocket_from_scratch::{Error, narrate};
@@ -29,7 +38,7 @@ fn main() -> ExitCode {
 }
 
 fn print_request(connection: &mut Connection) -> Result<(), Error> {
-    let request = http::read_request(&mut connection.reader)?;
+    let request = read_request(&mut connection.reader)?;
     narrate::event("Incoming Request");
     for line in request.head.lines() {
         narrate::received(line);
@@ -39,4 +48,20 @@ fn print_request(connection: &mut Connection) -> Result<(), Error> {
         return Ok(());
     }
     page::serve(connection, &request)
+}
+
+/// A request head is text lines, each ending in CRLF, up to an empty line.
+fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
+    let mut so_far = HeadSoFar::default();
+    let mut lines = Vec::new();
+    loop {
+        let line = http::read_head_line(reader, &mut so_far)?;
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    // The first line says what is asked for (`GET / HTTP/1.1`), the others
+    // are `Name: value` headers.
+    Ok(Request::from_lines(&lines)?)
 }

@@ -2,30 +2,42 @@
 //! "Implementing the handshake").
 //!
 //! The server now answers the upgrade request with `101 Switching
-//! Protocols`, and the browser's `WebSocket` opens. All of it happens in
-//! `opening::perform`: read the request, check it, turn the client's
-//! `Sec-WebSocket-Key` into `Sec-WebSocket-Accept` with
-//! `handshake::accept_key` (SHA-1 of the key and a fixed GUID, in base64),
-//! and send the response.
+//! Protocols`, and the browser's `WebSocket` opens. Three steps, all in
+//! `shake_hands` below:
+//!
+//! 1. check that the request really asks for a WebSocket
+//!    (`handshake::validate`, RFC 6455 §4.2.1), and take its
+//!    `Sec-WebSocket-Key`;
+//! 2. compute `Sec-WebSocket-Accept` from it (`handshake::accept_key`:
+//!    SHA-1 of the key followed by a fixed GUID, in base64, §1.3). The
+//!    client computes the same value and compares: that proves the answer
+//!    comes from a server that read this very request, not from a cache;
+//! 3. send the `101` with that value (`handshake::write_switching_protocols`).
 //!
 //! Watch for the article's numbers: with its key `E4i4gDQc1XTIQcQxvf+ODA==`
-//! (`cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`) the answer
-//! is `d9WHst60HtB4IvjOVevrexl0oLA=`.
+//! the answer is `d9WHst60HtB4IvjOVevrexl0oLA=`.
 //!
 //! What differs from the article: it looks only for the key, with a regular
 //! expression that is case-sensitive although header names are not. We
 //! also check the method, `Upgrade`, `Connection` and the version, and
-//! refuse with the status RFC 6455 §4.2.2 suggests (400, or 426 with the
-//! version we speak). Its response lines end in a bare newline; HTTP wants
-//! CRLF, which `handshake::switching_protocols` sends.
+//! refuse with the status §4.2.2 suggests (400, or 426 with the version we
+//! speak). Its response lines end in a bare newline; HTTP wants CRLF, which
+//! `handshake::switching_protocols` sends.
 //!
 //! After the handshake this chapter simply closes the connection: reading
 //! what the browser sends next is chapter 3.
+//!
+//! Try it: `cargo run --bin 02-handshake`, then in another terminal
+//! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`, or open
+//! <http://localhost:2345> and see the page say the connection opened.
 
+use std::io::BufRead;
 use std::process::ExitCode;
-use websocket_from_scratch::server::opening::{self, Opening};
 
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::http::{self, HeadSoFar, Request};
 use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::page;
 use websocket_from_scratch::{Error, narrate};
 
 fn main() -> ExitCode {
@@ -33,8 +45,36 @@ fn main() -> ExitCode {
 }
 
 fn shake_hands(connection: &mut Connection) -> Result<(), Error> {
-    if opening::perform(connection)? == Opening::Upgraded {
-        narrate::event("Handshake completed.");
+    let request = read_request(&mut connection.reader)?;
+    narrate::event("Incoming Request");
+    if !handshake::is_websocket_request(&request) {
+        return page::serve(connection, &request);
     }
+    // A refusal comes back as an error that knows its HTTP status; the
+    // listener answers with it and logs why.
+    let key = handshake::validate(&request)?;
+    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    let accept = handshake::accept_key(key);
+    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    handshake::write_switching_protocols(&mut connection.writer, &accept)?;
+    // From the next byte on, the connection speaks WebSocket frames.
+    connection.handshake_finished();
+    narrate::event("Handshake completed.");
     Ok(())
+}
+
+/// A request head is text lines, each ending in CRLF, up to an empty line.
+fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
+    let mut so_far = HeadSoFar::default();
+    let mut lines = Vec::new();
+    loop {
+        let line = http::read_head_line(reader, &mut so_far)?;
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    // The first line says what is asked for (`GET / HTTP/1.1`), the others
+    // are `Name: value` headers.
+    Ok(Request::from_lines(&lines)?)
 }

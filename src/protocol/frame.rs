@@ -190,9 +190,11 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Fills `buffer` completely, telling a clean close before the first byte
-/// (`Closed`) from a close partway (`Truncated`).
-fn read_exact_or_closed(
+/// Fills `buffer` completely with the next bytes of a frame, telling a
+/// clean close before a frame's first byte (`Closed`) from a close partway
+/// through one (`Truncated`), and a quiet peer between frames (`TimedOut`)
+/// from one that stalled partway (`Stalled`).
+pub fn read_frame_bytes(
     reader: &mut impl Read,
     buffer: &mut [u8],
     at_frame_start: bool,
@@ -306,9 +308,9 @@ fn split_extension<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), Fra
 /// Reads the 2 to 14 header bytes of the next frame from a blocking reader.
 pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
     let mut bytes = [0; MAX_HEADER_LEN];
-    read_exact_or_closed(reader, &mut bytes[..2], true)?;
+    read_frame_bytes(reader, &mut bytes[..2], true)?;
     let total = header_len([bytes[0], bytes[1]]);
-    read_exact_or_closed(reader, &mut bytes[2..total], false)?;
+    read_frame_bytes(reader, &mut bytes[2..total], false)?;
     parse_header(&bytes[..total])
 }
 

@@ -158,80 +158,129 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-/// Reads one message head, byte-bounded and line-bounded.
+/// How much of a message head has arrived: its limits are checked line by
+/// line, so a peer can never make us buffer more than [`MAX_HEAD_BYTES`]
+/// or read more than [`MAX_HEADERS`] header lines.
+#[derive(Debug, Default)]
+pub struct HeadSoFar {
+    received: usize,
+    lines: usize,
+}
+
+/// Reads the next line of a message head, without its line ending: an
+/// empty line is the blank line that ends the head.
 ///
-/// Only the head is consumed: whatever follows it (a WebSocket frame sent in
-/// the same TCP segment as the handshake, say) stays in `reader`'s buffer for
-/// the next read. That is why the whole connection reads through one
-/// `BufReader`.
-pub fn read_head(reader: &mut impl BufRead) -> Result<Head, HttpError> {
-    let mut received = 0;
-    let mut start_line = None;
-    let mut headers = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let budget = (MAX_HEAD_BYTES - received) as u64;
-        let count = match reader.by_ref().take(budget).read_until(b'\n', &mut line) {
-            Ok(count) => count,
-            Err(error) if is_timeout(&error) => {
-                return Err(HttpError::TimedOut {
-                    received: received + line.len(),
-                });
-            }
-            Err(error) => return Err(HttpError::Io(error)),
-        };
-        received += count;
-        if !line.ends_with(b"\n") {
-            return Err(if received >= MAX_HEAD_BYTES {
-                HttpError::HeadTooLarge
-            } else if received == 0 {
-                HttpError::ClosedBeforeRequest
-            } else {
-                HttpError::ClosedMidRequest { received }
+/// Only that line is consumed: whatever follows the head (a WebSocket frame
+/// sent in the same TCP segment as the handshake, say) stays in `reader`'s
+/// buffer for the next read. That is why the whole connection reads
+/// through one `BufReader`.
+pub fn read_head_line(
+    reader: &mut impl BufRead,
+    so_far: &mut HeadSoFar,
+) -> Result<String, HttpError> {
+    let mut line = Vec::new();
+    let budget = (MAX_HEAD_BYTES - so_far.received) as u64;
+    let count = match reader.by_ref().take(budget).read_until(b'\n', &mut line) {
+        Ok(count) => count,
+        Err(error) if is_timeout(&error) => {
+            return Err(HttpError::TimedOut {
+                received: so_far.received + line.len(),
             });
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches('\n').trim_end_matches('\r');
-        if start_line.is_none() {
-            start_line = Some(text.to_string());
-            continue;
-        }
-        if text.is_empty() {
-            break;
-        }
-        if headers.len() == MAX_HEADERS {
+        Err(error) => return Err(HttpError::Io(error)),
+    };
+    so_far.received += count;
+    if !line.ends_with(b"\n") {
+        return Err(if so_far.received >= MAX_HEAD_BYTES {
+            HttpError::HeadTooLarge
+        } else if so_far.received == 0 {
+            HttpError::ClosedBeforeRequest
+        } else {
+            HttpError::ClosedMidRequest {
+                received: so_far.received,
+            }
+        });
+    }
+    let text = String::from_utf8_lossy(&line);
+    let text = text.trim_end_matches('\n').trim_end_matches('\r');
+    // The start line, then at most MAX_HEADERS header lines before the blank one.
+    if !text.is_empty() {
+        so_far.lines += 1;
+        if so_far.lines > MAX_HEADERS + 1 {
             return Err(HttpError::TooManyHeaders);
         }
-        headers.push(parse_header(text)?);
     }
-    Ok(Head {
-        start_line: start_line.unwrap_or_default(),
-        headers,
-    })
+    Ok(text.to_string())
+}
+
+/// Reads one message head, byte-bounded and line-bounded: a start line,
+/// then header lines up to the blank one.
+pub fn read_head(reader: &mut impl BufRead) -> Result<Head, HttpError> {
+    let mut so_far = HeadSoFar::default();
+    let start_line = read_head_line(reader, &mut so_far)?;
+    let mut header_lines = Vec::new();
+    loop {
+        let line = read_head_line(reader, &mut so_far)?;
+        if line.is_empty() {
+            break;
+        }
+        header_lines.push(line);
+    }
+    Head::from_lines(start_line, &header_lines)
 }
 
 /// Reads a request head and checks its request line (`METHOD target HTTP/1.x`).
 pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
-    let head = read_head(reader)?;
-    let mut parts = head.start_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(HttpError::MalformedStartLine(head.start_line));
-    };
-    let method_is_token = !method.is_empty() && method.bytes().all(is_token_byte);
-    // No control characters: the request line ends up in our log, and a
-    // peer must not be able to send escape sequences to our terminal.
-    let target_is_clean = !target.is_empty() && !target.chars().any(char::is_control);
-    if !method_is_token || !target_is_clean || !version.starts_with("HTTP/1.") {
-        return Err(HttpError::MalformedStartLine(head.start_line.clone()));
+    Request::from_head(read_head(reader)?)
+}
+
+impl Head {
+    /// A head from its lines as they arrived, each header line parsed.
+    pub fn from_lines(start_line: String, header_lines: &[String]) -> Result<Head, HttpError> {
+        let headers = header_lines
+            .iter()
+            .map(|line| parse_header(line))
+            .collect::<Result<_, _>>()?;
+        Ok(Head {
+            start_line,
+            headers,
+        })
     }
-    Ok(Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        version: version.to_string(),
-        head,
-    })
+}
+
+impl Request {
+    /// Checks the start line of a head that should be a request.
+    pub fn from_head(head: Head) -> Result<Request, HttpError> {
+        let mut parts = head.start_line.split(' ');
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(HttpError::MalformedStartLine(head.start_line));
+        };
+        let method_is_token = !method.is_empty() && method.bytes().all(is_token_byte);
+        // No control characters: the request line ends up in our log, and a
+        // peer must not be able to send escape sequences to our terminal.
+        let target_is_clean = !target.is_empty() && !target.chars().any(char::is_control);
+        if !method_is_token || !target_is_clean || !version.starts_with("HTTP/1.") {
+            return Err(HttpError::MalformedStartLine(head.start_line.clone()));
+        }
+        Ok(Request {
+            method: method.to_string(),
+            target: target.to_string(),
+            version: version.to_string(),
+            head,
+        })
+    }
+
+    /// A request from the lines of its head, as they arrived (chapter 1
+    /// reads them itself).
+    pub fn from_lines(lines: &[String]) -> Result<Request, HttpError> {
+        let (start_line, header_lines) = match lines {
+            [start_line, header_lines @ ..] => (start_line.clone(), header_lines),
+            [] => (String::new(), &[][..]),
+        };
+        Request::from_head(Head::from_lines(start_line, header_lines)?)
+    }
 }
 
 fn parse_header(line: &str) -> Result<Header, HttpError> {

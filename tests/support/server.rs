@@ -64,15 +64,20 @@ impl Server {
 
     /// Waits until the log contains `text` (the server logs from its own threads).
     pub fn wait_for_log(&self, text: &str) -> String {
+        self.wait_until(|log| log.contains(text), text)
+    }
+
+    /// Waits until the log satisfies `done`; `what` names it if it never does.
+    pub fn wait_until(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let log = self.log();
-            if log.contains(text) {
+            if done(&log) {
                 return log;
             }
             assert!(
                 Instant::now() < deadline,
-                "{text:?} never logged; log:\n{log}"
+                "{what:?} never logged; log:\n{log}"
             );
             thread::sleep(Duration::from_millis(10));
         }
