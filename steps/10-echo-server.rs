@@ -149,7 +149,7 @@ fn tell_echo(message: &Message) {
                 message.payload.len()
             ));
         }
-        narrate::plain(format!("  {}", narrate::session::preview(message)));
+        narrate::plain(format!("  {}", narrate::preview(message)));
         let echo_header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -173,7 +173,7 @@ fn tell_echo(message: &Message) {
             "← {} {} bytes{frames} {} → echoed",
             message.opcode,
             message.payload.len(),
-            narrate::session::preview(message)
+            narrate::preview(message)
         ));
     }
 }

@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use colored::Colorize;
 
+use crate::protocol::frame::{FrameHeader, LengthField, Opcode};
+use crate::protocol::message::Message;
+
 /// How much a server tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -173,6 +176,29 @@ pub fn hex_preview(bytes: &[u8]) -> String {
         ""
     };
     format!("{}{more}", shown.join(" "))
+}
+
+/// How the header wrote the payload length, with the extension's bytes.
+pub fn describe_length(header: &FrameHeader) -> String {
+    let length = header.payload_len;
+    match header.length_field() {
+        LengthField::Short => "7-bit length".to_string(),
+        LengthField::Extended16 => format!(
+            "length 126, then 16-bit {:?}",
+            (length as u16).to_be_bytes()
+        ),
+        LengthField::Extended64 => {
+            format!("length 127, then 64-bit {:?}", length.to_be_bytes())
+        }
+    }
+}
+
+/// A message's payload for the log: quoted text, or the first bytes in hex.
+pub fn preview(message: &Message) -> String {
+    match message.opcode {
+        Opcode::Text => text_preview(&String::from_utf8_lossy(&message.payload)),
+        _ => format!("hex: {}", hex_preview(&message.payload)),
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 use crate::narrate::{self, Level};
 use crate::protocol::close::CloseCode;
 use crate::protocol::control;
-use crate::protocol::frame::{FrameHeader, LengthField, Opcode};
-use crate::protocol::message::Message;
 use crate::protocol::session::Event;
 
 /// Narrates one event, at the level the server was started with.
@@ -22,7 +20,7 @@ pub fn tell(event: &Event) {
                     header.opcode,
                     u8::from(header.fin),
                     header.payload_len,
-                    describe_length(header)
+                    narrate::describe_length(header)
                 ));
             }
         }
@@ -105,27 +103,4 @@ pub fn tell_hang_up() {
         "← hung up without a close frame ({})",
         CloseCode::ABNORMAL
     ));
-}
-
-/// How the header wrote the payload length, with the extension's bytes.
-pub fn describe_length(header: &FrameHeader) -> String {
-    let length = header.payload_len;
-    match header.length_field() {
-        LengthField::Short => "7-bit length".to_string(),
-        LengthField::Extended16 => format!(
-            "length 126, then 16-bit {:?}",
-            (length as u16).to_be_bytes()
-        ),
-        LengthField::Extended64 => {
-            format!("length 127, then 64-bit {:?}", length.to_be_bytes())
-        }
-    }
-}
-
-/// A message's payload for the log: quoted text, or the first bytes in hex.
-pub fn preview(message: &Message) -> String {
-    match message.opcode {
-        Opcode::Text => narrate::text_preview(&String::from_utf8_lossy(&message.payload)),
-        _ => format!("hex: {}", narrate::hex_preview(&message.payload)),
-    }
 }

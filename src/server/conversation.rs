@@ -13,6 +13,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
 use crate::protocol::frame::{self, Opcode};
 use crate::protocol::http::is_timeout;
@@ -27,6 +28,30 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// How long a connection may stay silent before the server pings it.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The options of an echoing chapter (5 to 9), read once from the command
+/// line: where to listen, and the largest message accepted.
+#[derive(Debug, Clone)]
+pub struct EchoOptions {
+    pub listen: listener::Options,
+    pub max_message_size: u64,
+}
+
+impl EchoOptions {
+    /// Takes `--port`, `--connections` and `--max-message-size BYTES`.
+    pub fn from_env() -> Result<EchoOptions, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let listen = listener::Options::take_from(&mut args)?;
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        args.finish()?;
+        Ok(EchoOptions {
+            listen,
+            max_message_size,
+        })
+    }
+}
 
 /// Sets the timeouts for the conversation that follows a handshake.
 pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Result<(), Error> {

@@ -4,7 +4,6 @@
 
 pub mod chat;
 pub mod conversation;
-pub mod echo;
 pub mod error;
 pub mod listener;
 pub mod opening;
