@@ -34,10 +34,8 @@ fn assert_never_mentions(folder: &str, forbidden: &[&str]) {
     for (path, text) in sources(folder) {
         for (number, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            for word in forbidden {
-                if code.contains(word) {
-                    wrong.push(format!("{path}:{}: {}", number + 1, line.trim()));
-                }
+            if forbidden.iter().any(|word| code.contains(word)) {
+                wrong.push(format!("{path}:{}: {}", number + 1, line.trim()));
             }
         }
     }
