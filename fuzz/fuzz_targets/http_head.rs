@@ -10,7 +10,9 @@ use std::io::{BufReader, Read};
 
 use libfuzzer_sys::fuzz_target;
 use websocket_from_scratch::protocol::handshake;
-use websocket_from_scratch::protocol::http::{self, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Request};
+use websocket_from_scratch::protocol::http::{
+    self, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Request,
+};
 
 fuzz_target!(|data: &[u8]| {
     let (outcome, rest) = read(BufReader::new(data));

@@ -17,9 +17,11 @@
 //! +-------------------------------- - - - - - - - - - - - - - - - +
 //! ```
 //!
-//! [`read_header`] turns those bytes into a [`FrameHeader`];
-//! [`read_payload`] fetches and unmasks what follows; [`encode_header`] and
-//! [`write()`] go the other way. The reader checks only what is wrong in any
+//! [`read_header`] turns those bytes into a [`FrameHeader`], blocking until
+//! they have arrived (chapters 5–9); [`parse_header`] does the same with
+//! bytes already at hand, for the session engine that never blocks
+//! (chapter 10). [`read_payload`] fetches and unmasks what follows;
+//! [`encode_header`] and [`write()`] go the other way. The reader checks only what is wrong in any
 //! frame (a length that is not written the shortest way, a 64-bit length
 //! with its top bit set); which opcodes and sizes a server accepts is each
 //! chapter's decision.
@@ -403,20 +405,6 @@ impl Drop for IncomingPayload<'_> {
     }
 }
 
-/// Reads the payload that `header` announced, still masked as it arrived.
-pub fn read_masked_payload(
-    reader: &mut impl Read,
-    header: &FrameHeader,
-) -> Result<Vec<u8>, FrameError> {
-    let mut payload = Vec::new();
-    let mut incoming = IncomingPayload::new(&mut payload, header);
-    while !incoming.is_complete() {
-        incoming.next_piece(reader)?;
-    }
-    drop(incoming);
-    Ok(payload)
-}
-
 /// Reads the payload, unmasking it piece by piece, onto the end of `buffer`
 /// (a message's earlier fragments, say).
 pub fn read_payload_into(
@@ -424,25 +412,12 @@ pub fn read_payload_into(
     header: &FrameHeader,
     buffer: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
-    read_payload_inspecting(reader, header, buffer, |_| Ok(()))
-}
-
-/// [`read_payload_into`], handing each unmasked piece to `inspect` as soon
-/// as it arrives, before waiting for the next one (chapter 10 checks text
-/// this way).
-pub fn read_payload_inspecting<E: From<FrameError>>(
-    reader: &mut impl Read,
-    header: &FrameHeader,
-    buffer: &mut Vec<u8>,
-    mut inspect: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<(), E> {
     let mut incoming = IncomingPayload::new(buffer, header);
     while !incoming.is_complete() {
         let (piece, offset) = incoming.next_piece(reader)?;
         if let Some(key) = header.mask {
             mask::apply_from(key, piece, offset);
         }
-        inspect(piece)?;
     }
     Ok(())
 }

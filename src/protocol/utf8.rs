@@ -7,9 +7,6 @@
 //! UTF-8. [`Utf8Stream`] checks each piece of a message as it arrives, across
 //! frame boundaries and TCP segments, remembering a character cut in half.
 
-use std::io::Read;
-
-use crate::protocol::frame::{self, FrameError, FrameHeader};
 use crate::protocol::violation::Violation;
 
 /// The UTF-8 validity of a text message seen so far.
@@ -61,19 +58,6 @@ impl Utf8Stream {
             Err(Violation::InvalidUtf8)
         }
     }
-}
-
-/// Reads a text frame's payload onto the end of `buffer` in the pieces TCP
-/// delivers, unmasking and checking each one before waiting for the next.
-pub fn read_checked_payload_into<E: From<FrameError> + From<Violation>>(
-    reader: &mut impl Read,
-    header: &FrameHeader,
-    text: &mut Utf8Stream,
-    buffer: &mut Vec<u8>,
-) -> Result<(), E> {
-    frame::read_payload_inspecting(reader, header, buffer, |piece| -> Result<(), E> {
-        Ok(text.feed(piece)?)
-    })
 }
 
 #[cfg(test)]
