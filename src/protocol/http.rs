@@ -261,7 +261,12 @@ impl Request {
         // No control characters: the request line ends up in our log, and a
         // peer must not be able to send escape sequences to our terminal.
         let target_is_clean = !target.is_empty() && !target.chars().any(char::is_control);
-        if !method_is_token || !target_is_clean || !version.starts_with("HTTP/1.") {
+        // RFC 9112 §2.3: exactly `HTTP/1.` and one digit, so nothing else
+        // (an escape sequence, say) can ride along into the log.
+        let version_is_http1 = version.len() == 8
+            && version.starts_with("HTTP/1.")
+            && version.as_bytes()[7].is_ascii_digit();
+        if !method_is_token || !target_is_clean || !version_is_http1 {
             return Err(HttpError::MalformedStartLine(head.start_line.clone()));
         }
         Ok(Request {
@@ -430,6 +435,10 @@ mod tests {
         ));
         assert!(matches!(
             parse(b"GET /\x1b[31m HTTP/1.1\r\n\r\n"),
+            Err(HttpError::MalformedStartLine(_))
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\x1b[31m\r\n\r\n"),
             Err(HttpError::MalformedStartLine(_))
         ));
     }
