@@ -52,6 +52,7 @@ fn print_request(connection: &mut Connection) -> Result<(), Error> {
 
 /// A request head is text lines, each ending in CRLF, up to an empty line.
 fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
+    // lesson: read lines (http::read_head_line) until an empty one; Request::from_lines
     let mut so_far = HeadSoFar::default();
     let mut lines = Vec::new();
     loop {
@@ -64,4 +65,5 @@ fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
     // The first line says what is asked for (`GET / HTTP/1.1`), the others
     // are `Name: value` headers.
     Ok(Request::from_lines(&lines)?)
+    // end of lesson
 }

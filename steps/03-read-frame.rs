@@ -127,9 +127,11 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     let mut data = vec![0; usize::from(payload_len)];
     frame::read_frame_bytes(reader, &mut data, false)?;
     narrate::received(format!("Got masked data: {data:?}"));
+    // lesson: XOR each byte of data with the key byte at its position modulo 4
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= key[i % 4];
     }
+    // end of lesson
     narrate::plain(format!("Unmasked the data: {data:?}"));
     let text = String::from_utf8_lossy(&data).into_owned();
     narrate::plain(format!("Converted to a string: {text:?}"));

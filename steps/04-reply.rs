@@ -55,12 +55,14 @@ fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
 /// opcode, then the length with the mask bit clear (servers never mask,
 /// §5.1), then the payload as it is.
 fn reply_frame(text: &str) -> Vec<u8> {
+    // lesson: 0b1000_0001 (FIN, text), the length in bytes (mask bit clear), the payload
     // The length counts bytes, not characters: "é" is two.
     let payload = text.as_bytes();
     assert!(payload.len() <= 125, "longer replies come in chapter 5");
     let mut bytes = vec![0b1000_0001, payload.len() as u8];
     bytes.extend_from_slice(payload);
     bytes
+    // end of lesson
 }
 
 /// Reads one text frame and tells its story: each header field, the RFC

@@ -96,7 +96,9 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
             return Err(Violation::InvalidUtf8.into());
         }
         tell_echo(header.opcode, &payload);
+        // lesson: echo the payload in one frame, same opcode (frame::write picks the length form)
         frame::write(writer, true, header.opcode, &payload)?;
+        // end of lesson
     }
 }
 

@@ -73,10 +73,12 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
             narrate::describe_length(&header)
         ));
         let payload = frame::read_payload(reader, &header)?;
+        // lesson: refuse text that is not UTF-8 (Violation::InvalidUtf8); binary may be any bytes
         // Only text has an encoding to check; binary is bytes, whatever they are.
         if header.opcode == Opcode::Text && std::str::from_utf8(&payload).is_err() {
             return Err(Violation::InvalidUtf8.into());
         }
+        // end of lesson
         tell_echo(header.opcode, &payload);
         frame::write(writer, true, header.opcode, &payload)?;
     }

@@ -85,7 +85,9 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
         // Each fragment's payload is read straight onto the end of the
         // message so far; the message comes out once its last frame is in.
         let complete = assembler.push_with(&header, |message| -> Result<(), Error> {
+            // lesson: append this frame's payload to the message (frame::read_payload_into)
             Ok(frame::read_payload_into(reader, &header, message)?)
+            // end of lesson
         })?;
         let Some(message) = complete else {
             continue;
@@ -119,9 +121,11 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
         Opcode::Close => return not_yet("a close frame; the closing handshake is chapter 9"),
         _ => {}
     }
+    // lesson: refuse what Assembler::check refuses: a stray continuation, a new message too early
     // A continuation with nothing to continue, or a new message before the
     // last one ended (§5.4).
     assembler.check(header)?;
+    // end of lesson
     // The limit is on the whole message, not each frame: ten 15 MiB
     // fragments must not slip past a 16 MiB limit.
     let size = assembler.buffered_len() + header.payload_len;

@@ -151,6 +151,7 @@ fn control_frame(
     assembler: &Assembler,
     ping_sent: &mut Option<Vec<u8>>,
 ) -> Result<(), Error> {
+    // lesson: answer a ping with a pong of the same payload; a pong equal to ping_sent ends it
     let described = control::describe(payload);
     match opcode {
         Opcode::Ping => {
@@ -180,6 +181,7 @@ fn control_frame(
         _ => {}
     }
     Ok(())
+    // end of lesson
 }
 
 /// The story of a message and its echo: text quoted, binary in hex.

@@ -221,6 +221,7 @@ fn tell_echo(message: &Message) {
 /// hangs up. The server closes TCP first, so that the client, not the
 /// server, is left waiting out TIME_WAIT (§7.1.1).
 fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
+    // lesson: close::parse the payload; answer with a close frame echoing its code
     let received = close::parse(payload).map_err(Violation::BadClose)?;
     match received.code {
         Some(code) => {
@@ -239,6 +240,7 @@ fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
     }
     narrate::event("Closing the TCP connection; the server closes first (RFC 6455 §7.1.1).");
     Ok(())
+    // end of lesson
 }
 
 /// Fails the connection after an error (§7.1.7): a close frame with the

@@ -128,6 +128,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
+    // lesson: a Session driven by conversation::converse, echoing each message with session.send
     let mut session = Session::new(settings.max_message_size);
     let Connection { reader, writer, .. } = connection;
     conversation::converse(reader, writer, &mut session, &mut |message, session| {
@@ -135,6 +136,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
         session.send(message.opcode, message.payload);
         Ok(())
     })
+    // end of lesson
 }
 
 /// The story of a complete message and its echo: the whole story when

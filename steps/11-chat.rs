@@ -124,6 +124,7 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     }
     conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
 
+    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     let mut seat = Seat::new(connection.id, &connection.writer, settings.queue_length)?;
     let mut outbox = seat.outbox()?;
     let mut session = Session::new(settings.max_message_size);
@@ -136,4 +137,5 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     drop(outbox);
     seat.leave(room);
     result
+    // end of lesson
 }

@@ -1,0 +1,77 @@
+//! The workshop kit is coherent: every starter in `workshop/` is exactly
+//! what the generator makes from its reference in `steps/` (so the two
+//! cannot drift), every chapter marks a lesson, and a starter differs from
+//! its reference only inside the lesson markers.
+
+#[path = "../workshop/checker/starter.rs"]
+#[allow(dead_code)]
+mod starter;
+
+use std::fs;
+use std::path::Path;
+
+use starter::{CHAPTERS, lessons, starter};
+
+fn read(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+fn every_starter_is_generated_from_its_reference() {
+    let mut stale = Vec::new();
+    for (index, name) in CHAPTERS.iter().enumerate() {
+        let reference = read(&format!("steps/{name}.rs"));
+        let expected = starter(index + 1, &reference)
+            .unwrap_or_else(|error| panic!("steps/{name}.rs: {error}"));
+        if read(&format!("workshop/{name}.rs")) != expected {
+            stale.push(format!("workshop/{name}.rs"));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale starters (regenerate with `cargo run --bin workshop -- generate`): {stale:?}"
+    );
+}
+
+#[test]
+fn every_starter_holds_a_todo_per_lesson_and_nothing_of_the_lesson() {
+    for (index, name) in CHAPTERS.iter().enumerate() {
+        let reference = read(&format!("steps/{name}.rs"));
+        let taught = lessons(&reference).unwrap();
+        assert!(!taught.is_empty(), "steps/{name}.rs marks no lesson");
+        let starter = read(&format!("workshop/{name}.rs"));
+        let gaps = lessons(&starter).unwrap();
+        assert_eq!(gaps.len(), taught.len(), "workshop/{name}.rs");
+        for (gap, lesson) in gaps.iter().zip(&taught) {
+            assert_eq!(gap.hint, lesson.hint);
+            assert_eq!(
+                gap.code.trim().trim_end_matches(';'),
+                format!("todo!({:?})", lesson.hint).as_str(),
+                "workshop/{name}.rs, chapter {}",
+                index + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn markers_that_do_not_pair_are_refused() {
+    assert!(lessons("// lesson: a\n").is_err());
+    assert!(lessons("// end of lesson\n").is_err());
+    assert!(lessons("// lesson: a\n// lesson: b\n// end of lesson\n").is_err());
+    assert!(starter(1, "//! doc\nfn main() {}\n").is_err());
+}
+
+#[test]
+fn a_lesson_at_the_end_of_a_block_becomes_its_value() {
+    let reference =
+        "//! doc\n\nfn f() -> u8 {\n    // lesson: one\n    1\n    // end of lesson\n}\n";
+    let made = starter(1, reference).unwrap();
+    assert!(
+        made.contains("    todo!(\"one\")\n    // end of lesson\n}"),
+        "{made}"
+    );
+    assert!(made.contains("#![allow(unused)]"), "{made}");
+    assert!(!made.contains("    1\n"), "{made}");
+}
