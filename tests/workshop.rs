@@ -10,7 +10,7 @@ mod starter;
 use std::fs;
 use std::path::Path;
 
-use starter::{CHAPTERS, lessons, starter};
+use starter::{CHAPTERS, MISTAKES, lessons, mistake, starter};
 
 fn read(path: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -32,6 +32,18 @@ fn every_starter_is_generated_from_its_reference() {
         stale.is_empty(),
         "stale starters (regenerate with `cargo run --bin workshop -- generate`): {stale:?}"
     );
+}
+
+#[test]
+fn every_mistake_is_generated_from_its_reference() {
+    for (index, (name, number, ..)) in MISTAKES.iter().enumerate() {
+        let reference = read(&format!("steps/{}.rs", CHAPTERS[number - 1]));
+        let expected = mistake(index, &reference).unwrap_or_else(|error| panic!("{error}"));
+        assert!(
+            read(&format!("workshop/mistakes/{name}.rs")) == expected,
+            "workshop/mistakes/{name}.rs is stale: regenerate with `cargo run --bin workshop -- generate`"
+        );
+    }
 }
 
 #[test]
