@@ -23,6 +23,17 @@
 //! Try it: `cargo run --bin 01-print-request`, then open
 //! <http://localhost:2345>, or send the article's request with our client:
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/01-print-request.snap`):
+//!
+//! ```text
+//! Incoming Request
+//! GET / HTTP/1.1
+//! Upgrade: websocket
+//! Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==
+//! Closing without an answer: answering the handshake is chapter 2.
+//! ```
 
 use std::io::BufRead;
 use std::process::ExitCode;

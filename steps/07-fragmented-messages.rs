@@ -18,9 +18,19 @@
 //! be split across two fragments, so a fragment on its own can look invalid
 //! when the message is fine.
 //!
-//! Try it: a browser splits only very long messages (Chromium, above about
-//! 128 KiB), so paste a long text into the test page's box and watch the
-//! log count the fragments.
+//! Try it: `cargo run --bin 07-fragmented-messages`, then
+//! `cargo run --bin client -- --fragments 3`. A browser splits only very long
+//! messages (Chromium, above about 128 KiB), so pasting a long text into the
+//! test page's box shows it too.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/07-fragmented-messages.snap`):
+//!
+//! ```text
+//! Received continuation frame: FIN 1, 4 bytes (7-bit length)
+//! Assembled a text message from 3 frames: 16 bytes
+//! Echoing text frame: 16 bytes, header [129, 16]
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;

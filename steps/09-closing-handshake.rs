@@ -17,8 +17,20 @@
 //! code §7.4.1 assigns (`violation::Violation::close_code`) before hanging
 //! up, instead of just dropping the connection.
 //!
-//! Try it from the browser's console on the test page:
-//! `socket.close(4000, "bye")`, and watch the code come back.
+//! Try it: `cargo run --bin 09-closing-handshake`, then
+//! `cargo run --bin client -- --close 1000 --reason bye`, or
+//! `cargo run --bin client -- --close 999`, or from the browser's console on
+//! the test page: `socket.close(4000, "bye")`, and watch the code come back.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/09-closing-handshake.snap`):
+//!
+//! ```text
+//! Received close frame: code 1000 (normal closure), reason "bye"
+//! Answering with close frame: code 1000 (normal closure)
+//! Failing the connection: close code 999 (not used) may not be sent in a close frame
+//! Sending close frame: 1002 (protocol error)
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;

@@ -44,6 +44,19 @@
 //! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`) are accepted,
 //! and so are clients that send no `Origin` (tools that are not browsers);
 //! others get `403`. `--allow-origin URL[,URL…]` adds more.
+//!
+//! Try it: `cargo run --bin 11-chat`, open <http://localhost:2345> in two
+//! tabs, join with two names and talk.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/11-chat.snap`):
+//!
+//! ```text
+//! #1 Ada joined (1 in the room)
+//! #2 Bob joined (2 in the room)
+//! #1 Ada: "Hello, Bob!"
+//! #2 Bob left (1 in the room)
+//! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;

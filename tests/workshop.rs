@@ -87,3 +87,70 @@ fn a_lesson_at_the_end_of_a_block_becomes_its_value() {
     assert!(made.contains("#![allow(unused)]"), "{made}");
     assert!(!made.contains("    1\n"), "{made}");
 }
+
+/// A chapter's doc comment, without the `//! ` prefixes.
+fn doc_comment(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .map_while(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line).to_string())
+        .collect()
+}
+
+/// The narration pinned in a snapshot, without insta's header.
+fn pinned_lines(name: &str) -> Vec<String> {
+    let snapshot = read(&format!("snapshots/{name}.snap"));
+    let body = snapshot
+        .strip_prefix("---\n")
+        .and_then(|rest| rest.split_once("\n---\n"))
+        .map(|(_, body)| body)
+        .unwrap_or_else(|| panic!("snapshots/{name}.snap has no header"));
+    body.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn every_chapter_ends_with_try_it_and_what_you_should_see_pinned() {
+    for name in CHAPTERS {
+        let doc = doc_comment(&read(&format!("steps/{name}.rs")));
+        let try_it = doc
+            .iter()
+            .rposition(|line| line.starts_with("Try it"))
+            .unwrap_or_else(|| panic!("steps/{name}.rs has no \"Try it\""));
+        let see = doc
+            .iter()
+            .position(|line| line.starts_with("You should see"))
+            .unwrap_or_else(|| panic!("steps/{name}.rs has no \"You should see\""));
+        assert!(
+            try_it < see,
+            "steps/{name}.rs: \"Try it\" comes before \"You should see\""
+        );
+        let open = doc[see..]
+            .iter()
+            .position(|line| line == "```text")
+            .map(|at| see + at)
+            .unwrap_or_else(|| panic!("steps/{name}.rs: no ```text block"));
+        let close = doc[open + 1..]
+            .iter()
+            .position(|line| line == "```")
+            .map(|at| open + 1 + at)
+            .unwrap_or_else(|| panic!("steps/{name}.rs: the block never ends"));
+        assert_eq!(
+            close + 1,
+            doc.len(),
+            "steps/{name}.rs: the block ends the doc comment"
+        );
+        let shown = &doc[open + 1..close];
+        assert!(!shown.is_empty(), "steps/{name}.rs: an empty block");
+        // Every line shown is a line of the snapshot, in the snapshot's order.
+        let pinned = pinned_lines(name);
+        let mut from = 0;
+        for line in shown {
+            match pinned[from..].iter().position(|pin| pin == line) {
+                Some(at) => from += at + 1,
+                None => panic!(
+                    "steps/{name}.rs shows {line:?}, which snapshots/{name}.snap does not pin (after line {from})"
+                ),
+            }
+        }
+    }
+}

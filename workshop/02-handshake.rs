@@ -31,6 +31,15 @@
 //! Try it: `cargo run --bin 02-handshake`, then in another terminal
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`, or open
 //! <http://localhost:2345> and see the page say the connection opened.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/02-handshake.snap`):
+//!
+//! ```text
+//! Websocket handshake detected with key: E4i4gDQc1XTIQcQxvf+ODA==
+//! Responding to handshake with key: d9WHst60HtB4IvjOVevrexl0oLA=
+//! Handshake completed.
+//! ```
 
 // Your chapter 2. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with

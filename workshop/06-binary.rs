@@ -11,8 +11,18 @@
 //! refused binary frames goes, the UTF-8 check applies to text only, and
 //! the log previews bytes in hex.
 //!
-//! Try it from the browser's console on the test page:
-//! `socket.send(new Uint8Array([1, 2, 3]))`.
+//! Try it: `cargo run --bin 06-binary`, then
+//! `cargo run --bin client -- --binary`, or from the browser's console on
+//! the test page: `socket.send(new Uint8Array([1, 2, 3]))`. The test sends
+//! the 256 byte values, 0 to 255:
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/06-binary.snap`):
+//!
+//! ```text
+//! Received binary frame: FIN 1, 256 bytes (length 126, then 16-bit [1, 0])
+//! Echoing binary frame: 256 bytes, header [130, 126, 1, 0]
+//! ```
 
 // Your chapter 6. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with

@@ -48,8 +48,19 @@
 //! (epoll, or an async runtime such as tokio) serves many connections per
 //! thread — and drives the very same `Session`.
 //!
-//! Try it: `cargo run --bin 10-echo-server -- --verbose`, open
-//! <http://localhost:2345>, and type into the page's box.
+//! Try it: `cargo run --bin 10-echo-server`, then
+//! `cargo run --bin client -- --fragments 2 --ping "still there?" --close 1000 --reason bye`,
+//! or open <http://localhost:2345> and type into the page's box
+//! (`--verbose` tells every frame).
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/10-echo-server.snap`):
+//!
+//! ```text
+//! #1 ← text 16 bytes "Can you hear me?" → echoed
+//! #1 ← ping "still there?" → pong
+//! #1 ← close 1000 (normal closure) "bye" → close, hang up
+//! ```
 
 // Your chapter 10. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with

@@ -20,6 +20,15 @@
 //! Try it: `cargo run --bin 04-reply`, open <http://localhost:2345>, and
 //! the page shows "Loud and clear!"; or
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA== --mask 80,191,161,254`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/04-reply.snap`):
+//!
+//! ```text
+//! Converted to a string: "Can you hear me?"
+//! Sending response: "Loud and clear!"
+//! Frame bytes: [129, 15, 76, 111, 117, 100, 32, 97, 110, 100, 32, 99, 108, 101, 97, 114, 33]
+//! ```
 
 // Chapter 4 with a deliberate mistake, for the checker's tests.
 // Generated from the reference in `steps/` by
