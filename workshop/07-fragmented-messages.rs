@@ -27,7 +27,6 @@
 //! `snapshots/07-fragmented-messages.snap`):
 //!
 //! ```text
-//! Received continuation frame: FIN 1, 4 bytes (7-bit length)
 //! Assembled a text message from 3 frames: 16 bytes
 //! Echoing text frame: 16 bytes, header [129, 16]
 //! ```

@@ -49,7 +49,7 @@
 //! thread — and drives the very same `Session`.
 //!
 //! Try it: `cargo run --bin 10-echo-server`, then
-//! `cargo run --bin client -- --fragments 2 --ping "still there?" --close 1000 --reason bye`,
+//! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
 //! or open <http://localhost:2345> and type into the page's box
 //! (`--verbose` tells every frame).
 //!
