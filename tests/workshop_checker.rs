@@ -163,3 +163,21 @@ fn hint_and_solution_show_the_lesson() {
     assert!(passed);
     assert!(said.contains("*byte ^= key[i % 4];"), "{said}");
 }
+
+#[test]
+fn solution_asks_first_while_the_chapter_does_not_pass() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(CHECKER)
+        .args(["solution", "3", "--no-build"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("Chapter 3 does not pass yet."), "{said}");
+    assert!(said.contains("Not shown."), "{said}");
+    assert!(!said.contains("key[i % 4]"), "{said}");
+}
