@@ -181,3 +181,38 @@ fn solution_asks_first_while_the_chapter_does_not_pass() {
     assert!(said.contains("Not shown."), "{said}");
     assert!(!said.contains("key[i % 4]"), "{said}");
 }
+
+/// A stand-in for an attendee's server, as a shell script: it lets the
+/// checker meet a server that claims a port nobody listens on, or says
+/// nothing at all.
+#[cfg(unix)]
+fn script(name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("workshop-{}-{name}", std::process::id()));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn a_server_that_does_not_listen_is_said_plainly() {
+    // Port 9 (discard) on loopback: nothing of ours listens there.
+    let claims = script(
+        "claims",
+        "echo 'Listening on ws://localhost:9 (open http://localhost:9 in a browser)' >&2\nexec sleep 5",
+    );
+    let (passed, said) = checker(&["check", "2", "--binary", claims.to_str().unwrap()]);
+    assert!(!passed, "{said}");
+    assert!(said.contains("nothing listens on port 9"), "{said}");
+
+    let mute = script("mute", "exec sleep 5");
+    let (passed, said) = checker(&["check", "2", "--binary", mute.to_str().unwrap()]);
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("your server printed nothing for 1 s"),
+        "{said}"
+    );
+    let _ = std::fs::remove_file(claims);
+    let _ = std::fs::remove_file(mute);
+}
