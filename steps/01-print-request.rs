@@ -23,6 +23,17 @@
 //! Try it: `cargo run --bin 01-print-request`, then open
 //! <http://localhost:2345>, or send the article's request with our client:
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/01-print-request.snap`):
+//!
+//! ```text
+//! Incoming Request
+//! GET / HTTP/1.1
+//! Upgrade: websocket
+//! Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==
+//! Closing without an answer: answering the handshake is chapter 2.
+//! ```
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -52,6 +63,7 @@ fn print_request(connection: &mut Connection) -> Result<(), Error> {
 
 /// A request head is text lines, each ending in CRLF, up to an empty line.
 fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
+    // lesson: read lines (http::read_head_line) until an empty one; Request::from_lines
     let mut so_far = HeadSoFar::default();
     let mut lines = Vec::new();
     loop {
@@ -64,4 +76,5 @@ fn read_request(reader: &mut impl BufRead) -> Result<Request, Error> {
     // The first line says what is asked for (`GET / HTTP/1.1`), the others
     // are `Name: value` headers.
     Ok(Request::from_lines(&lines)?)
+    // end of lesson
 }

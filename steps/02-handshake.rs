@@ -8,8 +8,9 @@
 //! 1. check that the request really asks for a WebSocket
 //!    (`handshake::validate`, RFC 6455 §4.2.1), and take its
 //!    `Sec-WebSocket-Key`;
-//! 2. compute `Sec-WebSocket-Accept` from it (`handshake::accept_key`:
-//!    SHA-1 of the key followed by a fixed GUID, in base64, §1.3). The
+//! 2. compute `Sec-WebSocket-Accept` from it (`accept_key` below: SHA-1
+//!    of the key followed by a fixed GUID, in base64, §1.3; from chapter 3
+//!    on, the library's `handshake::accept_key` does the same). The
 //!    client computes the same value and compares: that proves the answer
 //!    comes from a server that read this very request, not from a cache;
 //! 3. send the `101` with that value (`handshake::write_switching_protocols`).
@@ -30,15 +31,31 @@
 //! Try it: `cargo run --bin 02-handshake`, then in another terminal
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA==`, or open
 //! <http://localhost:2345> and see the page say the connection opened.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/02-handshake.snap`):
+//!
+//! ```text
+//! Websocket handshake detected with key: E4i4gDQc1XTIQcQxvf+ODA==
+//! Responding to handshake with key: d9WHst60HtB4IvjOVevrexl0oLA=
+//! Handshake completed.
+//! ```
 
 use std::io::BufRead;
 use std::process::ExitCode;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha1::{Digest, Sha1};
 
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::http::{self, HeadSoFar, Request};
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::page;
 use websocket_from_scratch::{Error, narrate};
+
+/// Fixed by RFC 6455 §1.3: a value no HTTP server would produce by chance.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 fn main() -> ExitCode {
     listener::run("02-handshake", shake_hands)
@@ -54,13 +71,24 @@ fn shake_hands(connection: &mut Connection) -> Result<(), Error> {
     // listener answers with it and logs why.
     let key = handshake::validate(&request)?;
     narrate::received(format!("Websocket handshake detected with key: {key}"));
-    let accept = handshake::accept_key(key);
+    let accept = accept_key(key);
     narrate::sent(format!("Responding to handshake with key: {accept}"));
     handshake::write_switching_protocols(&mut connection.writer, &accept)?;
     // From the next byte on, the connection speaks WebSocket frames.
     connection.handshake_finished();
     narrate::event("Handshake completed.");
     Ok(())
+}
+
+/// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §1.3): SHA-1 of the
+/// key followed by a GUID every WebSocket server knows, in base64.
+fn accept_key(key: &str) -> String {
+    // lesson: hash the key followed by WEBSOCKET_GUID with Sha1, and BASE64.encode the digest
+    let mut sha1 = Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    BASE64.encode(sha1.finalize())
+    // end of lesson
 }
 
 /// A request head is text lines, each ending in CRLF, up to an empty line.

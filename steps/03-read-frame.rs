@@ -35,6 +35,19 @@
 //! 126", and it `raise`s inside the accept loop, so one unexpected frame
 //! takes down the whole server. Here a frame we cannot handle ends only its
 //! own connection, and the next connection is served.
+//!
+//! Try it: `cargo run --bin 03-read-frame`, then
+//! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA== --mask 80,191,161,254`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/03-read-frame.snap`):
+//!
+//! ```text
+//! First byte: 0b10000001 → FIN: 1, RSV: 000, opcode: 1 (text)
+//! Got mask: [80, 191, 161, 254]
+//! Got masked data: [19, 222, 207, 222, 41, 208, 212, 222, 56, 218, 192, 140, 112, 210, 196, 193]
+//! Converted to a string: "Can you hear me?"
+//! ```
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -127,9 +140,11 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     let mut data = vec![0; usize::from(payload_len)];
     frame::read_frame_bytes(reader, &mut data, false)?;
     narrate::received(format!("Got masked data: {data:?}"));
+    // lesson: XOR each byte of data with the key byte at its position modulo 4
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= key[i % 4];
     }
+    // end of lesson
     narrate::plain(format!("Unmasked the data: {data:?}"));
     let text = String::from_utf8_lossy(&data).into_owned();
     narrate::plain(format!("Converted to a string: {text:?}"));

@@ -20,6 +20,15 @@
 //! Try it: `cargo run --bin 04-reply`, open <http://localhost:2345>, and
 //! the page shows "Loud and clear!"; or
 //! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA== --mask 80,191,161,254`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/04-reply.snap`):
+//!
+//! ```text
+//! Converted to a string: "Can you hear me?"
+//! Sending response: "Loud and clear!"
+//! Frame bytes: [129, 15, 76, 111, 117, 100, 32, 97, 110, 100, 32, 99, 108, 101, 97, 114, 33]
+//! ```
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -55,12 +64,14 @@ fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
 /// opcode, then the length with the mask bit clear (servers never mask,
 /// §5.1), then the payload as it is.
 fn reply_frame(text: &str) -> Vec<u8> {
+    // lesson: 0b1000_0001 (FIN, text), the length in bytes (mask bit clear), the payload
     // The length counts bytes, not characters: "é" is two.
     let payload = text.as_bytes();
     assert!(payload.len() <= 125, "longer replies come in chapter 5");
     let mut bytes = vec![0b1000_0001, payload.len() as u8];
     bytes.extend_from_slice(payload);
     bytes
+    // end of lesson
 }
 
 /// Reads one text frame and tells its story: each header field, the RFC

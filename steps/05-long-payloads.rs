@@ -29,9 +29,19 @@
 //! thing a later chapter adds is refused in `check` with one line naming
 //! that chapter.
 //!
-//! Try it: `cargo run --bin 05-long-payloads`, open
-//! <http://localhost:2345>, and paste a long text into the page's box; or
-//! `cargo run --bin client -- --message "$(printf 'a%.0s' {1..200})"`.
+//! Try it: `cargo run --bin 05-long-payloads`, then send one message of
+//! each length form: `cargo run --bin client -- --message "$(head -c 65536 /dev/zero | tr '\0' a)"`
+//! (or 125, 126, 65535 bytes), or paste a long text into the page's box.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/05-long-payloads.snap`):
+//!
+//! ```text
+//! Received text frame: FIN 1, 125 bytes (7-bit length)
+//! Received text frame: FIN 1, 126 bytes (length 126, then 16-bit [0, 126])
+//! Received text frame: FIN 1, 65536 bytes (length 127, then 64-bit [0, 0, 0, 0, 0, 1, 0, 0])
+//! Echoing text frame: 65536 bytes, header [129, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -96,7 +106,9 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
             return Err(Violation::InvalidUtf8.into());
         }
         tell_echo(header.opcode, &payload);
+        // lesson: echo the payload in one frame, same opcode (frame::write picks the length form)
         frame::write(writer, true, header.opcode, &payload)?;
+        // end of lesson
     }
 }
 

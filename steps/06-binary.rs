@@ -11,8 +11,18 @@
 //! refused binary frames goes, the UTF-8 check applies to text only, and
 //! the log previews bytes in hex.
 //!
-//! Try it from the browser's console on the test page:
-//! `socket.send(new Uint8Array([1, 2, 3]))`.
+//! Try it: `cargo run --bin 06-binary`, then
+//! `cargo run --bin client -- --binary`, or from the browser's console on
+//! the test page: `socket.send(new Uint8Array([1, 2, 3]))`. The test sends
+//! the 256 byte values, 0 to 255:
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/06-binary.snap`):
+//!
+//! ```text
+//! Received binary frame: FIN 1, 256 bytes (length 126, then 16-bit [1, 0])
+//! Echoing binary frame: 256 bytes, header [130, 126, 1, 0]
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -73,10 +83,12 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
             narrate::describe_length(&header)
         ));
         let payload = frame::read_payload(reader, &header)?;
+        // lesson: refuse text that is not UTF-8 (Violation::InvalidUtf8); binary may be any bytes
         // Only text has an encoding to check; binary is bytes, whatever they are.
         if header.opcode == Opcode::Text && std::str::from_utf8(&payload).is_err() {
             return Err(Violation::InvalidUtf8.into());
         }
+        // end of lesson
         tell_echo(header.opcode, &payload);
         frame::write(writer, true, header.opcode, &payload)?;
     }

@@ -18,9 +18,18 @@
 //! be split across two fragments, so a fragment on its own can look invalid
 //! when the message is fine.
 //!
-//! Try it: a browser splits only very long messages (Chromium, above about
-//! 128 KiB), so paste a long text into the test page's box and watch the
-//! log count the fragments.
+//! Try it: `cargo run --bin 07-fragmented-messages`, then
+//! `cargo run --bin client -- --fragments 3`. A browser splits only very long
+//! messages (Chromium, above about 128 KiB), so pasting a long text into the
+//! test page's box shows it too.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/07-fragmented-messages.snap`):
+//!
+//! ```text
+//! Assembled a text message from 3 frames: 16 bytes
+//! Echoing text frame: 16 bytes, header [129, 16]
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -85,7 +94,9 @@ fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Resul
         // Each fragment's payload is read straight onto the end of the
         // message so far; the message comes out once its last frame is in.
         let complete = assembler.push_with(&header, |message| -> Result<(), Error> {
+            // lesson: append this frame's payload to the message (frame::read_payload_into)
             Ok(frame::read_payload_into(reader, &header, message)?)
+            // end of lesson
         })?;
         let Some(message) = complete else {
             continue;
@@ -119,9 +130,11 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
         Opcode::Close => return not_yet("a close frame; the closing handshake is chapter 9"),
         _ => {}
     }
+    // lesson: refuse what Assembler::check refuses: a stray continuation, a new message too early
     // A continuation with nothing to continue, or a new message before the
     // last one ended (§5.4).
     assembler.check(header)?;
+    // end of lesson
     // The limit is on the whole message, not each frame: ten 15 MiB
     // fragments must not slip past a 16 MiB limit.
     let size = assembler.buffered_len() + header.payload_len;

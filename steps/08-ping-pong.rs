@@ -14,8 +14,20 @@
 //! says when a ping arrived mid-message. A pong nobody asked for is
 //! allowed and ignored.
 //!
-//! Try it: `cargo run --bin 08-ping-pong`, open <http://localhost:2345>:
-//! the log shows our ping and the browser's pong, which no script wrote.
+//! Try it: `cargo run --bin 08-ping-pong`, then
+//! `cargo run --bin client -- --ping "still here?" --fragments 2`, or open
+//! <http://localhost:2345>: the log shows our ping and the browser's pong,
+//! which no script wrote.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/08-ping-pong.snap`):
+//!
+//! ```text
+//! Sending a ping of our own: "Are you still there?"
+//! Received pong "Are you still there?": the client answered our ping
+//! Received ping "still here?"; answering with a pong carrying the same payload
+//! Sent pong "still here?"
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -151,6 +163,7 @@ fn control_frame(
     assembler: &Assembler,
     ping_sent: &mut Option<Vec<u8>>,
 ) -> Result<(), Error> {
+    // lesson: answer a ping with a pong of the same payload; a pong equal to ping_sent ends it
     let described = control::describe(payload);
     match opcode {
         Opcode::Ping => {
@@ -180,6 +193,7 @@ fn control_frame(
         _ => {}
     }
     Ok(())
+    // end of lesson
 }
 
 /// The story of a message and its echo: text quoted, binary in hex.

@@ -17,8 +17,20 @@
 //! code §7.4.1 assigns (`violation::Violation::close_code`) before hanging
 //! up, instead of just dropping the connection.
 //!
-//! Try it from the browser's console on the test page:
-//! `socket.close(4000, "bye")`, and watch the code come back.
+//! Try it: `cargo run --bin 09-closing-handshake`, then
+//! `cargo run --bin client -- --close 1000 --reason bye`, or
+//! `cargo run --bin client -- --close 999`, or from the browser's console on
+//! the test page: `socket.close(4000, "bye")`, and watch the code come back.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/09-closing-handshake.snap`):
+//!
+//! ```text
+//! Received close frame: code 1000 (normal closure), reason "bye"
+//! Answering with close frame: code 1000 (normal closure)
+//! Failing the connection: close code 999 (not used) may not be sent in a close frame
+//! Sending close frame: 1002 (protocol error)
+//! ```
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -221,6 +233,7 @@ fn tell_echo(message: &Message) {
 /// hangs up. The server closes TCP first, so that the client, not the
 /// server, is left waiting out TIME_WAIT (§7.1.1).
 fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
+    // lesson: close::parse the payload; answer with a close frame echoing its code
     let received = close::parse(payload).map_err(Violation::BadClose)?;
     match received.code {
         Some(code) => {
@@ -239,6 +252,7 @@ fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
     }
     narrate::event("Closing the TCP connection; the server closes first (RFC 6455 §7.1.1).");
     Ok(())
+    // end of lesson
 }
 
 /// Fails the connection after an error (§7.1.7): a close frame with the

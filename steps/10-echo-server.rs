@@ -48,8 +48,19 @@
 //! (epoll, or an async runtime such as tokio) serves many connections per
 //! thread — and drives the very same `Session`.
 //!
-//! Try it: `cargo run --bin 10-echo-server -- --verbose`, open
-//! <http://localhost:2345>, and type into the page's box.
+//! Try it: `cargo run --bin 10-echo-server`, then
+//! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
+//! or open <http://localhost:2345> and type into the page's box
+//! (`--verbose` tells every frame).
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/10-echo-server.snap`):
+//!
+//! ```text
+//! #1 ← text 16 bytes "Can you hear me?" → echoed
+//! #1 ← ping "still there?" → pong
+//! #1 ← close 1000 (normal closure) "bye" → close, hang up
+//! ```
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -128,6 +139,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
+    // lesson: a Session driven by conversation::converse, echoing each message with session.send
     let mut session = Session::new(settings.max_message_size);
     let Connection { reader, writer, .. } = connection;
     conversation::converse(reader, writer, &mut session, &mut |message, session| {
@@ -135,6 +147,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
         session.send(message.opcode, message.payload);
         Ok(())
     })
+    // end of lesson
 }
 
 /// The story of a complete message and its echo: the whole story when

@@ -44,6 +44,19 @@
 //! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`) are accepted,
 //! and so are clients that send no `Origin` (tools that are not browsers);
 //! others get `403`. `--allow-origin URL[,URL…]` adds more.
+//!
+//! Try it: `cargo run --bin 11-chat`, open <http://localhost:2345> in two
+//! tabs, join with two names and talk.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/11-chat.snap`):
+//!
+//! ```text
+//! #1 Ada joined (1 in the room)
+//! #2 Bob joined (2 in the room)
+//! #1 Ada: "Hello, Bob!"
+//! #2 Bob left (1 in the room)
+//! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -124,6 +137,7 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     }
     conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
 
+    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     let mut seat = Seat::new(connection.id, &connection.writer, settings.queue_length)?;
     let mut outbox = seat.outbox()?;
     let mut session = Session::new(settings.max_message_size);
@@ -136,4 +150,5 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     drop(outbox);
     seat.leave(room);
     result
+    // end of lesson
 }

@@ -14,20 +14,42 @@
 //! bytes exactly. Without them the client picks fresh random ones, as a
 //! browser must (RFC 6455 §4.1, §5.3).
 //!
-//! After sending, it prints whatever the server answers. When a reply
+//! After sending, it prints whatever the server answers, decoded: close
+//! frames as their code and reason, long payloads shortened. When a reply
 //! arrives it starts the closing handshake (a close frame with code 1000,
 //! RFC 6455 §5.5.1), answers pings with pongs, and stops when the server
 //! closes the connection.
+//!
+//! It can also send what each chapter is about, to provoke it by hand:
+//!
+//! ```text
+//! --message TEXT      the message (default "Can you hear me?")
+//! --binary            send it as a binary message (chapter 6)
+//! --fragments N       split it over N frames (chapter 7)
+//! --ping TEXT         send a ping first (chapter 8)
+//! --close CODE        close with this code instead of 1000 (chapter 9),
+//! --reason TEXT         and this reason
+//! --invalid-utf8      send text that is not UTF-8 (chapters 5 and 9: 1007)
+//! --hex "81 80 …"     send these bytes as they are instead of a message
+//! ```
 
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use websocket_from_scratch::client::{self, Client, MaskKey};
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate;
-use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{FrameError, Opcode};
+use websocket_from_scratch::protocol::{close, control};
 use websocket_from_scratch::server::listener::DEFAULT_PORT;
+
+/// Two bytes that are not UTF-8: 0xC3 starts a two-byte character, and
+/// 0x28 ("(") cannot continue it.
+const INVALID_UTF8: [u8; 2] = [0xC3, 0x28];
+
+/// More fragments than this is a typo, not a lesson.
+const MAX_FRAGMENTS: usize = 10_000;
 
 /// What to send, and where: the whole command line, read once.
 struct Options {
@@ -35,6 +57,13 @@ struct Options {
     key: String,
     mask: [u8; 4],
     message: String,
+    binary: bool,
+    fragments: usize,
+    ping: Option<String>,
+    close: Option<u16>,
+    reason: String,
+    invalid_utf8: bool,
+    hex: Option<HexBytes>,
 }
 
 impl Options {
@@ -50,13 +79,70 @@ impl Options {
         let message = args
             .value::<String>("--message", "TEXT")?
             .unwrap_or_else(|| "Can you hear me?".to_string());
+        let binary = args.flag("--binary");
+        let Fragments(fragments) = args.value("--fragments", "N")?.unwrap_or(Fragments(1));
+        let ping = args.value::<String>("--ping", "TEXT")?;
+        let close = args.value::<u16>("--close", "CODE")?;
+        let reason = args
+            .value::<String>("--reason", "TEXT")?
+            .unwrap_or_default();
+        let invalid_utf8 = args.flag("--invalid-utf8");
+        let hex = args.value::<HexBytes>("--hex", "BYTES")?;
         args.finish()?;
         Ok(Options {
             port,
             key,
             mask,
             message,
+            binary,
+            fragments,
+            ping,
+            close,
+            reason,
+            invalid_utf8,
+            hex,
         })
+    }
+}
+
+/// A number of fragments, 1 to [`MAX_FRAGMENTS`].
+struct Fragments(usize);
+
+impl FromStr for Fragments {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Fragments, String> {
+        match text.parse() {
+            Ok(count @ 1..=MAX_FRAGMENTS) => Ok(Fragments(count)),
+            _ => Err(format!("a number of fragments from 1 to {MAX_FRAGMENTS}")),
+        }
+    }
+}
+
+/// Bytes written in hex, `81 80 01 02` or `8180,0x01,0x02`.
+struct HexBytes(Vec<u8>);
+
+impl FromStr for HexBytes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HexBytes, String> {
+        let mut digits = String::new();
+        for token in text.split(|c: char| c.is_whitespace() || c == ',' || c == ':') {
+            digits.push_str(token.strip_prefix("0x").unwrap_or(token));
+        }
+        if digits.is_empty() || !digits.len().is_multiple_of(2) {
+            return Err("an even number of hex digits, such as \"81 80 01 02 03 04\"".into());
+        }
+        let pairs = digits.as_bytes().chunks(2);
+        pairs
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| format!("{:?} is not a hex byte", String::from_utf8_lossy(pair)))
+            })
+            .collect::<Result<Vec<u8>, String>>()
+            .map(HexBytes)
     }
 }
 
@@ -66,7 +152,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::init();
-    match talk(options.port, &options.key, options.mask, &options.message) {
+    match talk(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             narrate::problem(problem);
@@ -75,7 +161,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String> {
+/// Frame bytes for the log: all of them when short, the start when long.
+fn shown_bytes(bytes: &[u8]) -> String {
+    const SHOWN: usize = 32;
+    if bytes.len() <= 64 {
+        return format!("{bytes:?}");
+    }
+    format!("{:?} … ({} bytes)", &bytes[..SHOWN], bytes.len())
+}
+
+/// A payload for the log: text quoted, anything else in hex, both cut short.
+fn shown_payload(opcode: Opcode, payload: &[u8]) -> String {
+    match (opcode, std::str::from_utf8(payload)) {
+        (Opcode::Binary, _) | (_, Err(_)) => format!("hex: {}", narrate::hex_preview(payload)),
+        (_, Ok(text)) => narrate::text_preview(text),
+    }
+}
+
+/// The frames that carry `payload`: one, or `count` fragments, the first
+/// with the message's opcode and the others continuations (§5.4).
+fn fragments(opcode: Opcode, payload: &[u8], count: usize) -> Vec<(bool, Opcode, &[u8])> {
+    (0..count)
+        .map(|index| {
+            let start = payload.len() * index / count;
+            let end = payload.len() * (index + 1) / count;
+            let kind = if index == 0 {
+                opcode
+            } else {
+                Opcode::Continuation
+            };
+            (index + 1 == count, kind, &payload[start..end])
+        })
+        .collect()
+}
+
+fn send(
+    client: &mut Client,
+    fin: bool,
+    opcode: Opcode,
+    payload: &[u8],
+    mask: [u8; 4],
+) -> Result<Vec<u8>, String> {
+    client
+        .send(fin, opcode, payload, mask)
+        .map_err(|error| format!("sending failed: {error}"))
+}
+
+fn talk(options: &Options) -> Result<(), String> {
+    let (port, key, mask) = (options.port, options.key.as_str(), options.mask);
     narrate::event(format!("Connecting to ws://localhost:{port}"));
     narrate::sent(format!("Sending handshake with key: {key}"));
     let mut client = Client::connect(port, key).map_err(|error| error.to_string())?;
@@ -88,11 +221,57 @@ fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String
             .unwrap_or_default()
     ));
 
-    narrate::sent(format!("Sending {message:?} masked with {mask:?}"));
-    let bytes = client
-        .send(true, Opcode::Text, message.as_bytes(), mask)
-        .map_err(|error| error.to_string())?;
-    narrate::sent(format!("Frame bytes: {bytes:?}"));
+    if let Some(text) = &options.ping {
+        narrate::sent(format!(
+            "Sending ping {}",
+            control::describe(text.as_bytes())
+        ));
+        let bytes = send(&mut client, true, Opcode::Ping, text.as_bytes(), mask)?;
+        narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+    }
+    if let Some(HexBytes(bytes)) = &options.hex {
+        narrate::sent(format!("Sending raw bytes: {}", shown_bytes(bytes)));
+        client
+            .send_raw(bytes)
+            .map_err(|error| format!("sending failed: {error}"))?;
+    } else {
+        let (opcode, payload) = match (options.binary, options.invalid_utf8) {
+            (_, true) => (Opcode::Text, INVALID_UTF8.to_vec()),
+            (true, false) => (Opcode::Binary, options.message.as_bytes().to_vec()),
+            (false, false) => (Opcode::Text, options.message.as_bytes().to_vec()),
+        };
+        match (opcode, options.invalid_utf8) {
+            (_, true) => narrate::sent(format!(
+                "Sending text that is not UTF-8, {INVALID_UTF8:?}, masked with {mask:?}"
+            )),
+            (Opcode::Text, _) => narrate::sent(format!(
+                "Sending {} masked with {mask:?}",
+                if payload.len() <= 64 {
+                    format!("{:?}", options.message)
+                } else {
+                    narrate::text_preview(&options.message)
+                }
+            )),
+            _ => narrate::sent(format!(
+                "Sending a binary message of {} bytes masked with {mask:?}",
+                payload.len()
+            )),
+        }
+        let frames = fragments(opcode, &payload, options.fragments);
+        let count = frames.len();
+        for (index, (fin, kind, piece)) in frames.into_iter().enumerate() {
+            if count > 1 {
+                narrate::sent(format!(
+                    "Fragment {} of {count}: {kind} frame, FIN {}, {} bytes",
+                    index + 1,
+                    u8::from(fin),
+                    piece.len()
+                ));
+            }
+            let bytes = send(&mut client, fin, kind, piece, mask)?;
+            narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+        }
+    }
 
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -101,13 +280,17 @@ fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String
     loop {
         match client.receive() {
             Ok((header, payload)) => match header.opcode {
-                Opcode::Text => narrate::received(format!(
+                Opcode::Text if payload.len() <= 64 => narrate::received(format!(
                     "Received text frame: {:?}",
                     String::from_utf8_lossy(&payload)
                 )),
-                Opcode::Binary => {
-                    narrate::received(format!("Received binary frame of {} bytes", payload.len()))
-                }
+                Opcode::Text | Opcode::Binary | Opcode::Continuation => narrate::received(format!(
+                    "Received {} frame of {} bytes{}: {}",
+                    header.opcode,
+                    payload.len(),
+                    if header.fin { "" } else { " (a fragment)" },
+                    shown_payload(header.opcode, &payload)
+                )),
                 Opcode::Ping => {
                     narrate::received(format!(
                         "Received ping {}; answering with a pong",
@@ -117,14 +300,17 @@ fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String
                     continue;
                 }
                 Opcode::Close => {
-                    narrate::received(format!("Received close frame {payload:?}"));
+                    narrate::received(describe_close(&payload));
                     if !closing {
                         let _ = client.send(true, Opcode::Close, &payload, client::random_mask());
                     }
                     closing = true;
                     continue;
                 }
-                other => narrate::received(format!("Received {other} frame {payload:?}")),
+                other => narrate::received(format!(
+                    "Received {other} frame: {}",
+                    shown_payload(other, &payload)
+                )),
             },
             Err(FrameError::Closed) => {
                 narrate::event("The server closed the connection.");
@@ -134,14 +320,33 @@ fn talk(port: u16, key: &str, mask: [u8; 4], message: &str) -> Result<(), String
             Err(error) => return Err(error.to_string()),
         }
         if !closing {
-            narrate::sent("Sending close frame with code 1000 (normal closure)");
-            let _ = client.send(
-                true,
-                Opcode::Close,
-                &1000u16.to_be_bytes(),
-                client::random_mask(),
-            );
+            let code = options.close.unwrap_or(1000);
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(options.reason.as_bytes());
+            match options.close {
+                None => narrate::sent("Sending close frame with code 1000 (normal closure)"),
+                Some(_) => narrate::sent(format!(
+                    "Sending close frame with code {} and reason {:?}",
+                    close::CloseCode(code),
+                    options.reason
+                )),
+            }
+            let _ = client.send(true, Opcode::Close, &payload, client::random_mask());
             closing = true;
         }
+    }
+}
+
+/// A close frame as its code and reason (§5.5.1), or what is wrong with it.
+fn describe_close(payload: &[u8]) -> String {
+    match close::parse(payload) {
+        Ok(frame) => match frame.code {
+            Some(code) => format!(
+                "Received close frame: code {code}, reason {:?}",
+                frame.reason
+            ),
+            None => "Received close frame with no status code".to_string(),
+        },
+        Err(error) => format!("Received a malformed close frame {payload:?}: {error}"),
     }
 }

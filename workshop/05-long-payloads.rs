@@ -1,0 +1,182 @@
+//! Chapter 5 — Long payloads (the article's extra credit: "Long payload support").
+//!
+//! Chapter 3 refused anything over 125 bytes. The 7-bit length field has
+//! two special values: 126 means "the real length follows as a 16-bit
+//! number" (up to 65,535 bytes), 127 means "a 64-bit number follows". The
+//! log shows which form each frame used, with the extension's bytes, and
+//! the header our echo sends back in the same forms.
+//!
+//! **What graduates.** The header reading of chapter 3 now lives in the
+//! library, `frame::read_header`, extended with the 16- and 64-bit forms;
+//! chapter 4's reply bytes become `frame::write`, which picks the shortest
+//! form for any length. Both are RFC 6455 §5.2 to the letter.
+//!
+//! From this chapter on, the connection stays open: `converse` reads frame
+//! after frame and echoes each message back with the same type, until the
+//! client leaves. Text must be valid UTF-8, or the server closes with code
+//! 1007.
+//!
+//! Watch for two rules the RFC adds and the article does not mention. A
+//! length must be written in the shortest form (5 written with the 16-bit
+//! form is a protocol error), and a 64-bit length must have its top bit
+//! clear. And a server needs a limit: a header can announce 2^63 bytes in
+//! ten bytes. Over `--max-message-size` (16 MiB by default) the server
+//! sends close 1009 *before* reading the payload, and never allocates what
+//! a header merely claims (`frame::read_payload` grows its buffer as bytes
+//! actually arrive).
+//!
+//! This chapter still takes one frame per message, and text only: each
+//! thing a later chapter adds is refused in `check` with one line naming
+//! that chapter.
+//!
+//! Try it: `cargo run --bin 05-long-payloads`, then send one message of
+//! each length form: `cargo run --bin client -- --message "$(head -c 65536 /dev/zero | tr '\0' a)"`
+//! (or 125, 126, 65535 bytes), or paste a long text into the page's box.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/05-long-payloads.snap`):
+//!
+//! ```text
+//! Received text frame: FIN 1, 125 bytes (7-bit length)
+//! Received text frame: FIN 1, 126 bytes (length 126, then 16-bit [0, 126])
+//! Received text frame: FIN 1, 65536 bytes (length 127, then 64-bit [0, 0, 0, 0, 0, 1, 0, 0])
+//! Echoing text frame: 65536 bytes, header [129, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+//! ```
+
+// Your chapter 5. Each `// lesson:` below is a `todo!` with a hint:
+// write the code it asks for, then check it with
+// `cargo run --bin workshop -- check 5`. Generated from the reference in
+// `steps/` by `cargo run --bin workshop -- generate`.
+#![allow(unused)]
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::ExitCode;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::narrate;
+use websocket_from_scratch::protocol::close::{self, CloseCode};
+use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opcode};
+use websocket_from_scratch::protocol::violation::Violation;
+use websocket_from_scratch::server::conversation::{self, EchoOptions};
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
+
+fn main() -> ExitCode {
+    let options = match EchoOptions::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    let limit = options.max_message_size;
+    listener::exit_code(listener::serve(
+        "05-long-payloads",
+        &options.listen,
+        move |connection| echo(connection, limit),
+    ))
+}
+
+/// Performs the handshake, then echoes messages until the client leaves.
+fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
+    if opening::perform(connection)? == Opening::ServedPage {
+        return Ok(());
+    }
+    narrate::event("Handshake completed. Echoing every message until the client leaves.");
+    conversation::start(connection, None)?;
+    let Connection { reader, writer, .. } = connection;
+    match converse(reader, writer, limit) {
+        Ok(()) => Ok(()),
+        Err(error) => fail(writer, error),
+    }
+}
+
+/// Reads frames until the client leaves, and echoes each message.
+fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Result<(), Error> {
+    loop {
+        let header = match frame::read_header(reader) {
+            Err(FrameError::Closed) => {
+                narrate::event("The client closed the connection.");
+                return Ok(());
+            }
+            header => header?,
+        };
+        check(&header, limit)?;
+        narrate::received(format!(
+            "Received {} frame: FIN {}, {} bytes ({})",
+            header.opcode,
+            u8::from(header.fin),
+            header.payload_len,
+            narrate::describe_length(&header)
+        ));
+        let payload = frame::read_payload(reader, &header)?;
+        if std::str::from_utf8(&payload).is_err() {
+            return Err(Violation::InvalidUtf8.into());
+        }
+        tell_echo(header.opcode, &payload);
+        // lesson: echo the payload in one frame, same opcode (frame::write picks the length form)
+        todo!("echo the payload in one frame, same opcode (frame::write picks the length form)")
+        // end of lesson
+    }
+}
+
+/// What any frame must satisfy, and what this chapter supports, decided
+/// from the header alone, before its payload is read.
+fn check(header: &FrameHeader, limit: u64) -> Result<(), Error> {
+    if header.rsv != 0 {
+        return Err(Violation::ReservedBits(header.rsv).into());
+    }
+    if let Opcode::Reserved(bits) = header.opcode {
+        return Err(Violation::ReservedOpcode(bits).into());
+    }
+    if header.mask.is_none() {
+        return Err(Violation::Unmasked.into());
+    }
+    let not_yet = |what: &str| Err(Error::NotYetSupported(what.to_string()));
+    match header.opcode {
+        Opcode::Binary => return not_yet("a binary frame (chapter 6)"),
+        Opcode::Continuation | Opcode::Text if !header.fin => {
+            return not_yet("a message split over several frames (chapter 7)");
+        }
+        Opcode::Continuation => return not_yet("a continuation frame (chapter 7)"),
+        Opcode::Ping | Opcode::Pong => return not_yet("ping and pong frames (chapter 8)"),
+        Opcode::Close => return not_yet("a close frame; the closing handshake is chapter 9"),
+        _ => {}
+    }
+    if header.payload_len > limit {
+        let size = header.payload_len;
+        return Err(Violation::MessageTooBig { size, limit }.into());
+    }
+    Ok(())
+}
+
+/// The story of a message and its echo.
+fn tell_echo(opcode: Opcode, payload: &[u8]) {
+    let preview = narrate::text_preview(&String::from_utf8_lossy(payload));
+    narrate::plain(format!("  {preview}"));
+    let echo_header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode,
+        mask: None,
+        payload_len: payload.len() as u64,
+    };
+    narrate::sent(format!(
+        "Echoing {opcode} frame: {} bytes, header {:?}",
+        payload.len(),
+        frame::encode_header(&echo_header)
+    ));
+}
+
+/// Ends the conversation after an error. This chapter knows two close
+/// codes, for the two failures it can meet that are not plain protocol
+/// errors: 1007 (text that is not UTF-8) and 1009 (over the limit). On any
+/// other error it just hangs up; chapter 9 sends a code for every one.
+fn fail(writer: &mut TcpStream, error: Error) -> Result<(), Error> {
+    let code = match error.close_code() {
+        Some(code @ (CloseCode::INVALID_PAYLOAD | CloseCode::MESSAGE_TOO_BIG)) => code,
+        _ => return Err(error),
+    };
+    narrate::problem(format!("Failing the connection: {error}"));
+    narrate::sent(format!("Sending close frame: {code}"));
+    close::send(writer, code, &error.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Chapter 11 — A chat room (the article's opening example, built at last).
+//!
+//! The article begins with why WebSockets exist: a chat page must show a
+//! message the moment it is sent, without asking the server again and
+//! again. Here is that chat. Open `http://localhost:2345` in two tabs, pick
+//! a name in each, and talk.
+//!
+//! Every connection is a member of one shared `chat::Room`. The connection's
+//! own thread reads its frames with the complete server's conversation
+//! (`conversation::converse` driving chapter 10's `Session`: pings,
+//! fragments, UTF-8, closing) and
+//! hands each message to `chat::Seat::handle`. Sending is where a chat
+//! differs from an echo: one member's message goes to everyone, and a member
+//! who stops reading must not hold the others up. So a broadcast never
+//! writes to a socket; it puts the frame in each member's bounded queue,
+//! and each member's writer thread empties its own queue. A member whose
+//! queue is full is dropped with close 1008 and a log line.
+//!
+//! The messages are small JSON objects in text frames, told apart by their
+//! `"type"`. The table shows one of each; `chat::wire` defines them, as one
+//! Rust enum per direction (`FromMember`, `FromRoom`) with a variant per
+//! type, and serde turns those into JSON and back:
+//!
+//! ```text
+//! client → server   {"type":"join","name":"Ada"}
+//!                   {"type":"say","text":"Hello!"}
+//! server → client   {"type":"welcome","name":"Bob","members":["Ada","Bob"]}   to the newcomer
+//!                   {"type":"joined","name":"Bob"}                              to the others
+//!                   {"type":"left","name":"Bob"}
+//!                   {"type":"message","from":"Ada","text":"Hello!"}            to everyone, sender too
+//!                   {"type":"error","error":"the name \"Ada\" is taken"}       to one member only
+//! ```
+//!
+//! Names are 1–20 letters, digits, spaces, `-` or `_`; messages 1–500
+//! characters; frames over `--max-message-size` (4 KiB) close with 1009.
+//! The page shows names and text with `textContent`, never as HTML, so no
+//! member can inject markup into another's tab.
+//!
+//! Security the article never mentions: the handshake checks `Origin`
+//! (`handshake::check_origin`, RFC 6455 §10.2). A browser lets any page
+//! open a WebSocket to any server, and sends the user's cookies with it; a
+//! server that trusted every page would let any site the user visits act
+//! in the user's name (cross-site WebSocket hijacking). Pages from this
+//! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`) are accepted,
+//! and so are clients that send no `Origin` (tools that are not browsers);
+//! others get `403`. `--allow-origin URL[,URL…]` adds more.
+//!
+//! Try it: `cargo run --bin 11-chat`, open <http://localhost:2345> in two
+//! tabs, join with two names and talk.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/11-chat.snap`):
+//!
+//! ```text
+//! #1 Ada joined (1 in the room)
+//! #2 Bob joined (2 in the room)
+//! #1 Ada: "Hello, Bob!"
+//! #2 Bob left (1 in the room)
+//! ```
+
+// Your chapter 11. Each `// lesson:` below is a `todo!` with a hint:
+// write the code it asks for, then check it with
+// `cargo run --bin workshop -- check 11`. Generated from the reference in
+// `steps/` by `cargo run --bin workshop -- generate`.
+#![allow(unused)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::server::chat::{self, Room, Seat};
+use websocket_from_scratch::server::conversation;
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
+
+/// What the chat allows, decided once at start-up.
+struct Settings {
+    max_message_size: u64,
+    extra_origins: Vec<String>,
+    queue_length: usize,
+}
+
+/// The whole command line, read once.
+struct Options {
+    listen: listener::Options,
+    settings: Settings,
+    level: Level,
+}
+
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let listen = listener::Options::take_from(&mut args)?;
+        let settings = Settings {
+            max_message_size: args
+                .value("--max-message-size", "BYTES")?
+                .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE),
+            extra_origins: args
+                .value::<String>("--allow-origin", "URL[,URL…]")?
+                .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
+                .unwrap_or_default(),
+            queue_length: args
+                .value("--queue-length", "FRAMES")?
+                .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
+        };
+        let level = narrate::take_level(&mut args);
+        args.finish()?;
+        Ok(Options {
+            listen,
+            settings,
+            level,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Options {
+        listen,
+        settings,
+        level,
+    } = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    narrate::set_level(level);
+    let room = Arc::new(Room::new());
+    listener::exit_code(listener::serve("11-chat", &listen, move |connection| {
+        take_a_seat(connection, &room, &settings)
+    }))
+}
+
+fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) -> Result<(), Error> {
+    let mut allowed = handshake::own_origins(connection.local_port);
+    allowed.extend(settings.extra_origins.iter().cloned());
+    let opening = opening::perform_checking_origin(connection, Some(&allowed), Some(chat::PAGE))?;
+    if opening == Opening::ServedPage {
+        return Ok(());
+    }
+    conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
+
+    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
+    todo!("a Seat and its outbox, a Session, converse handing each message to seat.handle")
+    // end of lesson
+}

@@ -1,0 +1,209 @@
+//! Starters: each chapter's reference file in `steps/` with its lesson cut
+//! out. A lesson is marked in the reference by two comment lines,
+//!
+//! ```text
+//! // lesson: what to write, in one line
+//! ...the code the chapter teaches...
+//! // end of lesson
+//! ```
+//!
+//! and its starter keeps the two markers with a `todo!` carrying the hint
+//! between them. Everything outside the markers is copied as it is, so an
+//! attendee's right answer prints exactly what the reference prints.
+
+/// Every chapter, in order: the name of its file in `steps/` and `workshop/`.
+pub const CHAPTERS: [&str; 11] = [
+    "01-print-request",
+    "02-handshake",
+    "03-read-frame",
+    "04-reply",
+    "05-long-payloads",
+    "06-binary",
+    "07-fragmented-messages",
+    "08-ping-pong",
+    "09-closing-handshake",
+    "10-echo-server",
+    "11-chat",
+];
+
+const LESSON: &str = "// lesson: ";
+const END: &str = "// end of lesson";
+
+/// One lesson of a reference file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lesson {
+    /// What to write, as the marker says it.
+    pub hint: String,
+    /// The reference's code between the markers, as it is in the file.
+    pub code: String,
+    /// The line of the `// lesson:` marker, counting from 1.
+    pub line: usize,
+}
+
+/// The lessons of a reference file, in order; a marker without its partner
+/// is an error naming its line.
+pub fn lessons(reference: &str) -> Result<Vec<Lesson>, String> {
+    let mut found = Vec::new();
+    let mut open: Option<Lesson> = None;
+    for (index, line) in reference.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(hint) = trimmed.strip_prefix(LESSON) {
+            if let Some(lesson) = &open {
+                return Err(format!(
+                    "line {}: a lesson starts inside the lesson of line {}",
+                    index + 1,
+                    lesson.line
+                ));
+            }
+            open = Some(Lesson {
+                hint: hint.trim().to_string(),
+                code: String::new(),
+                line: index + 1,
+            });
+        } else if trimmed == END {
+            match open.take() {
+                Some(lesson) => found.push(lesson),
+                None => {
+                    return Err(format!(
+                        "line {}: an end of lesson with no lesson",
+                        index + 1
+                    ));
+                }
+            }
+        } else if let Some(lesson) = &mut open {
+            lesson.code.push_str(line);
+            lesson.code.push('\n');
+        }
+    }
+    if let Some(lesson) = open {
+        return Err(format!("line {}: a lesson that never ends", lesson.line));
+    }
+    Ok(found)
+}
+
+/// The starter of chapter `number` (1 to 11), made from its reference text.
+pub fn starter(number: usize, reference: &str) -> Result<String, String> {
+    if lessons(reference)?.is_empty() {
+        return Err("no lesson is marked".into());
+    }
+    let lines: Vec<&str> = reference.lines().collect();
+    let mut out = String::new();
+    let mut header_written = false;
+    let mut inside = false;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if !header_written && !trimmed.starts_with("//!") {
+            out.push_str(&header(number));
+            header_written = true;
+        }
+        if let Some(hint) = trimmed.strip_prefix(LESSON) {
+            let indent = &line[..line.len() - trimmed.len()];
+            // A lesson at the end of a block is its value; in the middle,
+            // a statement.
+            let ends_block = lines[index + 1..]
+                .iter()
+                .skip_while(|line| line.trim() != END)
+                .nth(1)
+                .is_some_and(|next| next.trim_start().starts_with('}'));
+            let semicolon = if ends_block { "" } else { ";" };
+            let todo = format!("{indent}todo!({:?}){semicolon}", hint.trim());
+            // rustfmt would break a longer line over three.
+            if todo.chars().count() > 100 {
+                return Err(format!(
+                    "line {}: the hint is too long for one line",
+                    index + 1
+                ));
+            }
+            out.push_str(line);
+            out.push('\n');
+            out.push_str(&todo);
+            out.push('\n');
+            inside = true;
+            continue;
+        }
+        if trimmed == END {
+            inside = false;
+        }
+        if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// What a starter says above its code. The `allow` keeps the compiler quiet
+/// about names only the missing code would use; a finished chapter may
+/// delete it.
+fn header(number: usize) -> String {
+    format!(
+        "\n// Your chapter {number}. Each `// lesson:` below is a `todo!` with a hint:\n\
+         // write the code it asks for, then check it with\n\
+         // `cargo run --bin workshop -- check {number}`. Generated from the reference in\n\
+         // `steps/` by `cargo run --bin workshop -- generate`.\n\
+         #![allow(unused)]\n"
+    )
+}
+
+/// Deliberate mistakes, each a reference chapter with one change: what the
+/// checker says about them is tested, so that a wrong answer is named.
+/// (name, chapter, the reference's text, what replaces it)
+pub const MISTAKES: [(&str, usize, &str, &str); 5] = [
+    (
+        "02-lowercase-guid",
+        2,
+        "sha1.update(WEBSOCKET_GUID.as_bytes());",
+        "sha1.update(WEBSOCKET_GUID.to_lowercase().as_bytes());",
+    ),
+    (
+        "02-no-101",
+        2,
+        "handshake::write_switching_protocols(&mut connection.writer, &accept)?;",
+        "std::io::Write::write_all(&mut connection.writer, b\"HTTP/1.1 200 OK\\r\\n\\r\\n\")?;",
+    ),
+    (
+        "03-mask-order",
+        3,
+        "*byte ^= key[i % 4];",
+        "*byte ^= key[3 - i % 4];",
+    ),
+    (
+        "04-silent",
+        4,
+        "connection.writer.write_all(&bytes)?;",
+        "std::thread::sleep(std::time::Duration::from_secs(60));",
+    ),
+    (
+        "05-exits",
+        5,
+        "conversation::start(connection, None)?;",
+        "std::process::exit(3);",
+    ),
+];
+
+/// The file of mistake `index` in [`MISTAKES`], made from its reference.
+pub fn mistake(index: usize, reference: &str) -> Result<String, String> {
+    let (name, number, wrong, instead) = MISTAKES[index];
+    if reference.matches(wrong).count() != 1 {
+        return Err(format!(
+            "{name}: {wrong:?} is not in the reference exactly once"
+        ));
+    }
+    let changed = reference.replacen(wrong, instead, 1);
+    let mut out = String::new();
+    let mut header_written = false;
+    for line in changed.lines() {
+        if !header_written && !line.starts_with("//!") {
+            out.push_str(&format!(
+                "\n// Chapter {number} with a deliberate mistake, for the checker's tests.\n\
+                 // Generated from the reference in `steps/` by\n\
+                 // `cargo run --bin workshop -- generate`.\n\
+                 #![allow(unused)]\n"
+            ));
+            header_written = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}

@@ -1,0 +1,319 @@
+//! The checker's side of the wire: a chapter binary started as an attendee
+//! would start it, and raw bytes exchanged with it, each wait bounded.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+
+use crate::failure::Failure;
+
+/// How long any one answer may take before the chapter counts as silent.
+pub fn answer_timeout() -> Duration {
+    let millis = std::env::var("WORKSHOP_TIMEOUT_MS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(5000);
+    Duration::from_millis(millis)
+}
+
+/// A chapter binary running on a free loopback port, its narration captured.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+    done: Receiver<()>,
+}
+
+impl Server {
+    /// Starts `binary` with `--port 0 --connections N`, plain output, and
+    /// waits for its "Listening on" line.
+    pub fn start(binary: &Path, connections: usize) -> Result<Server, Failure> {
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--connections", &connections.to_string()])
+            .env("NO_COLOR", "1")
+            .env_remove("CLICOLOR_FORCE")
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| {
+                Failure::plain(format!("{} does not start: {error}", binary.display()))
+            })?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (lines, first) = mpsc::channel();
+        let (finished, done) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        let Some(stderr) = child.stderr.take() else {
+            return Err(Failure::plain("the server's output cannot be read".into()));
+        };
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                let _ = lines.send(line);
+            }
+            let _ = finished.send(());
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+            done,
+        };
+        let first: String = match first.recv_timeout(answer_timeout()) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = server.wait_for_exit(answer_timeout());
+                return Err(Failure::plain(format!(
+                    "your server exited before listening ({status}); it printed:\n{}",
+                    server.raw_log()
+                )));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(Failure::plain(format!(
+                    "your server printed nothing for {} s: nothing listens yet",
+                    answer_timeout().as_secs_f32()
+                )));
+            }
+        };
+        server.port = first
+            .split("ws://localhost:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .ok_or_else(|| {
+                Failure::plain(format!(
+                    "no \"Listening on ws://localhost:PORT\" line, but: {first:?}"
+                ))
+            })?;
+        Ok(server)
+    }
+
+    fn raw_log(&self) -> String {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+
+    /// Everything printed so far, with this run's port replaced by `PORT`.
+    pub fn log(&self) -> String {
+        self.raw_log().replace(&format!(":{}", self.port), ":PORT")
+    }
+
+    /// Waits for the server to exit by itself (it serves N connections);
+    /// says how it ended, or kills it after `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    // Its last lines are still on their way through the pipe.
+                    let _ = self.done.recv_timeout(Duration::from_secs(2));
+                    return status.to_string();
+                }
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    let _ = self.done.recv_timeout(Duration::from_secs(2));
+                    return "still running, stopped by the checker".into();
+                }
+            }
+        }
+    }
+
+    /// Whether the process has ended, and how.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Opens a connection; "nothing listens" if refused.
+    pub fn connect(&mut self) -> Result<Wire, Failure> {
+        if let Some(status) = self.exited() {
+            return Err(Failure::plain(format!(
+                "your server exited ({status}) before the checker could connect"
+            )));
+        }
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).map_err(|error| {
+            Failure::plain(format!(
+                "nothing listens on port {} ({error}): did your server stop listening?",
+                self.port
+            ))
+        })?;
+        let timeout = Some(answer_timeout());
+        let _ = stream.set_read_timeout(timeout);
+        let _ = stream.set_write_timeout(timeout);
+        let _ = stream.set_nodelay(true);
+        Ok(Wire {
+            stream,
+            sent: Vec::new(),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One connection, remembering what was last sent so that a failure can
+/// show it.
+pub struct Wire {
+    stream: TcpStream,
+    pub sent: Vec<u8>,
+}
+
+/// A frame as it arrived: its bytes, and the parts that matter.
+pub struct Frame {
+    pub bytes: Vec<u8>,
+    pub opcode: Opcode,
+    pub payload: Vec<u8>,
+}
+
+fn read_failure(error: &io::Error, what: &str) -> String {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!(
+                "no answer within {} s: {what}",
+                answer_timeout().as_secs_f32()
+            )
+        }
+        io::ErrorKind::UnexpectedEof => format!("the connection closed: {what}"),
+        _ => format!("reading failed ({error}): {what}"),
+    }
+}
+
+impl Wire {
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.sent = bytes.to_vec();
+        self.stream
+            .write_all(bytes)
+            .map_err(|error| Failure::plain(format!("sending failed: {error}")))
+    }
+
+    /// Sends one masked client frame.
+    pub fn send_frame(
+        &mut self,
+        fin: bool,
+        opcode: Opcode,
+        payload: &[u8],
+        mask: [u8; 4],
+    ) -> Result<(), Failure> {
+        self.send(&frame::encode(fin, opcode, Some(mask), payload))
+    }
+
+    /// Everything until the server hangs up (or the timeout).
+    pub fn read_to_end(&mut self) -> Result<Vec<u8>, (Vec<u8>, String)> {
+        let mut answer = Vec::new();
+        match self.stream.read_to_end(&mut answer) {
+            Ok(_) => Ok(answer),
+            // A reset after the server's last bytes is still a hang-up.
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Ok(answer),
+            Err(error) => Err((answer, read_failure(&error, "the server did not hang up"))),
+        }
+    }
+
+    /// An HTTP response head, up to its blank line.
+    pub fn read_head(&mut self, expected: &[u8]) -> Result<Vec<u8>, Failure> {
+        let mut head = Vec::new();
+        let mut byte = [0; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match self.stream.read(&mut byte) {
+                Ok(0) => {
+                    return Err(self.mismatch(
+                        "the connection closed before a whole response head",
+                        expected,
+                        &head,
+                    ));
+                }
+                Ok(_) => head.push(byte[0]),
+                Err(error) => {
+                    let why = read_failure(&error, "expected a response head");
+                    return Err(self.mismatch(&why, expected, &head));
+                }
+            }
+            if head.len() > 16 * 1024 {
+                return Err(self.mismatch("a response head over 16 KiB", expected, &head));
+            }
+        }
+        Ok(head)
+    }
+
+    /// The next frame from the server; `expected` is what the check wants,
+    /// shown if something else arrives.
+    pub fn read_frame(&mut self, expected: &[u8]) -> Result<Frame, Failure> {
+        let mut bytes = Vec::new();
+        let read = |wire: &mut Wire, bytes: &mut Vec<u8>, count: usize| -> Result<(), Failure> {
+            let start = bytes.len();
+            bytes.resize(start + count, 0);
+            let result = wire.stream.read_exact(&mut bytes[start..]);
+            if let Err(error) = result {
+                bytes.truncate(start);
+                let why = read_failure(&error, "expected a frame");
+                return Err(wire.mismatch(&why, expected, bytes));
+            }
+            Ok(())
+        };
+        read(self, &mut bytes, 2)?;
+        let opcode = Opcode::from_bits(bytes[0] & 0x0f);
+        let masked = bytes[1] & 0x80 != 0;
+        let length = match bytes[1] & 0x7f {
+            126 => {
+                read(self, &mut bytes, 2)?;
+                u64::from(u16::from_be_bytes([bytes[2], bytes[3]]))
+            }
+            127 => {
+                read(self, &mut bytes, 8)?;
+                let mut eight = [0; 8];
+                eight.copy_from_slice(&bytes[2..10]);
+                u64::from_be_bytes(eight)
+            }
+            short => u64::from(short),
+        };
+        if masked {
+            return Err(self.mismatch(
+                "a server must never mask its frames (RFC 6455 §5.1)",
+                expected,
+                &bytes,
+            ));
+        }
+        if length > 64 * 1024 * 1024 {
+            return Err(self.mismatch("a frame header announcing over 64 MiB", expected, &bytes));
+        }
+        let start = bytes.len();
+        read(self, &mut bytes, length as usize)?;
+        let payload = bytes[start..].to_vec();
+        Ok(Frame {
+            bytes,
+            opcode,
+            payload,
+        })
+    }
+
+    /// Expects exactly `expected` as the next frame, answering pings first
+    /// if `answer_pings`.
+    pub fn expect_frame(&mut self, expected: &[u8], what: &str) -> Result<Frame, Failure> {
+        let frame = self.read_frame(expected)?;
+        if frame.bytes != expected {
+            return Err(self.mismatch(&format!("wrong frame for {what}"), expected, &frame.bytes));
+        }
+        Ok(frame)
+    }
+
+    pub fn mismatch(&self, why: &str, expected: &[u8], got: &[u8]) -> Failure {
+        Failure::wire(why, &self.sent, expected, got)
+    }
+}

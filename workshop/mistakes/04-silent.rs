@@ -1,0 +1,157 @@
+//! Chapter 4 — Replying (the article's "Sending data back to the client").
+//!
+//! The server answers the browser's message with a text frame of its own,
+//! "Loud and clear!", and the page shows it.
+//!
+//! A frame from the server is simpler than one from the client: it is never
+//! masked (RFC 6455 §5.1). For a short text message it is just three parts,
+//! built by hand in `reply_frame`: `0b1000_0001` (FIN set, opcode 1 =
+//! text), the payload length with the mask bit clear, and the payload
+//! bytes. The log shows every byte.
+//!
+//! Reading the client's frame is chapter 3's code, unchanged.
+//!
+//! What differs from the article: it writes `response.size` as the length,
+//! which in Ruby counts characters, while a frame's length counts bytes —
+//! the two part ways as soon as the reply holds a character such as "é".
+//! We measure the UTF-8 bytes. After replying, this chapter still closes
+//! the connection; staying open for more messages is chapter 5.
+//!
+//! Try it: `cargo run --bin 04-reply`, open <http://localhost:2345>, and
+//! the page shows "Loud and clear!"; or
+//! `cargo run --bin client -- --key E4i4gDQc1XTIQcQxvf+ODA== --mask 80,191,161,254`.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/04-reply.snap`):
+//!
+//! ```text
+//! Converted to a string: "Can you hear me?"
+//! Sending response: "Loud and clear!"
+//! Frame bytes: [129, 15, 76, 111, 117, 100, 32, 97, 110, 100, 32, 99, 108, 101, 97, 114, 33]
+//! ```
+
+// Chapter 4 with a deliberate mistake, for the checker's tests.
+// Generated from the reference in `steps/` by
+// `cargo run --bin workshop -- generate`.
+#![allow(unused)]
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::narrate::{self, diagram};
+use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
+use websocket_from_scratch::protocol::violation::Violation;
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
+
+fn main() -> ExitCode {
+    listener::run("04-reply", read_and_reply)
+}
+
+const RESPONSE: &str = "Loud and clear!";
+
+fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
+    if opening::perform(connection)? == Opening::ServedPage {
+        return Ok(());
+    }
+    narrate::event("Handshake completed. Starting to parse the websocket frame.");
+    read_text_frame(&mut connection.reader)?;
+
+    narrate::sent(format!("Sending response: {RESPONSE:?}"));
+    let bytes = reply_frame(RESPONSE);
+    narrate::sent(format!("Frame bytes: {bytes:?}"));
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    Ok(())
+}
+
+/// A short text frame from the server, byte by byte: FIN and the text
+/// opcode, then the length with the mask bit clear (servers never mask,
+/// §5.1), then the payload as it is.
+fn reply_frame(text: &str) -> Vec<u8> {
+    // lesson: 0b1000_0001 (FIN, text), the length in bytes (mask bit clear), the payload
+    // The length counts bytes, not characters: "é" is two.
+    let payload = text.as_bytes();
+    assert!(payload.len() <= 125, "longer replies come in chapter 5");
+    let mut bytes = vec![0b1000_0001, payload.len() as u8];
+    bytes.extend_from_slice(payload);
+    bytes
+    // end of lesson
+}
+
+/// Reads one text frame and tells its story: each header field, the RFC
+/// diagram with this frame's bits, the mask, the masked and unmasked bytes,
+/// and the string they spell.
+fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
+    let mut first_two = [0; 2];
+    frame::read_frame_bytes(reader, &mut first_two, true)?;
+    let [first_byte, second_byte] = first_two;
+
+    let fin = first_byte & 0b1000_0000 != 0;
+    let rsv = (first_byte & 0b0111_0000) >> 4;
+    let opcode = Opcode::from_bits(first_byte & 0b0000_1111);
+    narrate::received(format!(
+        "First byte: {first_byte:#010b} → FIN: {}, RSV: {rsv:03b}, opcode: {} ({opcode})",
+        u8::from(fin),
+        opcode.bits(),
+    ));
+    let masked = second_byte & 0b1000_0000 != 0;
+    let payload_len = second_byte & 0b0111_1111;
+    narrate::received(format!(
+        "Second byte: {second_byte:#010b} → MASK: {}, payload length: {payload_len}",
+        u8::from(masked),
+    ));
+    if payload_len > 125 {
+        let longer = if payload_len == 126 { 16 } else { 64 };
+        return Err(Error::NotYetSupported(format!(
+            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
+             lengths over 125 come in chapter 5"
+        )));
+    }
+
+    let mask = if masked {
+        let mut key = [0; 4];
+        frame::read_frame_bytes(reader, &mut key, false)?;
+        Some(key)
+    } else {
+        None
+    };
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: u64::from(payload_len),
+    };
+    for line in diagram::render(&header) {
+        narrate::plain(line);
+    }
+
+    if !fin {
+        return Err(Error::NotYetSupported(
+            "a message split over several frames (chapter 7)".into(),
+        ));
+    }
+    if opcode != Opcode::Text {
+        return Err(Error::NotYetSupported(format!(
+            "a {opcode} frame; this chapter reads text frames only"
+        )));
+    }
+    let Some(key) = mask else {
+        return Err(Violation::Unmasked.into());
+    };
+
+    narrate::received(format!("Payload size: {payload_len} bytes"));
+    narrate::received(format!("Got mask: {key:?}"));
+    // At most 125 bytes: small enough to take the header at its word.
+    let mut data = vec![0; usize::from(payload_len)];
+    frame::read_frame_bytes(reader, &mut data, false)?;
+    narrate::received(format!("Got masked data: {data:?}"));
+    for (i, byte) in data.iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+    narrate::plain(format!("Unmasked the data: {data:?}"));
+    let text = String::from_utf8_lossy(&data).into_owned();
+    narrate::plain(format!("Converted to a string: {text:?}"));
+    Ok(text)
+}
