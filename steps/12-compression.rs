@@ -178,7 +178,7 @@ fn negotiate(request: &Request) -> Option<DeflateAgreement> {
     }
     let negotiation = extension::negotiate(&offers);
     for (offer, why) in &negotiation.declined {
-        narrate::summary(format!("declined {offer:?}: {why}"));
+        narrate::summary(format!("declined \"{offer}\": {why}"));
     }
     match negotiation.agreed {
         Some(agreement) => {

@@ -480,7 +480,7 @@ pub fn write(writer: &mut impl Write, fin: bool, opcode: Opcode, payload: &[u8])
     write_with_rsv(writer, fin, 0, opcode, payload)
 }
 
-/// [`write`], with reserved bits an extension gave a meaning (RSV1 for a
+/// [`write()`], with reserved bits an extension gave a meaning (RSV1 for a
 /// compressed message, RFC 7692 §6).
 pub fn write_with_rsv(
     writer: &mut impl Write,
