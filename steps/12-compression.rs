@@ -156,7 +156,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     conversation::converse(reader, writer, &mut session, &mut |message, session| {
         let opcode = message.opcode;
         let raw_len = message.payload.len();
-        tell_echo(&message);
+        tell_echo(&message, session.deflate().is_some());
         session.send(opcode, message.payload);
         if let Some(sent) = session.queued().last() {
             tell_compressed_echo(sent, raw_len);
@@ -224,6 +224,23 @@ fn tell_compressed_echo(sent: &OutgoingFrame, raw_len: usize) {
         ""
     };
     let bytes: Vec<String> = shown.iter().map(|byte| format!("{byte:02x}")).collect();
+    if narrate::tells(Level::Frames) {
+        let header = FrameHeader {
+            fin: true,
+            rsv: RSV1,
+            opcode: sent.opcode,
+            mask: None,
+            payload_len: sent.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame compressed, {raw_len} → {} bytes, header {:?}: {}{more}",
+            sent.opcode,
+            sent.payload.len(),
+            frame::encode_header(&header),
+            bytes.join(" ")
+        ));
+        return;
+    }
     narrate::summary(format!(
         "  echo compressed {raw_len} → {} bytes, RSV1 set: {}{more}",
         sent.payload.len(),
@@ -233,7 +250,7 @@ fn tell_compressed_echo(sent: &OutgoingFrame, raw_len: usize) {
 
 /// The story of a complete message and its echo: the whole story when
 /// `--verbose`, one line by default.
-fn tell_echo(message: &Message) {
+fn tell_echo(message: &Message, compressing: bool) {
     if narrate::tells(Level::Frames) {
         if message.frames > 1 {
             narrate::received(format!(
@@ -244,14 +261,13 @@ fn tell_echo(message: &Message) {
             ));
         }
         narrate::plain(format!("  {}", narrate::preview(message)));
-        // The echo is the same size raw; compressed, its real size follows.
+        if compressing {
+            // Its size is known once compressed: `tell_compressed_echo`.
+            return;
+        }
         let echo_header = FrameHeader {
             fin: true,
-            rsv: if message.compressed_len.is_some() {
-                RSV1
-            } else {
-                0
-            },
+            rsv: 0,
             opcode: message.opcode,
             mask: None,
             payload_len: message.payload.len() as u64,
