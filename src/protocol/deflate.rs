@@ -14,7 +14,10 @@
 //! costs five bytes instead of seven. The price is memory held for as long
 //! as the connection lives, idle or not: a 32 KiB window to inflate with,
 //! and a compressor with its window and hash tables (a few hundred KiB with
-//! zlib's defaults). With `no_context_takeover`, each message starts afresh.
+//! zlib's defaults). With `no_context_takeover`, each message starts afresh,
+//! so nothing needs keeping between messages: the (de)compressor is made
+//! when a message needs it and dropped after, and an idle connection holds
+//! none.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -39,8 +42,9 @@ pub enum InflateError {
 /// One connection's compressor and decompressor, as agreed.
 pub struct PerMessageDeflate {
     agreement: DeflateAgreement,
-    compressor: Compress,
-    decompressor: Decompress,
+    /// Made on first use; kept between messages only with context takeover.
+    compressor: Option<Compress>,
+    decompressor: Option<Decompress>,
     /// The peer ended its stream with a final block (§7.2.3.4): start the
     /// next message with a fresh decompressor.
     stream_ended: bool,
@@ -58,15 +62,10 @@ impl std::fmt::Debug for PerMessageDeflate {
 
 impl PerMessageDeflate {
     pub fn new(agreement: DeflateAgreement) -> PerMessageDeflate {
-        // zlib cannot make raw DEFLATE with a 256-byte window (8 bits): it
-        // uses 512. Every implementation does the same; peers inflate with
-        // the window they announced, which reads it in practice.
-        let bits = agreement.server_max_window_bits.clamp(9, 15);
         PerMessageDeflate {
             agreement,
-            compressor: Compress::new_with_window_bits(Compression::default(), false, bits),
-            // A 15-bit window reads data made with any smaller one.
-            decompressor: Decompress::new_with_window_bits(false, 15),
+            compressor: None,
+            decompressor: None,
             stream_ended: false,
             message_started: false,
         }
@@ -80,21 +79,27 @@ impl PerMessageDeflate {
     /// removed. `None` if the compressor failed; the message then goes out
     /// uncompressed, which §6 allows.
     pub fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        // zlib cannot make raw DEFLATE with a 256-byte window (8 bits): it
+        // uses 512. Every implementation does the same; peers inflate with
+        // the window they announced, which reads it in practice.
+        let bits = self.agreement.server_max_window_bits.clamp(9, 15);
+        let compressor = self.compressor.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::default(), false, bits)
+        });
         let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        let start_in = self.compressor.total_in();
+        let start_in = compressor.total_in();
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(256));
             }
-            let consumed = (self.compressor.total_in() - start_in) as usize;
+            let consumed = (compressor.total_in() - start_in) as usize;
             let result =
-                self.compressor
-                    .compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
+                compressor.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
             if result.is_err() {
-                self.compressor.reset();
+                self.compressor = None;
                 return None;
             }
-            let consumed = (self.compressor.total_in() - start_in) as usize;
+            let consumed = (compressor.total_in() - start_in) as usize;
             // Done once all input is in and the flush had room to spare.
             if consumed == payload.len() && out.len() < out.capacity() {
                 break;
@@ -109,7 +114,7 @@ impl PerMessageDeflate {
             out.push(0x00);
         }
         if self.agreement.server_no_context_takeover {
-            self.compressor.reset();
+            self.compressor = None;
         }
         Some(out)
     }
@@ -138,7 +143,7 @@ impl PerMessageDeflate {
         if last || result.is_err() {
             self.message_started = false;
             if self.stream_ended || self.agreement.client_no_context_takeover {
-                self.decompressor.reset(false);
+                self.decompressor = None;
             }
             self.stream_ended = false;
         }
@@ -151,6 +156,10 @@ impl PerMessageDeflate {
         out: &mut Vec<u8>,
         limit: u64,
     ) -> Result<(), InflateError> {
+        // A 15-bit window reads data made with any smaller one.
+        let decompressor = self
+            .decompressor
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
         while !self.stream_ended {
             let start = out.len();
             // One byte past the limit is enough to know it was passed.
@@ -158,13 +167,10 @@ impl PerMessageDeflate {
                 .saturating_sub(start as u64)
                 .min(INFLATE_STEP as u64) as usize;
             out.resize(start + room, 0);
-            let (in_before, out_before) =
-                (self.decompressor.total_in(), self.decompressor.total_out());
-            let status =
-                self.decompressor
-                    .decompress(input, &mut out[start..], FlushDecompress::Sync);
-            let consumed = (self.decompressor.total_in() - in_before) as usize;
-            let produced = (self.decompressor.total_out() - out_before) as usize;
+            let (in_before, out_before) = (decompressor.total_in(), decompressor.total_out());
+            let status = decompressor.decompress(input, &mut out[start..], FlushDecompress::Sync);
+            let consumed = (decompressor.total_in() - in_before) as usize;
+            let produced = (decompressor.total_out() - out_before) as usize;
             out.truncate(start + produced);
             input = &input[consumed..];
             if out.len() as u64 > limit {
