@@ -17,7 +17,9 @@
 //! zlib's defaults). With `no_context_takeover`, each message starts afresh,
 //! so nothing needs keeping between messages: the (de)compressor is made
 //! when a message needs it and dropped after, and an idle connection holds
-//! none.
+//! none. (The allocator may keep the freed pages resident for the thread's
+//! next message: `cargo bench --bench deflate` shows resident memory per
+//! idle connection falling only from about 380 to 320 KiB.)
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
