@@ -24,7 +24,10 @@
 //!   - [`protocol::utf8`]: text checked as it arrives (§8.1).
 //!   - [`protocol::violation`]: each rule a peer can break, with its close code.
 //!   - [`protocol::session`]: a whole conversation as a state machine, without
-//!     I/O (chapters 10 and 11).
+//!     I/O (chapters 10, 11 and 12).
+//!   - [`protocol::extension`] and [`protocol::deflate`]: permessage-deflate
+//!     (RFC 7692): the offer and the answer, compressing and inflating
+//!     (chapter 12).
 //! * [`narrate`]: what a chapter says about the bytes it sees, coloured on a
 //!   terminal: log lines and previews, [`narrate::diagram`] (the §5.2
 //!   diagram filled in with real bits), [`narrate::session`] (what a

@@ -1,7 +1,8 @@
 //! A real browser opens chapter 4's page and sees the server's reply on it:
 //! the page, its script, the handshake and both frames, all as a learner
 //! following along in Chromium would meet them. Then two tabs talk to each
-//! other through chapter 11's chat room.
+//! other through chapter 11's chat room, and Chromium agrees on
+//! permessage-deflate with chapter 12.
 //!
 //! Needs Debian's Chromium and playwright-core, which `tests/browser/setup`
 //! installs. So that a plain `cargo test` never counts them as passed where
@@ -100,4 +101,29 @@ fn chromium_chat_between_two_tabs() {
         std::fs::copy(&screenshot, &committed).expect("the screenshot is copied");
         eprintln!("updated {}", committed.display());
     }
+}
+
+#[test]
+#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+fn chromium_agrees_on_permessage_deflate_with_chapter_12() {
+    assert_browser_ready();
+    let server = Server::start(env!("CARGO_BIN_EXE_12-compression"), &[]);
+    let url = format!("http://localhost:{}/", server.port);
+    drive(
+        &server,
+        &["page-shows", &url, "Extension agreed: permessage-deflate"],
+        "browser-12-extension.png",
+    );
+    drive(
+        &server,
+        &["page-shows", &url, "Received: Can you hear me?"],
+        "browser-12-compression.png",
+    );
+    // Chromium's own offer, our answer, and its message arriving
+    // compressed (RSV1) and echoed compressed.
+    server.wait_for_log(
+        "offered \"permessage-deflate; client_max_window_bits\" → agreed \"permessage-deflate\"",
+    );
+    let log = server.wait_for_log("← text 16 bytes (compressed: ");
+    assert!(log.contains("echo compressed 16 → "), "{log}");
 }

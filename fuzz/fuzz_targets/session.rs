@@ -168,6 +168,7 @@ fn model(frames: &[(bool, Opcode, Vec<u8>)]) -> (Vec<Event>, bool) {
                         opcode,
                         payload: Vec::new(),
                         frames: 0,
+                        compressed_len: None,
                     });
                     current.payload.extend_from_slice(payload);
                     current.frames += 1;

@@ -15,8 +15,15 @@ pub fn tell(event: &Event) {
     match event {
         Event::DataFrame(header) => {
             if narrate::tells(Level::Frames) {
+                // RSV1 reaches here only where permessage-deflate was
+                // agreed (chapter 12): elsewhere it fails the connection.
+                let compressed = if header.rsv != 0 {
+                    ", RSV1: compressed"
+                } else {
+                    ""
+                };
                 narrate::received(format!(
-                    "Received {} frame: FIN {}, {} bytes ({})",
+                    "Received {} frame: FIN {}, {} bytes ({}){compressed}",
                     header.opcode,
                     u8::from(header.fin),
                     header.payload_len,

@@ -477,9 +477,21 @@ pub fn encode(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) 
 
 /// Sends one unmasked frame, as a server does (§5.1: servers never mask).
 pub fn write(writer: &mut impl Write, fin: bool, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+    write_with_rsv(writer, fin, 0, opcode, payload)
+}
+
+/// [`write()`], with reserved bits an extension gave a meaning (RSV1 for a
+/// compressed message, RFC 7692 §6).
+pub fn write_with_rsv(
+    writer: &mut impl Write,
+    fin: bool,
+    rsv: u8,
+    opcode: Opcode,
+    payload: &[u8],
+) -> io::Result<()> {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask: None,
         payload_len: payload.len() as u64,

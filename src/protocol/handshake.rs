@@ -143,20 +143,47 @@ pub fn check_origin(request: &Request, allowed: &[String]) -> Result<(), Handsha
 
 /// The `101 Switching Protocols` response head for an accepted key.
 pub fn switching_protocols(accept: &str) -> String {
-    response_head(
-        Status::SWITCHING_PROTOCOLS,
-        &[
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", accept),
-        ],
-    )
+    switching_protocols_with(accept, None)
+}
+
+/// [`switching_protocols`], naming the extensions the server accepted
+/// (RFC 6455 §9.1), if any.
+pub fn switching_protocols_with(accept: &str, extensions: Option<&str>) -> String {
+    let mut headers = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept),
+    ];
+    if let Some(extensions) = extensions {
+        headers.push(("Sec-WebSocket-Extensions", extensions));
+    }
+    response_head(Status::SWITCHING_PROTOCOLS, &headers)
+}
+
+/// The values of every `Sec-WebSocket-Extensions` header of a request, in
+/// order: each may hold several offers.
+pub fn extension_offers(request: &Request) -> impl Iterator<Item = &str> {
+    request
+        .head
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+        .map(|header| header.value.as_str())
 }
 
 /// Sends the `101` response. From the next byte on, the connection speaks
 /// WebSocket frames, not HTTP.
 pub fn write_switching_protocols(writer: &mut impl Write, accept: &str) -> io::Result<()> {
-    writer.write_all(switching_protocols(accept).as_bytes())?;
+    write_switching_protocols_with(writer, accept, None)
+}
+
+/// [`write_switching_protocols`], with an extensions answer.
+pub fn write_switching_protocols_with(
+    writer: &mut impl Write,
+    accept: &str,
+    extensions: Option<&str>,
+) -> io::Result<()> {
+    writer.write_all(switching_protocols_with(accept, extensions).as_bytes())?;
     writer.flush()
 }
 

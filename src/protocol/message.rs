@@ -17,6 +17,9 @@ pub struct Message {
     pub payload: Vec<u8>,
     /// How many frames it arrived in.
     pub frames: usize,
+    /// Its size on the wire, when it came compressed (RFC 7692); the
+    /// payload is then what it inflated to.
+    pub compressed_len: Option<u64>,
 }
 
 /// Puts fragmented messages back together.
@@ -87,6 +90,7 @@ impl Assembler {
             opcode: header.opcode,
             payload: Vec::new(),
             frames: 0,
+            compressed_len: None,
         });
         message.frames += 1;
         Ok(&mut message.payload)
@@ -96,6 +100,11 @@ impl Assembler {
     /// finished message.
     pub fn end_frame(&mut self, fin: bool) -> Option<Message> {
         if fin { self.in_progress.take() } else { None }
+    }
+
+    /// The message in progress, to be changed in place.
+    pub fn in_progress_mut(&mut self) -> Option<&mut Message> {
+        self.in_progress.as_mut()
     }
 
     /// The payload of the message in progress, for a frame's bytes to be
@@ -130,7 +139,8 @@ mod tests {
             Ok(Some(Message {
                 opcode: Opcode::Binary,
                 payload: vec![1, 2],
-                frames: 1
+                frames: 1,
+                compressed_len: None,
             }))
         );
     }

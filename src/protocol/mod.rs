@@ -5,6 +5,8 @@
 
 pub mod close;
 pub mod control;
+pub mod deflate;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod http;

@@ -18,6 +18,13 @@
 //! arriving, that buffer is the message itself, so megabytes go from the
 //! socket to their final place with no copy in between.
 //!
+//! With permessage-deflate agreed in the handshake (chapter 12,
+//! [`Session::with_deflate`]), RSV1 on a message's first frame means its
+//! payload is compressed (RFC 7692 §6): the session inflates each frame as
+//! it completes, counting what it inflates against the size limit as it
+//! grows, and compresses what it is asked to send. Without the agreement,
+//! RSV1 stays what it always was: a protocol error.
+//!
 //! A reply the protocol demands (a pong, the answer to a close, the close
 //! that fails a connection) is queued when its event is handed out by
 //! [`Session::next_event`], not when its frame arrived, so it leaves in
@@ -27,6 +34,8 @@ use std::collections::VecDeque;
 
 use crate::protocol::close::{self, CloseCode, CloseFrame};
 use crate::protocol::control;
+use crate::protocol::deflate::{InflateError, PerMessageDeflate};
+use crate::protocol::extension::DeflateAgreement;
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::mask;
 use crate::protocol::message::{Assembler, Message};
@@ -77,6 +86,20 @@ pub enum Event {
 pub struct OutgoingFrame {
     pub opcode: Opcode,
     pub payload: Vec<u8>,
+    /// The payload is compressed: the frame goes out with RSV1 set.
+    pub compressed: bool,
+}
+
+/// RSV1, the bit permessage-deflate gives a meaning (RFC 7692 §6), as
+/// [`FrameHeader::rsv`] holds it.
+pub const RSV1: u8 = 0b100;
+
+/// A compressed message being inflated, frame by frame.
+#[derive(Debug, Default)]
+struct Inflating {
+    inflated: Vec<u8>,
+    /// Compressed bytes so far, as they came on the wire.
+    compressed_len: u64,
 }
 
 /// The frame whose header has arrived and whose payload has not, all of it.
@@ -119,6 +142,10 @@ pub struct Session {
     finished: bool,
     /// Our close frame is queued: send nothing after it (§5.5.1).
     close_queued: bool,
+    /// permessage-deflate, when the handshake agreed on it.
+    deflate: Option<PerMessageDeflate>,
+    /// Set while the message in progress is a compressed one.
+    inflating: Option<Inflating>,
 }
 
 impl Session {
@@ -137,7 +164,23 @@ impl Session {
             outgoing: Vec::new(),
             finished: false,
             close_queued: false,
+            deflate: None,
+            inflating: None,
         }
+    }
+
+    /// A session that speaks permessage-deflate as `agreement` says
+    /// (RFC 7692), besides everything [`Session::new`] does.
+    pub fn with_deflate(max_message_size: u64, agreement: DeflateAgreement) -> Session {
+        Session {
+            deflate: Some(PerMessageDeflate::new(agreement)),
+            ..Session::new(max_message_size)
+        }
+    }
+
+    /// What was agreed for permessage-deflate, if anything.
+    pub fn deflate(&self) -> Option<&DeflateAgreement> {
+        self.deflate.as_ref().map(PerMessageDeflate::agreement)
     }
 
     /// Whether the conversation is over: once the outgoing frames are sent,
@@ -254,6 +297,9 @@ impl Session {
         }
         let mut message_start = 0;
         if !header.opcode.is_control() {
+            if header.rsv == RSV1 {
+                self.inflating = Some(Inflating::default());
+            }
             self.events.push_back(Event::DataFrame(header.clone()));
             // `check` has already made sure the frame may come next.
             if let Ok(message) = self.assembler.begin_frame(&header) {
@@ -276,8 +322,21 @@ impl Session {
 
     fn check(&self, header: &FrameHeader) -> Result<(), Violation> {
         if header.rsv != 0 {
-            return Err(Violation::ReservedBits(header.rsv));
+            // With permessage-deflate, RSV1 marks a message's first frame
+            // as compressed, and may appear nowhere else: not on a
+            // continuation, not on a control frame (RFC 7692 §6.1).
+            let opens_message = matches!(header.opcode, Opcode::Text | Opcode::Binary);
+            return match (header.rsv, &self.deflate) {
+                (RSV1, Some(_)) if opens_message => Ok(()),
+                (RSV1, Some(_)) => Err(Violation::CompressionBitMisplaced(header.opcode)),
+                _ => Err(Violation::ReservedBits(header.rsv)),
+            }
+            .and_then(|()| self.check_unreserved(header));
         }
+        self.check_unreserved(header)
+    }
+
+    fn check_unreserved(&self, header: &FrameHeader) -> Result<(), Violation> {
         if let Opcode::Reserved(bits) = header.opcode {
             return Err(Violation::ReservedOpcode(bits));
         }
@@ -329,8 +388,10 @@ impl Session {
             mask::apply_from(key, &mut payload[start..], offset);
         } else {
             let start = frame.message_start + offset as usize;
-            let is_text =
-                self.assembler.in_progress().map(|message| message.opcode) == Some(Opcode::Text);
+            // Compressed text is checked once inflated, in `frame_ends`.
+            let is_text = self.assembler.in_progress().map(|message| message.opcode)
+                == Some(Opcode::Text)
+                && self.inflating.is_none();
             if let Some(message) = self.assembler.payload_mut() {
                 let piece = &mut message[start..start + count];
                 mask::apply_from(key, piece, offset);
@@ -354,9 +415,16 @@ impl Session {
             self.control_frame(header.opcode, frame.control_payload);
             return;
         }
-        let Some(message) = self.assembler.end_frame(header.fin) else {
+        if self.inflating.is_some() && !self.inflate_frame(header.fin) {
+            return;
+        }
+        let Some(mut message) = self.assembler.end_frame(header.fin) else {
             return;
         };
+        if let Some(inflating) = self.inflating.take() {
+            message.payload = inflating.inflated;
+            message.compressed_len = Some(inflating.compressed_len);
+        }
         if message.opcode == Opcode::Text
             && let Err(violation) = self.text.finish()
         {
@@ -364,6 +432,39 @@ impl Session {
             return;
         }
         self.events.push_back(Event::Message(message));
+    }
+
+    /// Inflates the compressed frame that just ended (its bytes are the
+    /// message in progress so far, which then holds nothing again), checks
+    /// the text it yields, and says whether all went well.
+    fn inflate_frame(&mut self, last: bool) -> bool {
+        let (Some(deflate), Some(inflating), Some(message)) = (
+            &mut self.deflate,
+            &mut self.inflating,
+            self.assembler.in_progress_mut(),
+        ) else {
+            return false;
+        };
+        let is_text = message.opcode == Opcode::Text;
+        let compressed = std::mem::take(&mut message.payload);
+        inflating.compressed_len += compressed.len() as u64;
+        let start = inflating.inflated.len();
+        let limit = self.max_message_size;
+        let outcome = deflate.inflate(&compressed, last, &mut inflating.inflated, limit);
+        let violation = match outcome {
+            Err(InflateError::TooBig { .. }) => Some(Violation::InflatesTooBig { limit }),
+            Err(InflateError::Invalid(why)) => Some(Violation::BadCompressedData(why)),
+            Ok(()) if is_text => self.text.feed(&inflating.inflated[start..]).err(),
+            Ok(()) => None,
+        };
+        match violation {
+            Some(violation) => {
+                self.inflating = None;
+                self.fail(violation.close_code(), violation.to_string());
+                false
+            }
+            None => true,
+        }
     }
 
     fn control_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
@@ -439,7 +540,22 @@ impl Session {
 
     /// Sends a message of our own (an echo, a chat line), unless our close
     /// frame has already gone: nothing may follow it.
+    /// With permessage-deflate, the message goes out compressed.
     pub fn send(&mut self, opcode: Opcode, payload: Vec<u8>) {
+        if self.close_queued {
+            return;
+        }
+        if let Some(deflate) = &mut self.deflate
+            && !opcode.is_control()
+            && let Some(compressed) = deflate.compress(&payload)
+        {
+            self.outgoing.push(OutgoingFrame {
+                opcode,
+                payload: compressed,
+                compressed: true,
+            });
+            return;
+        }
         self.queue(opcode, payload);
     }
 
@@ -448,7 +564,17 @@ impl Session {
             return;
         }
         self.close_queued = opcode == Opcode::Close;
-        self.outgoing.push(OutgoingFrame { opcode, payload });
+        self.outgoing.push(OutgoingFrame {
+            opcode,
+            payload,
+            compressed: false,
+        });
+    }
+
+    /// The frames queued and not yet taken, for a chapter to tell what it
+    /// is about to send.
+    pub fn queued(&self) -> &[OutgoingFrame] {
+        &self.outgoing
     }
 
     /// The frames to send now, in order.
@@ -804,7 +930,8 @@ mod tests {
             sent,
             [OutgoingFrame {
                 opcode: Opcode::Close,
-                payload: vec![]
+                payload: vec![],
+                compressed: false,
             }]
         );
     }
@@ -869,5 +996,211 @@ mod tests {
         let mut between_frames = Session::new(1024);
         between_frames.receive(&masked(true, Opcode::Text, b"done"));
         assert!(between_frames.peer_closed().is_ok());
+    }
+
+    // permessage-deflate (RFC 7692), from here on.
+
+    fn takeover() -> DeflateAgreement {
+        DeflateAgreement {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            server_window_requested: false,
+            client_max_window_bits: None,
+        }
+    }
+
+    /// A masked frame with RSV1 set.
+    fn compressed(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = masked(fin, opcode, payload);
+        bytes[0] |= RSV1 << 4;
+        bytes
+    }
+
+    /// [`run`] in a session that agreed on `agreement`, with a limit.
+    fn run_deflate(
+        agreement: DeflateAgreement,
+        limit: u64,
+        chunks: &[&[u8]],
+    ) -> (Vec<Event>, Vec<OutgoingFrame>) {
+        let mut session = Session::with_deflate(limit, agreement);
+        let mut events = Vec::new();
+        let mut sent = Vec::new();
+        for chunk in chunks {
+            session.receive(chunk);
+            while let Some(event) = session.next_event() {
+                if let Event::Message(message) = &event {
+                    session.send(message.opcode, message.payload.clone());
+                }
+                events.push(event);
+            }
+            sent.extend(session.take_outgoing());
+        }
+        (events, sent)
+    }
+
+    const HELLO: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+    #[test]
+    fn rfc_7692_hello_is_inflated_and_the_echo_compressed() {
+        // §7.2.3.1 and §7.2.3.2: "Hello", then "Hello" again from the
+        // shared window; our echoes are the same bytes.
+        let bytes = [
+            compressed(true, Opcode::Text, &HELLO),
+            compressed(true, Opcode::Text, &[0xf2, 0x00, 0x11, 0x00, 0x00]),
+        ]
+        .concat();
+        let (events, sent) = run_deflate(takeover(), 1 << 20, &[&bytes]);
+        assert_eq!(
+            messages(&events),
+            [
+                (Opcode::Text, b"Hello".to_vec()),
+                (Opcode::Text, b"Hello".to_vec())
+            ]
+        );
+        let Some(Event::Message(first)) = events.get(1) else {
+            panic!("{events:?}");
+        };
+        assert_eq!(first.compressed_len, Some(7));
+        assert_eq!(
+            sent,
+            [
+                OutgoingFrame {
+                    opcode: Opcode::Text,
+                    payload: HELLO.to_vec(),
+                    compressed: true,
+                },
+                OutgoingFrame {
+                    opcode: Opcode::Text,
+                    payload: vec![0xf2, 0x00, 0x11, 0x00, 0x00],
+                    compressed: true,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_compressed_message_in_fragments_has_rsv1_on_the_first_only() {
+        // §7.2.3.1's fragmented form, with a ping in between.
+        let bytes = [
+            compressed(false, Opcode::Text, &HELLO[..3]),
+            masked(true, Opcode::Ping, b"p"),
+            masked(true, Opcode::Continuation, &HELLO[3..]),
+        ]
+        .concat();
+        for cut in 0..=bytes.len() {
+            let (events, _) = run_deflate(takeover(), 1 << 20, &[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(
+                messages(&events),
+                [(Opcode::Text, b"Hello".to_vec())],
+                "cut at {cut}"
+            );
+        }
+        let rsv1_again = [
+            compressed(false, Opcode::Text, &HELLO[..3]),
+            compressed(true, Opcode::Continuation, &HELLO[3..]),
+        ]
+        .concat();
+        let (events, _) = run_deflate(takeover(), 1 << 20, &[&rsv1_again]);
+        assert_eq!(failure(&events), Some(1002));
+    }
+
+    #[test]
+    fn an_uncompressed_message_inside_a_compressed_session() {
+        // §6: RSV1 clear means this message was sent as it is.
+        let bytes = [
+            masked(true, Opcode::Text, b"plain"),
+            compressed(true, Opcode::Text, &HELLO),
+        ]
+        .concat();
+        let (events, _) = run_deflate(takeover(), 1 << 20, &[&bytes]);
+        assert_eq!(
+            messages(&events),
+            [
+                (Opcode::Text, b"plain".to_vec()),
+                (Opcode::Text, b"Hello".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_blocks_and_empty_messages() {
+        // §7.2.3.3 (a stored block), §7.2.3.5 (two blocks, an empty
+        // stored one between), §7.2.3.6 (an empty fragment), and an empty
+        // message sent as the single byte 00.
+        let stored = [
+            0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        ];
+        let two_blocks = [
+            0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
+        ];
+        let bytes = [
+            compressed(true, Opcode::Text, &stored),
+            compressed(true, Opcode::Text, &two_blocks),
+            compressed(false, Opcode::Text, &HELLO),
+            masked(true, Opcode::Continuation, b""),
+            compressed(true, Opcode::Binary, &[0x00]),
+        ]
+        .concat();
+        let (events, sent) = run_deflate(takeover(), 1 << 20, &[&bytes]);
+        assert_eq!(
+            messages(&events),
+            [
+                (Opcode::Text, b"Hello".to_vec()),
+                (Opcode::Text, b"Hello".to_vec()),
+                (Opcode::Text, b"Hello".to_vec()),
+                (Opcode::Binary, vec![]),
+            ]
+        );
+        assert_eq!(
+            sent.last().map(|frame| &frame.payload[..]),
+            Some(&[0x00][..])
+        );
+    }
+
+    #[test]
+    fn rsv1_without_the_extension_or_on_control_frames_is_a_protocol_error() {
+        let (events, _) = run(&[&compressed(true, Opcode::Text, &HELLO)]);
+        assert_eq!(failure(&events), Some(1002));
+        let (events, _) = run_deflate(takeover(), 1 << 20, &[&compressed(true, Opcode::Ping, b"")]);
+        assert_eq!(failure(&events), Some(1002));
+        let rsv2 = {
+            let mut bytes = masked(true, Opcode::Text, b"x");
+            bytes[0] |= 0b0010_0000;
+            bytes
+        };
+        let (events, _) = run_deflate(takeover(), 1 << 20, &[&rsv2]);
+        assert_eq!(failure(&events), Some(1002));
+    }
+
+    #[test]
+    fn a_bomb_gets_1009_and_bad_data_1007() {
+        let mut sender = PerMessageDeflate::new(takeover());
+        let Some(bomb) = sender.compress(&vec![b'a'; 5_000_000]) else {
+            panic!("compressing failed");
+        };
+        assert!(bomb.len() < 10_000);
+        let (events, sent) = run_deflate(
+            takeover(),
+            100_000,
+            &[&compressed(true, Opcode::Binary, &bomb)],
+        );
+        assert_eq!(failure(&events), Some(1009));
+        assert_eq!(sent.last().map(|frame| frame.opcode), Some(Opcode::Close));
+        let rows: [(&str, Vec<u8>); 2] = [
+            (
+                "reserved block type",
+                compressed(true, Opcode::Binary, &[0xff, 0xff]),
+            ),
+            // "\xff" deflated: inflates fine, but is not UTF-8.
+            (
+                "text not UTF-8",
+                compressed(true, Opcode::Text, &[0xfa, 0x0f, 0x00]),
+            ),
+        ];
+        for (what, bytes) in rows {
+            let (events, _) = run_deflate(takeover(), 1 << 20, &[&bytes]);
+            assert_eq!(failure(&events), Some(1007), "{what}: {events:?}");
+        }
     }
 }

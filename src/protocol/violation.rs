@@ -32,16 +32,25 @@ pub enum Violation {
     MessageTooBig { size: u64, limit: u64 },
     /// §5.5.1 / §7.4: a close frame we cannot accept.
     BadClose(CloseFrameError),
+    /// RFC 7692 §6.1: with permessage-deflate, RSV1 belongs on the first
+    /// frame of a message only.
+    CompressionBitMisplaced(Opcode),
+    /// RFC 7692 §7.2.2: the payload is not DEFLATE data.
+    BadCompressedData(String),
+    /// Our own limit, reached while inflating (§10.4 again).
+    InflatesTooBig { limit: u64 },
 }
 
 impl Violation {
     /// The code §7.4.1 assigns to this kind of failure.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Violation::InvalidUtf8 | Violation::BadClose(CloseFrameError::ReasonNotUtf8) => {
-                CloseCode::INVALID_PAYLOAD
+            Violation::InvalidUtf8
+            | Violation::BadClose(CloseFrameError::ReasonNotUtf8)
+            | Violation::BadCompressedData(_) => CloseCode::INVALID_PAYLOAD,
+            Violation::MessageTooBig { .. } | Violation::InflatesTooBig { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
             }
-            Violation::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -81,6 +90,17 @@ impl fmt::Display for Violation {
                 write!(f, "a message of {size} bytes; the limit is {limit}")
             }
             Violation::BadClose(error) => error.fmt(f),
+            Violation::CompressionBitMisplaced(opcode) => write!(
+                f,
+                "RSV1 on a {opcode} frame; it marks only the first frame of a compressed message"
+            ),
+            Violation::BadCompressedData(why) => {
+                write!(f, "a compressed message that does not inflate: {why}")
+            }
+            Violation::InflatesTooBig { limit } => write!(
+                f,
+                "a compressed message that inflates past the limit of {limit} bytes"
+            ),
         }
     }
 }

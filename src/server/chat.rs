@@ -22,9 +22,10 @@ use std::thread::{self, JoinHandle};
 
 use crate::narrate;
 use crate::protocol::close::{self, CloseCode};
-use crate::protocol::frame::{self, Opcode};
+use crate::protocol::frame::{self, FrameHeader, Opcode};
 use crate::protocol::message::Message;
-use crate::server::conversation::Outbox;
+use crate::protocol::session::OutgoingFrame;
+use crate::server::conversation::{self, Outbox};
 use crate::server::error::Error;
 
 pub mod wire;
@@ -296,8 +297,16 @@ pub struct QueueOutbox {
 }
 
 impl Outbox for QueueOutbox {
-    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
-        let encoded: Encoded = frame::encode(true, opcode, None, payload).into();
+    fn send(&mut self, outgoing: &OutgoingFrame) -> Result<(), Error> {
+        let mut bytes = frame::encode_header(&FrameHeader {
+            fin: true,
+            rsv: conversation::rsv_of(outgoing),
+            opcode: outgoing.opcode,
+            mask: None,
+            payload_len: outgoing.payload.len() as u64,
+        });
+        bytes.extend_from_slice(&outgoing.payload);
+        let encoded: Encoded = bytes.into();
         self.queue.send(encoded).map_err(|_| member_gone())
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
-use crate::protocol::frame::{self, Opcode};
+use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
-use crate::protocol::session::{Event, Session};
+use crate::protocol::session::{Event, OutgoingFrame, RSV1, Session};
 use crate::server::error::Error;
 use crate::server::listener::{self, Connection};
 
@@ -70,12 +70,23 @@ pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Res
 /// the echo server, through a member's queue for the chat (chapter 11).
 pub trait Outbox {
     /// Sends one complete, unfragmented frame.
-    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error>;
+    fn send(&mut self, frame: &OutgoingFrame) -> Result<(), Error>;
+}
+
+/// The first header bits of an outgoing frame: RSV1 if it is compressed.
+pub fn rsv_of(frame: &OutgoingFrame) -> u8 {
+    if frame.compressed { RSV1 } else { 0 }
 }
 
 impl Outbox for TcpStream {
-    fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
-        frame::write(self, true, opcode, payload)?;
+    fn send(&mut self, outgoing: &OutgoingFrame) -> Result<(), Error> {
+        frame::write_with_rsv(
+            self,
+            true,
+            rsv_of(outgoing),
+            outgoing.opcode,
+            &outgoing.payload,
+        )?;
         Ok(())
     }
 }
@@ -108,7 +119,7 @@ pub fn converse(
             }
         }
         for frame in session.take_outgoing() {
-            outbox.send(frame.opcode, &frame.payload)?;
+            outbox.send(&frame)?;
         }
         if session.is_finished() {
             return Ok(());

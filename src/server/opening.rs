@@ -11,8 +11,9 @@
 use crate::narrate;
 use crate::protocol::handshake::{
     self, accept_key, check_origin, validate, write_switching_protocols,
+    write_switching_protocols_with,
 };
-use crate::protocol::http;
+use crate::protocol::http::{self, Request};
 use crate::server::error::Error;
 use crate::server::listener::Connection;
 use crate::server::page;
@@ -34,6 +35,29 @@ pub enum Opening {
 /// status; the listener sends that response and logs why.
 pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
     perform_checking_origin(connection, None, None)
+}
+
+/// [`perform`], letting `answer_extensions` read the request's offers and
+/// say what the `101` answers in `Sec-WebSocket-Extensions` (`None`: the
+/// header is left out, and every offer declined).
+pub fn perform_negotiating(
+    connection: &mut Connection,
+    answer_extensions: &mut dyn FnMut(&Request) -> Option<String>,
+) -> Result<Opening, Error> {
+    let request = http::read_request(&mut connection.reader)?;
+    narrate::event("Incoming Request");
+    if !handshake::is_websocket_request(&request) {
+        page::serve(connection, &request)?;
+        return Ok(Opening::ServedPage);
+    }
+    let key = validate(&request)?;
+    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    let accept = accept_key(key);
+    let extensions = answer_extensions(&request);
+    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    write_switching_protocols_with(&mut connection.writer, &accept, extensions.as_deref())?;
+    connection.handshake_finished();
+    Ok(Opening::Upgraded)
 }
 
 /// [`perform`], refusing pages from origins not in `allowed` (when given),

@@ -1,0 +1,298 @@
+//! Chapter 12 — Compression: permessage-deflate (beyond the article).
+//!
+//! Chapter 10's echo server, plus the one extension every browser asks for
+//! on every connection: `permessage-deflate` (RFC 7692). Chat-like JSON
+//! shrinks several times with it. (Chapter 11's chat does not take it: its
+//! messages are short, and it stays as it is.)
+//!
+//! **The offer and the answer.** A client lists what it would like in the
+//! handshake: `Sec-WebSocket-Extensions: permessage-deflate;
+//! client_max_window_bits` is what Chromium sends. Several offers may come,
+//! comma-separated, most wanted first, each with `;`-separated parameters:
+//!
+//! * `server_no_context_takeover`: "start each of your messages afresh";
+//!   we agree, and say so in the answer.
+//! * `client_no_context_takeover`: "I will start each of mine afresh"; we
+//!   repeat it, and forget our inflating window after each message.
+//! * `server_max_window_bits=N`: "compress with at most 2^N bytes of
+//!   history" (8–15); we honour it and repeat it. (zlib has no 256-byte
+//!   window for raw DEFLATE, so 8 becomes 9, as everywhere else.)
+//! * `client_max_window_bits`, with or without a value: the client's own
+//!   window, or its willingness to shrink it. We inflate with a 32 KiB
+//!   window, which reads any, so we ask for nothing.
+//!
+//! An offer with a parameter we do not know, a value out of range or a
+//! parameter twice is *declined* (RFC 7692 §5), and the next offer tried;
+//! if none is left, the connection goes on uncompressed. The server never
+//! fails the handshake over an offer: only the client fails, when our
+//! answer is not something it offered. The parsing and the choice are
+//! `protocol::extension`; this chapter tells the story and answers in the
+//! `101` (`opening::perform_negotiating`).
+//!
+//! **On the wire.** A compressed message has RSV1 set on its first frame,
+//! and only there: continuation frames and control frames never carry it.
+//! Control frames are never compressed at all: they are at most 125 bytes,
+//! must be readable in the middle of a fragmented message, and a ping must
+//! not wait for (or disturb) the compressor's state. The payload is raw
+//! DEFLATE (no zlib header, no checksum) finished with a *sync flush*,
+//! which always ends in the four bytes `00 00 ff ff`; the sender drops them
+//! and the receiver adds them back before inflating (`protocol::deflate`).
+//!
+//! **Context takeover.** By default each side keeps its sliding window
+//! from one message to the next, so a message may point back into earlier
+//! ones: "Hello" costs 7 bytes the first time and 5 the second. The cost is
+//! memory held for the whole life of a connection, idle or not: a 32 KiB
+//! window to inflate with, and a compressor whose window and hash tables
+//! take a few hundred KiB (`benches/deflate.rs` measures it). Without
+//! context takeover, every message starts from nothing: less compression
+//! for short messages, but no history to keep.
+//!
+//! **Safety.** A few kilobytes can inflate to gigabytes. The session
+//! inflates each frame as it ends, in steps, and counts the output against
+//! `--max-message-size` as it grows: past the limit the connection fails
+//! with 1009 before the rest is inflated. Data that is not DEFLATE gets
+//! 1007, like text that is not UTF-8. RSV1 without an agreement is still a
+//! protocol error (1002), as in chapter 10.
+//!
+//! **What graduates.** Nothing new in the engine's shape: the session
+//! learns the agreement as state (`Session::with_deflate`), and chapter
+//! 10, which never negotiates, runs the very same code with RSV1 forbidden.
+//!
+//! Try it: `cargo run --bin 12-compression`, open <http://localhost:2345>:
+//! the page shows the extension your browser agreed to, and the log shows
+//! each message's size compressed and raw.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError, Seconds};
+use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::protocol::extension::{self, DeflateAgreement};
+use websocket_from_scratch::protocol::frame::{self, FrameHeader};
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::http::Request;
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::{OutgoingFrame, RSV1, Session};
+use websocket_from_scratch::server::conversation::{
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+};
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::opening::{self, Opening};
+
+/// What this server allows, decided once at start-up.
+struct Settings {
+    max_message_size: u64,
+    idle_timeout: Duration,
+}
+
+/// The whole command line, read once.
+struct Options {
+    listen: listener::Options,
+    settings: Settings,
+    level: Level,
+}
+
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let mut listen = listener::Options::take_from(&mut args)?;
+        if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS")? {
+            listen.handshake_timeout = timeout;
+        }
+        let settings = Settings {
+            max_message_size: args
+                .value("--max-message-size", "BYTES")?
+                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            idle_timeout: args
+                .value("--idle-timeout", "SECONDS")?
+                .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+        };
+        let level = narrate::take_level(&mut args);
+        args.finish()?;
+        Ok(Options {
+            listen,
+            settings,
+            level,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Options {
+        listen,
+        settings,
+        level,
+    } = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    narrate::set_level(level);
+    listener::exit_code(listener::serve(
+        "12-compression",
+        &listen,
+        move |connection| echo(connection, &settings),
+    ))
+}
+
+/// Performs the handshake, agreeing on compression if the client offers
+/// it, then echoes messages until the client leaves.
+fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
+    let mut agreed = None;
+    let opening = opening::perform_negotiating(connection, &mut |request| {
+        agreed = negotiate(request);
+        agreed.map(|agreement| agreement.response())
+    })?;
+    if opening == Opening::ServedPage {
+        return Ok(());
+    }
+    narrate::event("Handshake completed. Echoing every message until the client leaves.");
+    conversation::start(connection, Some(settings.idle_timeout))?;
+    let mut session = match agreed {
+        Some(agreement) => Session::with_deflate(settings.max_message_size, agreement),
+        None => Session::new(settings.max_message_size),
+    };
+    let Connection { reader, writer, .. } = connection;
+    conversation::converse(reader, writer, &mut session, &mut |message, session| {
+        let opcode = message.opcode;
+        let raw_len = message.payload.len();
+        tell_echo(&message, session.deflate().is_some());
+        session.send(opcode, message.payload);
+        if let Some(sent) = session.queued().last() {
+            tell_compressed_echo(sent, raw_len);
+        }
+        Ok(())
+    })
+}
+
+/// Reads the client's offers, takes the first permessage-deflate one we
+/// can honour, and tells what became of each.
+fn negotiate(request: &Request) -> Option<DeflateAgreement> {
+    let offers = extension::parse_offers(handshake::extension_offers(request));
+    if offers.is_empty() {
+        narrate::summary("no extension offered: messages go uncompressed");
+        return None;
+    }
+    for offer in &offers {
+        narrate::received(format!("Extension offered: {offer}"));
+    }
+    let negotiation = extension::negotiate(&offers);
+    for (offer, why) in &negotiation.declined {
+        narrate::summary(format!("declined \"{offer}\": {why}"));
+    }
+    match negotiation.agreed {
+        Some(agreement) => {
+            narrate::summary(format!(
+                "offered {:?} → agreed {:?} ({})",
+                offers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                agreement.response(),
+                describe(&agreement)
+            ));
+            Some(agreement)
+        }
+        None => {
+            narrate::summary("no offer of permessage-deflate we can honour: uncompressed");
+            None
+        }
+    }
+}
+
+/// What an agreement means for this connection, in words.
+fn describe(agreement: &DeflateAgreement) -> String {
+    let keeps = |forgets: bool| if forgets { "forgets" } else { "keeps" };
+    format!(
+        "server {} its {}-bit window between messages, client {} its",
+        keeps(agreement.server_no_context_takeover),
+        agreement.server_max_window_bits.max(9),
+        keeps(agreement.client_no_context_takeover)
+    )
+}
+
+/// The compressed echo: its size and bytes (up to 32 of them).
+fn tell_compressed_echo(sent: &OutgoingFrame, raw_len: usize) {
+    if !sent.compressed {
+        return;
+    }
+    let shown = &sent.payload[..sent.payload.len().min(32)];
+    let more = if sent.payload.len() > shown.len() {
+        " …"
+    } else {
+        ""
+    };
+    let bytes: Vec<String> = shown.iter().map(|byte| format!("{byte:02x}")).collect();
+    if narrate::tells(Level::Frames) {
+        let header = FrameHeader {
+            fin: true,
+            rsv: RSV1,
+            opcode: sent.opcode,
+            mask: None,
+            payload_len: sent.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame compressed, {raw_len} → {} bytes, header {:?}: {}{more}",
+            sent.opcode,
+            sent.payload.len(),
+            frame::encode_header(&header),
+            bytes.join(" ")
+        ));
+        return;
+    }
+    narrate::summary(format!(
+        "  echo compressed {raw_len} → {} bytes, RSV1 set: {}{more}",
+        sent.payload.len(),
+        bytes.join(" ")
+    ));
+}
+
+/// The story of a complete message and its echo: the whole story when
+/// `--verbose`, one line by default.
+fn tell_echo(message: &Message, compressing: bool) {
+    if narrate::tells(Level::Frames) {
+        if message.frames > 1 {
+            narrate::received(format!(
+                "Assembled a {} message from {} frames: {} bytes",
+                message.opcode,
+                message.frames,
+                message.payload.len()
+            ));
+        }
+        narrate::plain(format!("  {}", narrate::preview(message)));
+        if compressing {
+            // Its size is known once compressed: `tell_compressed_echo`.
+            return;
+        }
+        let echo_header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: message.opcode,
+            mask: None,
+            payload_len: message.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame: {} bytes, header {:?}",
+            message.opcode,
+            message.payload.len(),
+            frame::encode_header(&echo_header)
+        ));
+    } else if narrate::tells(Level::Messages) {
+        let frames = if message.frames > 1 {
+            format!(" in {} frames", message.frames)
+        } else {
+            String::new()
+        };
+        let compressed = match message.compressed_len {
+            Some(wire) => format!(" (compressed: {wire})"),
+            None => String::new(),
+        };
+        narrate::summary(format!(
+            "← {} {} bytes{compressed}{frames} {} → echoed",
+            message.opcode,
+            message.payload.len(),
+            narrate::preview(message)
+        ));
+    }
+}
