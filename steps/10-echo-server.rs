@@ -37,7 +37,11 @@
 //!   makes our writes time out. Half a frame and silence is a stalled read.
 //! * The log is one line per message, numbered by connection. `--verbose`
 //!   brings back the frame-by-frame story of the earlier chapters; `--quiet`
-//!   keeps only problems, for benchmarks.
+//!   keeps only problems, for benchmarks. Lines go through a bounded queue
+//!   to one writer thread (`narrate::write_through_queue`): a stderr nobody
+//!   reads would otherwise freeze every connection in its next log line, and
+//!   a closed one would kill it, so a full queue drops lines and counts them
+//!   ("… 1,234 lines dropped"), and a failed write is ignored.
 //!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(listener::serve(
         "10-echo-server",
         &listen,

@@ -14,7 +14,9 @@
 //! who stops reading must not hold the others up. So a broadcast never
 //! writes to a socket; it puts the frame in each member's bounded queue,
 //! and each member's writer thread empties its own queue. A member whose
-//! queue is full is dropped with close 1008 and a log line.
+//! queue is full is dropped with close 1008 and a log line. Nothing is
+//! logged while the room is locked: a log line may have to wait, and the
+//! room must not wait with it.
 //!
 //! The messages are small JSON objects in text frames, told apart by their
 //! `"type"`. The table shows one of each; `chat::wire` defines them, as one
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
     let room = Arc::new(Room::new());
     listener::exit_code(listener::serve("11-chat", &listen, move |connection| {
         take_a_seat(connection, &room, &settings)

@@ -88,8 +88,9 @@ impl Room {
     }
 
     /// Puts `frame` in every member's queue; members whose queue is full
-    /// are dropped, and everyone else is told they left.
-    fn broadcast(members: &mut Vec<Member>, frame: Encoded) {
+    /// are dropped, and everyone else is told they left. Returns the names
+    /// of the dropped, for the caller to log once the lock is released.
+    fn broadcast(members: &mut Vec<Member>, frame: Encoded) -> Vec<String> {
         let mut dropped = Vec::new();
         members.retain(|member| match member.queue.try_send(Arc::clone(&frame)) {
             Ok(()) => true,
@@ -103,20 +104,29 @@ impl Room {
             // The member is leaving already.
             Err(TrySendError::Disconnected(_)) => true,
         });
+        let mut all_dropped = dropped.clone();
+        for name in dropped {
+            all_dropped.extend(Room::broadcast(members, encode(&FromRoom::Left { name })));
+        }
+        all_dropped
+    }
+
+    /// Logs who was dropped, outside the room's lock.
+    fn tell_dropped(dropped: Vec<String>) {
         for name in dropped {
             narrate::problem(format!(
                 "{name} is not reading fast enough: dropping them with {}",
                 CloseCode::POLICY_VIOLATION
             ));
-            Room::broadcast(members, encode(&FromRoom::Left { name }));
         }
     }
 
     /// Adds a member and welcomes them with the list of who is here.
     ///
-    /// Everything happens under the room's lock — the notice to the others,
-    /// the welcome, the log line — so that no message can reach the
-    /// newcomer before their welcome, and the log counts stay in order.
+    /// The notice to the others and the welcome happen under the room's
+    /// lock, so that no message can reach the newcomer before their
+    /// welcome. The log line does not: nothing is logged under the lock,
+    /// so a slow log can never hold up the room.
     fn join(&self, member: Member) -> Result<(), String> {
         let mut members = self.members();
         if members
@@ -128,7 +138,7 @@ impl Room {
         let notice = FromRoom::Joined {
             name: member.name.clone(),
         };
-        Room::broadcast(&mut members, encode(&notice));
+        let dropped = Room::broadcast(&mut members, encode(&notice));
         let mut names: Vec<String> = members.iter().map(|other| other.name.clone()).collect();
         names.push(member.name.clone());
         let count = names.len();
@@ -138,22 +148,26 @@ impl Room {
         };
         // The newcomer's queue is empty: this cannot be full.
         let _ = member.queue.try_send(encode(&welcome));
-        narrate::summary(format!("{} joined ({count} in the room)", member.name));
+        let line = format!("{} joined ({count} in the room)", member.name);
         members.push(member);
+        drop(members);
+        Room::tell_dropped(dropped);
+        narrate::summary(line);
         Ok(())
     }
 
     /// Sends a member's message to everyone, the sender included. The log
-    /// line is written under the lock too, so the log tells events in the
-    /// order members see them.
+    /// line is written after the lock is released (one member's line may
+    /// then follow another's that members saw later).
     fn say(&self, from: &str, text: &str) {
         let message = FromRoom::Message {
             from: from.to_string(),
             text: text.to_string(),
         };
-        let mut members = self.members();
+        let frame = encode(&message);
+        let dropped = Room::broadcast(&mut self.members(), frame);
         narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
-        Room::broadcast(&mut members, encode(&message));
+        Room::tell_dropped(dropped);
     }
 
     /// Removes member `id`, if still there, and tells the others.
@@ -166,12 +180,11 @@ impl Room {
         let notice = FromRoom::Left {
             name: member.name.clone(),
         };
-        Room::broadcast(&mut members, encode(&notice));
-        narrate::summary(format!(
-            "{} left ({} in the room)",
-            member.name,
-            members.len()
-        ));
+        let dropped = Room::broadcast(&mut members, encode(&notice));
+        let line = format!("{} left ({} in the room)", member.name, members.len());
+        drop(members);
+        narrate::summary(line);
+        Room::tell_dropped(dropped);
     }
 }
 

@@ -184,13 +184,15 @@ where
 /// How a server's run ended, as `main` returns it: a listening socket that
 /// could not be opened is reported, and the exit status says so.
 pub fn exit_code(served: Result<(), ListenError>) -> ExitCode {
-    match served {
+    let code = match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             narrate::problem(error);
             ExitCode::FAILURE
         }
-    }
+    };
+    narrate::flush();
+    code
 }
 
 /// Accepts connections on loopback and hands each to `handler` on its own
