@@ -43,6 +43,14 @@
 //!   a closed one would kill it, so a full queue drops lines and counts them
 //!   ("… 1,234 lines dropped"), and a failed write is ignored.
 //!
+//! Refusals, not crashes: what a client or an operator gets wrong ends one
+//! connection, or stops the server at start-up with a clear message, and
+//! never panics a server that is running. A request with two `Host`
+//! headers gets `400` (RFC 9112 §3.2); a timeout of more than a day is
+//! refused on the command line, before it can overflow the clock; and when
+//! the system refuses a thread for a new connection, that connection gets
+//! `503` and the server goes on serving the others.
+//!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
 //! stack (reserved, mostly untouched) and a scheduler entry, which is fine
@@ -59,7 +67,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError, Seconds};
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::message::Message;
@@ -87,7 +95,7 @@ impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
         let mut listen = listener::Options::take_from(&mut args)?;
-        if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS")? {
+        if let Some(timeout) = args.seconds("--handshake-timeout")? {
             listen.handshake_timeout = timeout;
         }
         let settings = Settings {
@@ -95,8 +103,8 @@ impl Options {
                 .value("--max-message-size", "BYTES")?
                 .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
             idle_timeout: args
-                .value("--idle-timeout", "SECONDS")?
-                .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+                .seconds("--idle-timeout")?
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -128,7 +136,7 @@ fn main() -> ExitCode {
 
 /// Performs the handshake, then echoes messages until the client leaves.
 fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
-    if opening::perform(connection)? == Opening::ServedPage {
+    if opening::perform_checking_origin(connection, None, None)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");

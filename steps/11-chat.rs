@@ -53,6 +53,7 @@ use std::sync::Arc;
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::Session;
@@ -127,7 +128,20 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     }
     conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
 
-    let mut seat = Seat::new(connection.id, &connection.writer, settings.queue_length)?;
+    // A member needs a second thread, for writing. If the system refuses
+    // one, this member is turned away (1013, try again later); the room
+    // and the server go on.
+    let mut seat = match Seat::new(connection.id, &connection.writer, settings.queue_length) {
+        Ok(seat) => seat,
+        Err(error) => {
+            let _ = close::send(
+                &mut connection.writer,
+                CloseCode::TRY_AGAIN_LATER,
+                "the server is busy",
+            );
+            return Err(error);
+        }
+    };
     let mut outbox = seat.outbox()?;
     let mut session = Session::new(settings.max_message_size);
     let result = conversation::converse(

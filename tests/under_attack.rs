@@ -167,3 +167,64 @@ fn a_closed_stderr_does_not_kill_connections() {
     }
     assert!(server.still_running());
 }
+
+// (2) Refusals, not crashes.
+
+const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// The status line's code of what the server answers `request`.
+fn status_of(server: &Raw, request: &str) -> String {
+    let mut stream = server.raw();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0];
+    while !answer.ends_with(b"\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        answer.push(byte[0]);
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_refused_thread_refuses_its_connection_with_503_and_the_server_goes_on() {
+    for binary in [ECHO, CHAT] {
+        let mut command = Command::new(binary);
+        // Every thread asks for a petabyte of stack: the system refuses it.
+        command.env("RUST_MIN_STACK", (1u64 << 50).to_string());
+        let mut server = Raw::start(command);
+        let log = server.collect_log();
+        for _ in 0..3 {
+            let answer = status_of(&server, &format!("{UPGRADE}\r\n"));
+            assert_eq!(answer, "HTTP/1.1 503 Service Unavailable", "{binary}");
+        }
+        wait_for(&log, "Could not start a thread for connection #3");
+        assert!(server.still_running(), "{binary}");
+    }
+}
+
+#[test]
+fn two_host_headers_get_400() {
+    for binary in [ECHO, CHAT] {
+        let server = Raw::of(binary, &[]);
+        let answer = status_of(&server, &format!("{UPGRADE}Host: evil.example\r\n\r\n"));
+        assert_eq!(answer, "HTTP/1.1 400 Bad Request", "{binary}");
+        let answer = status_of(&server, &format!("{UPGRADE}\r\n"));
+        assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
+    }
+}
+
+#[test]
+fn durations_over_a_day_are_refused_at_start_up() {
+    for option in ["--handshake-timeout", "--idle-timeout"] {
+        let output = Command::new(ECHO)
+            .args([option, "1e19"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{option}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("more than a day"), "{option}: {said}");
+    }
+}

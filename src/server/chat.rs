@@ -207,7 +207,14 @@ impl Seat {
         let writer = {
             let socket = socket.try_clone()?;
             let too_slow = Arc::clone(&too_slow);
-            thread::spawn(move || write_frames(socket, frames, &too_slow))
+            // The system may refuse a thread: that ends this connection
+            // (close 1013, try again later), not the server.
+            thread::Builder::new()
+                .spawn(move || write_frames(socket, frames, &too_slow))
+                .map_err(|error| {
+                    narrate::problem(format!("Could not start a writer thread: {error}"));
+                    Error::Io(error)
+                })?
         };
         Ok(Seat {
             id,

@@ -11,13 +11,13 @@ use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
-use crate::protocol::http::{self, HttpError};
+use crate::protocol::http::{self, HttpError, Status};
 use crate::server::error::Error;
 
 /// The article's port.
@@ -235,9 +235,28 @@ where
             local_port: port,
             id,
         };
-        threads.push(thread::spawn(move || {
-            serve_one(accepted_on, timeout, chapter, &*handler)
-        }));
+        // The connection is handed over once its thread exists: if the
+        // system refuses a thread (a container's limit on processes, say),
+        // `thread::spawn` would panic and take the whole server down, so
+        // the connection is refused with 503 instead and the loop goes on.
+        let (hand_over, take) = mpsc::sync_channel::<Accepted>(1);
+        let spawned = thread::Builder::new().spawn(move || {
+            if let Ok(accepted_on) = take.recv() {
+                serve_one(accepted_on, timeout, chapter, &*handler);
+            }
+        });
+        match spawned {
+            Ok(thread) => {
+                let _ = hand_over.send(accepted_on);
+                threads.push(thread);
+            }
+            Err(error) => {
+                narrate::problem(format!(
+                    "Could not start a thread for connection #{id}: {error} → answered 503"
+                ));
+                refuse(accepted_on.stream, "the server cannot start a thread for you now");
+            }
+        }
         if options.connections.is_none() {
             // Nothing will join them: let finished threads go.
             threads.retain(|thread| !thread.is_finished());
@@ -250,6 +269,27 @@ where
         let _ = thread.join();
     }
     Ok(())
+}
+
+/// Answers `503 Service Unavailable` with `Retry-After` on the accepting
+/// thread, and closes: used when a connection cannot be served (no thread
+/// for it, or too many connections). Never waits: the response goes into
+/// the socket's empty send buffer, and whatever the client already sent is
+/// read and discarded first, so that closing does not reset the
+/// connection before the response is read.
+pub fn refuse(stream: TcpStream, why: &str) {
+    let _ = stream.set_nonblocking(true);
+    let mut discard = [0; 4096];
+    while let Ok(1..) = (&stream).read(&mut discard) {}
+    let body = format!("{why}\n");
+    let _ = http::write_response(
+        &mut &stream,
+        Status::SERVICE_UNAVAILABLE,
+        &[("Retry-After", "1")],
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+    );
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// A connection just accepted, and what the listener knows about it.
