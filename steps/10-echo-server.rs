@@ -51,6 +51,14 @@
 //! the system refuses a thread for a new connection, that connection gets
 //! `503` and the server goes on serving the others.
 //!
+//! Bounded and calm at capacity. A connection holds one file descriptor
+//! (its reader and writer share the socket, `listener::Socket`), and at
+//! most `--max-connections` are served at once (by default, the process's
+//! limit on open files less a few): over the cap, a new connection gets
+//! `503` with `Retry-After` and is closed at once. Should `accept` fail
+//! anyway ("Too many open files"), the loop waits before trying again,
+//! longer each time up to a second, and says so once, not once per try.
+//!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
 //! stack (reserved, mostly untouched) and a scheduler entry, which is fine
@@ -94,7 +102,7 @@ struct Options {
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_from(&mut args)?;
+        let mut listen = listener::Options::take_with_cap(&mut args)?;
         if let Some(timeout) = args.seconds("--handshake-timeout")? {
             listen.handshake_timeout = timeout;
         }

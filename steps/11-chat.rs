@@ -79,7 +79,7 @@ struct Options {
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
-        let listen = listener::Options::take_from(&mut args)?;
+        let listen = listener::Options::take_with_cap(&mut args)?;
         let settings = Settings {
             max_message_size: args
                 .value("--max-message-size", "BYTES")?

@@ -228,3 +228,87 @@ fn durations_over_a_day_are_refused_at_start_up() {
         assert!(said.contains("more than a day"), "{option}: {said}");
     }
 }
+
+// (3) Bounded and calm at capacity.
+
+/// CPU time (user + system, in clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// What the server answers a client that connects and waits: the status
+/// line of a refusal, or "" while it waits for the request.
+fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
+    let mut stream = server.raw();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let first = answer.lines().next().unwrap_or_default().to_string();
+    (stream, answer.contains("Retry-After: ").then_some(first).unwrap_or_default())
+}
+
+#[test]
+fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
+    for binary in [ECHO, CHAT] {
+        let mut server = Raw::of(binary, &["--max-connections", "3"]);
+        let log = server.collect_log();
+        let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
+        let (_, refused) = first_line_unasked(&server);
+        assert_eq!(refused, "HTTP/1.1 503 Service Unavailable", "{binary}");
+        wait_for(&log, "refusing new ones with 503");
+        // One leaves: the next client is served.
+        held.pop();
+        thread::sleep(Duration::from_millis(300));
+        let mut socket = server.client();
+        socket.send(Message::text("{}")).unwrap();
+        assert!(socket.read().is_ok(), "{binary}");
+    }
+}
+
+#[test]
+fn the_default_cap_follows_the_descriptor_limit() {
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=64", ECHO]);
+    let server = Raw::start(command);
+    // 64 descriptors, 32 kept back: the 33rd waiting client is refused.
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        let (stream, refused) = first_line_unasked(&server);
+        assert_eq!(refused, "");
+        held.push(stream);
+    }
+    assert_eq!(first_line_unasked(&server).1, "HTTP/1.1 503 Service Unavailable");
+}
+
+#[test]
+fn accept_failures_back_off_and_are_logged_once() {
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=40", ECHO, "--max-connections", "1000"]);
+    let mut server = Raw::start(command);
+    let log = server.collect_log();
+    // More clients than descriptors: `accept` fails with EMFILE.
+    let held: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap())
+        .collect();
+    wait_for(&log, "Too many open files");
+    let pid = server.child.id();
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // Ticks are hundredths of a second: under 5 % of a core.
+    assert!(used < 10, "{used} ticks of CPU in 2 s");
+    let text = log.lock().unwrap().clone();
+    assert_eq!(text.matches("Could not accept").count(), 1, "{text}");
+    // The load goes away: clients are served again.
+    drop(held);
+    wait_for(&log, "Accepting connections again");
+    let mut socket = server.client();
+    socket.send(Message::text("back")).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::text("back"));
+    assert!(server.still_running());
+}

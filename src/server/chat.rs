@@ -14,7 +14,7 @@
 //! for each direction: [`wire::FromMember`] and [`wire::FromRoom`].
 
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +26,7 @@ use crate::protocol::frame::{self, Opcode};
 use crate::protocol::message::Message;
 use crate::server::conversation::Outbox;
 use crate::server::error::Error;
+use crate::server::listener::Socket;
 
 pub mod wire;
 
@@ -58,7 +59,7 @@ struct Member {
     /// Set when the room gives up on this member.
     too_slow: Arc<AtomicBool>,
     /// To wake the member's reading thread when it is dropped.
-    socket: TcpStream,
+    socket: Socket,
 }
 
 /// Everyone in the chat.
@@ -196,16 +197,16 @@ pub struct Seat {
     queue: Option<SyncSender<Encoded>>,
     too_slow: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
-    socket: TcpStream,
+    socket: Socket,
 }
 
 impl Seat {
     /// Starts the writer thread for a connection's socket.
-    pub fn new(id: u64, socket: &TcpStream, queue_length: usize) -> Result<Seat, Error> {
+    pub fn new(id: u64, socket: &Socket, queue_length: usize) -> Result<Seat, Error> {
         let (queue, frames) = mpsc::sync_channel(queue_length);
         let too_slow = Arc::new(AtomicBool::new(false));
         let writer = {
-            let socket = socket.try_clone()?;
+            let socket = socket.clone();
             let too_slow = Arc::clone(&too_slow);
             // The system may refuse a thread: that ends this connection
             // (close 1013, try again later), not the server.
@@ -222,7 +223,7 @@ impl Seat {
             queue: Some(queue),
             too_slow,
             writer: Some(writer),
-            socket: socket.try_clone()?,
+            socket: socket.clone(),
         })
     }
 
@@ -272,7 +273,7 @@ impl Seat {
                     name: name.clone(),
                     queue: self.queue()?.clone(),
                     too_slow: Arc::clone(&self.too_slow),
-                    socket: self.socket.try_clone()?,
+                    socket: self.socket.clone(),
                 };
                 match room.join(member) {
                     Ok(()) => {
@@ -329,7 +330,7 @@ fn member_gone() -> Error {
 
 /// The writer thread: empties the queue onto the socket until the queue is
 /// closed, the socket fails, or the room gives up on the member.
-fn write_frames(mut socket: TcpStream, frames: Receiver<Encoded>, too_slow: &AtomicBool) {
+fn write_frames(mut socket: Socket, frames: Receiver<Encoded>, too_slow: &AtomicBool) {
     for frame in frames {
         if too_slow.load(Ordering::Relaxed) || socket.write_all(&frame).is_err() {
             break;

@@ -10,7 +10,6 @@
 //! frame.
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::command_line::{Args, CommandLineError};
@@ -20,7 +19,7 @@ use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
 use crate::protocol::session::{Event, Session};
 use crate::server::error::Error;
-use crate::server::listener::{self, Connection};
+use crate::server::listener::{self, Connection, Socket};
 
 /// 16 MiB: big enough for Autobahn's largest message, small enough that
 /// a few hostile clients cannot exhaust memory.
@@ -73,7 +72,7 @@ pub trait Outbox {
     fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error>;
 }
 
-impl Outbox for TcpStream {
+impl Outbox for Socket {
     fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
         frame::write(self, true, opcode, payload)?;
         Ok(())
