@@ -249,7 +249,12 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     let first = answer.lines().next().unwrap_or_default().to_string();
-    (stream, answer.contains("Retry-After: ").then_some(first).unwrap_or_default())
+    let refusal = if answer.contains("Retry-After: ") {
+        first
+    } else {
+        String::new()
+    };
+    (stream, refusal)
 }
 
 #[test]
