@@ -59,6 +59,15 @@
 //! anyway ("Too many open files"), the loop waits before trying again,
 //! longer each time up to a second, and says so once, not once per try.
 //!
+//! Memory bounded by what arrived. A message's buffer grows with the bytes
+//! that came, never more than a step (at most 1 MiB) ahead, whatever its
+//! header claims; all the messages being received share one budget,
+//! `--max-buffered` (256 MiB), and a message that would go over it closes
+//! its connection with 1013, "try again later" (`session::Budget`). And a
+//! frame must progress: one that gets less than 64 KiB further within
+//! `--frame-timeout` (the idle timeout by default) is closed with 1008,
+//! however steadily it trickles.
+//!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
 //! stack (reserved, mostly untouched) and a scheduler entry, which is fine
@@ -72,6 +81,7 @@
 //! <http://localhost:2345>, and type into the page's box.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
@@ -79,9 +89,9 @@ use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::protocol::session::{Budget, Session};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::opening::{self, Opening};
@@ -90,6 +100,9 @@ use websocket_from_scratch::server::opening::{self, Opening};
 struct Settings {
     max_message_size: u64,
     idle_timeout: Duration,
+    frame_timeout: Duration,
+    /// Shared by every connection: the bytes of messages being received.
+    budget: Arc<Budget>,
 }
 
 /// The whole command line, read once.
@@ -106,13 +119,20 @@ impl Options {
         if let Some(timeout) = args.seconds("--handshake-timeout")? {
             listen.handshake_timeout = timeout;
         }
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
         let settings = Settings {
-            max_message_size: args
-                .value("--max-message-size", "BYTES")?
-                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
-            idle_timeout: args
-                .seconds("--idle-timeout")?
-                .unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            max_message_size,
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            budget: Budget::new(
+                args.value("--max-buffered", "BYTES")?
+                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+            ),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -149,13 +169,21 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
-    let mut session = Session::new(settings.max_message_size);
+    let mut session =
+        Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
     let Connection { reader, writer, .. } = connection;
-    conversation::converse(reader, writer, &mut session, &mut |message, session| {
-        tell_echo(&message);
-        session.send(message.opcode, message.payload);
-        Ok(())
-    })
+    let frame_timeout = Some(settings.frame_timeout);
+    conversation::converse(
+        reader,
+        writer,
+        &mut session,
+        frame_timeout,
+        &mut |message, session| {
+            tell_echo(&message);
+            session.send(message.opcode, message.payload);
+            Ok(())
+        },
+    )
 }
 
 /// The story of a complete message and its echo: the whole story when

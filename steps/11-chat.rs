@@ -49,6 +49,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
@@ -56,7 +57,7 @@ use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::protocol::session::{Budget, Session};
 use websocket_from_scratch::server::chat::{self, Room, Seat};
 use websocket_from_scratch::server::conversation;
 use websocket_from_scratch::server::listener::{self, Connection};
@@ -67,6 +68,10 @@ struct Settings {
     max_message_size: u64,
     extra_origins: Vec<String>,
     queue_length: usize,
+    /// Shared by every member: the bytes of messages being received.
+    budget: Arc<Budget>,
+    idle_timeout: Duration,
+    frame_timeout: Duration,
 }
 
 /// The whole command line, read once.
@@ -80,6 +85,9 @@ impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
         let listen = listener::Options::take_with_cap(&mut args)?;
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
         let settings = Settings {
             max_message_size: args
                 .value("--max-message-size", "BYTES")?
@@ -91,6 +99,12 @@ impl Options {
             queue_length: args
                 .value("--queue-length", "FRAMES")?
                 .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
+            budget: Budget::new(
+                args.value("--max-buffered", "BYTES")?
+                    .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
+            ),
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -126,7 +140,7 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     if opening == Opening::ServedPage {
         return Ok(());
     }
-    conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
+    conversation::start(connection, Some(settings.idle_timeout))?;
 
     // A member needs a second thread, for writing. If the system refuses
     // one, this member is turned away (1013, try again later); the room
@@ -143,11 +157,13 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
         }
     };
     let mut outbox = seat.outbox()?;
-    let mut session = Session::new(settings.max_message_size);
+    let mut session =
+        Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
     let result = conversation::converse(
         &mut connection.reader,
         &mut outbox,
         &mut session,
+        Some(settings.frame_timeout),
         &mut |message: Message, _: &mut Session| seat.handle(room, &message),
     );
     drop(outbox);

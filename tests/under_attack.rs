@@ -157,7 +157,9 @@ fn a_closed_stderr_does_not_kill_connections() {
     drop(server.stderr.take());
     for round in 0..3 {
         let mut socket = server.client();
-        socket.send(Message::text(format!("hello {round}"))).unwrap();
+        socket
+            .send(Message::text(format!("hello {round}")))
+            .unwrap();
         assert_eq!(
             socket.read().unwrap(),
             Message::text(format!("hello {round}"))
@@ -219,10 +221,7 @@ fn two_host_headers_get_400() {
 #[test]
 fn durations_over_a_day_are_refused_at_start_up() {
     for option in ["--handshake-timeout", "--idle-timeout"] {
-        let output = Command::new(ECHO)
-            .args([option, "1e19"])
-            .output()
-            .unwrap();
+        let output = Command::new(ECHO).args([option, "1e19"]).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{option}");
         let said = String::from_utf8_lossy(&output.stderr);
         assert!(said.contains("more than a day"), "{option}: {said}");
@@ -287,7 +286,10 @@ fn the_default_cap_follows_the_descriptor_limit() {
         assert_eq!(refused, "");
         held.push(stream);
     }
-    assert_eq!(first_line_unasked(&server).1, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(
+        first_line_unasked(&server).1,
+        "HTTP/1.1 503 Service Unavailable"
+    );
 }
 
 #[test]
@@ -316,4 +318,103 @@ fn accept_failures_back_off_and_are_logged_once() {
     socket.send(Message::text("back")).unwrap();
     assert_eq!(socket.read().unwrap(), Message::text("back"));
     assert!(server.still_running());
+}
+
+// (4) Memory bounded by what arrived; frames must progress.
+
+const MASK: [u8; 4] = [1, 2, 3, 4];
+
+/// A raw connection that has completed its handshake.
+fn upgraded(server: &Raw) -> TcpStream {
+    let mut stream = server.raw();
+    stream
+        .write_all(format!("{UPGRADE}\r\n").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+/// Reads frames until a close frame, and returns its code.
+fn close_code(stream: &mut TcpStream) -> u16 {
+    loop {
+        let mut head = [0; 2];
+        stream.read_exact(&mut head).unwrap();
+        let length = match head[1] & 0x7F {
+            126 => {
+                let mut extended = [0; 2];
+                stream.read_exact(&mut extended).unwrap();
+                u16::from_be_bytes(extended) as usize
+            }
+            127 => {
+                let mut extended = [0; 8];
+                stream.read_exact(&mut extended).unwrap();
+                u64::from_be_bytes(extended) as usize
+            }
+            short => short as usize,
+        };
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0F == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+#[test]
+fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() {
+    let server = Raw::of(ECHO, &["--max-buffered", "1000000"]);
+    let big = websocket_from_scratch::protocol::frame::encode(
+        true,
+        websocket_from_scratch::protocol::frame::Opcode::Binary,
+        Some(MASK),
+        &vec![5; 900_000],
+    );
+    let mut first = upgraded(&server);
+    first.write_all(&big[..500_000]).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let mut second = upgraded(&server);
+    second.write_all(&big[..600_000]).unwrap();
+    assert_eq!(close_code(&mut second), 1013);
+    // The first message was within the budget, and arrives whole.
+    first.write_all(&big[500_000..]).unwrap();
+    let mut head = [0; 10];
+    first.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x82);
+    assert_eq!(u64::from_be_bytes(head[2..].try_into().unwrap()), 900_000);
+}
+
+#[test]
+fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
+    for binary in [ECHO, CHAT] {
+        let server = Raw::of(binary, &["--idle-timeout", "5", "--frame-timeout", "0.5"]);
+        let frame = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Text,
+            Some(MASK),
+            &[b'x'; 100],
+        );
+        let mut stream = upgraded(&server);
+        let started = Instant::now();
+        let mut writer = stream.try_clone().unwrap();
+        let trickler = thread::spawn(move || {
+            // A byte every 100 ms: well within the idle timeout, every time.
+            for byte in frame {
+                if writer.write_all(&[byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert_eq!(close_code(&mut stream), 1008, "{binary}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "{binary}: {took:?}");
+        drop(stream);
+        let _ = trickler.join();
+    }
 }

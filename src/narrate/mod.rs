@@ -186,7 +186,11 @@ pub fn flush() {
     }
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        let _ = writeln!(std::io::stderr(), "… {} lines dropped", with_commas(dropped));
+        let _ = writeln!(
+            std::io::stderr(),
+            "… {} lines dropped",
+            with_commas(dropped)
+        );
     }
 }
 

@@ -232,7 +232,9 @@ pub fn default_max_connections() -> usize {
 /// `/proc/self/limits`: `Max open files  1024  524288  files`.
 fn open_files_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
     let soft = line["Max open files".len()..].split_whitespace().next()?;
     soft.parse().ok()
 }
@@ -366,7 +368,10 @@ where
                 narrate::problem(format!(
                     "Could not start a thread for connection #{id}: {error} → answered 503"
                 ));
-                refuse(accepted_on.stream, "the server cannot start a thread for you now");
+                refuse(
+                    accepted_on.stream,
+                    "the server cannot start a thread for you now",
+                );
             }
         }
         if options.connections.is_none() {
