@@ -14,7 +14,14 @@
 //! who stops reading must not hold the others up. So a broadcast never
 //! writes to a socket; it puts the frame in each member's bounded queue,
 //! and each member's writer thread empties its own queue. A member whose
-//! queue is full is dropped with close 1008 and a log line. Nothing is
+//! queue is full is dropped with close 1008 and a log line. But a queue
+//! must not fill just because one member sends faster than the others'
+//! writers can send: after each message, the sender's thread waits while
+//! some member's queue is half full and that member's writer is still
+//! making progress (`Room::wait_while_backed_up`), so a burst from one
+//! member is read at the pace of the room, and only a member whose writer
+//! has been stuck for `chat::PATIENCE` (2 s) is left to overflow and be
+//! dropped. Each writer sends everything queued in one write. Nothing is
 //! logged while the room is locked: a log line may have to wait, and the
 //! room must not wait with it.
 //!

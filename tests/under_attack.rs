@@ -418,3 +418,68 @@ fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
         let _ = trickler.join();
     }
 }
+
+// (5) Fair chat.
+
+fn chat_client(server: &Raw, name: &str) -> Socket {
+    let mut socket = server.client();
+    socket
+        .send(Message::text(format!(
+            r#"{{"type":"join","name":"{name}"}}"#
+        )))
+        .unwrap();
+    loop {
+        if let Message::Text(text) = socket.read().unwrap()
+            && text.contains("welcome")
+        {
+            return socket;
+        }
+    }
+}
+
+/// Reads until `count` messages from `from` have arrived; panics on a
+/// close or on anyone leaving.
+fn read_burst(socket: &mut Socket, from: &str, count: usize) {
+    let marker = format!(r#""from":"{from}""#);
+    let mut seen = 0;
+    while seen < count {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                assert!(!text.contains(r#""type":"left""#), "{text}");
+                if text.contains(&marker) {
+                    seen += 1;
+                }
+            }
+            Ok(Message::Close(frame)) => panic!("closed after {seen}: {frame:?}"),
+            Ok(_) => {}
+            Err(error) => panic!("{error} after {seen}"),
+        }
+    }
+}
+
+#[test]
+fn a_burst_from_one_member_drops_nobody_who_reads() {
+    for burst in [300, 3000] {
+        let server = Raw::of(CHAT, &["--queue-length", "16"]);
+        let readers: Vec<_> = (0..5)
+            .map(|index| {
+                let mut socket = chat_client(&server, &format!("reader{index}"));
+                thread::spawn(move || read_burst(&mut socket, "sender", burst))
+            })
+            .collect();
+        let mut sender = chat_client(&server, "sender");
+        // The whole burst in as few TCP writes as tungstenite makes.
+        for index in 0..burst {
+            sender
+                .write(Message::text(format!(
+                    r#"{{"type":"say","text":"burst {index}"}}"#
+                )))
+                .unwrap();
+        }
+        sender.flush().unwrap();
+        read_burst(&mut sender, "sender", burst);
+        for reader in readers {
+            reader.join().expect("every reader got the whole burst");
+        }
+    }
+}

@@ -13,12 +13,13 @@
 //! The wire format is small JSON objects in text frames, one Rust enum
 //! for each direction: [`wire::FromMember`] and [`wire::FromRoom`].
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crate::narrate;
 use crate::protocol::close::{self, CloseCode};
@@ -47,6 +48,120 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// One frame, encoded once and shared by every queue it is put in.
 type Encoded = Arc<[u8]>;
 
+/// How long a member's writer may sit in one write before the room stops
+/// waiting for that member: it has stopped reading, not just fallen behind.
+pub const PATIENCE: Duration = Duration::from_secs(2);
+
+/// A member's queue of outgoing frames, emptied by its writer thread.
+struct Mailbox {
+    state: Mutex<Mail>,
+    /// Signalled when frames arrive, when the writer has sent some, and
+    /// when the mailbox closes.
+    changed: Condvar,
+    capacity: usize,
+}
+
+struct Mail {
+    frames: VecDeque<Encoded>,
+    closed: bool,
+    /// When the write in progress began, if one is.
+    writing_since: Option<Instant>,
+}
+
+/// The queue is full: the member cannot keep up.
+struct Full;
+
+impl Mailbox {
+    fn new(capacity: usize) -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            state: Mutex::new(Mail {
+                frames: VecDeque::new(),
+                closed: false,
+                writing_since: None,
+            }),
+            changed: Condvar::new(),
+            capacity: capacity.max(1),
+        })
+    }
+
+    fn mail(&self) -> MutexGuard<'_, Mail> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts a frame in without waiting; a closed mailbox takes nothing.
+    fn offer(&self, frame: Encoded) -> Result<(), Full> {
+        let mut mail = self.mail();
+        if mail.closed {
+            return Ok(());
+        }
+        if mail.frames.len() >= self.capacity {
+            return Err(Full);
+        }
+        mail.frames.push_back(frame);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Puts a frame in, waiting for room; fails once the mailbox is closed.
+    fn send(&self, frame: Encoded) -> Result<(), Error> {
+        let mut mail = self.mail();
+        while !mail.closed && mail.frames.len() >= self.capacity {
+            mail = self
+                .changed
+                .wait(mail)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if mail.closed {
+            return Err(member_gone());
+        }
+        mail.frames.push_back(frame);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.mail().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether a sender should wait for this member: its queue is half
+    /// full and its writer is still making progress.
+    fn backed_up(&self) -> bool {
+        let mail = self.mail();
+        mail.frames.len() * 2 >= self.capacity
+            && !mail
+                .writing_since
+                .is_some_and(|since| since.elapsed() > PATIENCE)
+    }
+
+    /// Waits a moment for the writer to send something.
+    fn wait_a_moment(&self) {
+        let mail = self.mail();
+        let _ = self.changed.wait_timeout(mail, Duration::from_millis(50));
+    }
+
+    /// The writer's side: everything queued, once there is something;
+    /// `None` once the mailbox is closed and empty.
+    fn take_all(&self) -> Option<Vec<Encoded>> {
+        let mut mail = self.mail();
+        mail.writing_since = None;
+        self.changed.notify_all();
+        while mail.frames.is_empty() {
+            if mail.closed {
+                return None;
+            }
+            mail = self
+                .changed
+                .wait(mail)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        mail.writing_since = Some(Instant::now());
+        Some(mail.frames.drain(..).collect())
+    }
+}
+
 fn encode(message: &FromRoom) -> Encoded {
     frame::encode(true, Opcode::Text, None, &message.to_json()).into()
 }
@@ -55,7 +170,7 @@ fn encode(message: &FromRoom) -> Encoded {
 struct Member {
     id: u64,
     name: String,
-    queue: SyncSender<Encoded>,
+    queue: Arc<Mailbox>,
     /// Set when the room gives up on this member.
     too_slow: Arc<AtomicBool>,
     /// To wake the member's reading thread when it is dropped.
@@ -93,17 +208,15 @@ impl Room {
     /// of the dropped, for the caller to log once the lock is released.
     fn broadcast(members: &mut Vec<Member>, frame: Encoded) -> Vec<String> {
         let mut dropped = Vec::new();
-        members.retain(|member| match member.queue.try_send(Arc::clone(&frame)) {
+        members.retain(|member| match member.queue.offer(Arc::clone(&frame)) {
             Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
+            Err(Full) => {
                 member.too_slow.store(true, Ordering::Relaxed);
                 // Ends the blocked read on that member's own thread.
                 let _ = member.socket.shutdown(Shutdown::Read);
                 dropped.push(member.name.clone());
                 false
             }
-            // The member is leaving already.
-            Err(TrySendError::Disconnected(_)) => true,
         });
         let mut all_dropped = dropped.clone();
         for name in dropped {
@@ -148,7 +261,7 @@ impl Room {
             members: names,
         };
         // The newcomer's queue is empty: this cannot be full.
-        let _ = member.queue.try_send(encode(&welcome));
+        let _ = member.queue.offer(encode(&welcome));
         let line = format!("{} joined ({count} in the room)", member.name);
         members.push(member);
         drop(members);
@@ -169,6 +282,25 @@ impl Room {
         let dropped = Room::broadcast(&mut self.members(), frame);
         narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
         Room::tell_dropped(dropped);
+    }
+
+    /// Waits while the room is backed up: while some member's queue is
+    /// half full and its writer is still sending. A member's burst is
+    /// read no faster than the slowest member who is still reading takes
+    /// it in, so it never overflows their queues; a member whose writer is
+    /// stuck (it stopped reading) is not waited for, and is dropped once
+    /// its queue is full.
+    fn wait_while_backed_up(&self) {
+        let queues: Vec<Arc<Mailbox>> = self
+            .members()
+            .iter()
+            .map(|member| Arc::clone(&member.queue))
+            .collect();
+        for queue in queues {
+            while queue.backed_up() {
+                queue.wait_a_moment();
+            }
+        }
     }
 
     /// Removes member `id`, if still there, and tells the others.
@@ -194,7 +326,7 @@ impl Room {
 pub struct Seat {
     id: u64,
     name: Option<String>,
-    queue: Option<SyncSender<Encoded>>,
+    queue: Arc<Mailbox>,
     too_slow: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
     socket: Socket,
@@ -203,7 +335,8 @@ pub struct Seat {
 impl Seat {
     /// Starts the writer thread for a connection's socket.
     pub fn new(id: u64, socket: &Socket, queue_length: usize) -> Result<Seat, Error> {
-        let (queue, frames) = mpsc::sync_channel(queue_length);
+        let queue = Mailbox::new(queue_length);
+        let frames = Arc::clone(&queue);
         let too_slow = Arc::new(AtomicBool::new(false));
         let writer = {
             let socket = socket.clone();
@@ -220,27 +353,21 @@ impl Seat {
         Ok(Seat {
             id,
             name: None,
-            queue: Some(queue),
+            queue,
             too_slow,
             writer: Some(writer),
             socket: socket.clone(),
         })
     }
 
-    fn queue(&self) -> Result<&SyncSender<Encoded>, Error> {
-        self.queue.as_ref().ok_or_else(member_gone)
-    }
-
     fn send(&mut self, message: &FromRoom) -> Result<(), Error> {
-        self.queue()?
-            .send(encode(message))
-            .map_err(|_| member_gone())
+        self.queue.send(encode(message))
     }
 
     /// An outbox for the conversation's own frames.
     pub fn outbox(&self) -> Result<QueueOutbox, Error> {
         Ok(QueueOutbox {
-            queue: self.queue()?.clone(),
+            queue: Arc::clone(&self.queue),
         })
     }
 
@@ -271,7 +398,7 @@ impl Seat {
                 let member = Member {
                     id: self.id,
                     name: name.clone(),
-                    queue: self.queue()?.clone(),
+                    queue: Arc::clone(&self.queue),
                     too_slow: Arc::clone(&self.too_slow),
                     socket: self.socket.clone(),
                 };
@@ -292,6 +419,9 @@ impl Seat {
                     ));
                 }
                 room.say(name, &text);
+                // Read this member's next message only once the room has
+                // taken this one in.
+                room.wait_while_backed_up();
                 Ok(())
             }
             (FromMember::Say { .. }, None) => {
@@ -303,7 +433,7 @@ impl Seat {
     /// Leaves the room and waits for the writer to finish.
     pub fn leave(mut self, room: &Room) {
         room.leave(self.id);
-        self.queue = None;
+        self.queue.close();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -313,13 +443,13 @@ impl Seat {
 /// Where the conversation's own frames (pongs, close replies) go: the same
 /// queue as chat messages, so frames never interleave on the socket.
 pub struct QueueOutbox {
-    queue: SyncSender<Encoded>,
+    queue: Arc<Mailbox>,
 }
 
 impl Outbox for QueueOutbox {
     fn send(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
         let encoded: Encoded = frame::encode(true, opcode, None, payload).into();
-        self.queue.send(encoded).map_err(|_| member_gone())
+        self.queue.send(encoded)
     }
 }
 
@@ -329,13 +459,25 @@ fn member_gone() -> Error {
 }
 
 /// The writer thread: empties the queue onto the socket until the queue is
-/// closed, the socket fails, or the room gives up on the member.
-fn write_frames(mut socket: Socket, frames: Receiver<Encoded>, too_slow: &AtomicBool) {
-    for frame in frames {
-        if too_slow.load(Ordering::Relaxed) || socket.write_all(&frame).is_err() {
+/// closed, the socket fails, or the room gives up on the member. Whatever
+/// has queued up goes out in one write, not one write per frame: a writer
+/// that falls behind catches up in fewer, larger writes.
+fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, too_slow: &AtomicBool) {
+    let mut batch = Vec::new();
+    while let Some(queued) = frames.take_all() {
+        if too_slow.load(Ordering::Relaxed) {
+            break;
+        }
+        batch.clear();
+        for frame in &queued {
+            batch.extend_from_slice(frame);
+        }
+        if socket.write_all(&batch).is_err() {
             break;
         }
     }
+    // Nothing more will be sent: senders must not wait for room.
+    frames.close();
     if too_slow.load(Ordering::Relaxed) {
         let _ = close::send(
             &mut socket,
