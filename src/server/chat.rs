@@ -131,9 +131,9 @@ impl Mailbox {
     fn backed_up(&self) -> bool {
         let mail = self.mail();
         mail.frames.len() * 2 >= self.capacity
-            && !mail
+            && mail
                 .writing_since
-                .is_some_and(|since| since.elapsed() > PATIENCE)
+                .is_none_or(|since| since.elapsed() <= PATIENCE)
     }
 
     /// Waits a moment for the writer to send something.
