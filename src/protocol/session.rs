@@ -563,6 +563,13 @@ impl Session {
     fn fail(&mut self, code: CloseCode, reason: String) {
         self.events.push_back(Event::Failed { code, reason });
         self.finished = true;
+        // The unfinished message will never be handed out: its memory and
+        // its share of the budget go now, not when the session is dropped.
+        if let Some(message) = self.assembler.payload_mut() {
+            *message = Vec::new();
+        }
+        self.direct_room = 0;
+        self.release_budget();
     }
 
     /// The next thing the peer did, if any. Handing out a ping, a close or
