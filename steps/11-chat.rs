@@ -40,8 +40,13 @@
 //!                   {"type":"error","error":"the name \"Ada\" is taken"}       to one member only
 //! ```
 //!
-//! Names are 1–20 letters, digits, spaces, `-` or `_`; messages 1–500
-//! characters; frames over `--max-message-size` (4 KiB) close with 1009.
+//! Names are 1–20 ASCII letters, digits, spaces, `-` or `_`, and names
+//! that differ only in case are the same name: a Cyrillic `О` or a
+//! fullwidth `ｏ` would otherwise let `Оbserver` pass for `observer`.
+//! Messages are 1–500 characters, without control characters or invisible
+//! formatting ones (a right-to-left override shows `abc\u{202E}gnp.exe`
+//! as "abcexe.png"); frames over `--max-message-size` (4 KiB) close with
+//! 1009.
 //! The page shows names and text with `textContent`, never as HTML, so no
 //! member can inject markup into another's tab.
 //!

@@ -483,3 +483,51 @@ fn a_burst_from_one_member_drops_nobody_who_reads() {
         }
     }
 }
+
+// (6) Names and text that cannot deceive.
+
+fn next_text(socket: &mut Socket) -> String {
+    loop {
+        if let Message::Text(text) = socket.read().unwrap() {
+            return text.as_str().to_string();
+        }
+    }
+}
+
+#[test]
+fn look_alike_names_and_bidi_overrides_are_refused() {
+    let server = Raw::of(CHAT, &[]);
+    let mut observer = chat_client(&server, "observer");
+    let mut impostor = server.client();
+    for name in [
+        "\u{41E}bserver",
+        "ｏｂｓｅｒｖｅｒ",
+        "𝐨𝐛𝐬𝐞𝐫𝐯𝐞𝐫",
+        "OBSERVER",
+        "observer\u{200B}",
+        "\u{202E}revresbo",
+    ] {
+        impostor
+            .send(Message::text(
+                serde_json::json!({"type": "join", "name": name}).to_string(),
+            ))
+            .unwrap();
+        let answer = next_text(&mut impostor);
+        assert!(answer.contains(r#""type":"error""#), "{name:?}: {answer}");
+    }
+    observer
+        .send(Message::text(
+            serde_json::json!({"type": "say", "text": "abc\u{202E}gnp.exe"}).to_string(),
+        ))
+        .unwrap();
+    let answer = next_text(&mut observer);
+    assert!(answer.contains("U+202E"), "{answer}");
+    // Ordinary text in any script still goes through.
+    observer
+        .send(Message::text(
+            serde_json::json!({"type": "say", "text": "Привет, שלום, 😀"}).to_string(),
+        ))
+        .unwrap();
+    let answer = next_text(&mut observer);
+    assert!(answer.contains("Привет"), "{answer}");
+}

@@ -245,7 +245,7 @@ impl Room {
         let mut members = self.members();
         if members
             .iter()
-            .any(|other| other.name.to_lowercase() == member.name.to_lowercase())
+            .any(|other| other.name.eq_ignore_ascii_case(&member.name))
         {
             return Err(format!("the name {:?} is taken", member.name));
         }
@@ -418,6 +418,9 @@ impl Seat {
                         "a message has 1 to {MAX_TEXT_CHARS} characters, not {length}"
                     ));
                 }
+                if let Err(why) = check_text(&text) {
+                    return self.refuse(&why);
+                }
                 room.say(name, &text);
                 // Read this member's next message only once the room has
                 // taken this one in.
@@ -487,7 +490,15 @@ fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, too_slow: &AtomicBool)
     }
 }
 
-/// Names: 1 to 20 letters, digits, spaces, '-' or '_'.
+/// Names: 1 to 20 ASCII letters, digits, spaces, '-' or '_', no two
+/// spaces in a row.
+///
+/// A name is how members know who said what, so it must not be able to
+/// pass for another. Unicode has many letters that look like ASCII ones
+/// (Cyrillic `О` and Latin `O`, fullwidth `ｏ`, mathematical `𝐨`), and
+/// invisible characters that change how text around them is shown; a
+/// small alphabet rules them all out, and names that differ only in case
+/// count as the same name (`Room::join`).
 pub fn check_name(name: &str) -> Result<(), String> {
     let length = name.chars().count();
     if length == 0 || length > MAX_NAME_CHARS {
@@ -497,25 +508,101 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_')))
     {
         return Err(format!(
-            "a name has letters, digits, spaces, '-' and '_' only, not {bad:?}"
+            "a name has ASCII letters, digits, spaces, '-' and '_' only, not {bad:?} \
+             (U+{:04X}): other letters can look like these and pass for someone else",
+            bad as u32
         ));
+    }
+    if name.contains("  ") {
+        return Err("a name has no two spaces in a row".to_string());
     }
     Ok(())
 }
 
+/// Messages: no control characters and no invisible formatting ones.
+///
+/// A right-to-left override (U+202E) makes `abc\u{202E}gnp.exe` show as
+/// "abcexe.png"; other format characters are invisible, and control
+/// characters (a newline, say) can fake the layout of the chat. The
+/// joiners U+200C and U+200D stay allowed: scripts and emoji need them.
+pub fn check_text(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| is_deceptive(c)) {
+        Some(bad) => Err(format!(
+            "a message may not hold U+{:04X}, a control or invisible formatting character",
+            bad as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Control characters (Unicode's Cc), line and paragraph separators, and
+/// format characters (Cf) other than the two joiners.
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_name;
+    use super::{check_name, check_text};
 
     #[test]
     fn names_are_checked() {
         assert_eq!(check_name("Ada Lovelace"), Ok(()));
-        assert_eq!(check_name("Zoë_2-b"), Ok(()));
-        for bad in ["", "<script>", "a".repeat(21).as_str(), "semi;colon"] {
+        assert_eq!(check_name("Zoe_2-b"), Ok(()));
+        for bad in [
+            "",
+            "<script>",
+            "a".repeat(21).as_str(),
+            "semi;colon",
+            "Zoë",
+            "\u{41E}bserver",
+            "ｏｂｓｅｒｖｅｒ",
+            "𝐨𝐛𝐬𝐞𝐫𝐯𝐞𝐫",
+            "Ada  Lovelace",
+            "Ada\u{202E}",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_that_deceive_are_refused() {
+        assert_eq!(check_text("café 😀 👨\u{200D}👩\u{200D}👧 שלום"), Ok(()));
+        for bad in [
+            "abc\u{202E}gnp.exe",
+            "a\u{2066}b",
+            "line\nbreak",
+            "zero\u{200B}width",
+            "\u{E0041}hidden",
+        ] {
+            assert!(check_text(bad).is_err(), "{bad:?}");
         }
     }
 }
