@@ -47,12 +47,12 @@ const FIRST_ROOM: u64 = 64 * 1024;
 /// of the bytes that arrived.
 const LARGEST_STEP: usize = 1024 * 1024;
 
-/// How far ahead of its `length` bytes a message may be given room: an
-/// eighth of what it holds, from 64 KiB to 1 MiB. Growing by a fraction
-/// keeps copies few; the 1 MiB bound keeps memory following what arrived,
+/// How far ahead of its `length` bytes a message may be given room: as
+/// much as it holds, from 64 KiB to 1 MiB. Doubling keeps copies few for
+/// small messages; the 1 MiB bound keeps memory following what arrived,
 /// not what a header claims.
 fn step(length: usize) -> usize {
-    (length / 8).clamp(FIRST_ROOM as usize, LARGEST_STEP)
+    length.clamp(FIRST_ROOM as usize, LARGEST_STEP)
 }
 
 /// A budget of message bytes shared by many sessions: the memory all the
