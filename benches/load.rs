@@ -105,8 +105,8 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find(|line| line.starts_with(field))
@@ -124,8 +124,8 @@ impl Server {
     }
 
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         let Some(end) = stat.rfind(')') else { return 0 };
         let fields: Vec<&str> = stat[end + 2..].split_whitespace().collect();
         let field = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());

@@ -178,6 +178,9 @@ pub struct Session {
     /// this session has taken.
     budget: Option<Arc<Budget>>,
     charged: u64,
+    /// What the last message handed out took: given back at the next read,
+    /// once whoever took the message (an echo, say) is done with it.
+    handed_out: u64,
 }
 
 impl Drop for Session {
@@ -204,6 +207,7 @@ impl Session {
             close_queued: false,
             budget: None,
             charged: 0,
+            handed_out: 0,
         }
     }
 
@@ -213,12 +217,14 @@ impl Session {
         self
     }
 
-    /// Gives back to the budget what the message took.
+    /// Gives back to the budget what the message took, and what the last
+    /// one handed out took.
     fn release_budget(&mut self) {
         if let Some(budget) = &self.budget {
-            budget.give_back(self.charged);
+            budget.give_back(self.charged + self.handed_out);
         }
         self.charged = 0;
+        self.handed_out = 0;
     }
 
     /// Makes room in the message for `additional` more bytes, and up to
@@ -303,6 +309,14 @@ impl Session {
     /// itself, never more than the payload still needs, so the read cannot
     /// take in the next frame's bytes.
     pub fn buffer(&mut self) -> &mut [u8] {
+        // Whoever took the last message has had it: its memory is theirs
+        // to free, and leaves the budget.
+        if self.handed_out > 0 {
+            if let Some(budget) = &self.budget {
+                budget.give_back(self.handed_out);
+            }
+            self.handed_out = 0;
+        }
         if self.direct_room == 0
             && let Some(frame) = &self.frame
             && self.inbox_len == 0
@@ -511,8 +525,10 @@ impl Session {
         let Some(message) = self.assembler.end_frame(header.fin) else {
             return;
         };
-        // The message leaves the session: so does its share of the budget.
-        self.release_budget();
+        // The message leaves the session; its share of the budget leaves
+        // at the next read, once the message has been dealt with (echoed).
+        self.handed_out += self.charged;
+        self.charged = 0;
         if message.opcode == Opcode::Text
             && let Err(violation) = self.text.finish()
         {
@@ -871,6 +887,9 @@ mod tests {
             [first.next_event(), first.next_event()],
             [Some(Event::DataFrame(_)), Some(Event::Message(_))]
         ));
+        // Held while the message is dealt with, given back at the next read.
+        assert_eq!(budget.used(), 900_000);
+        first.buffer();
         assert_eq!(budget.used(), 0);
         drop(first);
         assert_eq!(budget.used(), 0);
