@@ -357,6 +357,9 @@ where
             if let Ok(accepted_on) = take.recv() {
                 serve_one(accepted_on, timeout, chapter, &*handler);
             }
+            if still_open.is_last() {
+                give_memory_back();
+            }
             drop(still_open);
         });
         match spawned {
@@ -416,6 +419,35 @@ impl OpenConnection {
     fn new(open: &Arc<AtomicUsize>) -> OpenConnection {
         open.fetch_add(1, Ordering::Relaxed);
         OpenConnection(Arc::clone(open))
+    }
+}
+
+impl OpenConnection {
+    /// Whether this is the only connection still open.
+    fn is_last(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 1
+    }
+}
+
+/// Once the last connection has closed, hands the memory the connections
+/// freed back to the system.
+///
+/// Freed memory normally stays with the allocator for the next
+/// allocation; glibc keeps it in one arena per busy thread, so after a
+/// peak of thousands of connections the process would go on holding
+/// what they used. `malloc_trim` returns the free pages; other C
+/// libraries return memory their own way.
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases memory the allocator holds
+        // free; it takes no pointers and is safe to call at any time.
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }
 
