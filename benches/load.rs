@@ -296,6 +296,7 @@ fn descriptors() {
     println!("descriptors: echo server under prlimit --nofile={limit}");
     let mut server = Server::start("10-echo-server", &[], Some(limit));
     let (mut held, mut refused, mut unanswered) = (Vec::new(), 0, 0);
+    let mut pending = Vec::new();
     let mut misses_in_a_row = 0;
     for _ in 0..limit + 500 {
         match server.upgraded(Duration::from_millis(300)) {
@@ -308,6 +309,11 @@ fn descriptors() {
                     refused += 1;
                 } else {
                     unanswered += 1;
+                    // Kept open: it waits in the listen queue, as a real
+                    // client would.
+                    if let Ok(stream) = server.connect() {
+                        pending.push(stream);
+                    }
                 }
                 misses_in_a_row += 1;
                 if misses_in_a_row >= 20 {
@@ -334,6 +340,7 @@ fn descriptors() {
         bytes as f64 / 1e6
     );
     drop(held);
+    drop(pending);
     thread::sleep(Duration::from_secs(2));
     let served = server.upgraded(Duration::from_secs(3)).is_ok();
     println!(

@@ -50,6 +50,12 @@
 //! The page shows names and text with `textContent`, never as HTML, so no
 //! member can inject markup into another's tab.
 //!
+//! Chapter 10's defences hold here too, with the same options: one
+//! descriptor per connection and `--max-connections` (503 over it), a
+//! shared `--max-buffered` budget (1013 over it), `--idle-timeout` and
+//! `--frame-timeout`, a log that never blocks, and two `Host` headers
+//! refused with 400.
+//!
 //! Security the article never mentions: the handshake checks `Origin`
 //! (`handshake::check_origin`, RFC 6455 §10.2). A browser lets any page
 //! open a WebSocket to any server, and sends the user's cookies with it; a
