@@ -10,9 +10,16 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A duration written in seconds, such as `10` or `0.5`.
+/// A duration written in seconds, such as `10` or `0.5`: more than zero,
+/// and at most a day ([`MAX_SECONDS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Seconds(pub Duration);
+
+/// The longest duration an option accepts: a day. A timeout is added to the
+/// current time, and a sum past what the clock can count would panic in
+/// every connection; refused here, a typo such as `1e19` is one clear
+/// message at start-up instead.
+pub const MAX_SECONDS: f64 = 86_400.0;
 
 impl FromStr for Seconds {
     type Err = String;
@@ -21,6 +28,11 @@ impl FromStr for Seconds {
         let seconds: f64 = text
             .parse()
             .map_err(|_| format!("{text:?} is not a number"))?;
+        if seconds > MAX_SECONDS {
+            return Err(format!(
+                "{text} seconds is more than a day ({MAX_SECONDS} seconds)"
+            ));
+        }
         Duration::try_from_secs_f64(seconds)
             .ok()
             .filter(|duration| !duration.is_zero())
@@ -141,6 +153,18 @@ impl Args {
         Ok(found)
     }
 
+    /// Takes `--name SECONDS` if present, saying what is wrong with a bad
+    /// value (not a number, not positive, more than a day).
+    pub fn seconds(&mut self, name: &str) -> Result<Option<Duration>, CommandLineError> {
+        match self.value::<String>(name, "SECONDS")? {
+            None => Ok(None),
+            Some(text) => match text.parse::<Seconds>() {
+                Ok(Seconds(duration)) => Ok(Some(duration)),
+                Err(why) => Err(self.invalid(format!("{name} expects SECONDS: {why}"))),
+            },
+        }
+    }
+
     /// Takes a bare `--name` flag.
     pub fn flag(&mut self, name: &str) -> bool {
         self.known.push(name.to_string());
@@ -220,8 +244,12 @@ mod tests {
         use super::Seconds;
         use std::time::Duration;
         assert_eq!("0.5".parse(), Ok(Seconds(Duration::from_millis(500))));
-        for bad in ["-1", "0", "NaN", "inf", "soon"] {
+        for bad in ["-1", "0", "NaN", "inf", "soon", "1e19", "86401"] {
             assert!(bad.parse::<Seconds>().is_err(), "{bad}");
         }
+        assert!("86400".parse::<Seconds>().is_ok());
+        let mut parsed = super::Args::new("x".into(), vec!["--wait".into(), "1e19".into()]);
+        let refusal = parsed.seconds("--wait").unwrap_err().to_string();
+        assert!(refusal.contains("more than a day"), "{refusal}");
     }
 }

@@ -37,7 +37,36 @@
 //!   makes our writes time out. Half a frame and silence is a stalled read.
 //! * The log is one line per message, numbered by connection. `--verbose`
 //!   brings back the frame-by-frame story of the earlier chapters; `--quiet`
-//!   keeps only problems, for benchmarks.
+//!   keeps only problems, for benchmarks. Lines go through a bounded queue
+//!   to one writer thread (`narrate::write_through_queue`): a stderr nobody
+//!   reads would otherwise freeze every connection in its next log line, and
+//!   a closed one would kill it, so a full queue drops lines and counts them
+//!   ("… 1,234 lines dropped"), and a failed write is ignored.
+//!
+//! Refusals, not crashes: what a client or an operator gets wrong ends one
+//! connection, or stops the server at start-up with a clear message, and
+//! never panics a server that is running. A request with two `Host`
+//! headers gets `400` (RFC 9112 §3.2); a timeout of more than a day is
+//! refused on the command line, before it can overflow the clock; and when
+//! the system refuses a thread for a new connection, that connection gets
+//! `503` and the server goes on serving the others.
+//!
+//! Bounded and calm at capacity. A connection holds one file descriptor
+//! (its reader and writer share the socket, `listener::Socket`), and at
+//! most `--max-connections` are served at once (by default, the process's
+//! limit on open files less a few): over the cap, a new connection gets
+//! `503` with `Retry-After` and is closed at once. Should `accept` fail
+//! anyway ("Too many open files"), the loop waits before trying again,
+//! longer each time up to a second, and says so once, not once per try.
+//!
+//! Memory bounded by what arrived. A message's buffer grows with the bytes
+//! that came, never more than a step (at most 1 MiB) ahead, whatever its
+//! header claims; all the messages being received share one budget,
+//! `--max-buffered` (256 MiB), and a message that would go over it closes
+//! its connection with 1013, "try again later" (`session::Budget`). And a
+//! frame must progress: one that gets less than 64 KiB further within
+//! `--frame-timeout` (the idle timeout by default) is closed with 1008,
+//! however steadily it trickles.
 //!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
@@ -63,16 +92,17 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError, Seconds};
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::protocol::session::{Budget, Session};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::opening::{self, Opening};
@@ -81,6 +111,9 @@ use websocket_from_scratch::server::opening::{self, Opening};
 struct Settings {
     max_message_size: u64,
     idle_timeout: Duration,
+    frame_timeout: Duration,
+    /// Shared by every connection: the bytes of messages being received.
+    budget: Arc<Budget>,
 }
 
 /// The whole command line, read once.
@@ -93,17 +126,24 @@ struct Options {
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_from(&mut args)?;
-        if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS")? {
+        let mut listen = listener::Options::take_with_cap(&mut args)?;
+        if let Some(timeout) = args.seconds("--handshake-timeout")? {
             listen.handshake_timeout = timeout;
         }
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
         let settings = Settings {
-            max_message_size: args
-                .value("--max-message-size", "BYTES")?
-                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
-            idle_timeout: args
-                .value("--idle-timeout", "SECONDS")?
-                .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+            max_message_size,
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            budget: Budget::new(
+                args.value("--max-buffered", "BYTES")?
+                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+            ),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -125,6 +165,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(listener::serve(
         "10-echo-server",
         &listen,
@@ -134,19 +175,27 @@ fn main() -> ExitCode {
 
 /// Performs the handshake, then echoes messages until the client leaves.
 fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
-    if opening::perform(connection)? == Opening::ServedPage {
+    if opening::perform_checking_origin(connection, None, None)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
     // lesson: a Session driven by conversation::converse, echoing each message with session.send
-    let mut session = Session::new(settings.max_message_size);
+    let mut session =
+        Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
     let Connection { reader, writer, .. } = connection;
-    conversation::converse(reader, writer, &mut session, &mut |message, session| {
-        tell_echo(&message);
-        session.send(message.opcode, message.payload);
-        Ok(())
-    })
+    let frame_timeout = Some(settings.frame_timeout);
+    conversation::converse(
+        reader,
+        writer,
+        &mut session,
+        frame_timeout,
+        &mut |message, session| {
+            tell_echo(&message);
+            session.send(message.opcode, message.payload);
+            Ok(())
+        },
+    )
     // end of lesson
 }
 

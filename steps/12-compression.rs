@@ -63,19 +63,20 @@
 //! each message's size compressed and raw.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError, Seconds};
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::extension::{self, DeflateAgreement};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::http::Request;
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{OutgoingFrame, RSV1, Session};
+use websocket_from_scratch::protocol::session::{Budget, OutgoingFrame, RSV1, Session};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::opening::{self, Opening};
@@ -84,6 +85,9 @@ use websocket_from_scratch::server::opening::{self, Opening};
 struct Settings {
     max_message_size: u64,
     idle_timeout: Duration,
+    frame_timeout: Duration,
+    /// Shared by every connection: the bytes of messages being received.
+    budget: Arc<Budget>,
 }
 
 /// The whole command line, read once.
@@ -96,17 +100,24 @@ struct Options {
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_from(&mut args)?;
-        if let Some(Seconds(timeout)) = args.value("--handshake-timeout", "SECONDS")? {
+        let mut listen = listener::Options::take_with_cap(&mut args)?;
+        if let Some(timeout) = args.seconds("--handshake-timeout")? {
             listen.handshake_timeout = timeout;
         }
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
         let settings = Settings {
-            max_message_size: args
-                .value("--max-message-size", "BYTES")?
-                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
-            idle_timeout: args
-                .value("--idle-timeout", "SECONDS")?
-                .map_or(DEFAULT_IDLE_TIMEOUT, |Seconds(timeout)| timeout),
+            max_message_size,
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            budget: Budget::new(
+                args.value("--max-buffered", "BYTES")?
+                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+            ),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -128,6 +139,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(listener::serve(
         "12-compression",
         &listen,
@@ -148,21 +160,29 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
-    let mut session = match agreed {
+    let session = match agreed {
         Some(agreement) => Session::with_deflate(settings.max_message_size, agreement),
         None => Session::new(settings.max_message_size),
     };
+    let mut session = session.with_budget(Arc::clone(&settings.budget));
     let Connection { reader, writer, .. } = connection;
-    conversation::converse(reader, writer, &mut session, &mut |message, session| {
-        let opcode = message.opcode;
-        let raw_len = message.payload.len();
-        tell_echo(&message, session.deflate().is_some());
-        session.send(opcode, message.payload);
-        if let Some(sent) = session.queued().last() {
-            tell_compressed_echo(sent, raw_len);
-        }
-        Ok(())
-    })
+    let frame_timeout = Some(settings.frame_timeout);
+    conversation::converse(
+        reader,
+        writer,
+        &mut session,
+        frame_timeout,
+        &mut |message, session| {
+            let opcode = message.opcode;
+            let raw_len = message.payload.len();
+            tell_echo(&message, session.deflate().is_some());
+            session.send(opcode, message.payload);
+            if let Some(sent) = session.queued().last() {
+                tell_compressed_echo(sent, raw_len);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Reads the client's offers, takes the first permessage-deflate one we

@@ -36,7 +36,6 @@
 #![allow(unused)]
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
@@ -47,7 +46,7 @@ use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opc
 use websocket_from_scratch::protocol::message::{Assembler, Message};
 use websocket_from_scratch::protocol::violation::Violation;
 use websocket_from_scratch::server::conversation::{self, EchoOptions};
-use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection, Socket};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 fn main() -> ExitCode {
@@ -78,7 +77,7 @@ fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
 }
 
 /// Reads frames until the client leaves, and echoes each message.
-fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Result<(), Error> {
+fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(), Error> {
     let mut assembler = Assembler::new();
     narrate::sent(format!(
         "Sending a ping of our own: {}",
@@ -163,7 +162,7 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
 /// Answers a ping with a pong carrying the same payload (§5.5.2), and
 /// notes the pong that answers our own ping (§5.5.3).
 fn control_frame(
-    writer: &mut TcpStream,
+    writer: &mut Socket,
     opcode: Opcode,
     payload: &[u8],
     assembler: &Assembler,
@@ -207,7 +206,7 @@ fn tell_echo(message: &Message) {
 /// codes, for the two failures it can meet that are not plain protocol
 /// errors: 1007 (text that is not UTF-8) and 1009 (over the limit). On any
 /// other error it just hangs up; chapter 9 sends a code for every one.
-fn fail(writer: &mut TcpStream, error: Error) -> Result<(), Error> {
+fn fail(writer: &mut Socket, error: Error) -> Result<(), Error> {
     let code = match error.close_code() {
         Some(code @ (CloseCode::INVALID_PAYLOAD | CloseCode::MESSAGE_TOO_BIG)) => code,
         _ => return Err(error),

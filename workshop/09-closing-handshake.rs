@@ -39,7 +39,6 @@
 #![allow(unused)]
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
@@ -50,7 +49,7 @@ use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opc
 use websocket_from_scratch::protocol::message::{Assembler, Message};
 use websocket_from_scratch::protocol::violation::Violation;
 use websocket_from_scratch::server::conversation::{self, EchoOptions};
-use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection, Socket};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 fn main() -> ExitCode {
@@ -81,7 +80,7 @@ fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
 }
 
 /// Reads frames until the client leaves, and echoes each message.
-fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Result<(), Error> {
+fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(), Error> {
     let mut assembler = Assembler::new();
     narrate::sent(format!(
         "Sending a ping of our own: {}",
@@ -169,7 +168,7 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
 /// Answers a ping with a pong carrying the same payload (§5.5.2), and
 /// notes the pong that answers our own ping (§5.5.3).
 fn control_frame(
-    writer: &mut TcpStream,
+    writer: &mut Socket,
     opcode: Opcode,
     payload: &[u8],
     assembler: &Assembler,
@@ -238,7 +237,7 @@ fn tell_echo(message: &Message) {
 /// §5.5.1: answers a close frame with a close frame echoing its code, then
 /// hangs up. The server closes TCP first, so that the client, not the
 /// server, is left waiting out TIME_WAIT (§7.1.1).
-fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
+fn answer_close(writer: &mut Socket, payload: &[u8]) -> Result<(), Error> {
     // lesson: close::parse the payload; answer with a close frame echoing its code
     todo!("close::parse the payload; answer with a close frame echoing its code")
     // end of lesson
@@ -247,7 +246,7 @@ fn answer_close(writer: &mut TcpStream, payload: &[u8]) -> Result<(), Error> {
 /// Fails the connection after an error (§7.1.7): a close frame with the
 /// code §7.4.1 assigns to that error, then the end of the conversation. An
 /// error with no code (the peer vanished, say) just ends it.
-fn fail(writer: &mut TcpStream, error: Error) -> Result<(), Error> {
+fn fail(writer: &mut Socket, error: Error) -> Result<(), Error> {
     let Some(code) = error.close_code() else {
         return Err(error);
     };

@@ -14,7 +14,16 @@
 //! who stops reading must not hold the others up. So a broadcast never
 //! writes to a socket; it puts the frame in each member's bounded queue,
 //! and each member's writer thread empties its own queue. A member whose
-//! queue is full is dropped with close 1008 and a log line.
+//! queue is full is dropped with close 1008 and a log line. But a queue
+//! must not fill just because one member sends faster than the others'
+//! writers can send: after each message, the sender's thread waits while
+//! some member's queue is half full and that member's writer is still
+//! making progress (`Room::wait_while_backed_up`), so a burst from one
+//! member is read at the pace of the room, and only a member whose writer
+//! has been stuck for `chat::PATIENCE` (2 s) is left to overflow and be
+//! dropped. Each writer sends everything queued in one write. Nothing is
+//! logged while the room is locked: a log line may have to wait, and the
+//! room must not wait with it.
 //!
 //! The messages are small JSON objects in text frames, told apart by their
 //! `"type"`. The table shows one of each; `chat::wire` defines them, as one
@@ -31,10 +40,21 @@
 //!                   {"type":"error","error":"the name \"Ada\" is taken"}       to one member only
 //! ```
 //!
-//! Names are 1–20 letters, digits, spaces, `-` or `_`; messages 1–500
-//! characters; frames over `--max-message-size` (4 KiB) close with 1009.
+//! Names are 1–20 ASCII letters, digits, spaces, `-` or `_`, and names
+//! that differ only in case are the same name: a Cyrillic `О` or a
+//! fullwidth `ｏ` would otherwise let `Оbserver` pass for `observer`.
+//! Messages are 1–500 characters, without control characters or invisible
+//! formatting ones (a right-to-left override shows `abc\u{202E}gnp.exe`
+//! as "abcexe.png"); frames over `--max-message-size` (4 KiB) close with
+//! 1009.
 //! The page shows names and text with `textContent`, never as HTML, so no
 //! member can inject markup into another's tab.
+//!
+//! Chapter 10's defences hold here too, with the same options: one
+//! descriptor per connection and `--max-connections` (503 over it), a
+//! shared `--max-buffered` budget (1013 over it), `--idle-timeout` and
+//! `--frame-timeout`, a log that never blocks, and two `Host` headers
+//! refused with 400.
 //!
 //! Security the article never mentions: the handshake checks `Origin`
 //! (`handshake::check_origin`, RFC 6455 §10.2). A browser lets any page
@@ -66,13 +86,15 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::protocol::session::{Budget, Session};
 use websocket_from_scratch::server::chat::{self, Room, Seat};
 use websocket_from_scratch::server::conversation;
 use websocket_from_scratch::server::listener::{self, Connection};
@@ -83,6 +105,10 @@ struct Settings {
     max_message_size: u64,
     extra_origins: Vec<String>,
     queue_length: usize,
+    /// Shared by every member: the bytes of messages being received.
+    budget: Arc<Budget>,
+    idle_timeout: Duration,
+    frame_timeout: Duration,
 }
 
 /// The whole command line, read once.
@@ -95,7 +121,10 @@ struct Options {
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
         let mut args = Args::from_env()?;
-        let listen = listener::Options::take_from(&mut args)?;
+        let listen = listener::Options::take_with_cap(&mut args)?;
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
         let settings = Settings {
             max_message_size: args
                 .value("--max-message-size", "BYTES")?
@@ -107,6 +136,12 @@ impl Options {
             queue_length: args
                 .value("--queue-length", "FRAMES")?
                 .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
+            budget: Budget::new(
+                args.value("--max-buffered", "BYTES")?
+                    .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
+            ),
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
         };
         let level = narrate::take_level(&mut args);
         args.finish()?;
@@ -128,6 +163,7 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
     let room = Arc::new(Room::new());
     listener::exit_code(listener::serve("11-chat", &listen, move |connection| {
         take_a_seat(connection, &room, &settings)
@@ -141,7 +177,7 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     if opening == Opening::ServedPage {
         return Ok(());
     }
-    conversation::start(connection, Some(conversation::DEFAULT_IDLE_TIMEOUT))?;
+    conversation::start(connection, Some(settings.idle_timeout))?;
 
     // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     todo!("a Seat and its outbox, a Session, converse handing each message to seat.handle")

@@ -14,8 +14,11 @@ pub mod session;
 
 use std::cell::Cell;
 use std::fmt::Display;
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use colored::Colorize;
 
@@ -96,9 +99,104 @@ pub fn set_connection(id: u64) {
     CONNECTION.with(|cell| cell.set(Some(id)));
 }
 
+/// How many lines may wait for a slow stderr before new ones are dropped.
+pub const QUEUE_LINES: usize = 4096;
+
+/// Where lines go once [`write_through_queue`] has started the writer.
+static QUEUE: OnceLock<SyncSender<String>> = OnceLock::new();
+/// Lines left out because the queue was full.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Lines queued and not yet written.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// From now on, lines go through a queue of at most `capacity` lines to
+/// one writer thread, instead of being written by whoever logs them
+/// (chapters 10 and 11).
+///
+/// A write to stderr can block (a pipe nobody reads) or fail (a pipe
+/// whose reader is gone). Written from a connection's thread, the first
+/// freezes that connection and the second would kill it. Through the
+/// queue, a connection only ever *offers* a line: when the queue is full
+/// the line is dropped and counted, and the writer says how many were
+/// lost ("… 1,234 lines dropped") once it can write again; a failed write
+/// is ignored.
+pub fn write_through_queue(capacity: usize) {
+    let (sender, lines) = mpsc::sync_channel(capacity.max(1));
+    let started = std::thread::Builder::new()
+        .name("log writer".into())
+        .spawn(move || write_lines(lines));
+    // Without a writer thread, lines are written directly, as before.
+    if started.is_ok() {
+        let _ = QUEUE.set(sender);
+    }
+}
+
+fn write_lines(lines: Receiver<String>) {
+    let mut stderr = std::io::stderr();
+    for line in lines {
+        let dropped = DROPPED.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let _ = writeln!(stderr, "… {} lines dropped", with_commas(dropped));
+        }
+        let _ = writeln!(stderr, "{line}");
+        PENDING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn with_commas(number: u64) -> String {
+    let digits = number.to_string();
+    let mut text = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// Writes one line: offered to the writer's queue if there is one, else
+/// straight to stderr. Never waits for a slow stderr once the queue runs,
+/// and never panics on a failed write.
+fn emit(line: String) {
+    match QUEUE.get() {
+        Some(queue) => {
+            PENDING.fetch_add(1, Ordering::Relaxed);
+            match queue.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    PENDING.fetch_sub(1, Ordering::Relaxed);
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
+/// Waits (a second at most) for queued lines to be written: before the
+/// process exits, so that its last words are not lost.
+pub fn flush() {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while PENDING.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "… {} lines dropped",
+            with_commas(dropped)
+        );
+    }
+}
+
 fn say(line: impl Display) {
     if tells(Level::Frames) {
-        eprintln!("{line}");
+        emit(line.to_string());
     }
 }
 
@@ -107,8 +205,8 @@ fn say(line: impl Display) {
 pub fn summary(text: impl Display) {
     if LEVEL.load(Ordering::Relaxed) == Level::Messages as u8 {
         match CONNECTION.with(Cell::get) {
-            Some(id) => eprintln!("{} {text}", format!("#{id}").dimmed()),
-            None => eprintln!("{text}"),
+            Some(id) => emit(format!("{} {text}", format!("#{id}").dimmed())),
+            None => emit(text.to_string()),
         }
     }
 }
@@ -120,7 +218,7 @@ pub fn plain(text: impl Display) {
 
 /// A line printed at every level, such as where the server listens.
 pub fn headline(text: impl Display) {
-    eprintln!("{}", text.to_string().bold());
+    emit(text.to_string().bold().to_string());
 }
 
 /// A milestone: a new connection, a completed handshake.
@@ -148,8 +246,8 @@ pub fn aside(text: impl Display) {
 pub fn problem(text: impl Display) {
     let text = text.to_string().red();
     match CONNECTION.with(Cell::get) {
-        Some(id) if !tells(Level::Frames) => eprintln!("{} {text}", format!("#{id}").dimmed()),
-        _ => eprintln!("{text}"),
+        Some(id) if !tells(Level::Frames) => emit(format!("{} {text}", format!("#{id}").dimmed())),
+        _ => emit(text.to_string()),
     }
 }
 
@@ -203,7 +301,14 @@ pub fn preview(message: &Message) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{hex_preview, should_color, text_preview};
+    use super::{hex_preview, should_color, text_preview, with_commas};
+
+    #[test]
+    fn dropped_lines_are_counted_with_commas() {
+        assert_eq!(with_commas(7), "7");
+        assert_eq!(with_commas(1234), "1,234");
+        assert_eq!(with_commas(1234567), "1,234,567");
+    }
 
     #[test]
     fn previews_are_short() {

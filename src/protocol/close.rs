@@ -25,6 +25,7 @@ impl CloseCode {
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
 
     /// What the code means, in a few words.
     pub fn meaning(self) -> &'static str {

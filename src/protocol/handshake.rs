@@ -52,6 +52,9 @@ pub enum HandshakeError {
     BadKey(String),
     /// A browser page from a site we do not trust (§10.2).
     ForbiddenOrigin(String),
+    /// More than one `Host` header (RFC 9112 §3.2): which one names the
+    /// server is ambiguous, and a proxy and we might pick different ones.
+    SeveralHosts(usize),
 }
 
 impl fmt::Display for HandshakeError {
@@ -78,6 +81,10 @@ impl fmt::Display for HandshakeError {
                 f,
                 "Sec-WebSocket-Key {key:?} is not 16 bytes encoded in base64"
             ),
+            HandshakeError::SeveralHosts(count) => write!(
+                f,
+                "the request has {count} Host headers; HTTP/1.1 allows one (RFC 9112 §3.2)"
+            ),
             HandshakeError::ForbiddenOrigin(origin) => write!(
                 f,
                 "a page from {origin} may not connect: browsers let any page open a \
@@ -89,6 +96,21 @@ impl fmt::Display for HandshakeError {
 }
 
 impl std::error::Error for HandshakeError {}
+
+/// Refuses a request with more than one `Host` header (RFC 9112 §3.2:
+/// answered with 400). Chapters 10 and 11 check it.
+pub fn check_single_host(request: &Request) -> Result<(), HandshakeError> {
+    let count = request
+        .head
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Host"))
+        .count();
+    if count > 1 {
+        return Err(HandshakeError::SeveralHosts(count));
+    }
+    Ok(())
+}
 
 /// Checks a request against RFC 6455 §4.2.1 and returns its key.
 pub fn validate(request: &Request) -> Result<&str, HandshakeError> {

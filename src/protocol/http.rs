@@ -329,6 +329,7 @@ impl Status {
     pub const REQUEST_TIMEOUT: Status = Status::new(408, "Request Timeout");
     pub const UPGRADE_REQUIRED: Status = Status::new(426, "Upgrade Required");
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status::new(431, "Request Header Fields Too Large");
+    pub const SERVICE_UNAVAILABLE: Status = Status::new(503, "Service Unavailable");
 
     const fn new(code: u16, reason: &'static str) -> Status {
         Status { code, reason }

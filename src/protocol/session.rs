@@ -31,6 +31,8 @@
 //! order with whatever the application sent in answer to earlier events.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::close::{self, CloseCode, CloseFrame};
 use crate::protocol::control;
@@ -48,8 +50,61 @@ const INBOX_SIZE: usize = 8 * 1024;
 /// A payload with at least this much still to come is read straight into
 /// its message rather than through the inbox.
 const DIRECT_READ_MIN: u64 = INBOX_SIZE as u64 / 2;
-/// The first room a directly-read payload gets; it doubles from there.
+/// The first room a payload gets, and the smallest step its message grows by.
 const FIRST_ROOM: u64 = 64 * 1024;
+/// The largest step a message grows by: it is never more than this ahead
+/// of the bytes that arrived.
+const LARGEST_STEP: usize = 1024 * 1024;
+
+/// How far ahead of its `length` bytes a message may be given room: as
+/// much as it holds, from 64 KiB to 1 MiB. Doubling keeps copies few for
+/// small messages; the 1 MiB bound keeps memory following what arrived,
+/// not what a header claims.
+fn step(length: usize) -> usize {
+    length.clamp(FIRST_ROOM as usize, LARGEST_STEP)
+}
+
+/// A budget of message bytes shared by many sessions: the memory all the
+/// messages being received may hold at once, across connections.
+///
+/// One connection's `--max-message-size` bounds one message; a hundred
+/// connections each sending one just under it would still add up. Each
+/// session takes from the budget as its message grows and gives back
+/// when the message is handed out (or the session ends); a message that
+/// would go over it fails its connection with 1013, "try again later",
+/// while the others go on.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes `bytes`, unless that would go over the limit.
+    fn take(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
 
 /// What the peer did, in the order it did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +201,19 @@ pub struct Session {
     deflate: Option<PerMessageDeflate>,
     /// Set while the message in progress is a compressed one.
     inflating: Option<Inflating>,
+    /// The budget the message's memory is taken from, if any, and how much
+    /// this session has taken.
+    budget: Option<Arc<Budget>>,
+    charged: u64,
+    /// What the last message handed out took: given back at the next read,
+    /// once whoever took the message (an echo, say) is done with it.
+    handed_out: u64,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.release_budget();
+    }
 }
 
 impl Session {
@@ -166,16 +234,92 @@ impl Session {
             close_queued: false,
             deflate: None,
             inflating: None,
+            budget: None,
+            charged: 0,
+            handed_out: 0,
+        }
+    }
+
+    /// The same session, taking its message's memory from `budget`.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Session {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Gives back to the budget what the message took, and what the last
+    /// one handed out took.
+    fn release_budget(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.charged + self.handed_out);
+        }
+        self.charged = 0;
+        self.handed_out = 0;
+    }
+
+    /// Makes room in the message for `additional` more bytes, and up to
+    /// `ahead` bytes beyond them (no more than a [`step`]), taking the
+    /// memory from the budget. False if the budget refused: the session
+    /// has failed with 1013.
+    fn grow_message(&mut self, additional: usize, ahead: usize) -> bool {
+        let Some(message) = self.assembler.payload_mut() else {
+            return true;
+        };
+        let length = message.len();
+        let needed = length + additional;
+        let capacity = message.capacity();
+        if needed <= capacity {
+            return true;
+        }
+        let target = needed + ahead.min(step(length).saturating_sub(additional));
+        let more = (target - capacity) as u64;
+        if let Some(budget) = &self.budget
+            && !budget.take(more)
+        {
+            let limit = budget.limit;
+            self.fail(
+                CloseCode::TRY_AGAIN_LATER,
+                format!(
+                    "the server is holding its limit of {limit} bytes of messages; try again later"
+                ),
+            );
+            return false;
+        }
+        message.reserve_exact(target - length);
+        let grown = (message.capacity() - capacity) as u64;
+        // The allocator may round up: account for what it really gave.
+        if let Some(budget) = &self.budget {
+            if grown > more {
+                budget.used.fetch_add(grown - more, Ordering::Relaxed);
+            } else {
+                budget.give_back(more - grown);
+            }
+        }
+        self.charged += grown;
+        true
+    }
+
+    /// Whether the peer is partway through a frame.
+    pub fn is_mid_frame(&self) -> bool {
+        self.bytes_into_frame().is_some()
+    }
+
+    /// The frame in progress has not progressed enough for too long: fails
+    /// the connection with 1008, whatever still trickles in.
+    pub fn frame_stalled(&mut self, seconds: f64) {
+        if !self.finished {
+            self.fail(
+                CloseCode::POLICY_VIOLATION,
+                format!("a frame stalled: too little of it arrived in {seconds} s"),
+            );
         }
     }
 
     /// A session that speaks permessage-deflate as `agreement` says
     /// (RFC 7692), besides everything [`Session::new`] does.
     pub fn with_deflate(max_message_size: u64, agreement: DeflateAgreement) -> Session {
-        Session {
-            deflate: Some(PerMessageDeflate::new(agreement)),
-            ..Session::new(max_message_size)
-        }
+        let mut session = Session::new(max_message_size);
+        session.deflate = Some(PerMessageDeflate::new(agreement));
+        session
     }
 
     /// What was agreed for permessage-deflate, if anything.
@@ -207,6 +351,14 @@ impl Session {
     /// itself, never more than the payload still needs, so the read cannot
     /// take in the next frame's bytes.
     pub fn buffer(&mut self) -> &mut [u8] {
+        // Whoever took the last message has had it: its memory is theirs
+        // to free, and leaves the budget.
+        if self.handed_out > 0 {
+            if let Some(budget) = &self.budget {
+                budget.give_back(self.handed_out);
+            }
+            self.handed_out = 0;
+        }
         if self.direct_room == 0
             && let Some(frame) = &self.frame
             && self.inbox_len == 0
@@ -214,12 +366,15 @@ impl Session {
             && frame.remaining() >= DIRECT_READ_MIN
             && let Some(message) = self.assembler.payload_mut()
         {
-            // Double the room each time it fills, from 64 KiB, but never
-            // past the payload's end: memory follows what arrives, not what
-            // a header claims.
-            let more = frame.received.max(FIRST_ROOM).min(frame.remaining());
-            message.resize(message.len() + more as usize, 0);
-            self.direct_room = more as usize;
+            // Room for the next step, never past the payload's end: memory
+            // follows what arrives, not what a header claims.
+            let more = (step(message.len()) as u64).min(frame.remaining()) as usize;
+            if self.grow_message(more, 0)
+                && let Some(message) = self.assembler.payload_mut()
+            {
+                message.resize(message.len() + more, 0);
+                self.direct_room = more;
+            }
         }
         if self.direct_room > 0
             && let Some(message) = self.assembler.payload_mut()
@@ -306,7 +461,13 @@ impl Session {
                 message_start = message.len();
                 // Room for a short payload at once, so it is not copied
                 // again as it grows; a long one earns its room as it comes.
-                message.reserve(header.payload_len.min(FIRST_ROOM) as usize);
+                let room = header.payload_len.min(FIRST_ROOM) as usize;
+                // A later fragment may get a step ahead, so that many small
+                // fragments do not each grow the message.
+                let ahead = if message_start > 0 { usize::MAX } else { 0 };
+                if !self.grow_message(room, ahead) {
+                    return;
+                }
             }
         }
         self.frame = Some(FrameInProgress {
@@ -362,11 +523,17 @@ impl Session {
             Some(frame) if frame.header.opcode.is_control() => {
                 frame.control_payload.extend_from_slice(piece);
             }
-            _ => {
+            Some(frame) => {
+                let ahead = (frame.remaining() - count as u64).min(usize::MAX as u64) as usize;
+                if !self.grow_message(count, ahead) {
+                    return;
+                }
+                let piece = &self.inbox[start..start + count];
                 if let Some(message) = self.assembler.payload_mut() {
                     message.extend_from_slice(piece);
                 }
             }
+            None => {}
         }
         self.payload_arrived(count);
     }
@@ -425,6 +592,10 @@ impl Session {
             message.payload = inflating.inflated;
             message.compressed_len = Some(inflating.compressed_len);
         }
+        // The message leaves the session; its share of the budget leaves
+        // at the next read, once the message has been dealt with (echoed).
+        self.handed_out += self.charged;
+        self.charged = 0;
         if message.opcode == Opcode::Text
             && let Err(violation) = self.text.finish()
         {
@@ -508,6 +679,13 @@ impl Session {
     fn fail(&mut self, code: CloseCode, reason: String) {
         self.events.push_back(Event::Failed { code, reason });
         self.finished = true;
+        // The unfinished message will never be handed out: its memory and
+        // its share of the budget go now, not when the session is dropped.
+        if let Some(message) = self.assembler.payload_mut() {
+            *message = Vec::new();
+        }
+        self.direct_room = 0;
+        self.release_budget();
     }
 
     /// The next thing the peer did, if any. Handing out a ping, a close or
@@ -797,6 +975,49 @@ mod tests {
             Some(Event::Message(message)) => assert!(message.payload == payload),
             other => panic!("expected the message, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_message_grows_with_what_arrived_not_with_what_its_header_claims() {
+        let payload = vec![7u8; 16 << 20];
+        let bytes = masked(true, Opcode::Binary, &payload);
+        let mut session = Session::new(32 << 20);
+        // 8 MiB + 64 KiB of a 16 MiB frame, as a socket would hand them over.
+        let mut fed = 0;
+        while fed < (8 << 20) + (64 << 10) {
+            let buffer = session.buffer();
+            let count = buffer.len().min(65_536).min((8 << 20) + (64 << 10) - fed);
+            buffer[..count].copy_from_slice(&bytes[fed..fed + count]);
+            session.filled(count);
+            fed += count;
+        }
+        let held = session.message_in_progress().unwrap().payload.capacity();
+        assert!(held <= fed + LARGEST_STEP, "{held} bytes held for {fed}");
+    }
+
+    #[test]
+    fn a_message_over_the_shared_budget_fails_with_1013_and_gives_it_back() {
+        let budget = Budget::new(1 << 20);
+        let mut first = Session::new(4 << 20).with_budget(Arc::clone(&budget));
+        let mut second = Session::new(4 << 20).with_budget(Arc::clone(&budget));
+        let big = masked(true, Opcode::Binary, &vec![1; 900_000]);
+        first.receive(&big[..500_000]);
+        assert!(budget.used() >= 500_000);
+        second.receive(&big[..600_000]);
+        let events: Vec<Event> = std::iter::from_fn(|| second.next_event()).collect();
+        assert_eq!(failure(&events), Some(1013), "{events:?}");
+        drop(second);
+        first.receive(&big[500_000..]);
+        assert!(matches!(
+            [first.next_event(), first.next_event()],
+            [Some(Event::DataFrame(_)), Some(Event::Message(_))]
+        ));
+        // Held while the message is dealt with, given back at the next read.
+        assert_eq!(budget.used(), 900_000);
+        first.buffer();
+        assert_eq!(budget.used(), 0);
+        drop(first);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -13,12 +13,13 @@
 //! The wire format is small JSON objects in text frames, one Rust enum
 //! for each direction: [`wire::FromMember`] and [`wire::FromRoom`].
 
+use std::collections::VecDeque;
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crate::narrate;
 use crate::protocol::close::{self, CloseCode};
@@ -27,6 +28,7 @@ use crate::protocol::message::Message;
 use crate::protocol::session::OutgoingFrame;
 use crate::server::conversation::{self, Outbox};
 use crate::server::error::Error;
+use crate::server::listener::Socket;
 
 pub mod wire;
 
@@ -47,6 +49,120 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// One frame, encoded once and shared by every queue it is put in.
 type Encoded = Arc<[u8]>;
 
+/// How long a member's writer may sit in one write before the room stops
+/// waiting for that member: it has stopped reading, not just fallen behind.
+pub const PATIENCE: Duration = Duration::from_secs(2);
+
+/// A member's queue of outgoing frames, emptied by its writer thread.
+struct Mailbox {
+    state: Mutex<Mail>,
+    /// Signalled when frames arrive, when the writer has sent some, and
+    /// when the mailbox closes.
+    changed: Condvar,
+    capacity: usize,
+}
+
+struct Mail {
+    frames: VecDeque<Encoded>,
+    closed: bool,
+    /// When the write in progress began, if one is.
+    writing_since: Option<Instant>,
+}
+
+/// The queue is full: the member cannot keep up.
+struct Full;
+
+impl Mailbox {
+    fn new(capacity: usize) -> Arc<Mailbox> {
+        Arc::new(Mailbox {
+            state: Mutex::new(Mail {
+                frames: VecDeque::new(),
+                closed: false,
+                writing_since: None,
+            }),
+            changed: Condvar::new(),
+            capacity: capacity.max(1),
+        })
+    }
+
+    fn mail(&self) -> MutexGuard<'_, Mail> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts a frame in without waiting; a closed mailbox takes nothing.
+    fn offer(&self, frame: Encoded) -> Result<(), Full> {
+        let mut mail = self.mail();
+        if mail.closed {
+            return Ok(());
+        }
+        if mail.frames.len() >= self.capacity {
+            return Err(Full);
+        }
+        mail.frames.push_back(frame);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Puts a frame in, waiting for room; fails once the mailbox is closed.
+    fn send(&self, frame: Encoded) -> Result<(), Error> {
+        let mut mail = self.mail();
+        while !mail.closed && mail.frames.len() >= self.capacity {
+            mail = self
+                .changed
+                .wait(mail)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if mail.closed {
+            return Err(member_gone());
+        }
+        mail.frames.push_back(frame);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.mail().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether a sender should wait for this member: its queue is half
+    /// full and its writer is still making progress.
+    fn backed_up(&self) -> bool {
+        let mail = self.mail();
+        mail.frames.len() * 2 >= self.capacity
+            && mail
+                .writing_since
+                .is_none_or(|since| since.elapsed() <= PATIENCE)
+    }
+
+    /// Waits a moment for the writer to send something.
+    fn wait_a_moment(&self) {
+        let mail = self.mail();
+        let _ = self.changed.wait_timeout(mail, Duration::from_millis(50));
+    }
+
+    /// The writer's side: everything queued, once there is something;
+    /// `None` once the mailbox is closed and empty.
+    fn take_all(&self) -> Option<Vec<Encoded>> {
+        let mut mail = self.mail();
+        mail.writing_since = None;
+        self.changed.notify_all();
+        while mail.frames.is_empty() {
+            if mail.closed {
+                return None;
+            }
+            mail = self
+                .changed
+                .wait(mail)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        mail.writing_since = Some(Instant::now());
+        Some(mail.frames.drain(..).collect())
+    }
+}
+
 fn encode(message: &FromRoom) -> Encoded {
     frame::encode(true, Opcode::Text, None, &message.to_json()).into()
 }
@@ -55,11 +171,11 @@ fn encode(message: &FromRoom) -> Encoded {
 struct Member {
     id: u64,
     name: String,
-    queue: SyncSender<Encoded>,
+    queue: Arc<Mailbox>,
     /// Set when the room gives up on this member.
     too_slow: Arc<AtomicBool>,
     /// To wake the member's reading thread when it is dropped.
-    socket: TcpStream,
+    socket: Socket,
 }
 
 /// Everyone in the chat.
@@ -89,47 +205,55 @@ impl Room {
     }
 
     /// Puts `frame` in every member's queue; members whose queue is full
-    /// are dropped, and everyone else is told they left.
-    fn broadcast(members: &mut Vec<Member>, frame: Encoded) {
+    /// are dropped, and everyone else is told they left. Returns the names
+    /// of the dropped, for the caller to log once the lock is released.
+    fn broadcast(members: &mut Vec<Member>, frame: Encoded) -> Vec<String> {
         let mut dropped = Vec::new();
-        members.retain(|member| match member.queue.try_send(Arc::clone(&frame)) {
+        members.retain(|member| match member.queue.offer(Arc::clone(&frame)) {
             Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
+            Err(Full) => {
                 member.too_slow.store(true, Ordering::Relaxed);
                 // Ends the blocked read on that member's own thread.
                 let _ = member.socket.shutdown(Shutdown::Read);
                 dropped.push(member.name.clone());
                 false
             }
-            // The member is leaving already.
-            Err(TrySendError::Disconnected(_)) => true,
         });
+        let mut all_dropped = dropped.clone();
+        for name in dropped {
+            all_dropped.extend(Room::broadcast(members, encode(&FromRoom::Left { name })));
+        }
+        all_dropped
+    }
+
+    /// Logs who was dropped, outside the room's lock.
+    fn tell_dropped(dropped: Vec<String>) {
         for name in dropped {
             narrate::problem(format!(
                 "{name} is not reading fast enough: dropping them with {}",
                 CloseCode::POLICY_VIOLATION
             ));
-            Room::broadcast(members, encode(&FromRoom::Left { name }));
         }
     }
 
     /// Adds a member and welcomes them with the list of who is here.
     ///
-    /// Everything happens under the room's lock — the notice to the others,
-    /// the welcome, the log line — so that no message can reach the
-    /// newcomer before their welcome, and the log counts stay in order.
+    /// The notice to the others and the welcome happen under the room's
+    /// lock, so that no message can reach the newcomer before their
+    /// welcome. The log line does not: nothing is logged under the lock,
+    /// so a slow log can never hold up the room.
     fn join(&self, member: Member) -> Result<(), String> {
         let mut members = self.members();
         if members
             .iter()
-            .any(|other| other.name.to_lowercase() == member.name.to_lowercase())
+            .any(|other| other.name.eq_ignore_ascii_case(&member.name))
         {
             return Err(format!("the name {:?} is taken", member.name));
         }
         let notice = FromRoom::Joined {
             name: member.name.clone(),
         };
-        Room::broadcast(&mut members, encode(&notice));
+        let dropped = Room::broadcast(&mut members, encode(&notice));
         let mut names: Vec<String> = members.iter().map(|other| other.name.clone()).collect();
         names.push(member.name.clone());
         let count = names.len();
@@ -138,23 +262,46 @@ impl Room {
             members: names,
         };
         // The newcomer's queue is empty: this cannot be full.
-        let _ = member.queue.try_send(encode(&welcome));
-        narrate::summary(format!("{} joined ({count} in the room)", member.name));
+        let _ = member.queue.offer(encode(&welcome));
+        let line = format!("{} joined ({count} in the room)", member.name);
         members.push(member);
+        drop(members);
+        Room::tell_dropped(dropped);
+        narrate::summary(line);
         Ok(())
     }
 
     /// Sends a member's message to everyone, the sender included. The log
-    /// line is written under the lock too, so the log tells events in the
-    /// order members see them.
+    /// line is written after the lock is released (one member's line may
+    /// then follow another's that members saw later).
     fn say(&self, from: &str, text: &str) {
         let message = FromRoom::Message {
             from: from.to_string(),
             text: text.to_string(),
         };
-        let mut members = self.members();
+        let frame = encode(&message);
+        let dropped = Room::broadcast(&mut self.members(), frame);
         narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
-        Room::broadcast(&mut members, encode(&message));
+        Room::tell_dropped(dropped);
+    }
+
+    /// Waits while the room is backed up: while some member's queue is
+    /// half full and its writer is still sending. A member's burst is
+    /// read no faster than the slowest member who is still reading takes
+    /// it in, so it never overflows their queues; a member whose writer is
+    /// stuck (it stopped reading) is not waited for, and is dropped once
+    /// its queue is full.
+    fn wait_while_backed_up(&self) {
+        let queues: Vec<Arc<Mailbox>> = self
+            .members()
+            .iter()
+            .map(|member| Arc::clone(&member.queue))
+            .collect();
+        for queue in queues {
+            while queue.backed_up() {
+                queue.wait_a_moment();
+            }
+        }
     }
 
     /// Removes member `id`, if still there, and tells the others.
@@ -167,12 +314,11 @@ impl Room {
         let notice = FromRoom::Left {
             name: member.name.clone(),
         };
-        Room::broadcast(&mut members, encode(&notice));
-        narrate::summary(format!(
-            "{} left ({} in the room)",
-            member.name,
-            members.len()
-        ));
+        let dropped = Room::broadcast(&mut members, encode(&notice));
+        let line = format!("{} left ({} in the room)", member.name, members.len());
+        drop(members);
+        narrate::summary(line);
+        Room::tell_dropped(dropped);
     }
 }
 
@@ -181,46 +327,48 @@ impl Room {
 pub struct Seat {
     id: u64,
     name: Option<String>,
-    queue: Option<SyncSender<Encoded>>,
+    queue: Arc<Mailbox>,
     too_slow: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
-    socket: TcpStream,
+    socket: Socket,
 }
 
 impl Seat {
     /// Starts the writer thread for a connection's socket.
-    pub fn new(id: u64, socket: &TcpStream, queue_length: usize) -> Result<Seat, Error> {
-        let (queue, frames) = mpsc::sync_channel(queue_length);
+    pub fn new(id: u64, socket: &Socket, queue_length: usize) -> Result<Seat, Error> {
+        let queue = Mailbox::new(queue_length);
+        let frames = Arc::clone(&queue);
         let too_slow = Arc::new(AtomicBool::new(false));
         let writer = {
-            let socket = socket.try_clone()?;
+            let socket = socket.clone();
             let too_slow = Arc::clone(&too_slow);
-            thread::spawn(move || write_frames(socket, frames, &too_slow))
+            // The system may refuse a thread: that ends this connection
+            // (close 1013, try again later), not the server.
+            thread::Builder::new()
+                .spawn(move || write_frames(socket, frames, &too_slow))
+                .map_err(|error| {
+                    narrate::problem(format!("Could not start a writer thread: {error}"));
+                    Error::Io(error)
+                })?
         };
         Ok(Seat {
             id,
             name: None,
-            queue: Some(queue),
+            queue,
             too_slow,
             writer: Some(writer),
-            socket: socket.try_clone()?,
+            socket: socket.clone(),
         })
     }
 
-    fn queue(&self) -> Result<&SyncSender<Encoded>, Error> {
-        self.queue.as_ref().ok_or_else(member_gone)
-    }
-
     fn send(&mut self, message: &FromRoom) -> Result<(), Error> {
-        self.queue()?
-            .send(encode(message))
-            .map_err(|_| member_gone())
+        self.queue.send(encode(message))
     }
 
     /// An outbox for the conversation's own frames.
     pub fn outbox(&self) -> Result<QueueOutbox, Error> {
         Ok(QueueOutbox {
-            queue: self.queue()?.clone(),
+            queue: Arc::clone(&self.queue),
         })
     }
 
@@ -251,9 +399,9 @@ impl Seat {
                 let member = Member {
                     id: self.id,
                     name: name.clone(),
-                    queue: self.queue()?.clone(),
+                    queue: Arc::clone(&self.queue),
                     too_slow: Arc::clone(&self.too_slow),
-                    socket: self.socket.try_clone()?,
+                    socket: self.socket.clone(),
                 };
                 match room.join(member) {
                     Ok(()) => {
@@ -271,7 +419,13 @@ impl Seat {
                         "a message has 1 to {MAX_TEXT_CHARS} characters, not {length}"
                     ));
                 }
+                if let Err(why) = check_text(&text) {
+                    return self.refuse(&why);
+                }
                 room.say(name, &text);
+                // Read this member's next message only once the room has
+                // taken this one in.
+                room.wait_while_backed_up();
                 Ok(())
             }
             (FromMember::Say { .. }, None) => {
@@ -283,7 +437,7 @@ impl Seat {
     /// Leaves the room and waits for the writer to finish.
     pub fn leave(mut self, room: &Room) {
         room.leave(self.id);
-        self.queue = None;
+        self.queue.close();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -293,7 +447,7 @@ impl Seat {
 /// Where the conversation's own frames (pongs, close replies) go: the same
 /// queue as chat messages, so frames never interleave on the socket.
 pub struct QueueOutbox {
-    queue: SyncSender<Encoded>,
+    queue: Arc<Mailbox>,
 }
 
 impl Outbox for QueueOutbox {
@@ -307,7 +461,7 @@ impl Outbox for QueueOutbox {
         });
         bytes.extend_from_slice(&outgoing.payload);
         let encoded: Encoded = bytes.into();
-        self.queue.send(encoded).map_err(|_| member_gone())
+        self.queue.send(encoded)
     }
 }
 
@@ -317,13 +471,25 @@ fn member_gone() -> Error {
 }
 
 /// The writer thread: empties the queue onto the socket until the queue is
-/// closed, the socket fails, or the room gives up on the member.
-fn write_frames(mut socket: TcpStream, frames: Receiver<Encoded>, too_slow: &AtomicBool) {
-    for frame in frames {
-        if too_slow.load(Ordering::Relaxed) || socket.write_all(&frame).is_err() {
+/// closed, the socket fails, or the room gives up on the member. Whatever
+/// has queued up goes out in one write, not one write per frame: a writer
+/// that falls behind catches up in fewer, larger writes.
+fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, too_slow: &AtomicBool) {
+    let mut batch = Vec::new();
+    while let Some(queued) = frames.take_all() {
+        if too_slow.load(Ordering::Relaxed) {
+            break;
+        }
+        batch.clear();
+        for frame in &queued {
+            batch.extend_from_slice(frame);
+        }
+        if socket.write_all(&batch).is_err() {
             break;
         }
     }
+    // Nothing more will be sent: senders must not wait for room.
+    frames.close();
     if too_slow.load(Ordering::Relaxed) {
         let _ = close::send(
             &mut socket,
@@ -333,7 +499,15 @@ fn write_frames(mut socket: TcpStream, frames: Receiver<Encoded>, too_slow: &Ato
     }
 }
 
-/// Names: 1 to 20 letters, digits, spaces, '-' or '_'.
+/// Names: 1 to 20 ASCII letters, digits, spaces, '-' or '_', no two
+/// spaces in a row.
+///
+/// A name is how members know who said what, so it must not be able to
+/// pass for another. Unicode has many letters that look like ASCII ones
+/// (Cyrillic `О` and Latin `O`, fullwidth `ｏ`, mathematical `𝐨`), and
+/// invisible characters that change how text around them is shown; a
+/// small alphabet rules them all out, and names that differ only in case
+/// count as the same name (`Room::join`).
 pub fn check_name(name: &str) -> Result<(), String> {
     let length = name.chars().count();
     if length == 0 || length > MAX_NAME_CHARS {
@@ -343,25 +517,101 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_')))
     {
         return Err(format!(
-            "a name has letters, digits, spaces, '-' and '_' only, not {bad:?}"
+            "a name has ASCII letters, digits, spaces, '-' and '_' only, not {bad:?} \
+             (U+{:04X}): other letters can look like these and pass for someone else",
+            bad as u32
         ));
+    }
+    if name.contains("  ") {
+        return Err("a name has no two spaces in a row".to_string());
     }
     Ok(())
 }
 
+/// Messages: no control characters and no invisible formatting ones.
+///
+/// A right-to-left override (U+202E) makes `abc\u{202E}gnp.exe` show as
+/// "abcexe.png"; other format characters are invisible, and control
+/// characters (a newline, say) can fake the layout of the chat. The
+/// joiners U+200C and U+200D stay allowed: scripts and emoji need them.
+pub fn check_text(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| is_deceptive(c)) {
+        Some(bad) => Err(format!(
+            "a message may not hold U+{:04X}, a control or invisible formatting character",
+            bad as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Control characters (Unicode's Cc), line and paragraph separators, and
+/// format characters (Cf) other than the two joiners.
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_name;
+    use super::{check_name, check_text};
 
     #[test]
     fn names_are_checked() {
         assert_eq!(check_name("Ada Lovelace"), Ok(()));
-        assert_eq!(check_name("Zoë_2-b"), Ok(()));
-        for bad in ["", "<script>", "a".repeat(21).as_str(), "semi;colon"] {
+        assert_eq!(check_name("Zoe_2-b"), Ok(()));
+        for bad in [
+            "",
+            "<script>",
+            "a".repeat(21).as_str(),
+            "semi;colon",
+            "Zoë",
+            "\u{41E}bserver",
+            "ｏｂｓｅｒｖｅｒ",
+            "𝐨𝐛𝐬𝐞𝐫𝐯𝐞𝐫",
+            "Ada  Lovelace",
+            "Ada\u{202E}",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_that_deceive_are_refused() {
+        assert_eq!(check_text("café 😀 👨\u{200D}👩\u{200D}👧 שלום"), Ok(()));
+        for bad in [
+            "abc\u{202E}gnp.exe",
+            "a\u{2066}b",
+            "line\nbreak",
+            "zero\u{200B}width",
+            "\u{E0041}hidden",
+        ] {
+            assert!(check_text(bad).is_err(), "{bad:?}");
         }
     }
 }

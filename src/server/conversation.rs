@@ -10,8 +10,7 @@
 //! frame.
 
 use std::io::Read;
-use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
@@ -20,11 +19,15 @@ use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
 use crate::protocol::session::{Event, OutgoingFrame, RSV1, Session};
 use crate::server::error::Error;
-use crate::server::listener::{self, Connection};
+use crate::server::listener::{self, Connection, Socket};
 
 /// 16 MiB: big enough for Autobahn's largest message, small enough that
 /// a few hostile clients cannot exhaust memory.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// 256 MiB: how many bytes of messages being received all connections may
+/// hold together (`--max-buffered`).
+pub const DEFAULT_MAX_BUFFERED: u64 = 256 * 1024 * 1024;
 
 /// How long a connection may stay silent before the server pings it.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,7 +81,7 @@ pub fn rsv_of(frame: &OutgoingFrame) -> u8 {
     if frame.compressed { RSV1 } else { 0 }
 }
 
-impl Outbox for TcpStream {
+impl Outbox for Socket {
     fn send(&mut self, outgoing: &OutgoingFrame) -> Result<(), Error> {
         frame::write_with_rsv(
             self,
@@ -91,27 +94,28 @@ impl Outbox for TcpStream {
     }
 }
 
+/// How much of a frame in progress must arrive in each `frame_timeout`.
+pub const FRAME_PROGRESS_BYTES: usize = 64 * 1024;
+
 /// Feeds what `reader` delivers to `session` until the conversation ends,
 /// handing each complete message to `on_message` and each frame the
 /// session queues to `outbox`.
+///
+/// With a `frame_timeout`, a frame must progress: within every
+/// `frame_timeout` it must arrive whole or by at least
+/// [`FRAME_PROGRESS_BYTES`] more, or it fails with 1008. The idle timeout
+/// alone cannot see a peer that trickles a byte at a time, since every byte
+/// resets it.
 pub fn converse(
     reader: &mut impl Read,
     outbox: &mut dyn Outbox,
     session: &mut Session,
+    frame_timeout: Option<Duration>,
     on_message: &mut dyn FnMut(Message, &mut Session) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    // When the current stretch of a frame began, and how much came since.
+    let mut stretch: Option<(Instant, usize)> = None;
     loop {
-        match reader.read(session.buffer()) {
-            Ok(0) => {
-                session.peer_closed()?;
-                narrate::session::tell_hang_up();
-                return Ok(());
-            }
-            Ok(count) => session.filled(count),
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => session.timed_out()?,
-            Err(error) => return Err(error.into()),
-        }
         while let Some(event) = session.next_event() {
             narrate::session::tell(&event);
             if let Event::Message(message) = event {
@@ -124,5 +128,42 @@ pub fn converse(
         if session.is_finished() {
             return Ok(());
         }
+        match reader.read(session.buffer()) {
+            Ok(0) => {
+                session.peer_closed()?;
+                narrate::session::tell_hang_up();
+                return Ok(());
+            }
+            Ok(count) => {
+                session.filled(count);
+                if let Some(limit) = frame_timeout {
+                    check_progress(session, &mut stretch, count, limit);
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => session.timed_out()?,
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Fails the session if its frame in progress has not moved on enough.
+fn check_progress(
+    session: &mut Session,
+    stretch: &mut Option<(Instant, usize)>,
+    count: usize,
+    limit: Duration,
+) {
+    if !session.is_mid_frame() {
+        *stretch = None;
+        return;
+    }
+    let now = Instant::now();
+    let (started, arrived) = stretch.get_or_insert((now, 0));
+    *arrived += count;
+    if *arrived >= FRAME_PROGRESS_BYTES {
+        *stretch = Some((now, 0));
+    } else if now.duration_since(*started) > limit {
+        session.frame_stalled(limit.as_secs_f64());
     }
 }

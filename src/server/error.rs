@@ -58,7 +58,8 @@ fn handshake_refusal(error: &HandshakeError) -> (Status, &'static [(&'static str
         HandshakeError::NoUpgradeHeader
         | HandshakeError::NoConnectionUpgrade
         | HandshakeError::MissingKey
-        | HandshakeError::BadKey(_) => (Status::BAD_REQUEST, &[]),
+        | HandshakeError::BadKey(_)
+        | HandshakeError::SeveralHosts(_) => (Status::BAD_REQUEST, &[]),
     }
 }
 

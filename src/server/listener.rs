@@ -8,16 +8,17 @@
 //! read timeout, and a handler's error ends only that connection.
 
 use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
-use crate::protocol::http::{self, HttpError};
+use crate::protocol::http::{self, HttpError, Status};
 use crate::server::error::Error;
 
 /// The article's port.
@@ -26,13 +27,57 @@ pub const DEFAULT_PORT: u16 = 2345;
 /// How long a client may take to send its request head, by default.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection's socket, shared by whoever reads and writes it.
+///
+/// One socket is one file descriptor, and descriptors are what a busy
+/// server runs out of first. `TcpStream::try_clone` would give the reader
+/// and the writer a descriptor each; instead they share the one socket,
+/// since reading and writing need only `&TcpStream` (the kernel keeps the
+/// two directions apart).
+#[derive(Debug, Clone)]
+pub struct Socket(Arc<TcpStream>);
+
+impl Socket {
+    pub fn new(stream: TcpStream) -> Socket {
+        Socket(Arc::new(stream))
+    }
+}
+
+impl std::ops::Deref for Socket {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buffer)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(bytes)
+    }
+
+    fn write_vectored(&mut self, buffers: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(buffers)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The socket a connection reads from, with an optional overall deadline.
 ///
 /// A read timeout alone bounds each `read`, not the whole: a client sending
 /// one byte every nine seconds would keep a 10-second timeout happy for
 /// ever. While a deadline is set, every read waits at most until then.
 pub struct DeadlineStream {
-    stream: TcpStream,
+    stream: Socket,
     deadline: Option<Instant>,
 }
 
@@ -54,10 +99,10 @@ impl Read for DeadlineStream {
 /// Reading goes through one `BufReader` for the whole life of the
 /// connection: the HTTP head and the first frame can arrive in the same TCP
 /// segment, and a fresh reader per phase would lose whatever the old one had
-/// buffered. Writing goes straight to the socket.
+/// buffered. Writing goes straight to the socket, the same one.
 pub struct Connection {
     pub reader: BufReader<DeadlineStream>,
-    pub writer: TcpStream,
+    pub writer: Socket,
     /// The port the server listens on (it is in the `Origin` of our own pages).
     pub local_port: u16,
     /// Connections are numbered from 1 in the order they are accepted.
@@ -73,10 +118,10 @@ impl Connection {
         id: u64,
         chapter: &'static str,
     ) -> io::Result<Connection> {
-        let writer = stream.try_clone()?;
+        let writer = Socket::new(stream);
         Ok(Connection {
             reader: BufReader::new(DeadlineStream {
-                stream,
+                stream: writer.clone(),
                 deadline: None,
             }),
             writer,
@@ -133,6 +178,9 @@ pub struct Options {
     pub connections: Option<usize>,
     /// How long a client has to complete its request head.
     pub handshake_timeout: Duration,
+    /// The most connections served at once (chapters 10 and 11); `None`:
+    /// no cap.
+    pub max_connections: Option<usize>,
 }
 
 impl Options {
@@ -142,7 +190,19 @@ impl Options {
             port: args.value("--port", "N")?.unwrap_or(DEFAULT_PORT),
             connections: args.value("--connections", "N")?,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            max_connections: None,
         })
+    }
+
+    /// Takes `--max-connections N` too; without it, the cap is
+    /// [`default_max_connections`].
+    pub fn take_with_cap(args: &mut Args) -> Result<Options, CommandLineError> {
+        let mut options = Options::take_from(args)?;
+        options.max_connections = Some(
+            args.value("--max-connections", "N")?
+                .unwrap_or_else(default_max_connections),
+        );
+        Ok(options)
     }
 
     /// For a chapter with no options of its own.
@@ -152,6 +212,31 @@ impl Options {
         args.finish()?;
         Ok(options)
     }
+}
+
+/// Descriptors kept back from the connection cap, for the server's own
+/// files: the listening socket, stdio, the log.
+const RESERVED_DESCRIPTORS: usize = 32;
+
+/// The default connection cap: this process's limit on open files, less a
+/// few for its own. Each connection holds one descriptor, so under the cap
+/// `accept` does not run out of them.
+pub fn default_max_connections() -> usize {
+    open_files_limit()
+        .unwrap_or(1024)
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .max(1)
+}
+
+/// The soft limit on open files (`ulimit -n`), as Linux shows it in
+/// `/proc/self/limits`: `Max open files  1024  524288  files`.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    soft.parse().ok()
 }
 
 /// The listening socket could not be opened: the port is taken, say.
@@ -184,13 +269,15 @@ where
 /// How a server's run ended, as `main` returns it: a listening socket that
 /// could not be opened is reported, and the exit status says so.
 pub fn exit_code(served: Result<(), ListenError>) -> ExitCode {
-    match served {
+    let code = match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             narrate::problem(error);
             ExitCode::FAILURE
         }
-    }
+    };
+    narrate::flush();
+    code
 }
 
 /// Accepts connections on loopback and hands each to `handler` on its own
@@ -216,14 +303,42 @@ where
     let handler = Arc::new(handler);
     let mut threads = Vec::new();
     let mut accepted = 0;
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut failing = Failing::default();
+    let mut over_cap = 0_u64;
     loop {
         let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                failing.recovered();
+                stream
+            }
             Err(error) => {
-                narrate::problem(format!("Could not accept a connection: {error}"));
+                failing.failed(&error);
                 continue;
             }
         };
+        // The cap: over it, a connection is answered at once with 503 and
+        // `Retry-After`, instead of holding a thread and a descriptor.
+        if let Some(cap) = options.max_connections {
+            if open.load(Ordering::Relaxed) >= cap {
+                if over_cap == 0 {
+                    narrate::problem(format!(
+                        "{cap} connections open, the most allowed (--max-connections): \
+                         refusing new ones with 503 until some close"
+                    ));
+                }
+                over_cap += 1;
+                refuse(stream, "too many connections; try again shortly");
+                continue;
+            }
+            if over_cap > 0 {
+                narrate::problem(format!(
+                    "Below the connection cap again; {over_cap} connections were refused"
+                ));
+                over_cap = 0;
+            }
+        }
+        let still_open = OpenConnection::new(&open);
         let handler = Arc::clone(&handler);
         accepted += 1;
         let id = accepted as u64;
@@ -233,9 +348,32 @@ where
             local_port: port,
             id,
         };
-        threads.push(thread::spawn(move || {
-            serve_one(accepted_on, timeout, chapter, &*handler)
-        }));
+        // The connection is handed over once its thread exists: if the
+        // system refuses a thread (a container's limit on processes, say),
+        // `thread::spawn` would panic and take the whole server down, so
+        // the connection is refused with 503 instead and the loop goes on.
+        let (hand_over, take) = mpsc::sync_channel::<Accepted>(1);
+        let spawned = thread::Builder::new().spawn(move || {
+            if let Ok(accepted_on) = take.recv() {
+                serve_one(accepted_on, timeout, chapter, &*handler);
+            }
+            drop(still_open);
+        });
+        match spawned {
+            Ok(thread) => {
+                let _ = hand_over.send(accepted_on);
+                threads.push(thread);
+            }
+            Err(error) => {
+                narrate::problem(format!(
+                    "Could not start a thread for connection #{id}: {error} → answered 503"
+                ));
+                refuse(
+                    accepted_on.stream,
+                    "the server cannot start a thread for you now",
+                );
+            }
+        }
         if options.connections.is_none() {
             // Nothing will join them: let finished threads go.
             threads.retain(|thread| !thread.is_finished());
@@ -248,6 +386,83 @@ where
         let _ = thread.join();
     }
     Ok(())
+}
+
+/// Answers `503 Service Unavailable` with `Retry-After` on the accepting
+/// thread, and closes: used when a connection cannot be served (no thread
+/// for it, or too many connections). Never waits: the response goes into
+/// the socket's empty send buffer, and whatever the client already sent is
+/// read and discarded first, so that closing does not reset the
+/// connection before the response is read.
+pub fn refuse(stream: TcpStream, why: &str) {
+    let _ = stream.set_nonblocking(true);
+    let mut discard = [0; 4096];
+    while let Ok(1..) = (&stream).read(&mut discard) {}
+    let body = format!("{why}\n");
+    let _ = http::write_response(
+        &mut &stream,
+        Status::SERVICE_UNAVAILABLE,
+        &[("Retry-After", "1")],
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+    );
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Counts a connection as open until it is dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: &Arc<AtomicUsize>) -> OpenConnection {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A run of failed `accept`s, such as "Too many open files".
+///
+/// Retrying at once would spin: the cause (no descriptor free) lasts until
+/// connections close, and every attempt fails the same way. So the loop
+/// waits between attempts, twice as long each time up to a second, and
+/// says so once per run of failures, not once per attempt.
+#[derive(Default)]
+struct Failing {
+    attempts: u64,
+}
+
+impl Failing {
+    const FIRST_WAIT: Duration = Duration::from_millis(10);
+    const LONGEST_WAIT: Duration = Duration::from_secs(1);
+
+    fn failed(&mut self, error: &io::Error) {
+        if self.attempts == 0 {
+            narrate::problem(format!(
+                "Could not accept a connection: {error}. Retrying less and less often \
+                 (up to once a second) until it works"
+            ));
+        }
+        self.attempts += 1;
+        let wait = Failing::FIRST_WAIT
+            .saturating_mul(1 << self.attempts.min(10))
+            .min(Failing::LONGEST_WAIT);
+        thread::sleep(wait);
+    }
+
+    fn recovered(&mut self) {
+        if self.attempts > 0 {
+            narrate::problem(format!(
+                "Accepting connections again, after {} failed attempts",
+                self.attempts
+            ));
+            self.attempts = 0;
+        }
+    }
 }
 
 /// A connection just accepted, and what the listener knows about it.

@@ -34,7 +34,7 @@ pub enum Opening {
 /// A refused handshake comes back as an [`Error`] that knows its HTTP
 /// status; the listener sends that response and logs why.
 pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
-    perform_checking_origin(connection, None, None)
+    perform_with(connection, None, None, false)
 }
 
 /// [`perform`], letting `answer_extensions` read the request's offers and
@@ -60,16 +60,29 @@ pub fn perform_negotiating(
     Ok(Opening::Upgraded)
 }
 
-/// [`perform`], refusing pages from origins not in `allowed` (when given),
-/// and serving `page` (when given; else the chapters' test page) to a plain
-/// `GET /`.
+/// [`perform`] for chapters 10 and 11, stricter: a request with two `Host`
+/// headers is refused (400), and so are pages from origins not in
+/// `allowed` (when given). Serves `page` (when given; else the chapters'
+/// test page) to a plain `GET /`.
 pub fn perform_checking_origin(
     connection: &mut Connection,
     allowed: Option<&[String]>,
     page: Option<&[u8]>,
 ) -> Result<Opening, Error> {
+    perform_with(connection, allowed, page, true)
+}
+
+fn perform_with(
+    connection: &mut Connection,
+    allowed: Option<&[String]>,
+    page: Option<&[u8]>,
+    strict: bool,
+) -> Result<Opening, Error> {
     let request = http::read_request(&mut connection.reader)?;
     narrate::event("Incoming Request");
+    if strict {
+        handshake::check_single_host(&request)?;
+    }
     if !handshake::is_websocket_request(&request) {
         match page {
             Some(page) => page::serve_page(connection, &request, page)?,

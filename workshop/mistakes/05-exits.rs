@@ -49,7 +49,6 @@
 #![allow(unused)]
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
@@ -58,7 +57,7 @@ use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::violation::Violation;
 use websocket_from_scratch::server::conversation::{self, EchoOptions};
-use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::listener::{self, Connection, Socket};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 fn main() -> ExitCode {
@@ -89,7 +88,7 @@ fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
 }
 
 /// Reads frames until the client leaves, and echoes each message.
-fn converse(reader: &mut impl Read, writer: &mut TcpStream, limit: u64) -> Result<(), Error> {
+fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(), Error> {
     loop {
         let header = match frame::read_header(reader) {
             Err(FrameError::Closed) => {
@@ -169,7 +168,7 @@ fn tell_echo(opcode: Opcode, payload: &[u8]) {
 /// codes, for the two failures it can meet that are not plain protocol
 /// errors: 1007 (text that is not UTF-8) and 1009 (over the limit). On any
 /// other error it just hangs up; chapter 9 sends a code for every one.
-fn fail(writer: &mut TcpStream, error: Error) -> Result<(), Error> {
+fn fail(writer: &mut Socket, error: Error) -> Result<(), Error> {
     let code = match error.close_code() {
         Some(code @ (CloseCode::INVALID_PAYLOAD | CloseCode::MESSAGE_TOO_BIG)) => code,
         _ => return Err(error),

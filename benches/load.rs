@@ -1,0 +1,514 @@
+//! Chapters 10 and 11 under load and faults, as an operator would try them
+//! (issue 10). Not a timed test: run it by hand, and compare two builds.
+//!
+//! ```text
+//! cargo build --release --bins
+//! cargo bench --bench load                       # every scenario
+//! cargo bench --bench load -- burst memory       # only these
+//! LOAD_BIN_DIR=/tmp/before cargo bench --bench load   # another build's binaries
+//! ```
+//!
+//! `LOAD_BIN_DIR` is the folder holding `10-echo-server` and `11-chat`
+//! (default `target/release`). Each scenario starts its own server on a
+//! free port and prints what it measured:
+//!
+//! * `burst`: chat, 6 members; one sends a burst of N `say` messages in
+//!   one TCP write while the 5 others read as fast as the kernel delivers.
+//!   How many members were dropped, for N = 100, 300, 3,000.
+//! * `descriptors`: the echo server under `prlimit --nofile=LOAD_NOFILE`
+//!   (2,000); clients connect until no more are served. Connections held,
+//!   refused with 503, unanswered; the server's CPU and log lines in the 5 s
+//!   that follow; whether a new client is served once they leave.
+//! * `memory`: 100 clients each send one message just under 16 MiB. Peak
+//!   RSS, and how many were echoed or refused with 1013. Then RSS once they
+//!   have left.
+//! * `tricklers`: 100 clients each send 8 MiB + 64 KiB of a 16 MiB frame,
+//!   then a byte every 2 s (server `--idle-timeout 3`). Peak RSS, and how
+//!   many are still open after 10 s.
+//! * `trickle`: 500 clients trickle a small frame a byte every 2 s (server
+//!   `--idle-timeout 3`); how many are still open after 10 s.
+//! * `churn`: 5,000 clients connect, echo a message, and leave. RSS before,
+//!   at the peak, and after.
+
+use std::env;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+struct Server {
+    child: Child,
+    port: u16,
+    log_lines: Arc<AtomicU64>,
+    log_bytes: Arc<AtomicU64>,
+}
+
+impl Server {
+    fn start(binary: &str, args: &[&str], nofile: Option<u64>) -> Server {
+        let dir = env::var("LOAD_BIN_DIR").unwrap_or_else(|_| "target/release".into());
+        let path = format!("{dir}/{binary}");
+        let mut command = match nofile {
+            Some(limit) => {
+                let mut command = Command::new("prlimit");
+                command.arg(format!("--nofile={limit}")).arg(&path);
+                command
+            }
+            None => Command::new(&path),
+        };
+        let mut child = command
+            .args(["--port", "0", "--quiet"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{path}: {error}"));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let port = first
+            .split("ws://localhost:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        let log_lines = Arc::new(AtomicU64::new(0));
+        let log_bytes = Arc::new(AtomicU64::new(0));
+        let (lines, bytes) = (Arc::clone(&log_lines), Arc::clone(&log_bytes));
+        thread::spawn(move || {
+            let mut buffer = vec![0; 1 << 20];
+            while let Ok(count @ 1..) = stderr.read(&mut buffer) {
+                bytes.fetch_add(count as u64, Ordering::Relaxed);
+                let newlines = buffer[..count].iter().filter(|&&b| b == b'\n').count();
+                lines.fetch_add(newlines as u64, Ordering::Relaxed);
+            }
+        });
+        Server {
+            child,
+            port,
+            log_lines,
+            log_bytes,
+        }
+    }
+
+    /// The server's own pid (under `prlimit`, the child execs the server).
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|line| line.starts_with(field))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.status_kib("VmRSS:") as f64 / 1024.0
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.status_kib("VmHWM:") as f64 / 1024.0
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let Some(end) = stat.rfind(')') else { return 0 };
+        let fields: Vec<&str> = stat[end + 2..].split_whitespace().collect();
+        let field = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+        field(11).unwrap_or(0) + field(12).unwrap_or(0)
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    fn connect(&self) -> std::io::Result<TcpStream> {
+        TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Connects and completes the handshake; the status code otherwise.
+    fn upgraded(&self, wait: Duration) -> Result<TcpStream, String> {
+        let mut stream = self.connect().map_err(|error| error.to_string())?;
+        stream.set_read_timeout(Some(wait)).unwrap();
+        stream
+            .write_all(UPGRADE.as_bytes())
+            .map_err(|error| error.to_string())?;
+        let mut head = Vec::new();
+        let mut byte = [0];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                Ok(_) => return Err(status(&head).unwrap_or("closed").to_string()),
+                Err(_) => return Err(status(&head).unwrap_or("no answer").to_string()),
+            }
+        }
+        match status(&head) {
+            Some("101") => {
+                stream.set_read_timeout(None).unwrap();
+                Ok(stream)
+            }
+            other => Err(other.unwrap_or("?").to_string()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status(head: &[u8]) -> Option<&str> {
+    std::str::from_utf8(head).ok()?.split(' ').nth(1)
+}
+
+/// Reads one frame: its opcode and payload.
+fn read_frame(stream: &mut impl Read) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut head = [0; 2];
+    stream.read_exact(&mut head)?;
+    let length = match head[1] & 0x7F {
+        126 => {
+            let mut extended = [0; 2];
+            stream.read_exact(&mut extended)?;
+            u16::from_be_bytes(extended) as usize
+        }
+        127 => {
+            let mut extended = [0; 8];
+            stream.read_exact(&mut extended)?;
+            u64::from_be_bytes(extended) as usize
+        }
+        short => short as usize,
+    };
+    let mut payload = vec![0; length];
+    stream.read_exact(&mut payload)?;
+    Ok((head[0] & 0x0F, payload))
+}
+
+fn close_code(payload: &[u8]) -> u16 {
+    if payload.len() >= 2 {
+        u16::from_be_bytes([payload[0], payload[1]])
+    } else {
+        0
+    }
+}
+
+fn text(json: &str) -> Vec<u8> {
+    frame::encode(true, Opcode::Text, Some(MASK), json.as_bytes())
+}
+
+// ---------------------------------------------------------------- burst
+
+/// What one chat member saw: messages from the sender, and the close code
+/// if it was closed.
+fn chat_member(server: &Server, name: &str) -> BufReader<TcpStream> {
+    let mut stream = server.upgraded(Duration::from_secs(5)).expect("joins");
+    stream
+        .write_all(&text(&format!(r#"{{"type":"join","name":"{name}"}}"#)))
+        .unwrap();
+    let mut reader = BufReader::with_capacity(1 << 20, stream);
+    loop {
+        let (_, payload) = read_frame(&mut reader).expect("a welcome");
+        if payload.starts_with(br#"{"type":"welcome""#) {
+            return reader;
+        }
+    }
+}
+
+fn count_until(reader: &mut BufReader<TcpStream>, want: usize) -> (usize, Option<u16>) {
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut seen = 0;
+    while seen < want {
+        match read_frame(reader) {
+            Ok((0x8, payload)) => return (seen, Some(close_code(&payload))),
+            Ok((_, payload)) => {
+                if payload.starts_with(br#"{"type":"message","from":"sender""#) {
+                    seen += 1;
+                }
+            }
+            Err(_) => return (seen, Some(1006)),
+        }
+    }
+    (seen, None)
+}
+
+fn burst() {
+    println!("burst: chat, 6 members, one sends N messages in one write, 5 read");
+    for size in [100, 300, 3000] {
+        let server = Server::start("11-chat", &[], None);
+        let barrier = Arc::new(Barrier::new(6));
+        let readers: Vec<_> = (0..5)
+            .map(|index| {
+                let mut reader = chat_member(&server, &format!("reader{index}"));
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    count_until(&mut reader, size)
+                })
+            })
+            .collect();
+        let mut sender = chat_member(&server, "sender");
+        let mut burst = Vec::new();
+        for index in 0..size {
+            burst.extend(text(&format!(r#"{{"type":"say","text":"burst {index}"}}"#)));
+        }
+        barrier.wait();
+        let writer = {
+            let mut stream = sender.get_ref().try_clone().unwrap();
+            thread::spawn(move || stream.write_all(&burst))
+        };
+        let mut results = vec![count_until(&mut sender, size)];
+        let _ = writer.join();
+        results.extend(readers.into_iter().map(|reader| reader.join().unwrap()));
+        let dropped = results.iter().filter(|(_, close)| close.is_some()).count();
+        let received: Vec<String> = results.iter().map(|(seen, _)| seen.to_string()).collect();
+        println!(
+            "  burst {size:>5}: {dropped} of 6 members dropped; messages received (sender first): {}",
+            received.join(", ")
+        );
+    }
+}
+
+// ---------------------------------------------------------------- descriptors
+
+fn descriptors() {
+    let limit: u64 = env::var("LOAD_NOFILE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    println!("descriptors: echo server under prlimit --nofile={limit}");
+    let mut server = Server::start("10-echo-server", &[], Some(limit));
+    let (mut held, mut refused, mut unanswered) = (Vec::new(), 0, 0);
+    let mut pending = Vec::new();
+    let mut misses_in_a_row = 0;
+    for _ in 0..limit + 500 {
+        match server.upgraded(Duration::from_millis(300)) {
+            Ok(stream) => {
+                held.push(stream);
+                misses_in_a_row = 0;
+            }
+            Err(status) => {
+                if status == "503" {
+                    refused += 1;
+                } else {
+                    unanswered += 1;
+                    // Kept open: it waits in the listen queue, as a real
+                    // client would.
+                    if let Ok(stream) = server.connect() {
+                        pending.push(stream);
+                    }
+                }
+                misses_in_a_row += 1;
+                if misses_in_a_row >= 20 {
+                    break;
+                }
+            }
+        }
+    }
+    let (ticks, lines, bytes) = (
+        server.cpu_ticks(),
+        server.log_lines.load(Ordering::Relaxed),
+        server.log_bytes.load(Ordering::Relaxed),
+    );
+    thread::sleep(Duration::from_secs(5));
+    let cpu = (server.cpu_ticks() - ticks) as f64 / 5.0;
+    let lines = server.log_lines.load(Ordering::Relaxed) - lines;
+    let bytes = server.log_bytes.load(Ordering::Relaxed) - bytes;
+    println!(
+        "  {} connections held, {refused} refused with 503, {unanswered} unanswered",
+        held.len()
+    );
+    println!(
+        "  at the limit, over 5 s: server CPU {cpu:.0} % of a core, {lines} log lines ({:.1} MB)",
+        bytes as f64 / 1e6
+    );
+    drop(held);
+    drop(pending);
+    thread::sleep(Duration::from_secs(2));
+    let served = server.upgraded(Duration::from_secs(3)).is_ok();
+    println!(
+        "  after they leave: a new client is {}; server {}",
+        if served { "served" } else { "NOT served" },
+        if server.alive() { "running" } else { "DEAD" }
+    );
+}
+
+// ---------------------------------------------------------------- memory
+
+fn memory() {
+    println!("memory: 100 clients each send one message of 16 MiB - 64 KiB");
+    let server = Server::start("10-echo-server", &[], None);
+    let start = server.rss_mib();
+    let message = Arc::new(frame::encode(
+        true,
+        Opcode::Binary,
+        Some(MASK),
+        &vec![7; (16 << 20) - (64 << 10)],
+    ));
+    let barrier = Arc::new(Barrier::new(100));
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let stream = server.upgraded(Duration::from_secs(5)).expect("connects");
+            let (message, barrier) = (Arc::clone(&message), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                barrier.wait();
+                let sending = thread::spawn(move || {
+                    let _ = writer.write_all(&message);
+                });
+                let mut reader = BufReader::with_capacity(1 << 20, stream);
+                let answer = match read_frame(&mut reader) {
+                    Ok((0x8, payload)) => close_code(&payload),
+                    Ok((0x2, payload)) if payload.len() == (16 << 20) - (64 << 10) => 0,
+                    _ => 1,
+                };
+                let _ = sending.join();
+                (answer, reader)
+            })
+        })
+        .collect();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let echoed = results.iter().filter(|(code, _)| *code == 0).count();
+    let refused = results.iter().filter(|(code, _)| *code == 1013).count();
+    println!(
+        "  RSS {start:.0} MiB at start, peak {:.0} MiB; {echoed} echoed, {refused} refused with 1013",
+        server.peak_rss_mib()
+    );
+    drop(results);
+    thread::sleep(Duration::from_secs(3));
+    println!("  RSS 3 s after they left: {:.0} MiB", server.rss_mib());
+}
+
+// ---------------------------------------------------------------- tricklers
+
+fn trickling(count: usize, payload_len: usize, sent_at_once: usize, what: &str) {
+    println!("{what}");
+    let server = Server::start("10-echo-server", &["--idle-timeout", "3"], None);
+    let bytes = Arc::new(frame::encode(
+        true,
+        Opcode::Binary,
+        Some(MASK),
+        &vec![3; payload_len],
+    ));
+    let open = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..count)
+        .map(|_| {
+            let mut stream = server.upgraded(Duration::from_secs(5)).expect("connects");
+            let (bytes, open) = (Arc::clone(&bytes), Arc::clone(&open));
+            thread::spawn(move || {
+                open.fetch_add(1, Ordering::Relaxed);
+                let mut reader = stream.try_clone().unwrap();
+                reader
+                    .set_read_timeout(Some(Duration::from_millis(10)))
+                    .unwrap();
+                let mut sent = sent_at_once.min(bytes.len());
+                let mut ok = stream.write_all(&bytes[..sent]).is_ok();
+                let mut discard = [0; 4096];
+                while ok && started.elapsed() < Duration::from_secs(10) {
+                    thread::sleep(Duration::from_millis(2000));
+                    ok = stream.write_all(&bytes[sent..sent + 1]).is_ok();
+                    sent += 1;
+                    // A close frame from the server, or its hang-up, ends it.
+                    match reader.read(&mut discard) {
+                        Ok(0) => ok = false,
+                        Ok(_) if discard[0] & 0x0F == 0x8 => ok = false,
+                        _ => {}
+                    }
+                }
+                if ok {
+                    return;
+                }
+                open.fetch_sub(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    let mut peak = 0.0_f64;
+    while started.elapsed() < Duration::from_secs(10) {
+        peak = peak.max(server.peak_rss_mib());
+        thread::sleep(Duration::from_millis(200));
+    }
+    let still_open = open.load(Ordering::Relaxed);
+    for client in clients {
+        let _ = client.join();
+    }
+    println!(
+        "  peak RSS {peak:.0} MiB; {still_open} of {count} still open after 10 s (idle timeout 3 s)"
+    );
+}
+
+// ---------------------------------------------------------------- churn
+
+fn churn() {
+    println!("churn: 5,000 clients connect, echo a message, and leave");
+    let server = Server::start("10-echo-server", &[], None);
+    thread::sleep(Duration::from_millis(200));
+    let start = server.rss_mib();
+    let mut clients = Vec::new();
+    for index in 0..5000 {
+        let mut stream = server.upgraded(Duration::from_secs(5)).expect("connects");
+        stream.write_all(&text(&format!("hello {index}"))).unwrap();
+        let _ = read_frame(&mut stream);
+        clients.push(stream);
+    }
+    let peak = server.rss_mib();
+    drop(clients);
+    thread::sleep(Duration::from_secs(3));
+    println!(
+        "  RSS {start:.0} MiB at start, {peak:.0} MiB with 5,000 open, {:.0} MiB 3 s after they left",
+        server.rss_mib()
+    );
+}
+
+fn main() {
+    let wanted: Vec<String> = env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if run("burst") {
+        burst();
+    }
+    if run("descriptors") {
+        descriptors();
+    }
+    if run("memory") {
+        memory();
+    }
+    if run("tricklers") {
+        trickling(
+            100,
+            16 << 20,
+            (8 << 20) + (64 << 10),
+            "tricklers: 100 clients send 8 MiB + 64 KiB of a 16 MiB frame, then a byte every 2 s",
+        );
+    }
+    if run("trickle") {
+        trickling(
+            500,
+            100,
+            3,
+            "trickle: 500 clients send a small frame a byte every 2 s",
+        );
+    }
+    if run("churn") {
+        churn();
+    }
+}

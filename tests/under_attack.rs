@@ -1,0 +1,533 @@
+//! Chapters 10 and 11 under attack (issue 10): each defence, tried with
+//! small configured limits so that every test runs in seconds. The load
+//! figures themselves come from `tests/load/run`, run by hand.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::Socket;
+use tungstenite::Message;
+use tungstenite::protocol::WebSocketConfig;
+
+const ECHO: &str = env!("CARGO_BIN_EXE_10-echo-server");
+const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
+
+/// A server whose stderr the test handles itself (to stop reading it, say).
+struct Raw {
+    child: Child,
+    port: u16,
+    stderr: Option<BufReader<ChildStderr>>,
+}
+
+impl Raw {
+    fn start(command: Command) -> Raw {
+        let mut command = command;
+        let mut child = command
+            .args(["--port", "0"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let port = first
+            .split("ws://localhost:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        Raw {
+            child,
+            port,
+            stderr: Some(stderr),
+        }
+    }
+
+    fn of(binary: &str, args: &[&str]) -> Raw {
+        let mut command = Command::new(binary);
+        command.args(args);
+        Raw::start(command)
+    }
+
+    fn client(&self) -> Socket {
+        let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
+        let url = format!("ws://127.0.0.1:{}/", self.port);
+        tungstenite::client::connect_with_config(url, Some(config), 3)
+            .expect("the handshake completes")
+            .0
+    }
+
+    #[allow(dead_code)]
+    fn raw(&self) -> TcpStream {
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
+    /// Reads stderr from now on, on a thread; returns what it gathers.
+    fn collect_log(&mut self) -> std::sync::Arc<std::sync::Mutex<String>> {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&log);
+        let stderr = self.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        log
+    }
+
+    fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(log: &std::sync::Mutex<String>, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = log.lock().unwrap().clone();
+        if now.contains(text) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{text:?} never logged:\n{now}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn echo_many(socket: &mut Socket, count: usize) {
+    for batch in 0..count / 100 {
+        for index in 0..100 {
+            socket
+                .write(Message::text(format!("m{batch}-{index}")))
+                .unwrap();
+        }
+        socket.flush().unwrap();
+        for index in 0..100 {
+            let message = loop {
+                match socket.read().expect("an echo") {
+                    Message::Text(text) => break text,
+                    _ => continue,
+                }
+            };
+            assert_eq!(message.as_str(), format!("m{batch}-{index}"));
+        }
+    }
+}
+
+// (1) Logging never blocks or kills a connection.
+
+#[test]
+fn a_stderr_nobody_reads_does_not_freeze_the_server() {
+    let mut server = Raw::of(ECHO, &[]);
+    // Nobody reads stderr now: 20,000 log lines overflow the pipe and the
+    // queue, and must be dropped, not waited for.
+    let mut socket = server.client();
+    let started = Instant::now();
+    echo_many(&mut socket, 20_000);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let log = server.collect_log();
+    // The next line written says how many were lost.
+    let mut again = server.client();
+    again.send(Message::text("after")).unwrap();
+    let log = wait_for(&log, "lines dropped");
+    assert!(log.contains("… "), "{log}");
+}
+
+#[test]
+fn a_closed_stderr_does_not_kill_connections() {
+    let mut server = Raw::of(ECHO, &[]);
+    drop(server.stderr.take());
+    for round in 0..3 {
+        let mut socket = server.client();
+        socket
+            .send(Message::text(format!("hello {round}")))
+            .unwrap();
+        assert_eq!(
+            socket.read().unwrap(),
+            Message::text(format!("hello {round}"))
+        );
+        socket.close(None).unwrap();
+        while socket.read().is_ok() {}
+    }
+    assert!(server.still_running());
+}
+
+// (2) Refusals, not crashes.
+
+const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// The status line's code of what the server answers `request`.
+fn status_of(server: &Raw, request: &str) -> String {
+    let mut stream = server.raw();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0];
+    while !answer.ends_with(b"\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        answer.push(byte[0]);
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_refused_thread_refuses_its_connection_with_503_and_the_server_goes_on() {
+    for binary in [ECHO, CHAT] {
+        let mut command = Command::new(binary);
+        // Every thread asks for a petabyte of stack: the system refuses it.
+        command.env("RUST_MIN_STACK", (1u64 << 50).to_string());
+        let mut server = Raw::start(command);
+        let log = server.collect_log();
+        for _ in 0..3 {
+            let answer = status_of(&server, &format!("{UPGRADE}\r\n"));
+            assert_eq!(answer, "HTTP/1.1 503 Service Unavailable", "{binary}");
+        }
+        wait_for(&log, "Could not start a thread for connection #3");
+        assert!(server.still_running(), "{binary}");
+    }
+}
+
+#[test]
+fn two_host_headers_get_400() {
+    for binary in [ECHO, CHAT] {
+        let server = Raw::of(binary, &[]);
+        let answer = status_of(&server, &format!("{UPGRADE}Host: evil.example\r\n\r\n"));
+        assert_eq!(answer, "HTTP/1.1 400 Bad Request", "{binary}");
+        let answer = status_of(&server, &format!("{UPGRADE}\r\n"));
+        assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
+    }
+}
+
+#[test]
+fn durations_over_a_day_are_refused_at_start_up() {
+    for option in ["--handshake-timeout", "--idle-timeout"] {
+        let output = Command::new(ECHO).args([option, "1e19"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{option}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("more than a day"), "{option}: {said}");
+    }
+}
+
+// (3) Bounded and calm at capacity.
+
+/// CPU time (user + system, in clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// What the server answers a client that connects and waits: the status
+/// line of a refusal, or "" while it waits for the request.
+fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
+    let mut stream = server.raw();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let first = answer.lines().next().unwrap_or_default().to_string();
+    let refusal = if answer.contains("Retry-After: ") {
+        first
+    } else {
+        String::new()
+    };
+    (stream, refusal)
+}
+
+#[test]
+fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
+    for binary in [ECHO, CHAT] {
+        let mut server = Raw::of(binary, &["--max-connections", "3"]);
+        let log = server.collect_log();
+        let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
+        let (_, refused) = first_line_unasked(&server);
+        assert_eq!(refused, "HTTP/1.1 503 Service Unavailable", "{binary}");
+        wait_for(&log, "refusing new ones with 503");
+        // One leaves: the next client is served.
+        held.pop();
+        thread::sleep(Duration::from_millis(300));
+        let mut socket = server.client();
+        socket.send(Message::text("{}")).unwrap();
+        assert!(socket.read().is_ok(), "{binary}");
+    }
+}
+
+#[test]
+fn the_default_cap_follows_the_descriptor_limit() {
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=64", ECHO]);
+    let server = Raw::start(command);
+    // 64 descriptors, 32 kept back: the 33rd waiting client is refused.
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        let (stream, refused) = first_line_unasked(&server);
+        assert_eq!(refused, "");
+        held.push(stream);
+    }
+    assert_eq!(
+        first_line_unasked(&server).1,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+}
+
+#[test]
+fn accept_failures_back_off_and_are_logged_once() {
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=40", ECHO, "--max-connections", "1000"]);
+    let mut server = Raw::start(command);
+    let log = server.collect_log();
+    // More clients than descriptors: `accept` fails with EMFILE.
+    let held: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap())
+        .collect();
+    wait_for(&log, "Too many open files");
+    let pid = server.child.id();
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // Ticks are hundredths of a second: under 5 % of a core.
+    assert!(used < 10, "{used} ticks of CPU in 2 s");
+    let text = log.lock().unwrap().clone();
+    assert_eq!(text.matches("Could not accept").count(), 1, "{text}");
+    // The load goes away: clients are served again.
+    drop(held);
+    wait_for(&log, "Accepting connections again");
+    let mut socket = server.client();
+    socket.send(Message::text("back")).unwrap();
+    assert_eq!(socket.read().unwrap(), Message::text("back"));
+    assert!(server.still_running());
+}
+
+// (4) Memory bounded by what arrived; frames must progress.
+
+const MASK: [u8; 4] = [1, 2, 3, 4];
+
+/// A raw connection that has completed its handshake.
+fn upgraded(server: &Raw) -> TcpStream {
+    let mut stream = server.raw();
+    stream
+        .write_all(format!("{UPGRADE}\r\n").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+/// Reads frames until a close frame, and returns its code.
+fn close_code(stream: &mut TcpStream) -> u16 {
+    loop {
+        let mut head = [0; 2];
+        stream.read_exact(&mut head).unwrap();
+        let length = match head[1] & 0x7F {
+            126 => {
+                let mut extended = [0; 2];
+                stream.read_exact(&mut extended).unwrap();
+                u16::from_be_bytes(extended) as usize
+            }
+            127 => {
+                let mut extended = [0; 8];
+                stream.read_exact(&mut extended).unwrap();
+                u64::from_be_bytes(extended) as usize
+            }
+            short => short as usize,
+        };
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0F == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+#[test]
+fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() {
+    let server = Raw::of(ECHO, &["--max-buffered", "1000000"]);
+    let big = websocket_from_scratch::protocol::frame::encode(
+        true,
+        websocket_from_scratch::protocol::frame::Opcode::Binary,
+        Some(MASK),
+        &vec![5; 900_000],
+    );
+    let mut first = upgraded(&server);
+    first.write_all(&big[..500_000]).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let mut second = upgraded(&server);
+    second.write_all(&big[..600_000]).unwrap();
+    assert_eq!(close_code(&mut second), 1013);
+    // The first message was within the budget, and arrives whole.
+    first.write_all(&big[500_000..]).unwrap();
+    let mut head = [0; 10];
+    first.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x82);
+    assert_eq!(u64::from_be_bytes(head[2..].try_into().unwrap()), 900_000);
+}
+
+#[test]
+fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
+    for binary in [ECHO, CHAT] {
+        let server = Raw::of(binary, &["--idle-timeout", "5", "--frame-timeout", "0.5"]);
+        let frame = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Text,
+            Some(MASK),
+            &[b'x'; 100],
+        );
+        let mut stream = upgraded(&server);
+        let started = Instant::now();
+        let mut writer = stream.try_clone().unwrap();
+        let trickler = thread::spawn(move || {
+            // A byte every 100 ms: well within the idle timeout, every time.
+            for byte in frame {
+                if writer.write_all(&[byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert_eq!(close_code(&mut stream), 1008, "{binary}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "{binary}: {took:?}");
+        drop(stream);
+        let _ = trickler.join();
+    }
+}
+
+// (5) Fair chat.
+
+fn chat_client(server: &Raw, name: &str) -> Socket {
+    let mut socket = server.client();
+    socket
+        .send(Message::text(format!(
+            r#"{{"type":"join","name":"{name}"}}"#
+        )))
+        .unwrap();
+    loop {
+        if let Message::Text(text) = socket.read().unwrap()
+            && text.contains("welcome")
+        {
+            return socket;
+        }
+    }
+}
+
+/// Reads until `count` messages from `from` have arrived; panics on a
+/// close or on anyone leaving.
+fn read_burst(socket: &mut Socket, from: &str, count: usize) {
+    let marker = format!(r#""from":"{from}""#);
+    let mut seen = 0;
+    while seen < count {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                assert!(!text.contains(r#""type":"left""#), "{text}");
+                if text.contains(&marker) {
+                    seen += 1;
+                }
+            }
+            Ok(Message::Close(frame)) => panic!("closed after {seen}: {frame:?}"),
+            Ok(_) => {}
+            Err(error) => panic!("{error} after {seen}"),
+        }
+    }
+}
+
+#[test]
+fn a_burst_from_one_member_drops_nobody_who_reads() {
+    for burst in [300, 3000] {
+        let server = Raw::of(CHAT, &["--queue-length", "16"]);
+        let readers: Vec<_> = (0..5)
+            .map(|index| {
+                let mut socket = chat_client(&server, &format!("reader{index}"));
+                thread::spawn(move || read_burst(&mut socket, "sender", burst))
+            })
+            .collect();
+        let mut sender = chat_client(&server, "sender");
+        // The whole burst in as few TCP writes as tungstenite makes.
+        for index in 0..burst {
+            sender
+                .write(Message::text(format!(
+                    r#"{{"type":"say","text":"burst {index}"}}"#
+                )))
+                .unwrap();
+        }
+        sender.flush().unwrap();
+        read_burst(&mut sender, "sender", burst);
+        for reader in readers {
+            reader.join().expect("every reader got the whole burst");
+        }
+    }
+}
+
+// (6) Names and text that cannot deceive.
+
+fn next_text(socket: &mut Socket) -> String {
+    loop {
+        if let Message::Text(text) = socket.read().unwrap() {
+            return text.as_str().to_string();
+        }
+    }
+}
+
+#[test]
+fn look_alike_names_and_bidi_overrides_are_refused() {
+    let server = Raw::of(CHAT, &[]);
+    let mut observer = chat_client(&server, "observer");
+    let mut impostor = server.client();
+    for name in [
+        "\u{41E}bserver",
+        "ｏｂｓｅｒｖｅｒ",
+        "𝐨𝐛𝐬𝐞𝐫𝐯𝐞𝐫",
+        "OBSERVER",
+        "observer\u{200B}",
+        "\u{202E}revresbo",
+    ] {
+        impostor
+            .send(Message::text(
+                serde_json::json!({"type": "join", "name": name}).to_string(),
+            ))
+            .unwrap();
+        let answer = next_text(&mut impostor);
+        assert!(answer.contains(r#""type":"error""#), "{name:?}: {answer}");
+    }
+    observer
+        .send(Message::text(
+            serde_json::json!({"type": "say", "text": "abc\u{202E}gnp.exe"}).to_string(),
+        ))
+        .unwrap();
+    let answer = next_text(&mut observer);
+    assert!(answer.contains("U+202E"), "{answer}");
+    // Ordinary text in any script still goes through.
+    observer
+        .send(Message::text(
+            serde_json::json!({"type": "say", "text": "Привет, שלום, 😀"}).to_string(),
+        ))
+        .unwrap();
+    let answer = next_text(&mut observer);
+    assert!(answer.contains("Привет"), "{answer}");
+}
