@@ -3,7 +3,10 @@
 //! Chapter 10's echo server, plus the one extension every browser asks for
 //! on every connection: `permessage-deflate` (RFC 7692). Chat-like JSON
 //! shrinks several times with it. (Chapter 11's chat does not take it: its
-//! messages are short, and it stays as it is.)
+//! messages are short, and it stays as it is.) Everything chapter 10
+//! defends against still holds here, with the same options: the connection
+//! cap, the shared `--max-buffered` budget, `--frame-timeout`, logging that
+//! never blocks.
 //!
 //! **The offer and the answer.** A client lists what it would like in the
 //! handshake: `Sec-WebSocket-Extensions: permessage-deflate;
