@@ -1,5 +1,5 @@
-//! Chapters 10 and 11 under load and faults, as an operator would try them
-//! (issue 10). Not a timed test: run it by hand, and compare two builds.
+//! Chapters 10 and 11 under load and faults, as an operator would try
+//! them. Not a timed test: run it by hand, and compare two builds.
 //!
 //! ```text
 //! cargo build --release --bins

@@ -1,6 +1,6 @@
-//! Chapters 10 and 11 under attack (issue 10): each defence, tried with
+//! Chapters 10 and 11 under attack: each defence, tried with
 //! small configured limits so that every test runs in seconds. The load
-//! figures themselves come from `tests/load/run`, run by hand.
+//! figures themselves come from `cargo bench --bench load`, run by hand.
 
 mod support;
 
