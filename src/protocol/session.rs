@@ -828,7 +828,11 @@ mod tests {
     /// Feeds `chunks` one after another and collects every event, echoing
     /// each message as the echo server does.
     fn run(chunks: &[&[u8]]) -> (Vec<Event>, Vec<OutgoingFrame>) {
-        let mut session = Session::new(1 << 20);
+        run_session(Session::new(1 << 20), chunks)
+    }
+
+    /// [`run`] with a session of the caller's making.
+    fn run_session(mut session: Session, chunks: &[&[u8]]) -> (Vec<Event>, Vec<OutgoingFrame>) {
         let mut events = Vec::new();
         let mut sent = Vec::new();
         for chunk in chunks {
@@ -1244,20 +1248,7 @@ mod tests {
         limit: u64,
         chunks: &[&[u8]],
     ) -> (Vec<Event>, Vec<OutgoingFrame>) {
-        let mut session = Session::with_deflate(limit, agreement);
-        let mut events = Vec::new();
-        let mut sent = Vec::new();
-        for chunk in chunks {
-            session.receive(chunk);
-            while let Some(event) = session.next_event() {
-                if let Event::Message(message) = &event {
-                    session.send(message.opcode, message.payload.clone());
-                }
-                events.push(event);
-            }
-            sent.extend(session.take_outgoing());
-        }
-        (events, sent)
+        run_session(Session::with_deflate(limit, agreement), chunks)
     }
 
     const HELLO: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
