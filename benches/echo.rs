@@ -135,11 +135,7 @@ impl Server {
         let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
         let mut first = String::new();
         stderr.read_line(&mut first).expect("the listening line");
-        let port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
+        let port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .unwrap_or_else(|| panic!("no port in {first:?}"));
         // Quiet mode prints only problems: pass them on, they matter.
         thread::spawn(move || {

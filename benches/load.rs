@@ -74,11 +74,7 @@ impl Server {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         stderr.read_line(&mut first).unwrap();
-        let port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
+        let port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .unwrap_or_else(|| panic!("no port in {first:?}"));
         let log_lines = Arc::new(AtomicU64::new(0));
         let log_bytes = Arc::new(AtomicU64::new(0));

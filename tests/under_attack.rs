@@ -37,11 +37,7 @@ impl Raw {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         stderr.read_line(&mut first).unwrap();
-        let port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
+        let port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .unwrap_or_else(|| panic!("no port in {first:?}"));
         Raw {
             child,

@@ -280,6 +280,23 @@ pub fn exit_code(served: Result<(), ListenError>) -> ExitCode {
     code
 }
 
+/// A server's first line: where it listens. Tests, benchmarks and the
+/// workshop checker start servers on port 0 and read the port back from
+/// it with [`port_in_listening_line`].
+pub fn listening_line(port: u16) -> String {
+    format!("Listening on ws://localhost:{port} (open http://localhost:{port} in a browser)")
+}
+
+/// The port a [`listening_line`] names, if `line` is one.
+pub fn port_in_listening_line(line: &str) -> Option<u16> {
+    line.split("ws://localhost:")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Accepts connections on loopback and hands each to `handler` on its own
 /// thread. Returns after `options.connections` connections, if set.
 pub fn serve<F>(chapter: &'static str, options: &Options, handler: F) -> Result<(), ListenError>
@@ -296,9 +313,7 @@ where
     let port = listener
         .local_addr()
         .map_or(options.port, |addr| addr.port());
-    narrate::headline(format!(
-        "Listening on ws://localhost:{port} (open http://localhost:{port} in a browser)"
-    ));
+    narrate::headline(listening_line(port));
 
     let handler = Arc::new(handler);
     let mut threads = Vec::new();
@@ -517,4 +532,16 @@ where
         }
     }
     connection.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_line_gives_its_port_back() {
+        assert_eq!(port_in_listening_line(&listening_line(2345)), Some(2345));
+        assert_eq!(port_in_listening_line(&listening_line(0)), Some(0));
+        assert_eq!(port_in_listening_line("Cannot listen on port 2345"), None);
+    }
 }

@@ -33,11 +33,7 @@ impl Server {
         stderr
             .read_line(&mut first)
             .expect("the first line arrives");
-        let port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
+        let port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .unwrap_or_else(|| panic!("no port in the first line: {first:?}"));
         let log = Arc::new(Mutex::new(first));
         let sink = Arc::clone(&log);

@@ -86,11 +86,7 @@ impl Server {
                 )));
             }
         };
-        server.port = first
-            .split("ws://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|digits| digits.parse().ok())
+        server.port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .ok_or_else(|| {
                 Failure::plain(format!(
                     "no \"Listening on ws://localhost:PORT\" line, but: {first:?}"
