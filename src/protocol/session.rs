@@ -401,13 +401,6 @@ impl Session {
         self.take_apart_inbox();
     }
 
-    /// Whether `count` more payload bytes complete the current frame.
-    fn frame_completes_with(&self, count: usize) -> bool {
-        self.frame
-            .as_ref()
-            .is_some_and(|frame| frame.remaining() == count as u64)
-    }
-
     /// Takes headers and payload bytes out of the inbox, as far as they go.
     fn take_apart_inbox(&mut self) {
         let mut taken = 0;
@@ -470,13 +463,15 @@ impl Session {
                 }
             }
         }
+        let empty = header.payload_len == 0;
         self.frame = Some(FrameInProgress {
             header,
             received: 0,
             control_payload: Vec::new(),
             message_start,
         });
-        if self.frame_completes_with(0) {
+        // An empty payload is complete as soon as its header is.
+        if empty {
             self.payload_arrived(0);
         }
     }
