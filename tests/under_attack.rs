@@ -415,6 +415,69 @@ fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
     }
 }
 
+// Memory given back once the load has gone.
+
+/// A number from `/proc/PID/status`, such as the `Threads:` count.
+fn status_number(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Writable mappings of exactly a thread's stack size (Rust's default,
+/// 2 MiB): the stacks the process still holds, running or not.
+fn stacks_mapped(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    maps.lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some("rw-p"))
+        .filter(|line| line.split_whitespace().nth(5).is_none())
+        .filter(|line| {
+            let range = line.split_whitespace().next().unwrap_or("");
+            let (start, end) = range.split_once('-').unwrap();
+            let size =
+                u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+            size == 2 << 20
+        })
+        .count()
+}
+
+#[test]
+fn a_finished_connection_gives_its_thread_stack_back() {
+    let server = Raw::of(ECHO, &["--quiet"]);
+    let pid = server.child.id();
+    let threads_idle = status_number(pid, "Threads:");
+    let stacks_idle = stacks_mapped(pid);
+    let clients: Vec<Socket> = (0..200)
+        .map(|index| {
+            let mut socket = server.client();
+            socket
+                .send(Message::text(format!("hello {index}")))
+                .unwrap();
+            assert!(socket.read().unwrap().is_text());
+            socket
+        })
+        .collect();
+    assert!(stacks_mapped(pid) >= stacks_idle + 200);
+    drop(clients);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_number(pid, "Threads:") > threads_idle {
+        assert!(
+            Instant::now() < deadline,
+            "the connections' threads never ended"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    // glibc keeps up to 40 MiB of stacks for threads to come: 20 at most.
+    let stacks_left = stacks_mapped(pid) - stacks_idle;
+    assert!(
+        stacks_left <= 20,
+        "{stacks_left} stacks of ended threads still mapped"
+    );
+}
 // (5) Fair chat.
 
 fn chat_client(server: &Raw, name: &str) -> Socket {

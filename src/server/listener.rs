@@ -377,7 +377,15 @@ where
         match spawned {
             Ok(thread) => {
                 let _ = hand_over.send(accepted_on);
-                threads.push(thread);
+                // Only a server told to stop after `--connections N` waits
+                // for its threads. Otherwise the handle is dropped at once,
+                // which detaches the thread: its stack is given back the
+                // moment it ends. A kept handle would hold that stack
+                // (megabytes of address space, some of it touched) until
+                // someone joined it.
+                if options.connections.is_some() {
+                    threads.push(thread);
+                }
             }
             Err(error) => {
                 narrate::problem(format!(
@@ -388,10 +396,6 @@ where
                     "the server cannot start a thread for you now",
                 );
             }
-        }
-        if options.connections.is_none() {
-            // Nothing will join them: let finished threads go.
-            threads.retain(|thread| !thread.is_finished());
         }
         if options.connections.is_some_and(|limit| accepted >= limit) {
             break;
