@@ -82,6 +82,7 @@ use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::memory;
 use websocket_from_scratch::server::opening::{self, Opening};
 
 /// What this server allows, decided once at start-up.
@@ -141,6 +142,13 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
+    // Before any thread starts: glibc reads these settings only when the
+    // program starts (see `server::memory`).
+    if let Err(error) = memory::tune_allocator() {
+        narrate::problem(format!(
+            "Could not restart with the allocator's settings ({error}): memory freed after a load may stay with the server"
+        ));
+    }
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(listener::serve(

@@ -415,7 +415,7 @@ fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
     }
 }
 
-// Memory given back once the load has gone.
+// Memory given back once the load has gone (`server::memory`).
 
 /// A number from `/proc/PID/status`, such as the `Threads:` count.
 fn status_number(pid: u32, field: &str) -> u64 {
@@ -443,6 +443,25 @@ fn stacks_mapped(pid: u32) -> usize {
             size == 2 << 20
         })
         .count()
+}
+
+#[test]
+fn the_servers_run_with_allocator_settings_that_give_memory_back() {
+    let settings = websocket_from_scratch::server::memory::ALLOCATOR_SETTINGS;
+    for binary in [ECHO, CHAT, env!("CARGO_BIN_EXE_12-compression")] {
+        let server = Raw::of(binary, &[]);
+        let environment = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
+        let environment = String::from_utf8_lossy(&environment);
+        // glibc cuts the variable into its settings in place when it reads
+        // it, so look for each setting rather than for the whole line.
+        assert!(environment.contains("GLIBC_TUNABLES="), "{binary}");
+        for setting in settings.split(':') {
+            assert!(
+                environment.contains(setting),
+                "{binary} runs without {setting}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -68,6 +68,13 @@
 //! `--frame-timeout` (the idle timeout by default) is closed with 1008,
 //! however steadily it trickles.
 //!
+//! Memory given back. Freed memory stays with the C library's allocator
+//! unless it is told otherwise, so the server starts itself again, in
+//! place, with two settings for glibc's `malloc` (`server::memory`): after
+//! 5,000 connections have come and gone, it holds 17 MiB rather than 105.
+//! And a finished connection's thread is let go at once (detached), so its
+//! stack goes back too.
+//!
 //! Why one thread per connection: each connection's loop reads top to
 //! bottom, blocking where it waits — no async runtime. A thread costs a
 //! stack (reserved, mostly untouched) and a scheduler entry, which is fine
@@ -111,6 +118,7 @@ use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::memory;
 use websocket_from_scratch::server::opening::{self, Opening};
 
 /// What this server allows, decided once at start-up.
@@ -170,6 +178,13 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
+    // Before any thread starts: glibc reads these settings only when the
+    // program starts (see `server::memory`).
+    if let Err(error) = memory::tune_allocator() {
+        narrate::problem(format!(
+            "Could not restart with the allocator's settings ({error}): memory freed after a load may stay with the server"
+        ));
+    }
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(listener::serve(

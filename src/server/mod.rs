@@ -6,5 +6,6 @@ pub mod chat;
 pub mod conversation;
 pub mod error;
 pub mod listener;
+pub mod memory;
 pub mod opening;
 pub mod page;
