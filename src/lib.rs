@@ -35,6 +35,8 @@
 //! * [`server`]: sockets and threads around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
 //!     connection, deadlines.
+//!   - [`server::memory`]: the allocator settings that let a server give
+//!     memory back once a load has gone.
 //!   - [`server::opening`]: a connection's first request: the test page or
 //!     the handshake.
 //!   - [`server::page`]: the pages the chapters serve.

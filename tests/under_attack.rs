@@ -16,6 +16,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_10-echo-server");
 const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
+const COMPRESSION: &str = env!("CARGO_BIN_EXE_12-compression");
 
 /// A server whose stderr the test handles itself (to stop reading it, say).
 struct Raw {
@@ -205,7 +206,7 @@ fn a_refused_thread_refuses_its_connection_with_503_and_the_server_goes_on() {
 
 #[test]
 fn two_host_headers_get_400() {
-    for binary in [ECHO, CHAT] {
+    for binary in [ECHO, CHAT, COMPRESSION] {
         let server = Raw::of(binary, &[]);
         let answer = status_of(&server, &format!("{UPGRADE}Host: evil.example\r\n\r\n"));
         assert_eq!(answer, "HTTP/1.1 400 Bad Request", "{binary}");
@@ -448,7 +449,7 @@ fn stacks_mapped(pid: u32) -> usize {
 #[test]
 fn the_servers_run_with_allocator_settings_that_give_memory_back() {
     let settings = websocket_from_scratch::server::memory::ALLOCATOR_SETTINGS;
-    for binary in [ECHO, CHAT, env!("CARGO_BIN_EXE_12-compression")] {
+    for binary in [ECHO, CHAT, COMPRESSION] {
         let server = Raw::of(binary, &[]);
         let environment = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
         let environment = String::from_utf8_lossy(&environment);

@@ -37,7 +37,8 @@ pub fn perform(connection: &mut Connection) -> Result<Opening, Error> {
     perform_with(connection, None, None, false)
 }
 
-/// [`perform`], letting `answer_extensions` read the request's offers and
+/// [`perform_checking_origin`] without an origin check (chapter 12),
+/// letting `answer_extensions` read the request's offers and
 /// say what the `101` answers in `Sec-WebSocket-Extensions` (`None`: the
 /// header is left out, and every offer declined).
 pub fn perform_negotiating(
@@ -46,6 +47,7 @@ pub fn perform_negotiating(
 ) -> Result<Opening, Error> {
     let request = http::read_request(&mut connection.reader)?;
     narrate::event("Incoming Request");
+    handshake::check_single_host(&request)?;
     if !handshake::is_websocket_request(&request) {
         page::serve(connection, &request)?;
         return Ok(Opening::ServedPage);
