@@ -17,7 +17,7 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use colored::Colorize;
@@ -133,13 +133,22 @@ pub fn write_through_queue(capacity: usize) {
 
 fn write_lines(lines: Receiver<String>) {
     let mut stderr = std::io::stderr();
-    for line in lines {
+    loop {
+        // Waiting a second at most: lines dropped just before the server
+        // went quiet are still reported, not only when the next line comes.
+        let line = match lines.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let dropped = DROPPED.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             let _ = writeln!(stderr, "… {} lines dropped", with_commas(dropped));
         }
-        let _ = writeln!(stderr, "{line}");
-        PENDING.fetch_sub(1, Ordering::Relaxed);
+        if let Some(line) = line {
+            let _ = writeln!(stderr, "{line}");
+            PENDING.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
