@@ -86,7 +86,13 @@ fn fastwebsockets_binary() -> PathBuf {
     assert!(status.success(), "benches/peers does not build");
     let target = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|dir| if dir.is_absolute() { dir } else { root.join(dir) })
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
         .unwrap_or_else(|| root.join("benches/peers/target"));
     target.join("release/fastwebsockets-echo")
 }
@@ -395,8 +401,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn parse_frame(bytes: &[u8]) -> Option<(u8, usize)> {
     let (&first, &second) = (bytes.first()?, bytes.get(1)?);
     let (header, length) = match second & 0x7F {
-        126 => (4, u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]) as usize),
-        127 => (10, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize),
+        126 => (
+            4,
+            u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]) as usize,
+        ),
+        127 => (
+            10,
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+        ),
         short => (2, short as usize),
     };
     (bytes.len() >= header + length).then_some((first & 0x0F, header + length))
@@ -407,7 +419,9 @@ fn parse_frame(bytes: &[u8]) -> Option<(u8, usize)> {
 fn fresh_client(port: u16) -> Option<Duration> {
     let started = Instant::now();
     let stream = StdStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     stream.set_nodelay(true).ok()?;
     let mut writer = stream.try_clone().ok()?;
     let mut reader = BufReader::new(stream);
@@ -461,7 +475,9 @@ fn run() {
         let before = server.rss_bytes();
         let mut fleet = Fleet::open(server.port, idle);
         let echoed = fleet.echo_all();
-        thread::sleep(Duration::from_secs(1));
+        // Time to settle: chapter 13 frees the read buffers of connections
+        // quiet for a second, once a second.
+        thread::sleep(Duration::from_secs(3));
         let with = server.rss_bytes();
         let threads = server.status("Threads");
         let fresh = fresh_client(server.port);

@@ -258,6 +258,8 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
 const LISTENER: Token = Token(usize::MAX);
 /// The scratch buffer every connection of a loop reads into.
 const SCRATCH_BYTES: usize = 64 * 1024;
+/// Frames up to this size (header included) are written with one `write`.
+const SMALL_FRAME: usize = 256;
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
 /// At most this much is read from one connection before the others get
@@ -267,6 +269,9 @@ const READ_TURN: usize = 1024 * 1024;
 /// before dropping the socket (as `listener::Connection::close` does).
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
+/// How often the loop looks for quiet connections, and how long a
+/// connection must have been quiet for its read buffer to be freed.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// One event loop: a `Poll` (one epoll instance), the listening socket,
 /// and every connection it accepted, in slots.
@@ -288,6 +293,8 @@ struct EventLoop<'a> {
     failing: Failing,
     accept_again_at: Option<Instant>,
     over_cap: u64,
+    /// When to free the read buffers of the connections gone quiet.
+    sweep_at: Instant,
     shared: &'a Shared,
 }
 
@@ -350,9 +357,11 @@ impl Output {
         }
     }
 
-    /// A frame as a server sends it: unmasked, unfragmented. A short
-    /// payload is copied next to its header; a long one goes as it is.
-    fn push_frame(&mut self, frame: OutgoingFrame) {
+    /// Sends a frame as a server sends it, unmasked and unfragmented:
+    /// straight to the socket while nothing else waits (header and payload
+    /// in one `writev`), and whatever the socket does not take now is
+    /// queued. A long payload is queued as it is, without a copy.
+    fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
         let mut header = frame::encode_header(&FrameHeader {
             fin: true,
             rsv: conversation::rsv_of(&frame),
@@ -360,13 +369,50 @@ impl Output {
             mask: None,
             payload_len: frame.payload.len() as u64,
         });
-        if frame.payload.len() <= 1024 {
-            header.extend_from_slice(&frame.payload);
+        let payload = frame.payload;
+        if self.is_empty() {
+            // A short frame is put together on the stack and goes in one
+            // plain `write`: cheaper than `writev` for a few bytes.
+            let mut small = [0; SMALL_FRAME];
+            let whole = header.len() + payload.len();
+            if whole <= SMALL_FRAME {
+                small[..header.len()].copy_from_slice(&header);
+                small[header.len()..whole].copy_from_slice(&payload);
+            }
+            let written = loop {
+                let attempt = if whole <= SMALL_FRAME {
+                    stream.write(&small[..whole])
+                } else {
+                    stream.write_vectored(&[IoSlice::new(&header), IoSlice::new(&payload)])
+                };
+                match attempt {
+                    Ok(written) => break written,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break 0,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            };
+            if written >= header.len() {
+                // The header is out, and some of the payload: the rest of
+                // the payload waits, the first chunk, marked as begun.
+                let begun = written - header.len();
+                if begun < payload.len() {
+                    self.pending += payload.len() - begun;
+                    self.written = begun;
+                    self.chunks.push_back(payload);
+                }
+                return Ok(());
+            }
+            header.drain(..written);
+        }
+        if payload.len() <= 1024 {
+            header.extend_from_slice(&payload);
             self.push(header);
         } else {
             self.push(header);
-            self.push(frame.payload);
+            self.push(payload);
         }
+        Ok(())
     }
 
     /// Writes as much as the socket takes, in as few system calls as it
@@ -433,6 +479,7 @@ impl<'a> EventLoop<'a> {
             failing: Failing::default(),
             accept_again_at: None,
             over_cap: 0,
+            sweep_at: Instant::now() + QUIET,
             shared,
         })
     }
@@ -445,11 +492,12 @@ impl<'a> EventLoop<'a> {
         while self.listener.is_some() || self.count > 0 {
             // lesson: poll until the next deadline, then serve what is ready
             let timeout = if self.again.is_empty() {
-                let next = match (self.deadlines.next(), self.accept_again_at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                next.map(|at| at.saturating_duration_since(Instant::now()))
+                let sweep = (self.count > 0).then_some(self.sweep_at);
+                [self.deadlines.next(), self.accept_again_at, sweep]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
@@ -474,6 +522,7 @@ impl<'a> EventLoop<'a> {
                 self.ready(slot, Some(generation), true, false);
             }
             self.fire_deadlines();
+            self.sweep();
             // end of lesson
         }
         Ok(())
@@ -665,6 +714,28 @@ impl<'a> EventLoop<'a> {
         }
     }
 
+    /// Once a second: a connection quiet for a second gives back its read
+    /// buffer (`Session::release_idle_memory`); the next read allocates it
+    /// again. Freed after every read instead, a busy connection would
+    /// allocate it again for every message; kept, fifteen thousand idle
+    /// connections would hold 8 KiB each for nothing.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        if now < self.sweep_at {
+            return;
+        }
+        self.sweep_at = now + QUIET;
+        for connection in self.connections.iter_mut().flatten() {
+            if let Phase::Talking {
+                session, read_at, ..
+            } = &mut connection.phase
+                && now.duration_since(*read_at) >= QUIET
+            {
+                session.release_idle_memory();
+            }
+        }
+    }
+
     /// Acts on every deadline that has passed, and on the listener's.
     fn fire_deadlines(&mut self) {
         let now = Instant::now();
@@ -757,7 +828,7 @@ impl Connection {
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         match self.phase {
             Phase::Opening { .. } => self.read_request(scratch, settings),
-            Phase::Talking { .. } => self.read_frames(scratch, settings),
+            Phase::Talking { .. } => self.read_frames(settings),
             Phase::Closing { .. } => {
                 self.discard(scratch);
                 false
@@ -816,7 +887,7 @@ impl Connection {
                             self.feed(&rest, settings);
                         }
                         // A short read: nothing more waits.
-                        count == scratch.len() && self.read_frames(scratch, settings)
+                        count == scratch.len() && self.read_frames(settings)
                     }
                     Ok(Opening::ServedPage) => {
                         self.send(response);
@@ -875,21 +946,16 @@ impl Connection {
 
     /// Reads frames into the session until the socket has nothing more,
     /// the output backs up, or the read turn is over (then true).
-    fn read_frames(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
+    fn read_frames(&mut self, settings: &Settings) -> bool {
         let mut turn = 0;
         // lesson: read what arrived into the session, and hand out what it made of it
         while self.output.pending <= BACKED_UP {
             let Phase::Talking { session, .. } = &mut self.phase else {
                 return false;
             };
-            // Partway through a frame, the rest of a long payload is read
-            // straight into its message; otherwise into the shared scratch.
-            let direct = session.is_mid_frame();
-            let buffer = if direct {
-                session.buffer()
-            } else {
-                &mut *scratch
-            };
+            // Chapter 10's read, without the wait: into the session's
+            // inbox, or straight into the message for a long payload.
+            let buffer = session.buffer();
             let asked = buffer.len();
             let count = match self.stream.read(buffer) {
                 Ok(0) => {
@@ -901,7 +967,7 @@ impl Connection {
                     return false;
                 }
                 Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     narrate::problem(Error::from(error));
@@ -909,28 +975,21 @@ impl Connection {
                     return false;
                 }
             };
-            if direct {
-                session.filled(count);
-                self.after_read(count, settings);
-            } else {
-                self.feed(&scratch[..count], settings);
-            }
+            session.filled(count);
+            self.after_read(count, settings);
             if !matches!(self.phase, Phase::Talking { .. }) {
                 return false;
             }
             turn += count;
             if count < asked {
                 // A short read: the socket is empty (more will be a new edge).
-                break;
+                return false;
             }
             if turn >= READ_TURN {
                 return true;
             }
         }
         // end of lesson
-        if let Phase::Talking { session, .. } = &mut self.phase {
-            session.release_idle_memory();
-        }
         false
     }
 
@@ -972,11 +1031,15 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        if self.output.is_empty() && !session.queued().is_empty() {
-            self.wrote_at = Instant::now();
-        }
         for frame in session.take_outgoing() {
-            self.output.push_frame(frame);
+            if self.output.is_empty() {
+                self.wrote_at = Instant::now();
+            }
+            if let Err(error) = self.output.send_frame(&mut self.stream, frame) {
+                narrate::problem(Error::from(error));
+                self.done = true;
+                return;
+            }
         }
         if session.is_finished() {
             self.close(false);
