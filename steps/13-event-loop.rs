@@ -35,21 +35,28 @@
 //! lines), then the same decisions as chapter 10 — the page, a refusal
 //! with its status, or the `101` (`server::opening::answer_checking_origin`)
 //! — are written into the connection's output. After the handshake,
-//! whatever arrives is fed to the session: small reads through one
-//! scratch buffer the whole loop shares, the rest of a long payload
-//! straight into its message (`Session::buffer`). An idle connection holds
-//! no read buffer at all (`Session::release_idle_memory`): a few hundred
-//! bytes of state, which is how one thread holds fifteen thousand of them.
+//! whatever arrives is read straight into the session, as chapter 10 reads
+//! it (`Session::buffer`: its small inbox, or the message itself for the
+//! rest of a long payload), and the session's events are handed out at
+//! once. Memory is what one thread holding fifteen thousand connections
+//! must watch: once a second the loop frees the inbox of every connection
+//! that has been quiet for a second (`Session::release_idle_memory`), so
+//! an idle connection costs a few hundred bytes of state, and the kernel's
+//! socket buffers.
 //!
-//! **Bytes out.** The session's frames go into the connection's output, a
-//! queue of byte vectors written with one `writev` as far as the socket
-//! takes them. Only while something is left over does the loop ask to hear
+//! **Bytes out.** While nothing waits to be written, a frame the session
+//! queued goes to the socket at once (a short one in one `write`, header
+//! and payload together; a long one with `writev`, without copying the
+//! payload). Whatever the socket does not take waits in the connection's
+//! output, a queue of byte vectors, and only then does the loop ask to hear
 //! when the socket is *writable*: asked for always, it would wake up for
 //! every connection that could be written to, which is all of them. And
 //! backpressure: a connection whose output holds more than 1 MiB is not
 //! read any more (its interest drops to writable only) until its peer has
 //! read enough of it, so a peer that sends and never reads costs a bounded
-//! amount of memory and no time at all from the others.
+//! amount of memory and no time at all from the others; if its output does
+//! not move for the idle timeout, it is dropped, as chapter 10's write
+//! timeout drops it.
 //!
 //! **Timers without threads.** Chapter 10 lets the kernel time each
 //! blocking read. Here one binary heap holds every connection's next
@@ -256,7 +263,8 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
 
 /// The listening socket's token; connections are numbered by their slot.
 const LISTENER: Token = Token(usize::MAX);
-/// The scratch buffer every connection of a loop reads into.
+/// The buffer every connection of a loop reads its request head, and what
+/// it sends after our side closed, into.
 const SCRATCH_BYTES: usize = 64 * 1024;
 /// Frames up to this size (header included) are written with one `write`.
 const SMALL_FRAME: usize = 256;
@@ -489,7 +497,15 @@ impl<'a> EventLoop<'a> {
     /// served.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        let limit = self.shared.listen.connections;
         while self.listener.is_some() || self.count > 0 {
+            // `--connections`: another loop may have accepted the last one.
+            if limit
+                .is_some_and(|limit| self.shared.accepted.load(Ordering::Relaxed) >= limit as u64)
+            {
+                self.stop_listening();
+                self.listener = None;
+            }
             // lesson: poll until the next deadline, then serve what is ready
             let timeout = if self.again.is_empty() {
                 let sweep = (self.count > 0).then_some(self.sweep_at);
@@ -498,6 +514,8 @@ impl<'a> EventLoop<'a> {
                     .flatten()
                     .min()
                     .map(|at| at.saturating_duration_since(Instant::now()))
+                    // With `--connections`, a loop looks at the count now and then.
+                    .or(limit.map(|_| Duration::from_millis(50)))
             } else {
                 Some(Duration::ZERO)
             };

@@ -66,6 +66,44 @@ mod one_thread {
     }
 
     #[test]
+    fn several_loops_share_the_listener_and_the_numbering() {
+        let server = Server::start(SERVER, &["--threads", "3", "--connections", "60"]);
+        thread::scope(|scope| {
+            for id in 0..60 {
+                let server = &server;
+                scope.spawn(move || {
+                    let mut socket = tungstenite_client(server);
+                    let text = format!("client {id}");
+                    socket.send(Message::text(text.clone())).unwrap();
+                    assert_eq!(socket.read().unwrap(), Message::text(text));
+                    socket.close(None).unwrap();
+                    while socket.read().is_ok() {}
+                });
+            }
+        });
+        let log = server.finish();
+        // Every connection once, numbered 1 to 60 whichever loop served it.
+        for id in 1..=60 {
+            assert_eq!(
+                log.matches(&format!("#{id} connected: handshake completed\n"))
+                    .count(),
+                1,
+                "#{id}:\n{log}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_threads_is_refused_at_start_up() {
+        let output = std::process::Command::new(SERVER)
+            .args(["--threads", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--threads"));
+    }
+
+    #[test]
     fn a_peer_that_never_reads_does_not_stop_the_loop() {
         // Its idle timeout is long: the stuck peer is still there, backed
         // up, all the while the other client is served.
