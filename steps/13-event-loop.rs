@@ -280,6 +280,8 @@ const LINGER_BYTES: usize = 1 << 20;
 /// How often the loop looks for quiet connections, and how long a
 /// connection must have been quiet for its read buffer to be freed.
 const QUIET: Duration = Duration::from_secs(1);
+/// A connection that has read this often since it was last quiet is busy.
+const BUSY_READS: u32 = 8;
 
 /// One event loop: a `Poll` (one epoll instance), the listening socket,
 /// and every connection it accepted, in slots.
@@ -334,6 +336,9 @@ enum Phase {
         read_at: Instant,
         /// A frame's stretch for `conversation::check_progress`.
         stretch: Option<(Instant, usize)>,
+        /// Reads since the loop last found this connection quiet: past
+        /// [`BUSY_READS`], it reads straight into its session.
+        reads: u32,
     },
     /// Our last bytes go out; then our side closes and what the peer still
     /// sends is read and discarded until it closes too, or `until`.
@@ -745,11 +750,15 @@ impl<'a> EventLoop<'a> {
         self.sweep_at = now + QUIET;
         for connection in self.connections.iter_mut().flatten() {
             if let Phase::Talking {
-                session, read_at, ..
+                session,
+                read_at,
+                reads,
+                ..
             } = &mut connection.phase
                 && now.duration_since(*read_at) >= QUIET
             {
                 session.release_idle_memory();
+                *reads = 0;
             }
         }
     }
@@ -846,7 +855,7 @@ impl Connection {
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         match self.phase {
             Phase::Opening { .. } => self.read_request(scratch, settings),
-            Phase::Talking { .. } => self.read_frames(settings),
+            Phase::Talking { .. } => self.read_frames(scratch, settings),
             Phase::Closing { .. } => {
                 self.discard(scratch);
                 false
@@ -900,12 +909,13 @@ impl Connection {
                             session,
                             read_at: Instant::now(),
                             stretch: None,
+                            reads: 0,
                         };
                         if !rest.is_empty() {
                             self.feed(&rest, settings);
                         }
                         // A short read: nothing more waits.
-                        count == scratch.len() && self.read_frames(settings)
+                        count == scratch.len() && self.read_frames(scratch, settings)
                     }
                     Ok(Opening::ServedPage) => {
                         self.send(response);
@@ -964,16 +974,28 @@ impl Connection {
 
     /// Reads frames into the session until the socket has nothing more,
     /// the output backs up, or the read turn is over (then true).
-    fn read_frames(&mut self, settings: &Settings) -> bool {
+    ///
+    /// Two ways in. A busy connection reads as chapter 10 does, straight
+    /// into its session (`Session::buffer`: its small inbox, or the message
+    /// itself for the rest of a long payload). A connection that reads now
+    /// and then reads into the loop's one scratch buffer, and the session
+    /// takes the bytes in (`Session::receive`) and gives its inbox back at
+    /// once: fifteen thousand connections that each wake up for one
+    /// message never hold fifteen thousand inboxes at the same time.
+    fn read_frames(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         let mut turn = 0;
         // lesson: read what arrived into the session, and hand out what it made of it
         while self.output.pending <= BACKED_UP {
-            let Phase::Talking { session, .. } = &mut self.phase else {
+            let Phase::Talking { session, reads, .. } = &mut self.phase else {
                 return false;
             };
-            // Chapter 10's read, without the wait: into the session's
-            // inbox, or straight into the message for a long payload.
-            let buffer = session.buffer();
+            *reads = reads.saturating_add(1);
+            let direct = *reads > BUSY_READS || session.is_mid_frame();
+            let buffer = if direct {
+                session.buffer()
+            } else {
+                &mut *scratch
+            };
             let asked = buffer.len();
             let count = match self.stream.read(buffer) {
                 Ok(0) => {
@@ -985,7 +1007,7 @@ impl Connection {
                     return false;
                 }
                 Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     narrate::problem(Error::from(error));
@@ -993,21 +1015,30 @@ impl Connection {
                     return false;
                 }
             };
-            session.filled(count);
-            self.after_read(count, settings);
+            if direct {
+                session.filled(count);
+                self.after_read(count, settings);
+            } else {
+                self.feed(&scratch[..count], settings);
+            }
             if !matches!(self.phase, Phase::Talking { .. }) {
                 return false;
             }
             turn += count;
             if count < asked {
                 // A short read: the socket is empty (more will be a new edge).
-                return false;
+                break;
             }
             if turn >= READ_TURN {
                 return true;
             }
         }
         // end of lesson
+        if let Phase::Talking { session, reads, .. } = &mut self.phase
+            && *reads <= BUSY_READS
+        {
+            session.release_idle_memory();
+        }
         false
     }
 
@@ -1026,6 +1057,7 @@ impl Connection {
             session,
             read_at,
             stretch,
+            ..
         } = &mut self.phase
         else {
             return;
