@@ -39,10 +39,11 @@
 //! it (`Session::buffer`: its small inbox, or the message itself for the
 //! rest of a long payload), and the session's events are handed out at
 //! once. Memory is what one thread holding fifteen thousand connections
-//! must watch: once a second the loop frees the inbox of every connection
-//! that has been quiet for a second (`Session::release_idle_memory`), so
-//! an idle connection costs a few hundred bytes of state, and the kernel's
-//! socket buffers.
+//! must watch: a connection that reads only now and then gives its inbox
+//! back as soon as it has read (`Session::release_idle_memory`), and once
+//! a second the loop frees the inbox of every busy connection that has
+//! gone quiet. So an idle connection costs a few hundred bytes of state,
+//! and the kernel's socket buffers.
 //!
 //! **Bytes out.** While nothing waits to be written, a frame the session
 //! queued goes to the socket at once (a short one in one `write`, header
@@ -280,8 +281,9 @@ const LINGER_BYTES: usize = 1 << 20;
 /// How often the loop looks for quiet connections, and how long a
 /// connection must have been quiet for its read buffer to be freed.
 const QUIET: Duration = Duration::from_secs(1);
-/// A connection that has read this often since it was last quiet is busy.
-const BUSY_READS: u32 = 8;
+/// A connection that has read more often than this since it was last
+/// quiet is busy: it keeps its read buffer between reads.
+const BUSY_READS: u32 = 2;
 
 /// One event loop: a `Poll` (one epoll instance), the listening socket,
 /// and every connection it accepted, in slots.
@@ -855,7 +857,7 @@ impl Connection {
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         match self.phase {
             Phase::Opening { .. } => self.read_request(scratch, settings),
-            Phase::Talking { .. } => self.read_frames(scratch, settings),
+            Phase::Talking { .. } => self.read_frames(settings),
             Phase::Closing { .. } => {
                 self.discard(scratch);
                 false
@@ -915,7 +917,7 @@ impl Connection {
                             self.feed(&rest, settings);
                         }
                         // A short read: nothing more waits.
-                        count == scratch.len() && self.read_frames(scratch, settings)
+                        count == scratch.len() && self.read_frames(settings)
                     }
                     Ok(Opening::ServedPage) => {
                         self.send(response);
@@ -975,14 +977,14 @@ impl Connection {
     /// Reads frames into the session until the socket has nothing more,
     /// the output backs up, or the read turn is over (then true).
     ///
-    /// Two ways in. A busy connection reads as chapter 10 does, straight
-    /// into its session (`Session::buffer`: its small inbox, or the message
-    /// itself for the rest of a long payload). A connection that reads now
-    /// and then reads into the loop's one scratch buffer, and the session
-    /// takes the bytes in (`Session::receive`) and gives its inbox back at
-    /// once: fifteen thousand connections that each wake up for one
-    /// message never hold fifteen thousand inboxes at the same time.
-    fn read_frames(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
+    /// A connection that reads only now and then gives its session's
+    /// inbox back as soon as it has read (`Session::release_idle_memory`):
+    /// fifteen thousand connections that each wake up for one message then
+    /// take turns with one inbox's worth of memory, instead of each keeping
+    /// 8 KiB. A busy connection keeps its inbox until it has been quiet
+    /// for a second (the loop's sweep), and does not allocate it anew for
+    /// every message.
+    fn read_frames(&mut self, settings: &Settings) -> bool {
         let mut turn = 0;
         // lesson: read what arrived into the session, and hand out what it made of it
         while self.output.pending <= BACKED_UP {
@@ -990,12 +992,9 @@ impl Connection {
                 return false;
             };
             *reads = reads.saturating_add(1);
-            let direct = *reads > BUSY_READS || session.is_mid_frame();
-            let buffer = if direct {
-                session.buffer()
-            } else {
-                &mut *scratch
-            };
+            // Chapter 10's read, without the wait: into the session's
+            // inbox, or straight into the message for a long payload.
+            let buffer = session.buffer();
             let asked = buffer.len();
             let count = match self.stream.read(buffer) {
                 Ok(0) => {
@@ -1015,12 +1014,8 @@ impl Connection {
                     return false;
                 }
             };
-            if direct {
-                session.filled(count);
-                self.after_read(count, settings);
-            } else {
-                self.feed(&scratch[..count], settings);
-            }
+            session.filled(count);
+            self.after_read(count, settings);
             if !matches!(self.phase, Phase::Talking { .. }) {
                 return false;
             }
@@ -1036,6 +1031,7 @@ impl Connection {
         // end of lesson
         if let Phase::Talking { session, reads, .. } = &mut self.phase
             && *reads <= BUSY_READS
+            && !session.is_mid_frame()
         {
             session.release_idle_memory();
         }
