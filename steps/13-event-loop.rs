@@ -307,6 +307,10 @@ struct EventLoop<'a> {
     over_cap: u64,
     /// When to free the read buffers of the connections gone quiet.
     sweep_at: Instant,
+    /// The time when `poll` last returned: one clock reading per turn of
+    /// the loop serves every connection it handles (reading the clock can
+    /// be a system call, on a virtual machine).
+    now: Instant,
     shared: &'a Shared,
 }
 
@@ -495,6 +499,7 @@ impl<'a> EventLoop<'a> {
             accept_again_at: None,
             over_cap: 0,
             sweep_at: Instant::now() + QUIET,
+            now: Instant::now(),
             shared,
         })
     }
@@ -520,7 +525,7 @@ impl<'a> EventLoop<'a> {
                     .into_iter()
                     .flatten()
                     .min()
-                    .map(|at| at.saturating_duration_since(Instant::now()))
+                    .map(|at| at.saturating_duration_since(self.now))
                     // With `--connections`, a loop looks at the count now and then.
                     .or(limit.map(|_| Duration::from_millis(50)))
             } else {
@@ -532,6 +537,7 @@ impl<'a> EventLoop<'a> {
                 }
                 return Err(error);
             }
+            self.now = Instant::now();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
@@ -633,12 +639,12 @@ impl<'a> EventLoop<'a> {
             generation: self.generation,
             phase: Phase::Opening {
                 head: Vec::new(),
-                deadline: Instant::now() + shared.listen.handshake_timeout,
+                deadline: self.now + shared.listen.handshake_timeout,
             },
             output: Output::default(),
             interest: Interest::READABLE,
             scheduled: None,
-            wrote_at: Instant::now(),
+            wrote_at: self.now,
             done: false,
         };
         self.generation += 1;
@@ -672,7 +678,7 @@ impl<'a> EventLoop<'a> {
             connection.flush();
         }
         if readable && connection.reads() {
-            let more = connection.read(&mut self.scratch, settings);
+            let more = connection.read(&mut self.scratch, settings, self.now);
             if more {
                 self.again.push((slot, connection.generation));
             }
@@ -745,7 +751,7 @@ impl<'a> EventLoop<'a> {
     /// allocate it again for every message; kept, fifteen thousand idle
     /// connections would hold 8 KiB each for nothing.
     fn sweep(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         if now < self.sweep_at {
             return;
         }
@@ -767,7 +773,7 @@ impl<'a> EventLoop<'a> {
 
     /// Acts on every deadline that has passed, and on the listener's.
     fn fire_deadlines(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         if self.accept_again_at.is_some_and(|at| at <= now) {
             self.accept_again_at = None;
             if let Some(listener) = &mut self.listener {
@@ -854,10 +860,10 @@ impl Connection {
 
     /// Reads what arrived, as the phase wants it. True if the read turn
     /// ended with bytes possibly still waiting.
-    fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
+    fn read(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
         match self.phase {
-            Phase::Opening { .. } => self.read_request(scratch, settings),
-            Phase::Talking { .. } => self.read_frames(settings),
+            Phase::Opening { .. } => self.read_request(scratch, settings, now),
+            Phase::Talking { .. } => self.read_frames(settings, now),
             Phase::Closing { .. } => {
                 self.discard(scratch);
                 false
@@ -867,7 +873,7 @@ impl Connection {
 
     /// Gathers the request head; once whole, answers it, and reads on
     /// (true, as [`Connection::read_frames`], if bytes may still wait).
-    fn read_request(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
+    fn read_request(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
         let Phase::Opening { head, .. } = &mut self.phase else {
             return false;
         };
@@ -890,7 +896,7 @@ impl Connection {
         }
         head.extend_from_slice(&scratch[..count]);
         match http::parse_request(head) {
-            Ok(None) if count == scratch.len() => self.read_request(scratch, settings),
+            Ok(None) if count == scratch.len() => self.read_request(scratch, settings, now),
             Ok(None) => false,
             Ok(Some((request, used))) => {
                 let rest = head.split_off(used);
@@ -909,15 +915,15 @@ impl Connection {
                         );
                         self.phase = Phase::Talking {
                             session,
-                            read_at: Instant::now(),
+                            read_at: now,
                             stretch: None,
                             reads: 0,
                         };
                         if !rest.is_empty() {
-                            self.feed(&rest, settings);
+                            self.feed(&rest, settings, now);
                         }
                         // A short read: nothing more waits.
-                        count == scratch.len() && self.read_frames(settings)
+                        count == scratch.len() && self.read_frames(settings, now)
                     }
                     Ok(Opening::ServedPage) => {
                         self.send(response);
@@ -984,7 +990,7 @@ impl Connection {
     /// 8 KiB. A busy connection keeps its inbox until it has been quiet
     /// for a second (the loop's sweep), and does not allocate it anew for
     /// every message.
-    fn read_frames(&mut self, settings: &Settings) -> bool {
+    fn read_frames(&mut self, settings: &Settings, now: Instant) -> bool {
         let mut turn = 0;
         // lesson: read what arrived into the session, and hand out what it made of it
         while self.output.pending <= BACKED_UP {
@@ -1015,7 +1021,7 @@ impl Connection {
                 }
             };
             session.filled(count);
-            self.after_read(count, settings);
+            self.after_read(count, settings, now);
             if !matches!(self.phase, Phase::Talking { .. }) {
                 return false;
             }
@@ -1039,16 +1045,16 @@ impl Connection {
     }
 
     /// Hands `bytes` that arrived to the session.
-    fn feed(&mut self, bytes: &[u8], settings: &Settings) {
+    fn feed(&mut self, bytes: &[u8], settings: &Settings, now: Instant) {
         if let Phase::Talking { session, .. } = &mut self.phase {
             session.receive(bytes);
         }
-        self.after_read(bytes.len(), settings);
+        self.after_read(bytes.len(), settings, now);
     }
 
     /// `count` bytes reached the session: checks the frame's progress,
     /// echoes every message, and queues every frame the session made.
-    fn after_read(&mut self, count: usize, settings: &Settings) {
+    fn after_read(&mut self, count: usize, settings: &Settings, now: Instant) {
         let Phase::Talking {
             session,
             read_at,
@@ -1058,15 +1064,15 @@ impl Connection {
         else {
             return;
         };
-        *read_at = Instant::now();
+        *read_at = now;
         conversation::check_progress(session, stretch, count, settings.frame_timeout);
-        self.hand_out();
+        self.hand_out(now);
     }
 
     /// Narrates the session's events, echoes its messages, and moves the
     /// frames it queued into the output. Once the session is finished,
     /// the connection closes.
-    fn hand_out(&mut self) {
+    fn hand_out(&mut self, now: Instant) {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;
         };
@@ -1079,7 +1085,7 @@ impl Connection {
         }
         for frame in session.take_outgoing() {
             if self.output.is_empty() {
-                self.wrote_at = Instant::now();
+                self.wrote_at = now;
             }
             if let Err(error) = self.output.send_frame(&mut self.stream, frame) {
                 narrate::problem(Error::from(error));
@@ -1135,7 +1141,7 @@ impl Connection {
             } => {
                 *read_at = now;
                 match session.timed_out() {
-                    Ok(()) => self.hand_out(),
+                    Ok(()) => self.hand_out(now),
                     Err(error) => {
                         narrate::problem(Error::from(error));
                         self.close(false);
