@@ -1,15 +1,21 @@
-//! Chapter 10 against tungstenite, under the same load, on the same CPU.
+//! Our chapters against other WebSocket servers, under the same load, on
+//! the same CPU.
 //!
-//! `cargo bench --bench echo` starts two echo servers side by side: our
-//! `10-echo-server --quiet`, and a tungstenite echo server built the same
-//! way (one blocking thread per connection; it is this benchmark's own
+//! `cargo bench --bench echo` starts the echo servers side by side: our
+//! `13-event-loop --quiet` (one event loop) and `10-echo-server --quiet`
+//! (a thread per connection); fastwebsockets (Deno's, among the fastest
+//! servers in published echo benchmarks: one tokio thread, built from
+//! `benches/peers/` on first use, so that tokio and hyper stay out of the
+//! crate's own dependencies); and a tungstenite echo server (one blocking
+//! thread per connection, like chapter 10; it is this benchmark's own
 //! binary, run again with `--serve-tungstenite`). One load generator, the
-//! same code for both, then runs each scenario against the two servers in
-//! turn, alternating who goes first, and prints the rates and their ratio:
-//! ours / tungstenite, above 1.0 when we are faster.
+//! same code for all, then runs each scenario against the servers in turn,
+//! changing who goes first every round, and prints each server's rate and,
+//! for each pair, the median over the rounds of their ratio (above 1.0 when
+//! the first of the pair is faster).
 //!
 //! Everything runs on CPU 0 (`taskset -c 0`): the benchmark re-executes
-//! itself under `taskset` first, and starts both servers under it too.
+//! itself under `taskset` first, and starts every server under it too.
 //! Client and server then take turns on one CPU, as they would on a busy
 //! machine; on two CPUs the results depend mostly on where the scheduler
 //! happens to put each thread, and change by several times from run to run.
@@ -24,12 +30,15 @@
 //! * `BENCH_ROUNDS`: how many rounds (default 10);
 //! * `BENCH_ONLY=TEXT`: only the scenarios whose name contains TEXT, and no
 //!   memory measurement, for profiling one of them;
-//! * `BENCH_SERVER=PATH`: another build of `10-echo-server` as ours, to
-//!   compare a change against the code before it.
+//! * `BENCH_SERVER=LIST` (or `BENCH_SERVERS`): which servers, in order,
+//!   separated by commas: `13`, `10`, `fastwebsockets`, `tungstenite`, or
+//!   the path of another build of a chapter (to compare a change against
+//!   the code before it). Default: `13,10,fastwebsockets,tungstenite`.
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -112,55 +121,117 @@ fn serve_tungstenite() {
 // The servers under test
 
 struct Server {
+    name: String,
     child: Child,
     port: u16,
 }
 
+/// The fastwebsockets echo server of `benches/peers/`, built if needed.
+fn fastwebsockets_binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("benches/peers/Cargo.toml"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "benches/peers does not build");
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("benches/peers/target"));
+    target.join("release/fastwebsockets-echo")
+}
+
 impl Server {
-    /// Our chapter 10, quiet, on a free port.
-    fn ours() -> Server {
+    /// What a name on the command line is shown as.
+    fn label(name: &str) -> String {
+        match name {
+            "10" => "10-echo-server".into(),
+            "13" => "13-event-loop".into(),
+            other => other.into(),
+        }
+    }
+
+    /// The server `name` names (see the top of this file), quiet, on a
+    /// free port, pinned to the benchmark's CPU.
+    fn start(name: &str) -> Server {
+        match name {
+            "tungstenite" => Server::tungstenite(),
+            "fastwebsockets" => {
+                Server::printing_its_port(name, Command::new(fastwebsockets_binary()))
+            }
+            "10" => Server::chapter(
+                "10-echo-server",
+                env!("CARGO_BIN_EXE_10-echo-server").into(),
+            ),
+            "13" => Server::chapter("13-event-loop", env!("CARGO_BIN_EXE_13-event-loop").into()),
+            path => Server::chapter(path, path.into()),
+        }
+    }
+
+    /// One of our chapters, which says its port in its first line.
+    fn chapter(name: &str, binary: PathBuf) -> Server {
         let mut child = Command::new("taskset")
             .args(["-c", CPU])
-            .arg(
-                env::var_os("BENCH_SERVER")
-                    .unwrap_or_else(|| env!("CARGO_BIN_EXE_10-echo-server").into()),
-            )
+            .arg(&binary)
             .args(["--port", "0", "--quiet"])
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("10-echo-server starts");
+            .unwrap_or_else(|error| panic!("{} does not start: {error}", binary.display()));
         let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
         let mut first = String::new();
         stderr.read_line(&mut first).expect("the listening line");
         let port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
             .unwrap_or_else(|| panic!("no port in {first:?}"));
         // Quiet mode prints only problems: pass them on, they matter.
+        let label = name.to_string();
         thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
-                eprintln!("10-echo-server: {line}");
+                eprintln!("{label}: {line}");
             }
         });
-        Server { child, port }
+        Server {
+            name: name.to_string(),
+            child,
+            port,
+        }
     }
 
-    /// The tungstenite echo server above, in a process of its own.
-    fn tungstenite() -> Server {
+    /// A server that prints its port on stdout: a peer's.
+    fn printing_its_port(name: &str, command: Command) -> Server {
         let mut child = Command::new("taskset")
             .args(["-c", CPU])
-            .arg(env::current_exe().expect("own path"))
-            .arg(SERVE_TUNGSTENITE)
+            .arg(command.get_program())
+            .args(command.get_args())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("the tungstenite server starts");
+            .unwrap_or_else(|error| panic!("{name} does not start: {error}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut line)
             .expect("the port line");
         let port = line.trim().parse().expect("a port number");
-        Server { child, port }
+        Server {
+            name: name.to_string(),
+            child,
+            port,
+        }
+    }
+
+    /// The tungstenite echo server above, in a process of its own.
+    fn tungstenite() -> Server {
+        let mut command = Command::new(env::current_exe().expect("own path"));
+        command.arg(SERVE_TUNGSTENITE);
+        Server::printing_its_port("tungstenite", command)
     }
 
     /// A line of the server's `/proc/PID/status`, such as `VmHWM`.
@@ -477,6 +548,16 @@ fn peak_memory(server: Server, size: usize) -> (u64, u64) {
 
 // ---------------------------------------------------------------------------
 
+/// The median of some ratios.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 fn run() {
     let slot = Duration::from_millis(
         env::var("BENCH_SLOT_MS")
@@ -488,21 +569,32 @@ fn run() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
-    let ours = Server::ours();
-    let theirs = Server::tungstenite();
+    let names: Vec<String> = env::var("BENCH_SERVERS")
+        .or_else(|_| env::var("BENCH_SERVER"))
+        .unwrap_or_else(|_| "13,10,fastwebsockets,tungstenite".into())
+        .split(',')
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    let servers: Vec<Server> = names.iter().map(|name| Server::start(name)).collect();
     let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let own_cpus = own
         .lines()
         .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
         .unwrap_or("?")
         .trim();
+    let pinned: Vec<String> = servers
+        .iter()
+        .map(|server| format!("{} {}", server.name, server.status("Cpus_allowed_list")))
+        .collect();
     println!(
-        "CPUs allowed: load generator {own_cpus}, 10-echo-server {}, tungstenite {}",
-        ours.status("Cpus_allowed_list"),
-        theirs.status("Cpus_allowed_list")
+        "CPUs allowed: load generator {own_cpus}, {}",
+        pinned.join(", ")
     );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before: {}", load.trim());
     println!(
-        "{} rounds of {} ms per server and scenario, alternating which server goes first\n",
+        "{} rounds of {} ms per server and scenario, changing which server goes first\n",
         rounds,
         slot.as_millis()
     );
@@ -535,6 +627,11 @@ fn run() {
         Scenario::Connections,
     ];
 
+    // Every pair of servers, the first of each pair the one listed first.
+    let count = servers.len();
+    let pairs: Vec<(usize, usize)> = (0..count)
+        .flat_map(|a| (a + 1..count).map(move |b| (a, b)))
+        .collect();
     let only = env::var("BENCH_ONLY").ok();
     let mut rows = Vec::new();
     for scenario in scenarios {
@@ -544,68 +641,98 @@ fn run() {
         {
             continue;
         }
-        let mut tallies = [Tally::default(), Tally::default()];
+        let mut tallies: Vec<Tally> = servers.iter().map(|_| Tally::default()).collect();
+        let mut ratios: Vec<Vec<f64>> = pairs.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for which in order {
-                let server = [&ours, &theirs][which];
+            let mut rates = vec![0.0; count];
+            for turn in 0..count {
+                let which = (round + turn) % count;
+                let server = &servers[which];
                 let cpu_before = server.cpu_seconds();
                 let (units, seconds) = scenario.run(server.port, slot);
                 tallies[which].add(units, seconds, server.cpu_seconds() - cpu_before);
+                rates[which] = units / seconds;
+            }
+            for (ratio, &(a, b)) in ratios.iter_mut().zip(&pairs) {
+                ratio.push(rates[a] / rates[b]);
             }
         }
-        let [ours_rate, theirs_rate] = tallies.each_ref().map(Tally::rate);
-        println!(
-            "{:<34} ours {}  tungstenite {}  {:.2}x",
-            scenario.label(),
-            tallies[0].describe(scenario.unit()),
-            tallies[1].describe(scenario.unit()),
-            ours_rate / theirs_rate
-        );
-        rows.push((scenario, ours_rate, theirs_rate));
+        println!("{}", scenario.label());
+        for (server, tally) in servers.iter().zip(&tallies) {
+            println!("  {:<16} {}", server.name, tally.describe(scenario.unit()));
+        }
+        let medians: Vec<f64> = ratios.into_iter().map(median).collect();
+        let said: Vec<String> = pairs
+            .iter()
+            .zip(&medians)
+            .map(|(&(a, b), ratio)| format!("{} / {} {ratio:.2}", servers[a].name, servers[b].name))
+            .collect();
+        println!("  median ratios: {}", said.join(", "));
+        rows.push((
+            scenario,
+            tallies.iter().map(Tally::rate).collect::<Vec<_>>(),
+            medians,
+        ));
     }
-    drop(ours);
-    drop(theirs);
+    drop(servers);
     if only.is_some() {
         return;
     }
 
     let size = 16 * MIB;
-    let (ours_before, ours_after) = peak_memory(Server::ours(), size);
-    let (theirs_before, theirs_after) = peak_memory(Server::tungstenite(), size);
+    let memory: Vec<(u64, u64)> = names
+        .iter()
+        .map(|name| peak_memory(Server::start(name), size))
+        .collect();
 
+    let short = |name: &str| -> String {
+        match name {
+            "10-echo-server" => "ch10".into(),
+            "13-event-loop" => "ch13".into(),
+            "fastwebsockets" => "fws".into(),
+            "tungstenite" => "tung".into(),
+            other => other.chars().take(8).collect(),
+        }
+    };
+    let labels: Vec<String> = names
+        .iter()
+        .map(|name| short(&Server::label(name)))
+        .collect();
     println!();
-    println!(
-        "{:<34} {:>17} {:>17} {:>18}",
-        "scenario", "ours", "tungstenite", "ours / tungstenite"
-    );
-    println!("{}", "-".repeat(34 + 3 * 18 + 1));
-    for (scenario, ours_rate, theirs_rate) in rows {
-        println!(
-            "{:<34} {:>17} {:>17} {:>17.2}x",
-            scenario.label(),
-            format!("{ours_rate:.0} {}", scenario.unit()),
-            format!("{theirs_rate:.0} {}", scenario.unit()),
-            ours_rate / theirs_rate
-        );
+    print!("| {:<34} |", "scenario (medians of round ratios)");
+    for label in &labels {
+        print!(" {label:>14} |");
+    }
+    for &(a, b) in &pairs {
+        print!(" {:>10} |", format!("{}/{}", labels[a], labels[b]));
+    }
+    println!();
+    for (scenario, rates, medians) in rows {
+        print!("| {:<34} |", scenario.label());
+        for rate in rates {
+            print!(" {:>14} |", format!("{rate:.0} {}", scenario.unit()));
+        }
+        for ratio in medians {
+            print!(" {ratio:>10.2} |");
+        }
+        println!();
     }
     let mib = |bytes: u64| bytes as f64 / MIB as f64;
-    println!(
-        "{:<34} {:>17} {:>17} {:>17.2}x",
-        "peak memory, one 16 MiB echo",
-        format!("{:.1} MiB", mib(ours_after)),
-        format!("{:.1} MiB", mib(theirs_after)),
-        mib(ours_after) / mib(theirs_after)
-    );
+    print!("| {:<34} |", "peak memory, one 16 MiB echo");
+    for (_, after) in &memory {
+        print!(" {:>14} |", format!("{:.1} MiB", mib(*after)));
+    }
+    println!();
     println!(
         "\nPeak memory is VmHWM of a fresh server process after one 16 MiB echo \
-         (lower is better; before the echo: ours {:.1} MiB, tungstenite {:.1} MiB).",
-        mib(ours_before),
-        mib(theirs_before)
+         (lower is better); before the echo: {}.",
+        labels
+            .iter()
+            .zip(&memory)
+            .map(|(label, (before, _))| format!("{label} {:.1} MiB", mib(*before)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!(
-        "Ours peaked at {:.2}x the message size; the budget is 3x ({} MiB).",
-        ours_after as f64 / size as f64,
-        3 * size / MIB
-    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average after: {}", load.trim());
 }

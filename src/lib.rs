@@ -24,7 +24,7 @@
 //!   - [`protocol::utf8`]: text checked as it arrives (§8.1).
 //!   - [`protocol::violation`]: each rule a peer can break, with its close code.
 //!   - [`protocol::session`]: a whole conversation as a state machine, without
-//!     I/O (chapters 10, 11 and 12).
+//!     I/O (chapters 10 to 13).
 //!   - [`protocol::extension`] and [`protocol::deflate`]: permessage-deflate
 //!     (RFC 7692): the offer and the answer, compressing and inflating
 //!     (chapter 12).
@@ -32,13 +32,16 @@
 //!   terminal: log lines and previews, [`narrate::diagram`] (the §5.2
 //!   diagram filled in with real bits), [`narrate::session`] (what a
 //!   session reports, told line by line).
-//! * [`server`]: sockets and threads around the protocol.
+//! * [`server`]: sockets, threads and event loops around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
 //!     connection, deadlines.
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
+//!   - [`server::deadlines`]: one heap of deadlines for every connection of
+//!     an event loop (chapter 13).
 //!   - [`server::opening`]: a connection's first request: the test page or
-//!     the handshake.
+//!     the handshake, read from a socket or decided from a head already
+//!     in a buffer.
 //!   - [`server::page`]: the pages the chapters serve.
 //!   - [`server::conversation`]: the blocking loop that drives a
 //!     [`protocol::session::Session`] over a socket.

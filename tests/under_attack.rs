@@ -1,4 +1,4 @@
-//! Chapters 10 and 11 under attack: each defence, tried with
+//! Chapters 10, 11 and 13 under attack: each defence, tried with
 //! small configured limits so that every test runs in seconds. The load
 //! figures themselves come from `cargo bench --bench load`, run by hand.
 
@@ -17,6 +17,9 @@ use tungstenite::protocol::WebSocketConfig;
 const ECHO: &str = env!("CARGO_BIN_EXE_10-echo-server");
 const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
 const COMPRESSION: &str = env!("CARGO_BIN_EXE_12-compression");
+/// Chapter 13 serves every connection from one event loop: the same
+/// defences, without a thread per connection.
+const EVENT: &str = env!("CARGO_BIN_EXE_13-event-loop");
 
 /// A server whose stderr the test handles itself (to stop reading it, say).
 struct Raw {
@@ -133,38 +136,42 @@ fn echo_many(socket: &mut Socket, count: usize) {
 
 #[test]
 fn a_stderr_nobody_reads_does_not_freeze_the_server() {
-    let mut server = Raw::of(ECHO, &[]);
-    // Nobody reads stderr now: 20,000 log lines overflow the pipe and the
-    // queue, and must be dropped, not waited for.
-    let mut socket = server.client();
-    let started = Instant::now();
-    echo_many(&mut socket, 20_000);
-    assert!(started.elapsed() < Duration::from_secs(20));
-    let log = server.collect_log();
-    // The next line written says how many were lost.
-    let mut again = server.client();
-    again.send(Message::text("after")).unwrap();
-    let log = wait_for(&log, "lines dropped");
-    assert!(log.contains("… "), "{log}");
+    for binary in [ECHO, EVENT] {
+        let mut server = Raw::of(binary, &[]);
+        // Nobody reads stderr now: 20,000 log lines overflow the pipe and the
+        // queue, and must be dropped, not waited for.
+        let mut socket = server.client();
+        let started = Instant::now();
+        echo_many(&mut socket, 20_000);
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let log = server.collect_log();
+        // The next line written says how many were lost.
+        let mut again = server.client();
+        again.send(Message::text("after")).unwrap();
+        let log = wait_for(&log, "lines dropped");
+        assert!(log.contains("… "), "{log}");
+    }
 }
 
 #[test]
 fn a_closed_stderr_does_not_kill_connections() {
-    let mut server = Raw::of(ECHO, &[]);
-    drop(server.stderr.take());
-    for round in 0..3 {
-        let mut socket = server.client();
-        socket
-            .send(Message::text(format!("hello {round}")))
-            .unwrap();
-        assert_eq!(
-            socket.read().unwrap(),
-            Message::text(format!("hello {round}"))
-        );
-        socket.close(None).unwrap();
-        while socket.read().is_ok() {}
+    for binary in [ECHO, EVENT] {
+        let mut server = Raw::of(binary, &[]);
+        drop(server.stderr.take());
+        for round in 0..3 {
+            let mut socket = server.client();
+            socket
+                .send(Message::text(format!("hello {round}")))
+                .unwrap();
+            assert_eq!(
+                socket.read().unwrap(),
+                Message::text(format!("hello {round}"))
+            );
+            socket.close(None).unwrap();
+            while socket.read().is_ok() {}
+        }
+        assert!(server.still_running());
     }
-    assert!(server.still_running());
 }
 
 // (2) Refusals, not crashes.
@@ -206,7 +213,7 @@ fn a_refused_thread_refuses_its_connection_with_503_and_the_server_goes_on() {
 
 #[test]
 fn two_host_headers_get_400() {
-    for binary in [ECHO, CHAT, COMPRESSION] {
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT] {
         let server = Raw::of(binary, &[]);
         let answer = status_of(&server, &format!("{UPGRADE}Host: evil.example\r\n\r\n"));
         assert_eq!(answer, "HTTP/1.1 400 Bad Request", "{binary}");
@@ -217,11 +224,16 @@ fn two_host_headers_get_400() {
 
 #[test]
 fn durations_over_a_day_are_refused_at_start_up() {
-    for option in ["--handshake-timeout", "--idle-timeout"] {
-        let output = Command::new(ECHO).args([option, "1e19"]).output().unwrap();
-        assert_eq!(output.status.code(), Some(2), "{option}");
-        let said = String::from_utf8_lossy(&output.stderr);
-        assert!(said.contains("more than a day"), "{option}: {said}");
+    for binary in [ECHO, EVENT] {
+        for option in ["--handshake-timeout", "--idle-timeout"] {
+            let output = Command::new(binary)
+                .args([option, "1e19"])
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(2), "{option}");
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert!(said.contains("more than a day"), "{option}: {said}");
+        }
     }
 }
 
@@ -255,7 +267,7 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
 
 #[test]
 fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
-    for binary in [ECHO, CHAT] {
+    for binary in [ECHO, CHAT, EVENT] {
         let mut server = Raw::of(binary, &["--max-connections", "3"]);
         let log = server.collect_log();
         let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
@@ -273,48 +285,52 @@ fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
 
 #[test]
 fn the_default_cap_follows_the_descriptor_limit() {
-    let mut command = Command::new("prlimit");
-    command.args(["--nofile=64", ECHO]);
-    let server = Raw::start(command);
-    // 64 descriptors, 32 kept back: the 33rd waiting client is refused.
-    let mut held = Vec::new();
-    for _ in 0..32 {
-        let (stream, refused) = first_line_unasked(&server);
-        assert_eq!(refused, "");
-        held.push(stream);
+    for binary in [ECHO, EVENT] {
+        let mut command = Command::new("prlimit");
+        command.args(["--nofile=64", binary]);
+        let server = Raw::start(command);
+        // 64 descriptors, 32 kept back: the 33rd waiting client is refused.
+        let mut held = Vec::new();
+        for _ in 0..32 {
+            let (stream, refused) = first_line_unasked(&server);
+            assert_eq!(refused, "");
+            held.push(stream);
+        }
+        assert_eq!(
+            first_line_unasked(&server).1,
+            "HTTP/1.1 503 Service Unavailable"
+        );
     }
-    assert_eq!(
-        first_line_unasked(&server).1,
-        "HTTP/1.1 503 Service Unavailable"
-    );
 }
 
 #[test]
 fn accept_failures_back_off_and_are_logged_once() {
-    let mut command = Command::new("prlimit");
-    command.args(["--nofile=40", ECHO, "--max-connections", "1000"]);
-    let mut server = Raw::start(command);
-    let log = server.collect_log();
-    // More clients than descriptors: `accept` fails with EMFILE.
-    let held: Vec<TcpStream> = (0..60)
-        .map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap())
-        .collect();
-    wait_for(&log, "Too many open files");
-    let pid = server.child.id();
-    let before = cpu_ticks(pid);
-    thread::sleep(Duration::from_secs(2));
-    let used = cpu_ticks(pid) - before;
-    // Ticks are hundredths of a second: under 5 % of a core.
-    assert!(used < 10, "{used} ticks of CPU in 2 s");
-    let text = log.lock().unwrap().clone();
-    assert_eq!(text.matches("Could not accept").count(), 1, "{text}");
-    // The load goes away: clients are served again.
-    drop(held);
-    wait_for(&log, "Accepting connections again");
-    let mut socket = server.client();
-    socket.send(Message::text("back")).unwrap();
-    assert_eq!(socket.read().unwrap(), Message::text("back"));
-    assert!(server.still_running());
+    for binary in [ECHO, EVENT] {
+        let mut command = Command::new("prlimit");
+        command.args(["--nofile=40", binary, "--max-connections", "1000"]);
+        let mut server = Raw::start(command);
+        let log = server.collect_log();
+        // More clients than descriptors: `accept` fails with EMFILE.
+        let held: Vec<TcpStream> = (0..60)
+            .map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, server.port)).unwrap())
+            .collect();
+        wait_for(&log, "Too many open files");
+        let pid = server.child.id();
+        let before = cpu_ticks(pid);
+        thread::sleep(Duration::from_secs(2));
+        let used = cpu_ticks(pid) - before;
+        // Ticks are hundredths of a second: under 5 % of a core.
+        assert!(used < 10, "{used} ticks of CPU in 2 s");
+        let text = log.lock().unwrap().clone();
+        assert_eq!(text.matches("Could not accept").count(), 1, "{text}");
+        // The load goes away: clients are served again.
+        drop(held);
+        wait_for(&log, "Accepting connections again");
+        let mut socket = server.client();
+        socket.send(Message::text("back")).unwrap();
+        assert_eq!(socket.read().unwrap(), Message::text("back"));
+        assert!(server.still_running());
+    }
 }
 
 // (4) Memory bounded by what arrived; frames must progress.
@@ -365,30 +381,32 @@ fn close_code(stream: &mut TcpStream) -> u16 {
 
 #[test]
 fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() {
-    let server = Raw::of(ECHO, &["--max-buffered", "1000000"]);
-    let big = websocket_from_scratch::protocol::frame::encode(
-        true,
-        websocket_from_scratch::protocol::frame::Opcode::Binary,
-        Some(MASK),
-        &vec![5; 900_000],
-    );
-    let mut first = upgraded(&server);
-    first.write_all(&big[..500_000]).unwrap();
-    thread::sleep(Duration::from_millis(200));
-    let mut second = upgraded(&server);
-    second.write_all(&big[..600_000]).unwrap();
-    assert_eq!(close_code(&mut second), 1013);
-    // The first message was within the budget, and arrives whole.
-    first.write_all(&big[500_000..]).unwrap();
-    let mut head = [0; 10];
-    first.read_exact(&mut head).unwrap();
-    assert_eq!(head[0], 0x82);
-    assert_eq!(u64::from_be_bytes(head[2..].try_into().unwrap()), 900_000);
+    for binary in [ECHO, EVENT] {
+        let server = Raw::of(binary, &["--max-buffered", "1000000"]);
+        let big = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Binary,
+            Some(MASK),
+            &vec![5; 900_000],
+        );
+        let mut first = upgraded(&server);
+        first.write_all(&big[..500_000]).unwrap();
+        thread::sleep(Duration::from_millis(200));
+        let mut second = upgraded(&server);
+        second.write_all(&big[..600_000]).unwrap();
+        assert_eq!(close_code(&mut second), 1013);
+        // The first message was within the budget, and arrives whole.
+        first.write_all(&big[500_000..]).unwrap();
+        let mut head = [0; 10];
+        first.read_exact(&mut head).unwrap();
+        assert_eq!(head[0], 0x82);
+        assert_eq!(u64::from_be_bytes(head[2..].try_into().unwrap()), 900_000);
+    }
 }
 
 #[test]
 fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
-    for binary in [ECHO, CHAT] {
+    for binary in [ECHO, CHAT, EVENT] {
         let server = Raw::of(binary, &["--idle-timeout", "5", "--frame-timeout", "0.5"]);
         let frame = websocket_from_scratch::protocol::frame::encode(
             true,
@@ -449,7 +467,7 @@ fn stacks_mapped(pid: u32) -> usize {
 #[test]
 fn the_servers_run_with_allocator_settings_that_give_memory_back() {
     let settings = websocket_from_scratch::server::memory::ALLOCATOR_SETTINGS;
-    for binary in [ECHO, CHAT, COMPRESSION] {
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT] {
         let server = Raw::of(binary, &[]);
         let environment = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
         let environment = String::from_utf8_lossy(&environment);
@@ -498,6 +516,7 @@ fn a_finished_connection_gives_its_thread_stack_back() {
         "{stacks_left} stacks of ended threads still mapped"
     );
 }
+
 // (5) Fair chat.
 
 fn chat_client(server: &Raw, name: &str) -> Socket {

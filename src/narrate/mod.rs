@@ -99,6 +99,12 @@ pub fn set_connection(id: u64) {
     CONNECTION.with(|cell| cell.set(Some(id)));
 }
 
+/// The current thread serves no connection in particular (an event
+/// loop between connections, chapter 13): lines go out without a number.
+pub fn forget_connection() {
+    CONNECTION.with(|cell| cell.set(None));
+}
+
 /// How many lines may wait for a slow stderr before new ones are dropped.
 pub const QUEUE_LINES: usize = 4096;
 

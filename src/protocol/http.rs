@@ -234,6 +234,21 @@ pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
     Request::from_head(read_head(reader)?)
 }
 
+/// Parses a request head from the bytes that have arrived so far, for a
+/// server that cannot block until the rest comes (an event loop, chapter
+/// 13). `Ok(None)`: the head is not complete yet, and within the limits;
+/// `Ok(Some((request, used)))`: the head took the first `used` bytes, and
+/// whatever follows (a first frame) is the caller's. The limits and the
+/// errors are [`read_request`]'s, checked line by line as before.
+pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+    let mut rest = bytes;
+    match read_request(&mut rest) {
+        Ok(request) => Ok(Some((request, bytes.len() - rest.len()))),
+        Err(HttpError::ClosedBeforeRequest | HttpError::ClosedMidRequest { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 impl Head {
     /// A head from its lines as they arrived, each header line parsed.
     pub fn from_lines(start_line: String, header_lines: &[String]) -> Result<Head, HttpError> {
@@ -392,6 +407,41 @@ mod tests {
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"\x81\x80");
+    }
+
+    #[test]
+    fn a_head_parses_from_whatever_has_arrived() {
+        let bytes = b"GET / HTTP/1.1\r\nHost: localhost:2345\r\nupgrade: websocket\r\n\r\n\x81\x80";
+        let head_len = bytes.len() - 2;
+        for cut in 0..head_len {
+            assert!(
+                matches!(parse_request(&bytes[..cut]), Ok(None)),
+                "incomplete at {cut} bytes"
+            );
+        }
+        let (request, used) = parse_request(bytes).unwrap().unwrap();
+        assert_eq!(used, head_len);
+        assert_eq!(request.header("Upgrade"), Some("websocket"));
+        assert_eq!(&bytes[used..], b"\x81\x80");
+    }
+
+    #[test]
+    fn a_partial_head_already_over_the_limits_is_refused() {
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.extend(vec![b'a'; MAX_HEAD_BYTES]);
+        assert!(matches!(parse_request(&long), Err(HttpError::HeadTooLarge)));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..=MAX_HEADERS {
+            many.extend_from_slice(b"X: y\r\n");
+        }
+        assert!(matches!(
+            parse_request(&many),
+            Err(HttpError::TooManyHeaders)
+        ));
+        assert!(matches!(
+            parse_request(b"hello\r\n\r\n"),
+            Err(HttpError::MalformedStartLine(_))
+        ));
     }
 
     #[test]

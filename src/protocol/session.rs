@@ -180,8 +180,10 @@ impl FrameInProgress {
 #[derive(Debug)]
 pub struct Session {
     max_message_size: u64,
-    /// Bytes read but not yet taken apart: `inbox[..inbox_len]`.
-    inbox: Box<[u8; INBOX_SIZE]>,
+    /// Bytes read but not yet taken apart: `inbox[..inbox_len]`. Empty
+    /// until the first read asks for it, and again after
+    /// [`Session::release_idle_memory`].
+    inbox: Box<[u8]>,
     inbox_len: usize,
     /// Set while a payload is read straight into its message: the message
     /// holds `direct_room` bytes of room past what has arrived.
@@ -221,7 +223,7 @@ impl Session {
     pub fn new(max_message_size: u64) -> Session {
         Session {
             max_message_size,
-            inbox: Box::new([0; INBOX_SIZE]),
+            inbox: Box::default(),
             inbox_len: 0,
             direct_room: 0,
             frame: None,
@@ -382,7 +384,27 @@ impl Session {
             let end = message.len();
             return &mut message[end - self.direct_room..];
         }
+        if self.inbox.is_empty() {
+            self.inbox = vec![0; INBOX_SIZE].into_boxed_slice();
+        }
         &mut self.inbox[self.inbox_len..]
+    }
+
+    /// Frees what a quiet connection does not need: the inbox, when it
+    /// holds nothing, and the budget the last message handed out took.
+    /// An event loop holding thousands of idle connections calls this
+    /// once it has read everything there was; the next read allocates the
+    /// inbox again.
+    pub fn release_idle_memory(&mut self) {
+        if self.handed_out > 0 {
+            if let Some(budget) = &self.budget {
+                budget.give_back(self.handed_out);
+            }
+            self.handed_out = 0;
+        }
+        if self.inbox_len == 0 && !self.inbox.is_empty() {
+            self.inbox = Box::default();
+        }
     }
 
     /// `count` bytes were read into [`Session::buffer`]: takes them apart.
@@ -841,6 +863,33 @@ mod tests {
             sent.extend(session.take_outgoing());
         }
         (events, sent)
+    }
+
+    #[test]
+    fn releasing_idle_memory_between_reads_changes_nothing() {
+        let mut bytes = masked(true, Opcode::Text, b"Hello");
+        bytes.extend(masked(false, Opcode::Binary, &[7; 10_000]));
+        bytes.extend(masked(true, Opcode::Ping, b"mid"));
+        bytes.extend(masked(true, Opcode::Continuation, b"end"));
+        let (expected_events, expected_sent) = run(&[&bytes]);
+        for size in [1, 7, 4096, 20_000] {
+            let mut session = Session::new(1 << 20);
+            let (mut events, mut sent) = (Vec::new(), Vec::new());
+            for chunk in bytes.chunks(size) {
+                session.receive(chunk);
+                session.release_idle_memory();
+                while let Some(event) = session.next_event() {
+                    if let Event::Message(message) = &event {
+                        session.send(message.opcode, message.payload.clone());
+                    }
+                    events.push(event);
+                }
+                sent.extend(session.take_outgoing());
+                session.release_idle_memory();
+            }
+            assert_eq!(events, expected_events, "chunks of {size}");
+            assert_eq!(sent, expected_sent, "chunks of {size}");
+        }
     }
 
     fn messages(events: &[Event]) -> Vec<(Opcode, Vec<u8>)> {

@@ -147,8 +147,11 @@ pub fn converse(
     }
 }
 
-/// Fails the session if its frame in progress has not moved on enough.
-fn check_progress(
+/// Fails the session if its frame in progress has not moved on enough:
+/// `stretch` remembers when the current stretch of the frame began and
+/// how much of it came since, and `count` bytes just arrived. Checked at
+/// every read, by the blocking loop above and by chapter 13's event loop.
+pub fn check_progress(
     session: &mut Session,
     stretch: &mut Option<(Instant, usize)>,
     count: usize,

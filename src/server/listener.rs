@@ -450,8 +450,12 @@ impl Drop for OpenConnection {
 /// connections close, and every attempt fails the same way. So the loop
 /// waits between attempts, twice as long each time up to a second, and
 /// says so once per run of failures, not once per attempt.
-#[derive(Default)]
-struct Failing {
+///
+/// An event loop cannot sleep (every other connection would wait too): it
+/// asks [`Failing::failed_wait`] how long to leave the listener alone, and
+/// serves the others meanwhile (chapter 13).
+#[derive(Debug, Default)]
+pub struct Failing {
     attempts: u64,
 }
 
@@ -460,6 +464,12 @@ impl Failing {
     const LONGEST_WAIT: Duration = Duration::from_secs(1);
 
     fn failed(&mut self, error: &io::Error) {
+        thread::sleep(self.failed_wait(error));
+    }
+
+    /// Counts a failed `accept` (saying so on the first of a run) and
+    /// returns how long to wait before the next attempt.
+    pub fn failed_wait(&mut self, error: &io::Error) -> Duration {
         if self.attempts == 0 {
             narrate::problem(format!(
                 "Could not accept a connection: {error}. Retrying less and less often \
@@ -467,13 +477,13 @@ impl Failing {
             ));
         }
         self.attempts += 1;
-        let wait = Failing::FIRST_WAIT
+        Failing::FIRST_WAIT
             .saturating_mul(1 << self.attempts.min(10))
-            .min(Failing::LONGEST_WAIT);
-        thread::sleep(wait);
+            .min(Failing::LONGEST_WAIT)
     }
 
-    fn recovered(&mut self) {
+    /// An `accept` worked: ends a run of failures, saying how long it was.
+    pub fn recovered(&mut self) {
         if self.attempts > 0 {
             narrate::problem(format!(
                 "Accepting connections again, after {} failed attempts",

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod conversation;
+pub mod deadlines;
 pub mod error;
 pub mod listener;
 pub mod memory;

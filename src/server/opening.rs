@@ -8,6 +8,8 @@
 //! server's business, and happen here. A refusal comes back as an
 //! [`Error`]; the listener turns it into its HTTP status.
 
+use std::io::Write;
+
 use crate::narrate;
 use crate::protocol::handshake::{
     self, accept_key, check_origin, validate, write_switching_protocols,
@@ -81,25 +83,60 @@ fn perform_with(
     strict: bool,
 ) -> Result<Opening, Error> {
     let request = http::read_request(&mut connection.reader)?;
+    let chapter = connection.chapter;
+    let opening = answer(
+        &request,
+        &mut connection.writer,
+        allowed,
+        (chapter, page),
+        strict,
+    )?;
+    if opening == Opening::Upgraded {
+        connection.handshake_finished();
+    }
+    Ok(opening)
+}
+
+/// The decisions of [`perform_checking_origin`] for a request already
+/// read, the response written to `writer`: what an event loop (chapter
+/// 13) calls once a whole head has arrived in its buffer, with the same
+/// checks, statuses and narration as the blocking chapters. `chapter`
+/// labels the test page, served unless `page` is given.
+pub fn answer_checking_origin(
+    request: &Request,
+    writer: &mut impl Write,
+    allowed: Option<&[String]>,
+    chapter: &str,
+    page: Option<&[u8]>,
+) -> Result<Opening, Error> {
+    answer(request, writer, allowed, (chapter, page), true)
+}
+
+fn answer(
+    request: &Request,
+    writer: &mut impl Write,
+    allowed: Option<&[String]>,
+    (chapter, page): (&str, Option<&[u8]>),
+    strict: bool,
+) -> Result<Opening, Error> {
     narrate::event("Incoming Request");
     if strict {
-        handshake::check_single_host(&request)?;
+        handshake::check_single_host(request)?;
     }
-    if !handshake::is_websocket_request(&request) {
+    if !handshake::is_websocket_request(request) {
         match page {
-            Some(page) => page::serve_page(connection, &request, page)?,
-            None => page::serve(connection, &request)?,
+            Some(page) => page::answer(writer, request, page)?,
+            None => page::answer(writer, request, page::html(chapter).as_bytes())?,
         }
         return Ok(Opening::ServedPage);
     }
-    let key = validate(&request)?;
+    let key = validate(request)?;
     if let Some(allowed) = allowed {
-        check_origin(&request, allowed)?;
+        check_origin(request, allowed)?;
     }
     narrate::received(format!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
     narrate::sent(format!("Responding to handshake with key: {accept}"));
-    write_switching_protocols(&mut connection.writer, &accept)?;
-    connection.handshake_finished();
+    write_switching_protocols(writer, &accept)?;
     Ok(Opening::Upgraded)
 }

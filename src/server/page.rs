@@ -8,6 +8,8 @@
 //! Plain HTTP/1.1 (RFC 9112); the only WebSocket part is what the page's
 //! script does.
 
+use std::io::Write;
+
 use crate::narrate;
 use crate::protocol::http::{self, Request, Status};
 use crate::server::error::Error;
@@ -33,6 +35,12 @@ pub fn serve_page(
     request: &Request,
     page: &[u8],
 ) -> Result<(), Error> {
+    answer(&mut connection.writer, request, page)
+}
+
+/// [`serve_page`], writing the response to `writer`: a socket, or the
+/// output buffer of a connection in an event loop (chapter 13).
+pub fn answer(writer: &mut impl Write, request: &Request, page: &[u8]) -> Result<(), Error> {
     if request.method != "GET" {
         return Err(Error::NotWebSocket {
             method: request.method.clone(),
@@ -52,6 +60,6 @@ pub fn serve_page(
         request.method, request.target
     ));
     narrate::summary(format!("{} {} → {status}", request.method, request.target));
-    http::write_response(&mut connection.writer, status, &[], content_type, body)?;
+    http::write_response(writer, status, &[], content_type, body)?;
     Ok(())
 }

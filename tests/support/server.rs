@@ -107,6 +107,11 @@ impl Server {
         log
     }
 
+    /// The server's process id (to read its figures in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn connect_raw(&self) -> TcpStream {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
         stream
