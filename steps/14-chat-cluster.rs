@@ -73,7 +73,9 @@
 //! When Redis goes away, each server says so once in its log and once to
 //! its members (`{"type":"servers","reachable":false}`, which the page
 //! shows as "other servers unreachable"); its own members stay connected
-//! and keep chatting among themselves. The subscriber tries again after
+//! and keep chatting among themselves; the members of other servers stay
+//! listed (they are most likely still there, and the presence read after
+//! the outage says who is not). The subscriber tries again after
 //! 100 ms, then twice as long each time up to 2 s; once subscribed again,
 //! the server re-claims its members' names, rewrites its presence, reads
 //! everyone else's, and tells its members the other servers are back. What
@@ -354,7 +356,8 @@ struct Here {
 /// Another server, as this one knows it.
 struct There {
     presence: Presence,
-    seq: u64,
+    /// The last publication heard from it, once one has been.
+    seq: Option<u64>,
     heard: Instant,
 }
 
@@ -528,12 +531,12 @@ impl Cluster {
             let mut there = lock(&self.there);
             let server = there.entry(node).or_insert_with(|| There {
                 presence: Presence::default(),
-                seq,
+                seq: None,
                 heard: Instant::now(),
             });
             server.heard = Instant::now();
-            let missed = seq.saturating_sub(server.seq + 1);
-            server.seq = seq;
+            let missed = server.seq.map_or(0, |last| seq.saturating_sub(last + 1));
+            server.seq = Some(seq);
             let names = &mut server.presence.names;
             match &event {
                 FromRoom::Joined { name } if v > server.presence.v => {
@@ -688,7 +691,7 @@ impl Cluster {
             for (node, presence) in &found {
                 let server = there.entry(node.clone()).or_insert_with(|| There {
                     presence: Presence::default(),
-                    seq: 0,
+                    seq: None,
                     heard: Instant::now(),
                 });
                 server.heard = Instant::now();
