@@ -46,7 +46,8 @@
 //!   - [`server::conversation`]: the blocking loop that drives a
 //!     [`protocol::session::Session`] over a socket.
 //!   - [`server::chat`]: chapter 11's room, its members' queues and its wire
-//!     format.
+//!     format; [`server::chat::cluster`], the Redis connections that let
+//!     chapter 14 share the room between several servers.
 //!   - [`server::error`]: everything that can end one connection, with the
 //!     HTTP status or close code that answers it.
 //!

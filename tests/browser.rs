@@ -1,8 +1,9 @@
 //! A real browser opens chapter 4's page and sees the server's reply on it:
 //! the page, its script, the handshake and both frames, all as a learner
 //! following along in Chromium would meet them. Then two tabs talk to each
-//! other through chapter 11's chat room, and Chromium agrees on
-//! permessage-deflate with chapter 12.
+//! other through chapter 11's chat room, Chromium agrees on
+//! permessage-deflate with chapter 12, and two tabs on two chapter 14
+//! servers talk through Redis (which needs `redis-server` too).
 //!
 //! Needs Debian's Chromium and playwright-core, which `tests/browser/setup`
 //! installs. So that a plain `cargo test` never counts them as passed where
@@ -17,10 +18,11 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use support::Server;
+use support::{Redis, Server};
 
 /// Where drive.mjs, its package.json and node_modules live.
 fn browser_dir() -> PathBuf {
@@ -126,4 +128,51 @@ fn chromium_agrees_on_permessage_deflate_with_chapter_12() {
     );
     let log = server.wait_for_log("← text 16 bytes (compressed: ");
     assert!(log.contains("echo compressed 16 → "), "{log}");
+}
+
+#[test]
+#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+fn chromium_chat_across_two_servers_through_redis() {
+    assert_browser_ready();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let chat = env!("CARGO_BIN_EXE_14-chat-cluster");
+    let a = Server::start(chat, &["--redis", &url]);
+    let b = Server::start(chat, &["--redis", &url]);
+    for server in [&a, &b] {
+        server.wait_for_log("Subscribed to chat:room");
+    }
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-14-chat-cluster.png");
+    let mut node = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .arg("cluster-chat")
+        .arg(format!("http://localhost:{}/", a.port))
+        .arg(format!("http://localhost:{}/", b.port))
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .env("FORCE_COLOR", "0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs (Node.js 20 or newer)");
+    let stdout = BufReader::new(node.stdout.take().expect("stdout is piped"));
+    let mut said = String::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if line == "talked" {
+            // The tabs have talked through Redis: now it goes away.
+            redis.kill();
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let status = node.wait().expect("node ends");
+    assert!(
+        status.success(),
+        "{said}\nscreenshot: {}\nserver A:\n{}\nserver B:\n{}",
+        screenshot.display(),
+        a.log(),
+        b.log()
+    );
+    eprint!("{said}");
+    a.wait_for_log("Bob, on another server: \"Hi Ada, Bob here, on server B\"");
+    b.wait_for_log("Ada, on another server: \"Through Redis, both ways\"");
 }

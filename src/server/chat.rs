@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use crate::server::conversation::{self, Outbox};
 use crate::server::error::Error;
 use crate::server::listener::Socket;
 
+pub mod cluster;
 pub mod wire;
 
 use wire::{FromMember, FromRoom};
@@ -178,9 +179,33 @@ struct Member {
     socket: Socket,
 }
 
+/// The part of the room that is not in this process (chapter 14: other
+/// servers, reached through a broker). Chapter 11's room has none.
+///
+/// The room calls these while it holds its lock, in the order members see
+/// things, so none of them may wait: no network round trip, no log line.
+/// The one that may wait, [`Elsewhere::claim`], is called before the lock
+/// is taken.
+pub trait Elsewhere: Send + Sync {
+    /// Claims `name` for a member about to join here, or says why not.
+    /// Called without the room's lock; it may wait on the network.
+    fn claim(&self, name: &str) -> Result<(), String>;
+    /// Gives back a name claimed for a join that did not happen.
+    fn release(&self, name: &str);
+    /// The names of members elsewhere, for a newcomer's welcome.
+    fn names(&self) -> Vec<String>;
+    /// `name` joined here.
+    fn joined(&self, name: &str);
+    /// `from`, a member here, said `text`.
+    fn said(&self, from: &str, text: &str);
+    /// `name`, a member here, left (or was dropped).
+    fn left(&self, name: &str);
+}
+
 /// Everyone in the chat.
 pub struct Room {
     members: Mutex<Vec<Member>>,
+    elsewhere: OnceLock<Arc<dyn Elsewhere>>,
 }
 
 impl Default for Room {
@@ -193,7 +218,54 @@ impl Room {
     pub fn new() -> Room {
         Room {
             members: Mutex::new(Vec::new()),
+            elsewhere: OnceLock::new(),
         }
+    }
+
+    /// Connects the room to its members elsewhere (once; later calls are
+    /// ignored).
+    pub fn reach_elsewhere(&self, elsewhere: Arc<dyn Elsewhere>) {
+        let _ = self.elsewhere.set(elsewhere);
+    }
+
+    /// Tells the part of the room elsewhere, if any, that these members
+    /// were dropped here.
+    fn dropped_elsewhere(&self, dropped: &[String]) {
+        if let Some(elsewhere) = self.elsewhere.get() {
+            for name in dropped {
+                elsewhere.left(name);
+            }
+        }
+    }
+
+    /// How many members are elsewhere.
+    fn count_elsewhere(&self) -> usize {
+        self.elsewhere
+            .get()
+            .map_or(0, |elsewhere| elsewhere.names().len())
+    }
+
+    /// Puts `message`, which came from elsewhere, in every member's queue,
+    /// never waiting; members whose queue is full are dropped as usual.
+    pub fn relay(&self, message: &FromRoom) {
+        let mut members = self.members();
+        let dropped = Room::broadcast(&mut members, encode(message));
+        self.dropped_elsewhere(&dropped);
+        drop(members);
+        Room::tell_dropped(dropped);
+    }
+
+    /// How many members are here, in this process.
+    pub fn count_here(&self) -> usize {
+        self.members().len()
+    }
+
+    /// Names of the members here, in this process.
+    pub fn names_here(&self) -> Vec<String> {
+        self.members()
+            .iter()
+            .map(|member| member.name.clone())
+            .collect()
     }
 
     fn members(&self) -> MutexGuard<'_, Vec<Member>> {
@@ -243,18 +315,28 @@ impl Room {
     /// welcome. The log line does not: nothing is logged under the lock,
     /// so a slow log can never hold up the room.
     fn join(&self, member: Member) -> Result<(), String> {
+        let elsewhere = self.elsewhere.get();
+        if let Some(elsewhere) = elsewhere {
+            elsewhere.claim(&member.name)?;
+        }
         let mut members = self.members();
         if members
             .iter()
             .any(|other| other.name.eq_ignore_ascii_case(&member.name))
         {
+            drop(members);
+            if let Some(elsewhere) = elsewhere {
+                elsewhere.release(&member.name);
+            }
             return Err(format!("the name {:?} is taken", member.name));
         }
         let notice = FromRoom::Joined {
             name: member.name.clone(),
         };
         let dropped = Room::broadcast(&mut members, encode(&notice));
-        let mut names: Vec<String> = members.iter().map(|other| other.name.clone()).collect();
+        self.dropped_elsewhere(&dropped);
+        let mut names: Vec<String> = elsewhere.map(|e| e.names()).unwrap_or_default();
+        names.extend(members.iter().map(|other| other.name.clone()));
         names.push(member.name.clone());
         let count = names.len();
         let welcome = FromRoom::Welcome {
@@ -263,6 +345,9 @@ impl Room {
         };
         // The newcomer's queue is empty: this cannot be full.
         let _ = member.queue.offer(encode(&welcome));
+        if let Some(elsewhere) = elsewhere {
+            elsewhere.joined(&member.name);
+        }
         let line = format!("{} joined ({count} in the room)", member.name);
         members.push(member);
         drop(members);
@@ -280,7 +365,13 @@ impl Room {
             text: text.to_string(),
         };
         let frame = encode(&message);
-        let dropped = Room::broadcast(&mut self.members(), frame);
+        let mut members = self.members();
+        let dropped = Room::broadcast(&mut members, frame);
+        if let Some(elsewhere) = self.elsewhere.get() {
+            elsewhere.said(from, text);
+        }
+        self.dropped_elsewhere(&dropped);
+        drop(members);
         narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
         Room::tell_dropped(dropped);
     }
@@ -291,7 +382,7 @@ impl Room {
     /// it in, so it never overflows their queues; a member whose writer is
     /// stuck (it stopped reading) is not waited for, and is dropped once
     /// its queue is full.
-    fn wait_while_backed_up(&self) {
+    pub fn wait_while_backed_up(&self) {
         let queues: Vec<Arc<Mailbox>> = self
             .members()
             .iter()
@@ -315,7 +406,12 @@ impl Room {
             name: member.name.clone(),
         };
         let dropped = Room::broadcast(&mut members, encode(&notice));
-        let line = format!("{} left ({} in the room)", member.name, members.len());
+        if let Some(elsewhere) = self.elsewhere.get() {
+            elsewhere.left(&member.name);
+        }
+        self.dropped_elsewhere(&dropped);
+        let count = members.len() + self.count_elsewhere();
+        let line = format!("{} left ({count} in the room)", member.name);
         drop(members);
         narrate::summary(line);
         Room::tell_dropped(dropped);

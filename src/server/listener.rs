@@ -303,6 +303,22 @@ pub fn serve<F>(chapter: &'static str, options: &Options, handler: F) -> Result<
 where
     F: Fn(&mut Connection) -> Result<(), Error> + Send + Sync + 'static,
 {
+    serve_after(chapter, options, |_| {}, handler)
+}
+
+/// [`serve`], calling `listening` with the port once the listening line is
+/// out and before the first connection is accepted: what a server starts
+/// beside its listener (chapter 14's link to the other servers) speaks
+/// after that line, never before.
+pub fn serve_after<F>(
+    chapter: &'static str,
+    options: &Options,
+    listening: impl FnOnce(u16),
+    handler: F,
+) -> Result<(), ListenError>
+where
+    F: Fn(&mut Connection) -> Result<(), Error> + Send + Sync + 'static,
+{
     narrate::init();
     // Loopback only: a tutorial server should not be reachable from the network.
     let listener =
@@ -314,6 +330,7 @@ where
         .local_addr()
         .map_or(options.port, |addr| addr.port());
     narrate::headline(listening_line(port));
+    listening(port);
 
     let handler = Arc::new(handler);
     let mut threads = Vec::new();

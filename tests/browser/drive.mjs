@@ -3,6 +3,7 @@
 //
 //   node drive.mjs page-shows URL TEXT [--screenshot FILE] [--timeout SECONDS]
 //   node drive.mjs chat URL [--screenshot FILE] [--timeout SECONDS]
+//   node drive.mjs cluster-chat URL_A URL_B [--screenshot FILE] [--timeout SECONDS]
 //
 // Exit status: 0 when the scenario passed, 1 when it failed (the message
 // includes what the page showed), 2 for a usage error.
@@ -107,6 +108,48 @@ const scenarios = {
       }
       return `Ada and Bob joined ${url} and both saw all ${sent} messages, in order`;
     },
+  },
+};
+
+// Chapter 14: the same chat with its tabs on two servers sharing the room
+// through Redis. After the conversation the scenario says "talked" on a line
+// of its own and waits for both tabs to show that the other servers are
+// unreachable: the test stops Redis when it reads that line.
+scenarios["cluster-chat"] = {
+  usage: "cluster-chat URL_A URL_B  Ada on A, Bob on B, talk; then both see \"other servers unreachable\"",
+  arity: 2,
+  async run(context, [urlA, urlB], options) {
+    const ada = await openTab(context, urlA, CHAT_VIEWPORT);
+    const bob = await openTab(context, urlB, CHAT_VIEWPORT);
+    try {
+      await join(ada, "Ada", options.timeout);
+      await join(bob, "Bob", options.timeout);
+      await waitForText(ada, "Bob joined", options.timeout, "#messages");
+      const conversation = [
+        [ada, "Hello from Ada, on server A"],
+        [bob, "Hi Ada, Bob here, on server B"],
+        [ada, "Through Redis, both ways"],
+      ];
+      for (const [from, text] of conversation) {
+        await say(from, text);
+        for (const tab of [ada, bob]) await waitForText(tab, text, options.timeout, "#messages");
+      }
+      const expected = conversation.map(([, text]) => text);
+      for (const tab of [ada, bob]) {
+        const shown = await tab.$$eval("#messages .text", (items) => items.map((item) => item.textContent));
+        if (JSON.stringify(shown) !== JSON.stringify(expected)) {
+          throw new Failure(`${tab.who}'s tab shows ${JSON.stringify(shown)}, expected ${JSON.stringify(expected)}\n` + (await describe(tab)));
+        }
+      }
+      console.log("talked");
+      for (const tab of [ada, bob]) await waitForText(tab, "other servers unreachable", options.timeout, "#status");
+      for (const tab of [ada, bob]) {
+        if (tab.problems.length > 0) throw new Failure(`${tab.who}'s tab reported problems:\n` + (await describe(tab)));
+      }
+    } finally {
+      await screenshot(bob, options.screenshot);
+    }
+    return `Ada on ${urlA} and Bob on ${urlB} saw each other's messages, then "other servers unreachable"`;
   },
 };
 

@@ -8,6 +8,7 @@
 mod article;
 mod independent;
 mod our_client;
+mod redis_server;
 mod server;
 
 // Likewise: a file that uses none of a module's helpers leaves its re-export unused.
@@ -17,6 +18,8 @@ pub use article::*;
 pub use independent::*;
 #[allow(unused_imports)]
 pub use our_client::*;
+#[allow(unused_imports)]
+pub use redis_server::*;
 pub use server::*;
 
 /// Pins `text` in `snapshots/NAME.snap`.

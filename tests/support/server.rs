@@ -112,6 +112,12 @@ impl Server {
         self.child.id()
     }
 
+    /// Kills the server (SIGKILL): a crash, with no goodbye to anyone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn connect_raw(&self) -> TcpStream {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
         stream

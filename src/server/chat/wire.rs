@@ -59,6 +59,11 @@ pub enum FromRoom {
     /// member only: why the room refused what they just sent. The
     /// connection stays open.
     Error { error: String },
+    /// `{"type":"servers","reachable":false}`, to everyone (chapter 14
+    /// only): whether this server can reach the other servers of the room
+    /// right now. While it cannot, members elsewhere neither hear this
+    /// server's members nor are heard.
+    Servers { reachable: bool },
 }
 
 /// Why a JSON value that is not an object is no chat message.
