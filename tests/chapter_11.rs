@@ -272,19 +272,27 @@ fn an_oversized_frame_closes_with_1009() {
 
 #[test]
 fn a_scripted_two_member_session() {
+    // The room tells the members first and logs after, outside its lock:
+    // each step waits for its log line, so that the next step's line
+    // cannot come before it.
     let server = Server::start(CHAT, &["--connections", "2"]);
     let mut ada = join(&server, "Ada");
+    server.wait_for_log("Ada joined");
     let mut bob = join(&server, "Bob");
+    server.wait_for_log("Bob joined");
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
     say(&mut ada, "Hello, Bob!");
     assert_eq!(summary(&receive(&mut ada)), "Ada: Hello, Bob!");
     assert_eq!(summary(&receive(&mut bob)), "Ada: Hello, Bob!");
+    server.wait_for_log("Ada: \"Hello, Bob!\"");
     say(&mut bob, "Hi Ada <3");
     assert_eq!(summary(&receive(&mut ada)), "Bob: Hi Ada <3");
     assert_eq!(summary(&receive(&mut bob)), "Bob: Hi Ada <3");
+    server.wait_for_log("Bob: \"Hi Ada <3\"");
     bob.close(None).unwrap();
     while bob.read().is_ok() {}
     assert_eq!(summary(&receive(&mut ada)), "left Bob");
+    server.wait_for_log("Bob left");
     ada.close(None).unwrap();
     while ada.read().is_ok() {}
     thread::sleep(Duration::from_millis(50));

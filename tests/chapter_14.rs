@@ -325,12 +325,18 @@ fn a_scripted_two_server_session() {
     let redis = Redis::start();
     let a = server(&redis, &["--connections", "1"]);
     let b = server(&redis, &[]);
+    // Each step waits for its line in server A's log, which the room
+    // writes after it has told the members: the next step's line cannot
+    // come before it.
     let (mut ada, _) = join(&a, "Ada");
+    a.wait_for_log("Ada joined");
     let (mut bob, _) = join(&b, "Bob");
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    a.wait_for_log("Bob joined on another server");
     say(&mut ada, "Hello, Bob!");
     assert_eq!(summary(&receive(&mut ada)), "Ada: Hello, Bob!");
     assert_eq!(summary(&receive(&mut bob)), "Ada: Hello, Bob!");
+    a.wait_for_log("Ada: \"Hello, Bob!\"");
     say(&mut bob, "Hi Ada <3");
     assert_eq!(summary(&receive(&mut ada)), "Bob: Hi Ada <3");
     a.wait_for_log("Bob, on another server: \"Hi Ada <3\"");
