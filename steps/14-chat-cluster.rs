@@ -82,7 +82,12 @@
 //! was said on either side during the outage is lost for the other side.
 //! While Redis is away, joins are refused ("try again in a moment"): a
 //! name could not be checked against the other servers', and names stay
-//! unique. A server that restarts loses only its own members; the page
+//! unique. One gap remains: in the moment after Redis returns, before
+//! this server has claimed its members' names again, another server may
+//! let a newcomer take one of them. The heartbeat finds out, and the
+//! member here is let go with 1008 ("your name was taken on another
+//! server…"): of two members with one name, the one whose server kept
+//! its claim stays. A server that restarts loses only its own members; the page
 //! reconnects by itself, to it or to another one.
 //!
 //! The Redis side (three connections, the sender's bounded queue, the
@@ -661,11 +666,15 @@ impl Cluster {
             Ok((claims, keys.into_iter().zip(values).collect::<Vec<_>>()))
         })?;
         for (name, ours) in presence.names.iter().zip(claims) {
+            // Names stay unique: the member who lost its claim while this
+            // server was cut off is let go (1008), and its page joins again.
             if ours == 0 && lock(&self.here).conflicts.insert(name.clone()) {
                 narrate::problem(format!(
                     "The name {name:?} was claimed on another server while this one could \
-                     not reach Redis: two members now share it"
+                     not reach Redis: letting our {name} go with {}",
+                    CloseCode::POLICY_VIOLATION
                 ));
+                self.room.let_go(name, chat::NAME_TAKEN_ELSEWHERE);
             }
         }
         let found: Vec<(String, Presence)> = found

@@ -293,6 +293,46 @@ fn redis_killed_and_restarted_mid_conversation() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_name_claimed_elsewhere_during_an_outage_is_let_go_here() {
+    let redis = Redis::start();
+    let a = server(&redis, &["--presence-ttl", "2"]);
+    let (mut ada, _) = join(&a, "Ada");
+    // What another server does if it claims "Ada" in the moment before
+    // this one, back from an outage, claims its names again.
+    let mut other = redis.connection().unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("chat:name:ada")
+        .arg("another-server")
+        .arg("PX")
+        .arg(60_000)
+        .query(&mut other)
+        .unwrap();
+    // At its next heartbeat (within a third of the ttl), server A finds the
+    // claim gone and lets its Ada go.
+    let close = loop {
+        match ada.read() {
+            Ok(Message::Close(Some(frame))) => break frame,
+            Ok(Message::Close(None)) => panic!("a close frame without a code"),
+            Ok(_) => continue,
+            Err(error) => panic!("no close frame: {error}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(
+        close.reason.as_str(),
+        websocket_from_scratch::server::chat::NAME_TAKEN_ELSEWHERE
+    );
+    a.wait_for_log("letting our Ada go with 1008");
+    // The claim stays the other server's: Ada's leaving did not free it.
+    let holder: String = redis::cmd("GET")
+        .arg("chat:name:ada")
+        .query(&mut other)
+        .unwrap();
+    assert_eq!(holder, "another-server");
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_killed_servers_members_vanish_within_the_ttl() {
     let redis = Redis::start();
     let ttl = ["--presence-ttl", "2"];

@@ -16,7 +16,6 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -173,11 +172,22 @@ struct Member {
     id: u64,
     name: String,
     queue: Arc<Mailbox>,
-    /// Set when the room gives up on this member.
-    too_slow: Arc<AtomicBool>,
+    /// Set, with the reason its close frame gives, when the room gives up
+    /// on this member.
+    let_go: Farewell,
     /// To wake the member's reading thread when it is dropped.
     socket: Socket,
 }
+
+/// Why the room let a member go, once it has: the reason its close frame
+/// (1008) gives.
+type Farewell = Arc<OnceLock<&'static str>>;
+
+const TOO_SLOW: &str = "too slow: you stopped reading the room's messages";
+
+/// Given to a member whose name another server holds (chapter 14).
+pub const NAME_TAKEN_ELSEWHERE: &str =
+    "your name was taken on another server while this one could not reach it: join again";
 
 /// The part of the room that is not in this process (chapter 14: other
 /// servers, reached through a broker). Chapter 11's room has none.
@@ -284,7 +294,7 @@ impl Room {
         members.retain(|member| match member.queue.offer(Arc::clone(&frame)) {
             Ok(()) => true,
             Err(Full) => {
-                member.too_slow.store(true, Ordering::Relaxed);
+                let _ = member.let_go.set(TOO_SLOW);
                 // Ends the blocked read on that member's own thread.
                 let _ = member.socket.shutdown(Shutdown::Read);
                 dropped.push(member.name.clone());
@@ -395,6 +405,24 @@ impl Room {
         }
     }
 
+    /// Lets the member called `name` (in any case) go with close 1008 and
+    /// `reason`, as a member who stops reading is let go: its connection
+    /// ends, and it leaves the room the usual way. False if nobody here
+    /// has that name.
+    pub fn let_go(&self, name: &str, reason: &'static str) -> bool {
+        let members = self.members();
+        let Some(member) = members
+            .iter()
+            .find(|member| member.name.eq_ignore_ascii_case(name))
+        else {
+            return false;
+        };
+        let _ = member.let_go.set(reason);
+        // Ends the blocked read on that member's own thread.
+        let _ = member.socket.shutdown(Shutdown::Read);
+        true
+    }
+
     /// Removes member `id`, if still there, and tells the others.
     fn leave(&self, id: u64) {
         let mut members = self.members();
@@ -424,7 +452,7 @@ pub struct Seat {
     id: u64,
     name: Option<String>,
     queue: Arc<Mailbox>,
-    too_slow: Arc<AtomicBool>,
+    let_go: Farewell,
     writer: Option<JoinHandle<()>>,
     socket: Socket,
 }
@@ -434,14 +462,14 @@ impl Seat {
     pub fn new(id: u64, socket: &Socket, queue_length: usize) -> Result<Seat, Error> {
         let queue = Mailbox::new(queue_length);
         let frames = Arc::clone(&queue);
-        let too_slow = Arc::new(AtomicBool::new(false));
+        let let_go = Farewell::default();
         let writer = {
             let socket = socket.clone();
-            let too_slow = Arc::clone(&too_slow);
+            let let_go = Arc::clone(&let_go);
             // The system may refuse a thread: that ends this connection
             // (close 1013, try again later), not the server.
             thread::Builder::new()
-                .spawn(move || write_frames(socket, frames, &too_slow))
+                .spawn(move || write_frames(socket, frames, &let_go))
                 .map_err(|error| {
                     narrate::problem(format!("Could not start a writer thread: {error}"));
                     Error::Io(error)
@@ -451,7 +479,7 @@ impl Seat {
             id,
             name: None,
             queue,
-            too_slow,
+            let_go,
             writer: Some(writer),
             socket: socket.clone(),
         })
@@ -496,7 +524,7 @@ impl Seat {
                     id: self.id,
                     name: name.clone(),
                     queue: Arc::clone(&self.queue),
-                    too_slow: Arc::clone(&self.too_slow),
+                    let_go: Arc::clone(&self.let_go),
                     socket: self.socket.clone(),
                 };
                 match room.join(member) {
@@ -570,10 +598,10 @@ fn member_gone() -> Error {
 /// closed, the socket fails, or the room gives up on the member. Whatever
 /// has queued up goes out in one write, not one write per frame: a writer
 /// that falls behind catches up in fewer, larger writes.
-fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, too_slow: &AtomicBool) {
+fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, let_go: &OnceLock<&'static str>) {
     let mut batch = Vec::new();
     while let Some(queued) = frames.take_all() {
-        if too_slow.load(Ordering::Relaxed) {
+        if let_go.get().is_some() {
             break;
         }
         batch.clear();
@@ -586,12 +614,8 @@ fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, too_slow: &AtomicBool)
     }
     // Nothing more will be sent: senders must not wait for room.
     frames.close();
-    if too_slow.load(Ordering::Relaxed) {
-        let _ = close::send(
-            &mut socket,
-            CloseCode::POLICY_VIOLATION,
-            "too slow: you stopped reading the room's messages",
-        );
+    if let Some(reason) = let_go.get() {
+        let _ = close::send(&mut socket, CloseCode::POLICY_VIOLATION, reason);
     }
 }
 
