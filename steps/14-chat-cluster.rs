@@ -531,6 +531,9 @@ impl Cluster {
             v,
             event,
         } = envelope;
+        // Anyone who can reach Redis can publish: what comes from there
+        // must obey the room's rules, as a member's message here does.
+        let refused = check_heard(&event).err();
         let mut news = true;
         let missed = {
             let mut there = lock(&self.there);
@@ -544,6 +547,7 @@ impl Cluster {
             server.seq = Some(seq);
             let names = &mut server.presence.names;
             match &event {
+                _ if refused.is_some() => news = false,
                 FromRoom::Joined { name } if v > server.presence.v => {
                     server.presence.v = v;
                     news = !names.contains(name);
@@ -566,6 +570,10 @@ impl Cluster {
                 "{missed} events from another server were lost (published while this server \
                  was not subscribed: pub/sub keeps nothing)"
             ));
+        }
+        if let Some(why) = refused {
+            narrate::problem(format!("Ignored an event from another server: {why}"));
+            return;
         }
         if !news {
             return;
@@ -825,3 +833,16 @@ impl Elsewhere for Cluster {
     }
 }
 // end of lesson
+
+/// The room's rules for names and text, applied to an event heard from
+/// another server.
+fn check_heard(event: &FromRoom) -> Result<(), String> {
+    match event {
+        FromRoom::Joined { name } | FromRoom::Left { name } => chat::check_name(name),
+        FromRoom::Message { from, text } => {
+            chat::check_name(from)?;
+            chat::check_text(text)
+        }
+        _ => Ok(()),
+    }
+}

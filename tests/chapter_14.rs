@@ -333,6 +333,48 @@ fn a_name_claimed_elsewhere_during_an_outage_is_let_go_here() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn what_comes_through_redis_obeys_the_rooms_rules() {
+    let redis = Redis::start();
+    let a = server(&redis, &[]);
+    let (mut ada, _) = join(&a, "Ada");
+    let mut publisher = redis.connection().unwrap();
+    let publish = |publisher: &mut redis::Connection, seq: u64, event: Value| {
+        let envelope = json!({"node": "intruder", "seq": seq, "v": 0, "event": event});
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("chat:room")
+            .arg(envelope.to_string())
+            .query(publisher)
+            .unwrap();
+    };
+    // A look-alike name, and a right-to-left override in a message.
+    let ada_cyrillic = "\u{0410}da";
+    publish(
+        &mut publisher,
+        1,
+        json!({"type": "message", "from": ada_cyrillic, "text": "trust me"}),
+    );
+    publish(
+        &mut publisher,
+        2,
+        json!({"type": "message", "from": "Eve", "text": "abc\u{202E}gnp.exe"}),
+    );
+    publish(
+        &mut publisher,
+        3,
+        json!({"type": "message", "from": "Eve", "text": "plain words"}),
+    );
+    // Only the message that obeys the rules arrives.
+    assert_eq!(summary(&receive(&mut ada)), "Eve: plain words");
+    let log = a.wait_for_log("Eve, on another server");
+    assert_eq!(
+        log.matches("Ignored an event from another server").count(),
+        2,
+        "{log}"
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_killed_servers_members_vanish_within_the_ttl() {
     let redis = Redis::start();
     let ttl = ["--presence-ttl", "2"];
