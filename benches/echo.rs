@@ -35,6 +35,8 @@
 //!   the path of another build of a chapter (to compare a change against
 //!   the code before it). Default: `13,10,fastwebsockets,tungstenite`.
 
+mod peers_build;
+
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -126,28 +128,6 @@ struct Server {
     port: u16,
 }
 
-/// The fastwebsockets echo server of `benches/peers/`, built if needed.
-fn fastwebsockets_binary() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--manifest-path"])
-        .arg(root.join("benches/peers/Cargo.toml"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "benches/peers does not build");
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("benches/peers/target"));
-    target.join("release/fastwebsockets-echo")
-}
-
 impl Server {
     /// What a name on the command line is shown as.
     fn label(name: &str) -> String {
@@ -164,7 +144,7 @@ impl Server {
         match name {
             "tungstenite" => Server::tungstenite(),
             "fastwebsockets" => {
-                Server::printing_its_port(name, Command::new(fastwebsockets_binary()))
+                Server::printing_its_port(name, Command::new(peers_build::fastwebsockets_binary()))
             }
             "10" => Server::chapter(
                 "10-echo-server",

@@ -25,11 +25,12 @@
 //!
 //! fastwebsockets is built from `benches/peers/` on first use.
 
+mod peers_build;
+
 use std::collections::VecDeque;
 use std::env;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream as StdStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -74,29 +75,6 @@ struct Server {
     port: u16,
 }
 
-/// The fastwebsockets echo server of `benches/peers/`, built if needed.
-fn fastwebsockets_binary() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let manifest = root.join("benches/peers/Cargo.toml");
-    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--manifest-path"])
-        .arg(&manifest)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "benches/peers does not build");
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("benches/peers/target"));
-    target.join("release/fastwebsockets-echo")
-}
-
 impl Server {
     fn start(name: &str) -> Server {
         let mut command = Command::new("taskset");
@@ -107,7 +85,7 @@ impl Server {
         match name {
             "10" => command.arg(env!("CARGO_BIN_EXE_10-echo-server")).args(ours),
             "13" => command.arg(env!("CARGO_BIN_EXE_13-event-loop")).args(ours),
-            "fastwebsockets" => command.arg(fastwebsockets_binary()),
+            "fastwebsockets" => command.arg(peers_build::fastwebsockets_binary()),
             path => command.arg(path).args(ours),
         };
         let mut child = command
