@@ -17,6 +17,10 @@
 //! and reports the count with [`Session::filled`]: while a long payload is
 //! arriving, that buffer is the message itself, so megabytes go from the
 //! socket to their final place with no copy in between.
+//! [`Session::buffers`] adds the inbox behind it, for one vectored read
+//! that ends a payload and starts the next frame. A payload the server has
+//! sent can come back with [`Session::recycle`], and the next long message
+//! is received into its memory: no allocation, and no bytes zeroed first.
 //!
 //! With permessage-deflate agreed in the handshake (chapter 12,
 //! [`Session::with_deflate`]), RSV1 on a message's first frame means its
@@ -55,6 +59,9 @@ const FIRST_ROOM: u64 = 64 * 1024;
 /// The largest step a message grows by: it is never more than this ahead
 /// of the bytes that arrived.
 const LARGEST_STEP: usize = 1024 * 1024;
+/// The largest payload kept, once sent, to receive the next long message
+/// into ([`Session::recycle`]): one step's worth.
+const LARGEST_SPARE: usize = LARGEST_STEP;
 
 /// How far ahead of its `length` bytes a message may be given room: as
 /// much as it holds, from 64 KiB to 1 MiB. Doubling keeps copies few for
@@ -145,6 +152,14 @@ pub struct OutgoingFrame {
     pub compressed: bool,
 }
 
+/// Whether payload bytes in place still carry the client's mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Masked {
+    Yes,
+    /// Unmasked already, as they were copied out of the inbox.
+    No,
+}
+
 /// RSV1, the bit permessage-deflate gives a meaning (RFC 7692 §6), as
 /// [`FrameHeader::rsv`] holds it.
 pub const RSV1: u8 = 0b100;
@@ -185,9 +200,19 @@ pub struct Session {
     /// [`Session::release_idle_memory`].
     inbox: Box<[u8]>,
     inbox_len: usize,
-    /// Set while a payload is read straight into its message: the message
-    /// holds `direct_room` bytes of room past what has arrived.
-    direct_room: usize,
+    /// Bytes of room at the end of the message's own vector, past what has
+    /// arrived: the vector holds the message and then `room` bytes that
+    /// the next payload bytes overwrite. Long payloads are read straight
+    /// into it.
+    room: usize,
+    /// How much of the room the last [`Session::buffer`] or
+    /// [`Session::buffers`] offered: the first bytes read go there.
+    room_offered: usize,
+    /// A payload the application has sent and handed back
+    /// ([`Session::recycle`]): the next long message is received into it.
+    spare: Option<Vec<u8>>,
+    /// What the spare takes from the budget.
+    spare_charged: u64,
     frame: Option<FrameInProgress>,
     assembler: Assembler,
     text: Utf8Stream,
@@ -225,7 +250,10 @@ impl Session {
             max_message_size,
             inbox: Box::default(),
             inbox_len: 0,
-            direct_room: 0,
+            room: 0,
+            room_offered: 0,
+            spare: None,
+            spare_charged: 0,
             frame: None,
             assembler: Assembler::new(),
             text: Utf8Stream::new(),
@@ -251,11 +279,66 @@ impl Session {
     /// Gives back to the budget what the message took, and what the last
     /// one handed out took.
     fn release_budget(&mut self) {
+        self.spare = None;
         if let Some(budget) = &self.budget {
-            budget.give_back(self.charged + self.handed_out);
+            budget.give_back(self.charged + self.handed_out + self.spare_charged);
         }
         self.charged = 0;
         self.handed_out = 0;
+        self.spare_charged = 0;
+    }
+
+    /// Gives the budget back what the last message handed out took: whoever
+    /// took it is done with it.
+    fn release_handed_out(&mut self) {
+        if self.handed_out > 0 {
+            if let Some(budget) = &self.budget {
+                budget.give_back(self.handed_out);
+            }
+            self.handed_out = 0;
+        }
+    }
+
+    /// Hands back a payload the application is done with, typically one it
+    /// has just sent: the next long message is then received into it.
+    ///
+    /// A fresh vector costs an allocation, and safe Rust must zero its
+    /// bytes before a socket may write into them: for a 1 MiB echo, that
+    /// is a megabyte written for nothing on every message. A vector that
+    /// held a payload has its bytes in place already, so the socket just
+    /// writes over them. The session keeps one such spare, of at most one
+    /// step (1 MiB), counted in the budget, and lets it go with the inbox
+    /// when the connection is idle ([`Session::release_idle_memory`]).
+    pub fn recycle(&mut self, payload: Vec<u8>) {
+        // The application is done with what it was handed.
+        self.release_handed_out();
+        let capacity = payload.capacity();
+        let worth_keeping = payload.len() >= DIRECT_READ_MIN as usize
+            && capacity <= LARGEST_SPARE
+            && payload.len() > self.spare.as_ref().map_or(0, Vec::len);
+        if !worth_keeping || self.finished {
+            return;
+        }
+        if let Some(budget) = &self.budget
+            && !budget.take(capacity as u64)
+        {
+            return;
+        }
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.spare_charged);
+        }
+        self.spare = Some(payload);
+        self.spare_charged = capacity as u64;
+    }
+
+    /// The message's vector without its room: just the bytes that arrived.
+    fn trim_room(&mut self) {
+        if self.room > 0
+            && let Some(message) = self.assembler.payload_mut()
+        {
+            message.truncate(message.len() - self.room);
+        }
+        self.room = 0;
     }
 
     /// Makes room in the message for `additional` more bytes, and up to
@@ -266,7 +349,7 @@ impl Session {
         let Some(message) = self.assembler.payload_mut() else {
             return true;
         };
-        let length = message.len();
+        let length = message.len() - self.room;
         let needed = length + additional;
         let capacity = message.capacity();
         if needed <= capacity {
@@ -286,7 +369,7 @@ impl Session {
             );
             return false;
         }
-        message.reserve_exact(target - length);
+        message.reserve_exact(target - message.len());
         let grown = (message.capacity() - capacity) as u64;
         // The allocator may round up: account for what it really gave.
         if let Some(budget) = &self.budget {
@@ -353,41 +436,63 @@ impl Session {
     /// itself, never more than the payload still needs, so the read cannot
     /// take in the next frame's bytes.
     pub fn buffer(&mut self) -> &mut [u8] {
+        let [room, inbox] = self.buffers();
+        if room.is_empty() { inbox } else { room }
+    }
+
+    /// The same places as [`Session::buffer`], both at once for one
+    /// vectored read (`readv`): the room for the rest of a long payload
+    /// (empty if none is due), then the inbox for whatever follows it. A
+    /// message sent in many long fragments then takes one system call per
+    /// fragment: the end of one fragment lands in the message, the next
+    /// header in the inbox. [`Session::filled`] takes the count of both.
+    pub fn buffers(&mut self) -> [&mut [u8]; 2] {
+        let offered = self.offer_room();
+        if self.inbox.is_empty() {
+            self.inbox = vec![0; INBOX_SIZE].into_boxed_slice();
+        }
+        let inbox = &mut self.inbox[self.inbox_len..];
+        let room = match self.assembler.payload_mut() {
+            Some(message) => {
+                let start = message.len() - self.room;
+                &mut message[start..start + offered]
+            }
+            None => &mut [],
+        };
+        [room, inbox]
+    }
+
+    /// Makes room in the message for the payload that is due, if a long one
+    /// is, and says how much of it the next read may fill.
+    fn offer_room(&mut self) -> usize {
         // Whoever took the last message has had it: its memory is theirs
         // to free, and leaves the budget.
-        if self.handed_out > 0 {
-            if let Some(budget) = &self.budget {
-                budget.give_back(self.handed_out);
+        self.release_handed_out();
+        self.room_offered = 0;
+        let payload_due = match &self.frame {
+            Some(frame) if self.inbox_len == 0 && !frame.header.opcode.is_control() => {
+                frame.remaining()
             }
-            self.handed_out = 0;
-        }
-        if self.direct_room == 0
-            && let Some(frame) = &self.frame
-            && self.inbox_len == 0
-            && !frame.header.opcode.is_control()
-            && frame.remaining() >= DIRECT_READ_MIN
+            _ => 0,
+        };
+        if self.room == 0
+            && payload_due >= DIRECT_READ_MIN
             && let Some(message) = self.assembler.payload_mut()
         {
             // Room for the next step, never past the payload's end: memory
             // follows what arrives, not what a header claims.
-            let more = (step(message.len()) as u64).min(frame.remaining()) as usize;
+            let more = (step(message.len()) as u64).min(payload_due) as usize;
             if self.grow_message(more, 0)
                 && let Some(message) = self.assembler.payload_mut()
             {
                 message.resize(message.len() + more, 0);
-                self.direct_room = more;
+                self.room = more;
             }
         }
-        if self.direct_room > 0
-            && let Some(message) = self.assembler.payload_mut()
-        {
-            let end = message.len();
-            return &mut message[end - self.direct_room..];
-        }
-        if self.inbox.is_empty() {
-            self.inbox = vec![0; INBOX_SIZE].into_boxed_slice();
-        }
-        &mut self.inbox[self.inbox_len..]
+        // Never past the payload's end, so the bytes after it go to the
+        // inbox.
+        self.room_offered = (self.room as u64).min(payload_due) as usize;
+        self.room_offered
     }
 
     /// Frees what a quiet connection does not need: the inbox, when it
@@ -396,31 +501,37 @@ impl Session {
     /// once it has read everything there was; the next read allocates the
     /// inbox again.
     pub fn release_idle_memory(&mut self) {
-        if self.handed_out > 0 {
-            if let Some(budget) = &self.budget {
-                budget.give_back(self.handed_out);
-            }
-            self.handed_out = 0;
-        }
+        self.release_handed_out();
         if self.inbox_len == 0 && !self.inbox.is_empty() {
             self.inbox = Box::default();
         }
+        if self.spare.take().is_some()
+            && let Some(budget) = &self.budget
+        {
+            budget.give_back(self.spare_charged);
+        }
+        self.spare_charged = 0;
     }
 
-    /// `count` bytes were read into [`Session::buffer`]: takes them apart.
+    /// `count` bytes were read into [`Session::buffer`] (or, in order,
+    /// into both of [`Session::buffers`]): takes them apart.
     pub fn filled(&mut self, count: usize) {
+        let offered = std::mem::take(&mut self.room_offered);
         if self.finished || count == 0 {
             return;
         }
-        if self.direct_room > 0 {
-            // The message was grown by the room; what did not arrive stays
-            // as room for the next read.
-            self.direct_room -= count.min(self.direct_room);
-            self.payload_arrived(count);
-            return;
+        // The first bytes landed in the message's room; what did not
+        // arrive stays room for the next read.
+        let into_room = count.min(offered);
+        if into_room > 0 {
+            self.room -= into_room;
+            self.payload_arrived(into_room, Masked::Yes);
         }
-        self.inbox_len += count;
-        self.take_apart_inbox();
+        let into_inbox = (count - into_room).min(self.inbox.len() - self.inbox_len);
+        if into_inbox > 0 && !self.finished {
+            self.inbox_len += into_inbox;
+            self.take_apart_inbox();
+        }
     }
 
     /// Takes headers and payload bytes out of the inbox, as far as they go.
@@ -473,7 +584,18 @@ impl Session {
             self.events.push_back(Event::DataFrame(header.clone()));
             // `check` has already made sure the frame may come next.
             if let Ok(message) = self.assembler.begin_frame(&header) {
-                message_start = message.len();
+                message_start = message.len() - self.room;
+                // A long message begins: received into the spare, if any.
+                if message_start == 0
+                    && header.rsv == 0
+                    && header.payload_len >= DIRECT_READ_MIN
+                    && let Some(spare) = self.spare.take()
+                {
+                    *message = spare;
+                    self.room = message.len();
+                    self.charged += self.spare_charged;
+                    self.spare_charged = 0;
+                }
                 // Room for a short payload at once, so it is not copied
                 // again as it grows; a long one earns its room as it comes.
                 let room = header.payload_len.min(FIRST_ROOM) as usize;
@@ -494,7 +616,7 @@ impl Session {
         });
         // An empty payload is complete as soon as its header is.
         if empty {
-            self.payload_arrived(0);
+            self.payload_arrived(0, Masked::Yes);
         }
     }
 
@@ -525,7 +647,7 @@ impl Session {
             return control::check(header);
         }
         self.assembler.check(header)?;
-        let size = self.assembler.buffered_len() + header.payload_len;
+        let size = self.assembler.buffered_len() - self.room as u64 + header.payload_len;
         let limit = self.max_message_size;
         if size > limit {
             return Err(Violation::MessageTooBig { size, limit });
@@ -534,31 +656,50 @@ impl Session {
     }
 
     /// Copies `count` payload bytes from the inbox to where they belong.
+    /// A data payload's bytes are unmasked as they are copied.
     fn payload_from_inbox(&mut self, start: usize, count: usize) {
         let piece = &self.inbox[start..start + count];
-        match &mut self.frame {
+        let masked = match &mut self.frame {
             Some(frame) if frame.header.opcode.is_control() => {
                 frame.control_payload.extend_from_slice(piece);
+                Masked::Yes
             }
             Some(frame) => {
                 let ahead = (frame.remaining() - count as u64).min(usize::MAX as u64) as usize;
-                if !self.grow_message(count, ahead) {
+                let key = frame.header.mask.unwrap_or_default();
+                let offset = frame.received;
+                // Into the room first, then onto the end of the vector.
+                let into_room = count.min(self.room);
+                if let Some(message) = self.assembler.payload_mut() {
+                    let at = message.len() - self.room;
+                    mask::copy_applying_from(
+                        key,
+                        &self.inbox[start..start + into_room],
+                        &mut message[at..at + into_room],
+                        offset,
+                    );
+                }
+                self.room -= into_room;
+                if !self.grow_message(count - into_room, ahead) {
                     return;
                 }
-                let piece = &self.inbox[start..start + count];
+                let piece = &self.inbox[start + into_room..start + count];
                 if let Some(message) = self.assembler.payload_mut() {
+                    let at = message.len();
                     message.extend_from_slice(piece);
+                    mask::apply_from(key, &mut message[at..], offset + into_room as u64);
                 }
+                Masked::No
             }
-            None => {}
-        }
-        self.payload_arrived(count);
+            None => Masked::Yes,
+        };
+        self.payload_arrived(count, masked);
     }
 
     /// `count` more bytes of the current payload are in place, at its end:
     /// unmasks them, checks text as it arrives, and finishes the frame if
     /// it is complete.
-    fn payload_arrived(&mut self, count: usize) {
+    fn payload_arrived(&mut self, count: usize, masked: Masked) {
         let Some(frame) = &mut self.frame else {
             return;
         };
@@ -578,7 +719,9 @@ impl Session {
                 && self.inflating.is_none();
             if let Some(message) = self.assembler.payload_mut() {
                 let piece = &mut message[start..start + count];
-                mask::apply_from(key, piece, offset);
+                if masked == Masked::Yes {
+                    mask::apply_from(key, piece, offset);
+                }
                 if is_text && let Err(violation) = self.text.feed(piece) {
                     self.fail(violation.close_code(), violation.to_string());
                     return;
@@ -598,6 +741,11 @@ impl Session {
         if header.opcode.is_control() {
             self.control_frame(header.opcode, frame.control_payload);
             return;
+        }
+        if self.inflating.is_some() || header.fin {
+            // The room is not the message's: it goes before the message is
+            // inflated or handed out.
+            self.trim_room();
         }
         if self.inflating.is_some() && !self.inflate_frame(header.fin) {
             return;
@@ -701,7 +849,7 @@ impl Session {
         if let Some(message) = self.assembler.payload_mut() {
             *message = Vec::new();
         }
-        self.direct_room = 0;
+        self.room = 0;
         self.release_budget();
     }
 
@@ -1023,6 +1171,170 @@ mod tests {
             Some(Event::Message(message)) => assert!(message.payload == payload),
             other => panic!("expected the message, got {other:?}"),
         }
+    }
+
+    /// Feeds `bytes` as a socket hands them over: into the session's
+    /// buffer, at most `most` bytes per read, whatever it asks for.
+    fn feed_in_reads(session: &mut Session, bytes: &[u8], most: usize) {
+        let mut rest = bytes;
+        while !rest.is_empty() && !session.is_finished() {
+            let buffer = session.buffer();
+            let count = buffer.len().min(rest.len()).min(most);
+            buffer[..count].copy_from_slice(&rest[..count]);
+            session.filled(count);
+            rest = &rest[count..];
+        }
+    }
+
+    fn next_message(session: &mut Session) -> Message {
+        loop {
+            match session.next_event() {
+                Some(Event::Message(message)) => return message,
+                Some(_) => {}
+                None => panic!("no message"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_recycled_payload_receives_the_next_long_message_in_place() {
+        let first: Vec<u8> = (0..300_000).map(|i| (i * 7 % 256) as u8).collect();
+        let second: Vec<u8> = (0..200_000).map(|i| (i * 13 % 256) as u8).collect();
+        let mut session = Session::new(1 << 20);
+        feed_in_reads(&mut session, &masked(true, Opcode::Binary, &first), 50_000);
+        let message = next_message(&mut session);
+        assert!(message.payload == first);
+        let place = message.payload.as_ptr();
+        session.recycle(message.payload);
+        feed_in_reads(&mut session, &masked(true, Opcode::Binary, &second), 50_000);
+        let message = next_message(&mut session);
+        // Exactly the second message: none of the first one's tail.
+        assert!(message.payload == second);
+        assert_eq!(message.payload.as_ptr(), place, "received into the spare");
+    }
+
+    /// Long fragments with a ping between them, text with characters split
+    /// across reads, then a message longer than any spare.
+    fn long_conversation() -> Vec<u8> {
+        let text = "Grüße, €uro! ".repeat(700);
+        let (head, tail) = text.as_bytes().split_at(5_001);
+        let binary: Vec<u8> = (0..20_000).map(|i| (i % 253) as u8).collect();
+        [
+            masked(false, Opcode::Text, head),
+            masked(true, Opcode::Ping, b"between"),
+            masked(true, Opcode::Continuation, tail),
+            masked(true, Opcode::Binary, &binary),
+            masked(false, Opcode::Binary, &binary[..6_000]),
+            masked(true, Opcode::Continuation, &binary[6_000..]),
+            close_bytes(1000, "bye"),
+        ]
+        .concat()
+    }
+
+    /// What `readv` does: fills the first buffer, then the second, with at
+    /// most `most` bytes of `bytes`.
+    fn read_vectored(buffers: [&mut [u8]; 2], bytes: &[u8], most: usize) -> usize {
+        let mut count = 0;
+        for buffer in buffers {
+            let take = buffer.len().min(bytes.len() - count).min(most - count);
+            buffer[..take].copy_from_slice(&bytes[count..count + take]);
+            count += take;
+        }
+        count
+    }
+
+    #[test]
+    fn with_a_spare_of_any_size_every_split_gives_the_same_events() {
+        let bytes = long_conversation();
+        let expected = run(&[&bytes]);
+        assert_eq!(messages(&expected.0).len(), 3);
+        for (spare, vectored) in [0, 4_096, 7_000, 12_000, 100_000]
+            .into_iter()
+            .flat_map(|spare| [(spare, false), (spare, true)])
+        {
+            for most in [1, 97, 1_000, 4_099, 65_536] {
+                let mut session = Session::new(1 << 20);
+                session.recycle(vec![0xEE; spare]);
+                let mut events = Vec::new();
+                let mut rest = &bytes[..];
+                while !rest.is_empty() && !session.is_finished() {
+                    let count = if vectored {
+                        read_vectored(session.buffers(), rest, most)
+                    } else {
+                        let buffer = session.buffer();
+                        let count = buffer.len().min(rest.len()).min(most);
+                        buffer[..count].copy_from_slice(&rest[..count]);
+                        count
+                    };
+                    session.filled(count);
+                    rest = &rest[count..];
+                    while let Some(event) = session.next_event() {
+                        if let Event::Message(message) = &event {
+                            session.send(message.opcode, message.payload.clone());
+                            // Each echo comes back as the next spare.
+                            session.recycle(message.payload.clone());
+                        }
+                        events.push(event);
+                    }
+                }
+                let sent: Vec<OutgoingFrame> = session.take_outgoing().collect();
+                let case = format!("spare {spare}, reads of {most}, vectored: {vectored}");
+                assert_eq!(events, expected.0, "{case}");
+                assert_eq!(sent, expected.1, "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_size_limit_counts_the_message_not_the_spare_room() {
+        let payload = vec![b'a'; 10_000];
+        let exactly = [
+            masked(false, Opcode::Text, &payload[..6_000]),
+            masked(true, Opcode::Continuation, &payload[6_000..]),
+        ]
+        .concat();
+        let mut session = Session::new(10_000);
+        session.recycle(vec![0; 500_000]);
+        feed_in_reads(&mut session, &exactly, 4_500);
+        assert!(next_message(&mut session).payload == payload);
+        let over = masked(true, Opcode::Text, &[b'a'; 10_001]);
+        feed_in_reads(&mut session, &over, 4_500);
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert_eq!(failure(&events), Some(1009), "{events:?}");
+    }
+
+    #[test]
+    fn a_spare_is_counted_in_the_budget_and_let_go_when_idle() {
+        let budget = Budget::new(4 << 20);
+        let mut session = Session::new(1 << 20).with_budget(Arc::clone(&budget));
+        session.recycle(vec![0; 100_000]);
+        assert_eq!(budget.used(), 100_000);
+        // Kept: the larger of two; too small or too large: not kept.
+        session.recycle(vec![0; 200_000]);
+        session.recycle(vec![0; 100]);
+        session.recycle(vec![0; (1 << 20) + 1]);
+        assert_eq!(budget.used(), 200_000);
+        session.release_idle_memory();
+        assert_eq!(budget.used(), 0);
+        // A long message received into a spare takes its place in the budget.
+        session.recycle(vec![0; 200_000]);
+        let payload = vec![9; 150_000];
+        feed_in_reads(
+            &mut session,
+            &masked(true, Opcode::Binary, &payload),
+            65_536,
+        );
+        assert_eq!(budget.used(), 200_000);
+        let echoed = next_message(&mut session).payload;
+        session.recycle(echoed);
+        assert_eq!(budget.used(), 200_000);
+        drop(session);
+        assert_eq!(budget.used(), 0);
+        // A budget with no room for a spare keeps none.
+        let tight = Budget::new(50_000);
+        let mut session = Session::new(1 << 20).with_budget(Arc::clone(&tight));
+        session.recycle(vec![0; 100_000]);
+        assert_eq!(tight.used(), 0);
     }
 
     #[test]
