@@ -36,9 +36,12 @@
 //! with its status, or the `101` (`server::opening::answer_checking_origin`)
 //! — are written into the connection's output. After the handshake,
 //! whatever arrives is read straight into the session, as chapter 10 reads
-//! it (`Session::buffer`: its small inbox, or the message itself for the
-//! rest of a long payload), and the session's events are handed out at
-//! once. Memory is what one thread holding fifteen thousand connections
+//! it (its small inbox, or the message itself for the rest of a long
+//! payload), and the session's events are handed out at once. One
+//! difference: while a long payload is due, the read is a `readv` into two
+//! places, `Session::buffers` — the rest of the payload into the message,
+//! whatever follows into the inbox — so a message sent as many long
+//! fragments costs one system call per fragment, not two. Memory is what one thread holding fifteen thousand connections
 //! must watch: a connection that reads only now and then gives its inbox
 //! back as soon as it has read (`Session::release_idle_memory`), and once
 //! a second the loop frees the inbox of every busy connection that has
@@ -58,8 +61,12 @@
 //! **Bytes out.** While nothing waits to be written, a frame the session
 //! queued goes to the socket at once (a short one in one `write`, header
 //! and payload together; a long one with `writev`, without copying the
-//! payload). Whatever the socket does not take waits in the connection's
-//! output, a queue of byte vectors, and only then does the loop ask to hear
+//! payload). A payload that went out whole goes back to the session
+//! (`Session::recycle`), and the next long message is received into it:
+//! a `read` in safe Rust takes only initialized bytes, so a fresh buffer
+//! is zeroed before the socket fills it, and an echo server that
+//! allocates anew writes every megabyte twice. Whatever
+//! the socket does not take waits in the connection's output, a queue of byte vectors, and only then does the loop ask to hear
 //! when the socket is *writable*: asked for always, it would wake up for
 //! every connection that could be written to, which is all of them. And
 //! backpressure: a connection whose output holds more than 1 MiB is not
@@ -125,7 +132,7 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Ipv4Addr, Shutdown};
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
@@ -391,8 +398,13 @@ impl Output {
     /// Sends a frame as a server sends it, unmasked and unfragmented:
     /// straight to the socket while nothing else waits (header and payload
     /// in one `writev`), and whatever the socket does not take now is
-    /// queued. A long payload is queued as it is, without a copy.
-    fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
+    /// queued. A long payload is queued as it is, without a copy. Returns
+    /// the payload if it went out whole: its memory can serve again.
+    fn send_frame(
+        &mut self,
+        stream: &mut impl Write,
+        frame: OutgoingFrame,
+    ) -> io::Result<Option<Vec<u8>>> {
         let mut header = frame::encode_header(&FrameHeader {
             fin: true,
             rsv: conversation::rsv_of(&frame),
@@ -431,8 +443,9 @@ impl Output {
                     self.pending += payload.len() - begun;
                     self.written = begun;
                     self.chunks.push_back(payload);
+                    return Ok(None);
                 }
-                return Ok(());
+                return Ok(Some(payload));
             }
             header.drain(..written);
         }
@@ -443,7 +456,7 @@ impl Output {
             self.push(header);
             self.push(payload);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Writes as much as the socket takes, in as few system calls as it
@@ -1011,10 +1024,18 @@ impl Connection {
             };
             *reads = reads.saturating_add(1);
             // Chapter 10's read, without the wait: into the session's
-            // inbox, or straight into the message for a long payload.
-            let buffer = session.buffer();
-            let asked = buffer.len();
-            let count = match self.stream.read(buffer) {
+            // inbox, or straight into the message for a long payload and
+            // into the inbox for what follows it, in one `readv`.
+            let [room, inbox] = session.buffers();
+            let asked = room.len() + inbox.len();
+            let read = if room.is_empty() {
+                // A plain `read` costs a little less than a `readv`.
+                self.stream.read(inbox)
+            } else {
+                let mut both = [IoSliceMut::new(room), IoSliceMut::new(inbox)];
+                self.stream.read_vectored(&mut both)
+            };
+            let count = match read {
                 Ok(0) => {
                     match session.peer_closed() {
                         Ok(()) => narrate::session::tell_hang_up(),
@@ -1095,16 +1116,25 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
+        let mut sent = None;
         for frame in session.take_outgoing() {
             if self.output.is_empty() {
                 self.wrote_at = now;
             }
-            if let Err(error) = self.output.send_frame(&mut self.stream, frame) {
-                narrate::problem(Error::from(error));
-                self.done = true;
-                return;
+            match self.output.send_frame(&mut self.stream, frame) {
+                Ok(payload) => sent = payload.or(sent),
+                Err(error) => {
+                    narrate::problem(Error::from(error));
+                    self.done = true;
+                    return;
+                }
             }
         }
+        // lesson: an echoed payload, once sent, receives the next message
+        if let Some(payload) = sent {
+            session.recycle(payload);
+        }
+        // end of lesson
         if session.is_finished() {
             self.close(false);
         }
