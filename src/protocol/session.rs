@@ -103,6 +103,17 @@ impl Budget {
             .is_ok()
     }
 
+    /// Takes `bytes` for a spare buffer: only while the budget stays at
+    /// most half used, so that spares never crowd out messages.
+    fn take_for_spare(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.limit / 2)
+            })
+            .is_ok()
+    }
+
     fn give_back(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
@@ -307,7 +318,8 @@ impl Session {
     /// is a megabyte written for nothing on every message. A vector that
     /// held a payload has its bytes in place already, so the socket just
     /// writes over them. The session keeps one such spare, of at most one
-    /// step (1 MiB), counted in the budget, and lets it go with the inbox
+    /// step (1 MiB), counted in the budget while the budget is at most half
+    /// used (never in the way of a message), and lets it go with the inbox
     /// when the connection is idle ([`Session::release_idle_memory`]).
     pub fn recycle(&mut self, payload: Vec<u8>) {
         // The application is done with what it was handed.
@@ -320,7 +332,7 @@ impl Session {
             return;
         }
         if let Some(budget) = &self.budget
-            && !budget.take(capacity as u64)
+            && !budget.take_for_spare(capacity as u64)
         {
             return;
         }
@@ -1330,11 +1342,13 @@ mod tests {
         assert_eq!(budget.used(), 200_000);
         drop(session);
         assert_eq!(budget.used(), 0);
-        // A budget with no room for a spare keeps none.
-        let tight = Budget::new(50_000);
+        // A budget that a spare would take past half keeps none.
+        let tight = Budget::new(190_000);
         let mut session = Session::new(1 << 20).with_budget(Arc::clone(&tight));
         session.recycle(vec![0; 100_000]);
         assert_eq!(tight.used(), 0);
+        session.recycle(vec![0; 90_000]);
+        assert_eq!(tight.used(), 90_000);
     }
 
     #[test]
