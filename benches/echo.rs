@@ -28,8 +28,9 @@
 //! * `BENCH_SLOT_MS`: how long each server gets per scenario and round
 //!   (default 200 ms);
 //! * `BENCH_ROUNDS`: how many rounds (default 10);
-//! * `BENCH_ONLY=TEXT`: only the scenarios whose name contains TEXT, and no
-//!   memory measurement, for profiling one of them;
+//! * `BENCH_ONLY=TEXT`: only the scenario named TEXT (`1 MiB echo`), or
+//!   if none is, those whose name contains TEXT (`MiB`), and no memory
+//!   measurement, for profiling one of them;
 //! * `BENCH_SERVER=LIST` (or `BENCH_SERVERS`): which servers, in order,
 //!   separated by commas: `13`, `10`, `fastwebsockets`, `tungstenite`, or
 //!   the path of another build of a chapter (to compare a change against
@@ -613,12 +614,19 @@ fn run() {
         .flat_map(|a| (a + 1..count).map(move |b| (a, b)))
         .collect();
     let only = env::var("BENCH_ONLY").ok();
+    let exactly = only
+        .as_deref()
+        .is_some_and(|text| scenarios.iter().any(|scenario| scenario.label() == text));
     let mut rows = Vec::new();
     for scenario in scenarios {
-        if only
-            .as_deref()
-            .is_some_and(|text| !scenario.label().contains(text))
-        {
+        if only.as_deref().is_some_and(|text| {
+            let label = scenario.label();
+            if exactly {
+                label != text
+            } else {
+                !label.contains(text)
+            }
+        }) {
             continue;
         }
         let mut tallies: Vec<Tally> = servers.iter().map(|_| Tally::default()).collect();
