@@ -54,8 +54,8 @@ mod one_thread {
                 );
             }
         }
-        // One loop, and the log writer: no thread per connection.
-        assert_eq!(threads_of(server.pid()), 2);
+        // One loop, its alarm, and the log writer: no thread per connection.
+        assert_eq!(threads_of(server.pid()), 3);
         for socket in &mut sockets {
             socket.close(None).unwrap();
         }

@@ -59,9 +59,6 @@ const FIRST_ROOM: u64 = 64 * 1024;
 /// The largest step a message grows by: it is never more than this ahead
 /// of the bytes that arrived.
 const LARGEST_STEP: usize = 1024 * 1024;
-/// The largest payload kept, once sent, to receive the next long message
-/// into ([`Session::recycle`]): one step's worth.
-const LARGEST_SPARE: usize = LARGEST_STEP;
 
 /// How far ahead of its `length` bytes a message may be given room: as
 /// much as it holds, from 64 KiB to 1 MiB. Doubling keeps copies few for
@@ -317,16 +314,17 @@ impl Session {
     /// bytes before a socket may write into them: for a 1 MiB echo, that
     /// is a megabyte written for nothing on every message. A vector that
     /// held a payload has its bytes in place already, so the socket just
-    /// writes over them. The session keeps one such spare, of at most one
-    /// step (1 MiB), counted in the budget while the budget is at most half
-    /// used (never in the way of a message), and lets it go with the inbox
-    /// when the connection is idle ([`Session::release_idle_memory`]).
+    /// writes over them. The session keeps one such spare, no larger than
+    /// the largest message it accepts, counted in the budget while the
+    /// budget is at most half used (never in the way of a message), and
+    /// lets it go with the inbox when the connection is idle
+    /// ([`Session::release_idle_memory`]).
     pub fn recycle(&mut self, payload: Vec<u8>) {
         // The application is done with what it was handed.
         self.release_handed_out();
         let capacity = payload.capacity();
         let worth_keeping = payload.len() >= DIRECT_READ_MIN as usize
-            && capacity <= LARGEST_SPARE
+            && capacity as u64 <= self.max_message_size
             && payload.len() > self.spare.as_ref().map_or(0, Vec::len);
         if !worth_keeping || self.finished {
             return;
@@ -1321,7 +1319,8 @@ mod tests {
         let mut session = Session::new(1 << 20).with_budget(Arc::clone(&budget));
         session.recycle(vec![0; 100_000]);
         assert_eq!(budget.used(), 100_000);
-        // Kept: the larger of two; too small or too large: not kept.
+        // Kept: the larger of two; not kept: too small, or larger than the
+        // largest message the session accepts (1 MiB here).
         session.recycle(vec![0; 200_000]);
         session.recycle(vec![0; 100]);
         session.recycle(vec![0; (1 << 20) + 1]);
