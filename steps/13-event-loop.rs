@@ -1068,9 +1068,12 @@ impl Connection {
             // into the inbox for what follows it, in one `readv`.
             let [room, inbox] = session.buffers();
             let asked = room.len() + inbox.len();
+            // A plain `read` costs a little less than a `readv`: one only
+            // where there are two places.
             let read = if room.is_empty() {
-                // A plain `read` costs a little less than a `readv`.
                 self.stream.read(inbox)
+            } else if inbox.is_empty() {
+                self.stream.read(room)
             } else {
                 let mut both = [IoSliceMut::new(room), IoSliceMut::new(inbox)];
                 self.stream.read_vectored(&mut both)

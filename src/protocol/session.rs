@@ -457,11 +457,18 @@ impl Session {
     /// fragment: the end of one fragment lands in the message, the next
     /// header in the inbox. [`Session::filled`] takes the count of both.
     pub fn buffers(&mut self) -> [&mut [u8]; 2] {
-        let offered = self.offer_room();
-        if self.inbox.is_empty() {
-            self.inbox = vec![0; INBOX_SIZE].into_boxed_slice();
-        }
-        let inbox = &mut self.inbox[self.inbox_len..];
+        let (offered, to_the_end) = self.offer_room();
+        // Past a room that stops short of the payload's end comes more
+        // payload, for the next room: the inbox is only for what follows
+        // the payload.
+        let inbox: &mut [u8] = if offered == 0 || to_the_end {
+            if self.inbox.is_empty() {
+                self.inbox = vec![0; INBOX_SIZE].into_boxed_slice();
+            }
+            &mut self.inbox[self.inbox_len..]
+        } else {
+            &mut []
+        };
         let room = match self.assembler.payload_mut() {
             Some(message) => {
                 let start = message.len() - self.room;
@@ -473,8 +480,9 @@ impl Session {
     }
 
     /// Makes room in the message for the payload that is due, if a long one
-    /// is, and says how much of it the next read may fill.
-    fn offer_room(&mut self) -> usize {
+    /// is, and says how much of it the next read may fill, and whether that
+    /// reaches the payload's end.
+    fn offer_room(&mut self) -> (usize, bool) {
         // Whoever took the last message has had it: its memory is theirs
         // to free, and leaves the budget.
         self.release_handed_out();
@@ -502,7 +510,7 @@ impl Session {
         // Never past the payload's end, so the bytes after it go to the
         // inbox.
         self.room_offered = (self.room as u64).min(payload_due) as usize;
-        self.room_offered
+        (self.room_offered, self.room_offered as u64 == payload_due)
     }
 
     /// Frees what a quiet connection does not need: the inbox, when it
@@ -1293,6 +1301,26 @@ mod tests {
                 assert_eq!(sent, expected.1, "{case}");
             }
         }
+    }
+
+    #[test]
+    fn the_inbox_is_offered_behind_a_room_only_where_the_payload_ends() {
+        let payload = vec![5u8; 300_000];
+        let bytes = masked(true, Opcode::Binary, &payload);
+        let mut session = Session::new(1 << 20);
+        session.receive(&bytes[..8_000]);
+        // The room stops a step short of the payload's end: only the room.
+        let [room, inbox] = session.buffers();
+        assert!(!room.is_empty() && room.len() < 300_000 - 7_986);
+        assert!(inbox.is_empty());
+        session.filled(0);
+        // With a spare as long as the payload, the room reaches its end.
+        let mut session = Session::new(1 << 20);
+        session.recycle(vec![0; 400_000]);
+        session.receive(&bytes[..8_000]);
+        let [room, inbox] = session.buffers();
+        assert_eq!(room.len(), 300_000 - (8_000 - 14));
+        assert!(!inbox.is_empty());
     }
 
     #[test]
