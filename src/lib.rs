@@ -38,7 +38,8 @@
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
 //!   - [`server::deadlines`]: one heap of deadlines for every connection of
-//!     an event loop (chapter 13).
+//!     an event loop, and the alarm that wakes the loop at the earliest
+//!     (chapter 13).
 //!   - [`server::opening`]: a connection's first request: the test page or
 //!     the handshake, read from a socket or decided from a head already
 //!     in a buffer.
