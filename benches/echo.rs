@@ -23,7 +23,8 @@
 //! Each slot uses fresh connections, and a connection tends to settle into
 //! a fast or a slow rhythm of taking turns with its client, which changes
 //! its rate by up to half: many short slots average that out. The range of
-//! the slots' rates is printed with each result.
+//! the slots' rates is printed with each result, and how many were slow
+//! (under three quarters of the fastest).
 //!
 //! * `BENCH_SLOT_MS`: how long each server gets per scenario and round
 //!   (default 200 ms);
@@ -462,18 +463,13 @@ struct Tally {
     seconds: f64,
     /// CPU time the server used.
     cpu_seconds: f64,
-    /// The slowest and fastest slot, as rates.
-    slowest: f64,
-    fastest: f64,
+    /// Every slot's rate.
+    slots: Vec<f64>,
 }
 
 impl Tally {
     fn add(&mut self, units: f64, seconds: f64, cpu_seconds: f64) {
-        let rate = units / seconds;
-        if self.seconds == 0.0 || rate < self.slowest {
-            self.slowest = rate;
-        }
-        self.fastest = self.fastest.max(rate);
+        self.slots.push(units / seconds);
         self.units += units;
         self.seconds += seconds;
         self.cpu_seconds += cpu_seconds;
@@ -483,15 +479,22 @@ impl Tally {
         self.units / self.seconds
     }
 
-    /// The rate, the range of the slots' rates, and the server's share of
-    /// the one CPU (the rest is the load generator and the kernel work it
-    /// causes).
+    /// The rate, the range of the slots' rates, how many slots fell into
+    /// a slow rhythm (under three quarters of the fastest), and the
+    /// server's share of the one CPU (the rest is the load generator and
+    /// the kernel work it causes).
     fn describe(&self, unit: &str) -> String {
+        let slowest = self.slots.iter().copied().fold(f64::INFINITY, f64::min);
+        let fastest = self.slots.iter().copied().fold(0.0, f64::max);
+        let slow = self
+            .slots
+            .iter()
+            .filter(|&&rate| rate < 0.75 * fastest)
+            .count();
         format!(
-            "{:>7.0} {unit:<6} (slots {:.0}-{:.0}, server {:.0}% CPU)",
+            "{:>7.0} {unit:<6} (slots {slowest:.0}-{fastest:.0}, {slow} of {} slow, server {:.0}% CPU)",
             self.rate(),
-            self.slowest,
-            self.fastest,
+            self.slots.len(),
             100.0 * self.cpu_seconds / self.seconds
         )
     }
