@@ -56,10 +56,11 @@ const INBOX_SIZE: usize = 8 * 1024;
 const DIRECT_READ_MIN: u64 = INBOX_SIZE as u64 / 2;
 /// The first room a payload gets, and the smallest step its message grows
 /// by. Not smaller: a connection's first long message, read in many small
-/// steps, set a slow pace for the rest of it (measured: 1 MiB echoes on
-/// fresh connections fell into a rhythm of two wake-ups per message 6 to 9
-/// times in 60 with 64 KiB, 0 or 1 times with 256 KiB). What a header
-/// alone can claim is still bounded, by the budget and the frame timeout.
+/// steps, set a slow pace for the rest of it, two wake-ups per message
+/// instead of one (`BENCH_ONLY='1 MiB echo' BENCH_ROUNDS=30 cargo bench
+/// --bench echo`: 6 of 30 fresh connections slow with 64 KiB, 1 with
+/// 256 KiB, 2 for fastwebsockets). What a header alone can claim is still
+/// bounded, by the budget and the frame timeout.
 const FIRST_ROOM: u64 = 256 * 1024;
 /// The largest step a message grows by: it is never more than this ahead
 /// of the bytes that arrived.
