@@ -29,24 +29,25 @@
 //! the socket has nothing more (a read that returns less than it asked
 //! for, or `WouldBlock`), or it would never hear of the rest.
 //!
-//! **Bytes in.** A connection's first bytes are its HTTP request head:
-//! they gather in a small per-connection buffer until the head is whole
+//! **Bytes in.** A connection's first bytes are its HTTP request head: they
+//! gather in a small per-connection buffer until the head is whole
 //! (`protocol::http::parse_request`, the same limits of 8 KiB and 100
-//! lines), then the same decisions as chapter 10 — the page, a refusal
-//! with its status, or the `101` (`server::opening::answer_checking_origin`)
-//! — are written into the connection's output. After the handshake,
-//! whatever arrives is read straight into the session, as chapter 10 reads
-//! it (its small inbox, or the message itself for the rest of a long
-//! payload), and the session's events are handed out at once. One
-//! difference: while a long payload is due, the read is a `readv` into two
-//! places, `Session::buffers` — the rest of the payload into the message,
-//! whatever follows into the inbox — so a message sent as many long
-//! fragments costs one system call per fragment, not two. Memory is what one thread holding fifteen thousand connections
-//! must watch: a connection that reads only now and then gives its inbox
-//! back as soon as it has read (`Session::release_idle_memory`), and once
-//! a second the loop frees the inbox of every busy connection that has
-//! gone quiet. So an idle connection costs a few hundred bytes of state,
-//! and the kernel's socket buffers.
+//! lines), then the same decisions as chapter 10 — the page, a refusal with
+//! its status, or the `101` (`server::opening::answer_checking_origin`) —
+//! are written into the connection's output. After the handshake, whatever
+//! arrives is read straight into the session, as chapter 10 reads it (its
+//! small inbox, or the message itself for the rest of a long payload), and
+//! the session's events are handed out at once. One difference: while a
+//! long payload is due, the read is a `readv` into two places,
+//! `Session::buffers` — the rest of the payload into the message, whatever
+//! follows into the inbox — so a message sent as many long fragments costs
+//! one system call per fragment, not two. Memory is what one thread holding
+//! fifteen thousand connections must watch: a connection that reads only
+//! now and then gives its inbox back as soon as it has read
+//! (`Session::release_idle_memory`), and once a second the loop frees the
+//! inbox of every busy connection that has gone quiet. So an idle
+//! connection costs a few hundred bytes of state, and the kernel's socket
+//! buffers.
 //!
 //! **Memory given back, without the restart.** Chapter 10 starts itself
 //! again with settings for glibc's allocator (`server::memory`), because
@@ -62,21 +63,21 @@
 //! queued goes to the socket at once (a short one in one `write`, header
 //! and payload together; a long one with `writev`, without copying the
 //! payload). A payload that went out whole goes back to the session
-//! (`Session::recycle`), and the next long message is received into it:
-//! a `read` in safe Rust takes only initialized bytes, so a fresh buffer
-//! is zeroed before the socket fills it, and an echo server that
-//! allocates anew writes every megabyte twice. Whatever
-//! the socket does not take waits in the connection's output, a queue of byte vectors, and only then does the loop ask to hear
-//! when the socket is *writable*: asked for always, it would wake up for
-//! every connection that could be written to, which is all of them. And
-//! backpressure: a connection whose output holds more than 1 MiB is not
-//! read any more (its interest drops to writable only) until its peer has
-//! read enough of it, so a peer that sends and never reads costs a bounded
-//! amount of memory and no time at all from the others; if its output does
-//! not move for the idle timeout, it is dropped, as chapter 10's write
-//! timeout drops it.
+//! (`Session::recycle`), and the next long message is received into it: a
+//! `read` in safe Rust takes only initialized bytes, so a fresh buffer is
+//! zeroed before the socket fills it, and an echo server that allocates
+//! anew writes every megabyte twice. Whatever the socket does not take
+//! waits in the connection's output, a queue of byte vectors, and only then
+//! does the loop ask to hear when the socket is *writable*: asked for
+//! always, it would wake up for every connection that could be written to,
+//! which is all of them. And backpressure: a connection whose output holds
+//! more than 1 MiB is not read any more (its interest drops to writable
+//! only) until its peer has read enough of it, so a peer that sends and
+//! never reads costs a bounded amount of memory and no time at all from the
+//! others; if its output does not move for the idle timeout, it is dropped,
+//! as chapter 10's write timeout drops it.
 //!
-//! **Timers without threads.** Chapter 10 lets the kernel time each
+//! **Timers without a thread each.** Chapter 10 lets the kernel time each
 //! blocking read. Here one binary heap holds every connection's next
 //! deadline — the handshake's, the idle timeout, a write that makes no
 //! progress — and `poll` waits no longer than the earliest
