@@ -34,10 +34,8 @@ pub fn apply(mask: [u8; 4], data: &mut [u8]) {
     let lead = data.as_ptr().align_offset(64).min(data.len());
     let (head, body) = data.split_at_mut(lead);
     apply_bytewise(mask, head);
-    let mut key = mask;
-    key.rotate_left(lead % 4);
-    let [a, b, c, d] = key;
-    let wide_mask = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let key = key_at(mask, lead as u64);
+    let wide_mask = widened(key);
     let mut blocks = body.chunks_exact_mut(64);
     for block in &mut blocks {
         xor_words(block, wide_mask);
@@ -46,6 +44,18 @@ pub fn apply(mask: [u8; 4], data: &mut [u8]) {
     let (words, tail) = rest.split_at_mut(rest.len() / 8 * 8);
     xor_words(words, wide_mask);
     apply_bytewise(key, tail);
+}
+
+/// The key as it lines up with a payload's byte `offset`.
+fn key_at(mask: [u8; 4], offset: u64) -> [u8; 4] {
+    let mut key = mask;
+    key.rotate_left((offset % 4) as usize);
+    key
+}
+
+/// The key repeated to fill an 8-byte word.
+fn widened([a, b, c, d]: [u8; 4]) -> u64 {
+    u64::from_ne_bytes([a, b, c, d, a, b, c, d])
 }
 
 /// XORs each whole 8-byte word of `bytes` with `wide_mask`.
@@ -61,9 +71,7 @@ fn xor_words(bytes: &mut [u8], wide_mask: u64) {
 /// Applies the mask to a piece of a payload that starts `offset` bytes in,
 /// for payloads handled piece by piece as they arrive.
 pub fn apply_from(mask: [u8; 4], data: &mut [u8], offset: u64) {
-    let mut key = mask;
-    key.rotate_left((offset % 4) as usize);
-    apply(key, data);
+    apply(key_at(mask, offset), data);
 }
 
 /// Copies `source` into `destination`, of the same length, applying the
@@ -71,10 +79,8 @@ pub fn apply_from(mask: [u8; 4], data: &mut [u8], offset: u64) {
 /// the bytes instead of two, for payload bytes that must move anyway (out
 /// of a read buffer into their message).
 pub fn copy_applying_from(mask: [u8; 4], source: &[u8], destination: &mut [u8], offset: u64) {
-    let mut key = mask;
-    key.rotate_left((offset % 4) as usize);
-    let [a, b, c, d] = key;
-    let wide_mask = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let key = key_at(mask, offset);
+    let wide_mask = widened(key);
     let length = source.len().min(destination.len());
     let words = length / 8 * 8;
     let (source_words, source_tail) = source[..length].split_at(words);
@@ -89,9 +95,8 @@ pub fn copy_applying_from(mask: [u8; 4], source: &[u8], destination: &mut [u8], 
         destination_blocks.into_remainder(),
         wide_mask,
     );
-    for (i, (to, from)) in destination_tail.iter_mut().zip(source_tail).enumerate() {
-        *to = from ^ key[i % 4];
-    }
+    destination_tail.copy_from_slice(source_tail);
+    apply_bytewise(key, destination_tail);
 }
 
 /// Writes each whole 8-byte word of `from`, XORed with `wide_mask`, to `to`.

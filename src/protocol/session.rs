@@ -99,20 +99,20 @@ impl Budget {
 
     /// Takes `bytes`, unless that would go over the limit.
     fn take(&self, bytes: u64) -> bool {
-        self.used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(bytes).filter(|&total| total <= self.limit)
-            })
-            .is_ok()
+        self.take_up_to(bytes, self.limit)
     }
 
     /// Takes `bytes` for a spare buffer: only while the budget stays at
     /// most half used, so that spares never crowd out messages.
     fn take_for_spare(&self, bytes: u64) -> bool {
+        self.take_up_to(bytes, self.limit / 2)
+    }
+
+    /// Takes `bytes`, unless that would bring the bytes taken over `ceiling`.
+    fn take_up_to(&self, bytes: u64, ceiling: u64) -> bool {
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(bytes)
-                    .filter(|&total| total <= self.limit / 2)
+                used.checked_add(bytes).filter(|&total| total <= ceiling)
             })
             .is_ok()
     }
@@ -293,12 +293,20 @@ impl Session {
     /// Gives back to the budget what the message took, and what the last
     /// one handed out took.
     fn release_budget(&mut self) {
-        self.spare = None;
+        self.release_spare();
         if let Some(budget) = &self.budget {
-            budget.give_back(self.charged + self.handed_out + self.spare_charged);
+            budget.give_back(self.charged + self.handed_out);
         }
         self.charged = 0;
         self.handed_out = 0;
+    }
+
+    /// Lets the spare go, and what it took from the budget.
+    fn release_spare(&mut self) {
+        self.spare = None;
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.spare_charged);
+        }
         self.spare_charged = 0;
     }
 
@@ -340,9 +348,7 @@ impl Session {
         {
             return;
         }
-        if let Some(budget) = &self.budget {
-            budget.give_back(self.spare_charged);
-        }
+        self.release_spare();
         self.spare = Some(payload);
         self.spare_charged = capacity as u64;
     }
@@ -529,12 +535,7 @@ impl Session {
         if self.inbox_len == 0 && !self.inbox.is_empty() {
             self.inbox = Box::default();
         }
-        if self.spare.take().is_some()
-            && let Some(budget) = &self.budget
-        {
-            budget.give_back(self.spare_charged);
-        }
-        self.spare_charged = 0;
+        self.release_spare();
     }
 
     /// `count` bytes were read into [`Session::buffer`] (or, in order,
