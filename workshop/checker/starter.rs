@@ -158,8 +158,8 @@ pub const MISTAKES: [(&str, usize, &str, &str); 5] = [
     (
         "02-no-101",
         2,
-        "handshake::write_switching_protocols(&mut connection.writer, &accept)?;",
-        "std::io::Write::write_all(&mut connection.writer, b\"HTTP/1.1 200 OK\\r\\n\\r\\n\")?;",
+        "let response = switching_protocols(&accept);",
+        "let response = String::from(\"HTTP/1.1 200 OK\\r\\n\\r\\n\");",
     ),
     (
         "03-mask-order",
