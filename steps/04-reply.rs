@@ -14,8 +14,9 @@
 //! What differs from the article: it writes `response.size` as the length,
 //! which in Ruby counts characters, while a frame's length counts bytes —
 //! the two part ways as soon as the reply holds a character such as "é".
-//! We measure the UTF-8 bytes. After replying, this chapter still closes
-//! the connection; staying open for more messages is chapter 5.
+//! We measure the UTF-8 bytes: try `--reply "Très bien"`, 9 characters
+//! and 10 bytes. After replying, this chapter still closes the connection;
+//! staying open for more messages is chapter 5.
 //!
 //! Try it: `cargo run --bin 04-reply`, open <http://localhost:2345>, and
 //! the page shows "Loud and clear!"; or
@@ -34,6 +35,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, diagram};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::violation::Violation;
@@ -41,20 +43,36 @@ use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 fn main() -> ExitCode {
-    listener::run("04-reply", read_and_reply)
+    let (options, reply) = match options() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    listener::exit_code(listener::serve("04-reply", &options, move |connection| {
+        read_and_reply(connection, &reply)
+    }))
 }
 
 const RESPONSE: &str = "Loud and clear!";
 
-fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
+/// `--port N`, `--connections N`, and `--reply TEXT`, the answer (by
+/// default "Loud and clear!").
+fn options() -> Result<(listener::Options, String), CommandLineError> {
+    let mut args = Args::from_env()?;
+    let options = listener::Options::take_from(&mut args)?;
+    let reply = args.value("--reply", "TEXT")?;
+    args.finish()?;
+    Ok((options, reply.unwrap_or_else(|| RESPONSE.to_string())))
+}
+
+fn read_and_reply(connection: &mut Connection, reply: &str) -> Result<(), Error> {
     if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Starting to parse the websocket frame.");
     read_text_frame(&mut connection.reader)?;
 
-    narrate::sent(format!("Sending response: {RESPONSE:?}"));
-    let bytes = reply_frame(RESPONSE)?;
+    narrate::sent(format!("Sending response: {reply:?}"));
+    let bytes = reply_frame(reply)?;
     narrate::sent(format!("Frame bytes: {bytes:?}"));
     connection.writer.write_all(&bytes)?;
     Ok(())
