@@ -70,8 +70,10 @@ fn shake_hands(connection: &mut Connection) -> Result<(), Error> {
     let key = validate(&request)?;
     narrate::received(format!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
-    narrate::sent(format!("Responding to handshake with key: {accept}"));
     let response = switching_protocols(&accept);
+    // The log shows the key as the response carries it: what is sent.
+    let sent = sent_accept(&response).unwrap_or("(none)");
+    narrate::sent(format!("Responding to handshake with key: {sent}"));
     connection.writer.write_all(response.as_bytes())?;
     connection.writer.flush()?;
     // From the next byte on, the connection speaks WebSocket frames.
@@ -135,6 +137,14 @@ fn switching_protocols(accept: &str) -> String {
     response.push_str("\r\n");
     response
     // end of lesson
+}
+
+/// The value of the response's `Sec-WebSocket-Accept` line, if it has one.
+fn sent_accept(response: &str) -> Option<&str> {
+    response.lines().find_map(|line| {
+        line.trim_end_matches('\r')
+            .strip_prefix("Sec-WebSocket-Accept: ")
+    })
 }
 
 /// A request head is text lines, each ending in CRLF, up to an empty line.
