@@ -458,3 +458,60 @@ fn a_server_that_does_not_listen_is_said_plainly() {
     let _ = std::fs::remove_file(claims);
     let _ = std::fs::remove_file(mute);
 }
+
+/// `watch` details the chapter saved last, not the first unfinished one: a
+/// late arrival working on chapter 2 with chapter 1 unfinished sees
+/// chapter 2's failure on every save.
+#[cfg(unix)]
+#[test]
+fn watch_follows_the_chapter_saved_last() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = folder("watch");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "--dir", dir_text]).0);
+    assert!(checker(&["start", "2", "--dir", dir_text]).0);
+    let mut child = Command::new(CHECKER)
+        .args(["watch", "--dir", dir_text])
+        .env("WORKSHOP_TIMEOUT_MS", "1000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The details printed before the next "Watching" line.
+    let mut round = || -> Vec<String> {
+        let mut said = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.starts_with("Watching ") {
+                break;
+            }
+            said.push(line);
+        }
+        said
+    };
+    let first = round();
+    assert!(
+        first.iter().any(|line| line.starts_with("✗ chapter  2")),
+        "{first:?}"
+    );
+    // Chapter 1 saved: its failure is the one shown.
+    std::thread::sleep(Duration::from_millis(1100));
+    let chapter_1 = dir.join("01-print-request.rs");
+    let text = fs::read_to_string(&chapter_1).unwrap();
+    fs::write(&chapter_1, text + "\n").unwrap();
+    let second = round();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        second.iter().any(|line| line.starts_with("✗ chapter  1")),
+        "{second:?}"
+    );
+    assert!(
+        !second.iter().any(|line| line.starts_with("✗ chapter  2")),
+        "{second:?}"
+    );
+}
