@@ -473,14 +473,25 @@ fn watch_follows_the_chapter_saved_last() {
     let dir_text = dir.to_str().unwrap();
     assert!(checker(&["start", "--dir", dir_text]).0);
     assert!(checker(&["start", "2", "--dir", dir_text]).0);
-    let mut child = Command::new(CHECKER)
-        .args(["watch", "--dir", dir_text])
-        .env("WORKSHOP_TIMEOUT_MS", "1000")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    /// `watch` runs until every chapter passes: stopped however the test ends.
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stopped(
+        Command::new(CHECKER)
+            .args(["watch", "--dir", dir_text])
+            .env("WORKSHOP_TIMEOUT_MS", "1000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     // The details printed before the next "Watching" line.
     let mut round = || -> Vec<String> {
         let mut said = Vec::new();
@@ -504,8 +515,7 @@ fn watch_follows_the_chapter_saved_last() {
     let text = fs::read_to_string(&chapter_1).unwrap();
     fs::write(&chapter_1, text + "\n").unwrap();
     let second = round();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
         second.iter().any(|line| line.starts_with("✗ chapter  1")),
         "{second:?}"
