@@ -80,35 +80,19 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     frame::read_frame_bytes(reader, &mut first_two, true)?;
     let [first_byte, second_byte] = first_two;
 
-    let fin = first_byte & 0b1000_0000 != 0;
-    let rsv = (first_byte & 0b0111_0000) >> 4;
-    let opcode = Opcode::from_bits(first_byte & 0b0000_1111);
+    let (fin, rsv, opcode) = split_first_byte(first_byte);
     narrate::received(format!(
         "First byte: {first_byte:#010b} → FIN: {}, RSV: {rsv:03b}, opcode: {} ({opcode})",
         u8::from(fin),
         opcode.bits(),
     ));
-    let masked = second_byte & 0b1000_0000 != 0;
-    let payload_len = second_byte & 0b0111_1111;
+    let (masked, payload_len) = split_second_byte(second_byte);
     narrate::received(format!(
         "Second byte: {second_byte:#010b} → MASK: {}, payload length: {payload_len}",
         u8::from(masked),
     ));
-    if payload_len > 125 {
-        let longer = if payload_len == 126 { 16 } else { 64 };
-        return Err(Error::NotYetSupported(format!(
-            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
-             lengths over 125 come in chapter 5"
-        )));
-    }
-
-    let mask = if masked {
-        let mut key = [0; 4];
-        frame::read_frame_bytes(reader, &mut key, false)?;
-        Some(key)
-    } else {
-        None
-    };
+    refuse_longer_lengths(payload_len)?;
+    let mask = read_masking_key(reader, masked)?;
     let header = FrameHeader {
         fin,
         rsv,
@@ -119,20 +103,7 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     for line in diagram::render(&header) {
         narrate::plain(line);
     }
-
-    if !fin {
-        return Err(Error::NotYetSupported(
-            "a message split over several frames (chapter 7)".into(),
-        ));
-    }
-    if opcode != Opcode::Text {
-        return Err(Error::NotYetSupported(format!(
-            "a {opcode} frame; this chapter reads text frames only"
-        )));
-    }
-    let Some(key) = mask else {
-        return Err(Violation::Unmasked.into());
-    };
+    let key = check(&header)?;
 
     narrate::received(format!("Payload size: {payload_len} bytes"));
     narrate::received(format!("Got mask: {key:?}"));
@@ -140,13 +111,88 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     let mut data = vec![0; usize::from(payload_len)];
     frame::read_frame_bytes(reader, &mut data, false)?;
     narrate::received(format!("Got masked data: {data:?}"));
+    unmask(&mut data, key);
+    narrate::plain(format!("Unmasked the data: {data:?}"));
+    let text = String::from_utf8_lossy(&data).into_owned();
+    narrate::plain(format!("Converted to a string: {text:?}"));
+    Ok(text)
+}
+
+/// The first byte of a frame: FIN (the last frame of a message), three
+/// reserved bits, and a 4-bit opcode (§5.2).
+fn split_first_byte(byte: u8) -> (bool, u8, Opcode) {
+    // lesson: FIN is 0b1000_0000, RSV 0b0111_0000 (shifted down), the opcode 0b0000_1111
+    let fin = byte & 0b1000_0000 != 0;
+    let rsv = (byte & 0b0111_0000) >> 4;
+    let opcode = Opcode::from_bits(byte & 0b0000_1111);
+    (fin, rsv, opcode)
+    // end of lesson
+}
+
+/// The second byte: the MASK bit, and the 7-bit payload length.
+fn split_second_byte(byte: u8) -> (bool, u8) {
+    // lesson: MASK is 0b1000_0000, the 7-bit length 0b0111_1111
+    let masked = byte & 0b1000_0000 != 0;
+    let payload_len = byte & 0b0111_1111;
+    (masked, payload_len)
+    // end of lesson
+}
+
+/// A 7-bit length of 126 or 127 is not a length: it says that a 16- or a
+/// 64-bit one follows. This chapter reads short payloads only.
+fn refuse_longer_lengths(payload_len: u8) -> Result<(), Error> {
+    // lesson: 126 announces a 16-bit length, 127 a 64-bit one: Error::NotYetSupported
+    if payload_len > 125 {
+        let longer = if payload_len == 126 { 16 } else { 64 };
+        return Err(Error::NotYetSupported(format!(
+            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
+             lengths over 125 come in chapter 5"
+        )));
+    }
+    Ok(())
+    // end of lesson
+}
+
+/// The 4-byte masking key, which follows the length when MASK is set.
+fn read_masking_key(reader: &mut impl Read, masked: bool) -> Result<Option<[u8; 4]>, Error> {
+    // lesson: with MASK set, the next 4 bytes (frame::read_frame_bytes, not at a frame's start)
+    if !masked {
+        return Ok(None);
+    }
+    let mut key = [0; 4];
+    frame::read_frame_bytes(reader, &mut key, false)?;
+    Ok(Some(key))
+    // end of lesson
+}
+
+/// What this chapter can read: one whole, masked text frame. Returns its
+/// masking key.
+fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
+    // lesson: refuse FIN clear, an opcode other than text, no mask (Violation::Unmasked)
+    if !header.fin {
+        return Err(Error::NotYetSupported(
+            "a message split over several frames (chapter 7)".into(),
+        ));
+    }
+    if header.opcode != Opcode::Text {
+        return Err(Error::NotYetSupported(format!(
+            "a {} frame; this chapter reads text frames only",
+            header.opcode
+        )));
+    }
+    // A client masks every frame (§5.1).
+    let Some(key) = header.mask else {
+        return Err(Violation::Unmasked.into());
+    };
+    Ok(key)
+    // end of lesson
+}
+
+/// Removes the mask: byte i is XORed with key byte i modulo 4 (§5.3).
+fn unmask(data: &mut [u8], key: [u8; 4]) {
     // lesson: XOR each byte of data with the key byte at its position modulo 4
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= key[i % 4];
     }
     // end of lesson
-    narrate::plain(format!("Unmasked the data: {data:?}"));
-    let text = String::from_utf8_lossy(&data).into_owned();
-    narrate::plain(format!("Converted to a string: {text:?}"));
-    Ok(text)
 }

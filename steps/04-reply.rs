@@ -14,8 +14,9 @@
 //! What differs from the article: it writes `response.size` as the length,
 //! which in Ruby counts characters, while a frame's length counts bytes —
 //! the two part ways as soon as the reply holds a character such as "é".
-//! We measure the UTF-8 bytes. After replying, this chapter still closes
-//! the connection; staying open for more messages is chapter 5.
+//! We measure the UTF-8 bytes: try `--reply "Très bien"`, 9 characters
+//! and 10 bytes. After replying, this chapter still closes the connection;
+//! staying open for more messages is chapter 5.
 //!
 //! Try it: `cargo run --bin 04-reply`, open <http://localhost:2345>, and
 //! the page shows "Loud and clear!"; or
@@ -34,6 +35,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, diagram};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::violation::Violation;
@@ -41,20 +43,36 @@ use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 fn main() -> ExitCode {
-    listener::run("04-reply", read_and_reply)
+    let (options, reply) = match options() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    listener::exit_code(listener::serve("04-reply", &options, move |connection| {
+        read_and_reply(connection, &reply)
+    }))
 }
 
 const RESPONSE: &str = "Loud and clear!";
 
-fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
+/// `--port N`, `--connections N`, and `--reply TEXT`, the answer (by
+/// default "Loud and clear!").
+fn options() -> Result<(listener::Options, String), CommandLineError> {
+    let mut args = Args::from_env()?;
+    let options = listener::Options::take_from(&mut args)?;
+    let reply = args.value("--reply", "TEXT")?;
+    args.finish()?;
+    Ok((options, reply.unwrap_or_else(|| RESPONSE.to_string())))
+}
+
+fn read_and_reply(connection: &mut Connection, reply: &str) -> Result<(), Error> {
     if opening::perform(connection)? == Opening::ServedPage {
         return Ok(());
     }
     narrate::event("Handshake completed. Starting to parse the websocket frame.");
     read_text_frame(&mut connection.reader)?;
 
-    narrate::sent(format!("Sending response: {RESPONSE:?}"));
-    let bytes = reply_frame(RESPONSE);
+    narrate::sent(format!("Sending response: {reply:?}"));
+    let bytes = reply_frame(reply)?;
     narrate::sent(format!("Frame bytes: {bytes:?}"));
     connection.writer.write_all(&bytes)?;
     Ok(())
@@ -63,14 +81,22 @@ fn read_and_reply(connection: &mut Connection) -> Result<(), Error> {
 /// A short text frame from the server, byte by byte: FIN and the text
 /// opcode, then the length with the mask bit clear (servers never mask,
 /// §5.1), then the payload as it is.
-fn reply_frame(text: &str) -> Vec<u8> {
+fn reply_frame(text: &str) -> Result<Vec<u8>, Error> {
     // lesson: 0b1000_0001 (FIN, text), the length in bytes (mask bit clear), the payload
+    let fin = 0b1000_0000;
+    let opcode = Opcode::Text.bits();
     // The length counts bytes, not characters: "é" is two.
     let payload = text.as_bytes();
-    assert!(payload.len() <= 125, "longer replies come in chapter 5");
-    let mut bytes = vec![0b1000_0001, payload.len() as u8];
+    if payload.len() > 125 {
+        let not_yet = "a reply over 125 bytes; longer lengths come in chapter 5";
+        return Err(Error::NotYetSupported(not_yet.into()));
+    }
+    let mut bytes = Vec::with_capacity(2 + payload.len());
+    bytes.push(fin | opcode);
+    // A server never masks: the MASK bit stays clear.
+    bytes.push(payload.len() as u8);
     bytes.extend_from_slice(payload);
-    bytes
+    Ok(bytes)
     // end of lesson
 }
 
@@ -82,35 +108,19 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     frame::read_frame_bytes(reader, &mut first_two, true)?;
     let [first_byte, second_byte] = first_two;
 
-    let fin = first_byte & 0b1000_0000 != 0;
-    let rsv = (first_byte & 0b0111_0000) >> 4;
-    let opcode = Opcode::from_bits(first_byte & 0b0000_1111);
+    let (fin, rsv, opcode) = split_first_byte(first_byte);
     narrate::received(format!(
         "First byte: {first_byte:#010b} → FIN: {}, RSV: {rsv:03b}, opcode: {} ({opcode})",
         u8::from(fin),
         opcode.bits(),
     ));
-    let masked = second_byte & 0b1000_0000 != 0;
-    let payload_len = second_byte & 0b0111_1111;
+    let (masked, payload_len) = split_second_byte(second_byte);
     narrate::received(format!(
         "Second byte: {second_byte:#010b} → MASK: {}, payload length: {payload_len}",
         u8::from(masked),
     ));
-    if payload_len > 125 {
-        let longer = if payload_len == 126 { 16 } else { 64 };
-        return Err(Error::NotYetSupported(format!(
-            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
-             lengths over 125 come in chapter 5"
-        )));
-    }
-
-    let mask = if masked {
-        let mut key = [0; 4];
-        frame::read_frame_bytes(reader, &mut key, false)?;
-        Some(key)
-    } else {
-        None
-    };
+    refuse_longer_lengths(payload_len)?;
+    let mask = read_masking_key(reader, masked)?;
     let header = FrameHeader {
         fin,
         rsv,
@@ -121,20 +131,7 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     for line in diagram::render(&header) {
         narrate::plain(line);
     }
-
-    if !fin {
-        return Err(Error::NotYetSupported(
-            "a message split over several frames (chapter 7)".into(),
-        ));
-    }
-    if opcode != Opcode::Text {
-        return Err(Error::NotYetSupported(format!(
-            "a {opcode} frame; this chapter reads text frames only"
-        )));
-    }
-    let Some(key) = mask else {
-        return Err(Violation::Unmasked.into());
-    };
+    let key = check(&header)?;
 
     narrate::received(format!("Payload size: {payload_len} bytes"));
     narrate::received(format!("Got mask: {key:?}"));
@@ -142,11 +139,76 @@ fn read_text_frame(reader: &mut impl Read) -> Result<String, Error> {
     let mut data = vec![0; usize::from(payload_len)];
     frame::read_frame_bytes(reader, &mut data, false)?;
     narrate::received(format!("Got masked data: {data:?}"));
-    for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= key[i % 4];
-    }
+    unmask(&mut data, key);
     narrate::plain(format!("Unmasked the data: {data:?}"));
     let text = String::from_utf8_lossy(&data).into_owned();
     narrate::plain(format!("Converted to a string: {text:?}"));
     Ok(text)
+}
+
+/// The first byte of a frame: FIN (the last frame of a message), three
+/// reserved bits, and a 4-bit opcode (§5.2).
+fn split_first_byte(byte: u8) -> (bool, u8, Opcode) {
+    let fin = byte & 0b1000_0000 != 0;
+    let rsv = (byte & 0b0111_0000) >> 4;
+    let opcode = Opcode::from_bits(byte & 0b0000_1111);
+    (fin, rsv, opcode)
+}
+
+/// The second byte: the MASK bit, and the 7-bit payload length.
+fn split_second_byte(byte: u8) -> (bool, u8) {
+    let masked = byte & 0b1000_0000 != 0;
+    let payload_len = byte & 0b0111_1111;
+    (masked, payload_len)
+}
+
+/// A 7-bit length of 126 or 127 is not a length: it says that a 16- or a
+/// 64-bit one follows. This chapter reads short payloads only.
+fn refuse_longer_lengths(payload_len: u8) -> Result<(), Error> {
+    if payload_len > 125 {
+        let longer = if payload_len == 126 { 16 } else { 64 };
+        return Err(Error::NotYetSupported(format!(
+            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
+             lengths over 125 come in chapter 5"
+        )));
+    }
+    Ok(())
+}
+
+/// The 4-byte masking key, which follows the length when MASK is set.
+fn read_masking_key(reader: &mut impl Read, masked: bool) -> Result<Option<[u8; 4]>, Error> {
+    if !masked {
+        return Ok(None);
+    }
+    let mut key = [0; 4];
+    frame::read_frame_bytes(reader, &mut key, false)?;
+    Ok(Some(key))
+}
+
+/// What this chapter can read: one whole, masked text frame. Returns its
+/// masking key.
+fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
+    if !header.fin {
+        return Err(Error::NotYetSupported(
+            "a message split over several frames (chapter 7)".into(),
+        ));
+    }
+    if header.opcode != Opcode::Text {
+        return Err(Error::NotYetSupported(format!(
+            "a {} frame; this chapter reads text frames only",
+            header.opcode
+        )));
+    }
+    // A client masks every frame (§5.1).
+    let Some(key) = header.mask else {
+        return Err(Violation::Unmasked.into());
+    };
+    Ok(key)
+}
+
+/// Removes the mask: byte i is XORed with key byte i modulo 4 (§5.3).
+fn unmask(data: &mut [u8], key: [u8; 4]) {
+    for (i, byte) in data.iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
 }

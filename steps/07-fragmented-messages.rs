@@ -4,12 +4,13 @@
 //! A sender that does not know a message's length in advance, or does not
 //! want to hold all of it, can send it in pieces: a first text or binary
 //! frame with FIN clear, continuation frames (opcode 0), and a last one
-//! with FIN set. `message::Assembler` keeps the message in progress; the
-//! log shows each fragment, then the assembled message, which is echoed as
-//! one frame.
+//! with FIN set. `converse` keeps the message in progress (`message_for`
+//! starts it or adds to it, `finished` hands it over once its last frame is
+//! in); the log shows each fragment, then the assembled message, which is
+//! echoed as one frame.
 //!
-//! Watch for the order rules (RFC 6455 §5.4), checked by
-//! `Assembler::check` before a fragment's payload is read. A continuation
+//! Watch for the order rules (RFC 6455 §5.4), checked by `check_order`
+//! before a fragment's payload is read. A continuation
 //! frame with no message in progress, or a new text or binary frame before
 //! the current message has ended, is a protocol error. The size limit
 //! applies to the whole message, not to each fragment — otherwise ten
@@ -38,7 +39,7 @@ use websocket_from_scratch::Error;
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opcode};
-use websocket_from_scratch::protocol::message::{Assembler, Message};
+use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::violation::Violation;
 use websocket_from_scratch::server::conversation::{self, EchoOptions};
 use websocket_from_scratch::server::listener::{self, Connection, Socket};
@@ -73,7 +74,8 @@ fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
 
 /// Reads frames until the client leaves, and echoes each message.
 fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(), Error> {
-    let mut assembler = Assembler::new();
+    // The message being put together, from its first fragment to its last.
+    let mut in_progress: Option<Message> = None;
     loop {
         let header = match frame::read_header(reader) {
             Err(FrameError::Closed) => {
@@ -82,7 +84,7 @@ fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(
             }
             header => header?,
         };
-        check(&header, &assembler, limit)?;
+        check(&header, in_progress.as_ref(), limit)?;
         narrate::received(format!(
             "Received {} frame: FIN {}, {} bytes ({})",
             header.opcode,
@@ -92,12 +94,9 @@ fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(
         ));
         // Each fragment's payload is read straight onto the end of the
         // message so far; the message comes out once its last frame is in.
-        let complete = assembler.push_with(&header, |message| -> Result<(), Error> {
-            // lesson: append this frame's payload to the message (frame::read_payload_into)
-            Ok(frame::read_payload_into(reader, &header, message)?)
-            // end of lesson
-        })?;
-        let Some(message) = complete else {
+        let message = message_for(&mut in_progress, &header);
+        frame::read_payload_into(reader, &header, &mut message.payload)?;
+        let Some(message) = finished(&mut in_progress, header.fin) else {
             continue;
         };
         // Only text has an encoding to check; binary is bytes, whatever they
@@ -113,7 +112,7 @@ fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(
 
 /// What any frame must satisfy, and what this chapter supports, decided
 /// from the header alone, before its payload is read.
-fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), Error> {
+fn check(header: &FrameHeader, in_progress: Option<&Message>, limit: u64) -> Result<(), Error> {
     if header.rsv != 0 {
         return Err(Violation::ReservedBits(header.rsv).into());
     }
@@ -129,18 +128,57 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
         Opcode::Close => return not_yet("a close frame; the closing handshake is chapter 9"),
         _ => {}
     }
-    // lesson: refuse what Assembler::check refuses: a stray continuation, a new message too early
-    // A continuation with nothing to continue, or a new message before the
-    // last one ended (§5.4).
-    assembler.check(header)?;
-    // end of lesson
+    Ok(check_order(header, in_progress, limit)?)
+}
+
+/// The order of a message's frames (§5.4), and the size limit on the whole
+/// message, checked before a fragment's payload is read.
+fn check_order(
+    header: &FrameHeader,
+    in_progress: Option<&Message>,
+    limit: u64,
+) -> Result<(), Violation> {
+    // lesson: no continuation without a message, no text/binary inside one; limit the whole message
+    match (header.opcode, in_progress) {
+        // A continuation with nothing to continue.
+        (Opcode::Continuation, None) => return Err(Violation::NothingToContinue),
+        // A new message before the last one ended.
+        (opcode @ (Opcode::Text | Opcode::Binary), Some(_)) => {
+            return Err(Violation::MessageInterrupted(opcode));
+        }
+        _ => {}
+    }
     // The limit is on the whole message, not each frame: ten 15 MiB
     // fragments must not slip past a 16 MiB limit.
-    let size = assembler.buffered_len() + header.payload_len;
+    let buffered = in_progress.map_or(0, |message| message.payload.len() as u64);
+    let size = buffered + header.payload_len;
     if size > limit {
-        return Err(Violation::MessageTooBig { size, limit }.into());
+        return Err(Violation::MessageTooBig { size, limit });
     }
     Ok(())
+    // end of lesson
+}
+
+/// The message a data frame adds to: the one in progress, or a new one,
+/// whose opcode is its first frame's.
+fn message_for<'a>(in_progress: &'a mut Option<Message>, header: &FrameHeader) -> &'a mut Message {
+    // lesson: start a message with this frame's opcode if none is in progress; count its frames
+    let message = in_progress.get_or_insert_with(|| Message {
+        opcode: header.opcode,
+        payload: Vec::new(),
+        frames: 0,
+        compressed_len: None,
+    });
+    message.frames += 1;
+    message
+    // end of lesson
+}
+
+/// The message, once its last frame (FIN set) is in.
+fn finished(in_progress: &mut Option<Message>, fin: bool) -> Option<Message> {
+    // lesson: with FIN set the message is complete: take it out of in_progress
+    if fin { in_progress.take() } else { None }
+    // end of lesson
 }
 
 /// The story of a message and its echo: text quoted, binary in hex.

@@ -6,13 +6,20 @@
 //! still listening. This server now answers pings (`control_frame`), and
 //! right after the handshake sends one of its own and logs the pong that
 //! answers it (browsers answer pings automatically; a page's script never
-//! sees them).
+//! sees them). What a control frame calls for is decided in `hear`, and
+//! `control_frame` does it.
 //!
-//! Watch for the control-frame rules (`control::check`): at most 125 bytes,
-//! never fragmented. In exchange, a control frame may arrive between the
+//! Watch for the control-frame rules (`check_control`): at most 125 bytes,
+//! never fragmented. Control opcodes are the ones with their top bit set
+//! (`is_control`: 8 to 15), so a server knows one by its opcode alone. In exchange, a control frame may arrive between the
 //! fragments of a message, and must be answered there and then — the log
 //! says when a ping arrived mid-message. A pong nobody asked for is
 //! allowed and ignored.
+//!
+//! **What graduates.** Chapter 7's fragment assembly now lives in the
+//! library, `message::Assembler`: the same order rules (`check`), the
+//! message in progress (`in_progress`, `buffered_len`) and the appending of
+//! each fragment (`push_with`).
 //!
 //! Try it: `cargo run --bin 08-ping-pong`, then
 //! `cargo run --bin client -- --ping "still here?" --fragments 2`, or open
@@ -89,7 +96,7 @@ fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(
             header => header?,
         };
         check(&header, &assembler, limit)?;
-        if header.opcode.is_control() {
+        if is_control(header.opcode) {
             let payload = frame::read_payload(reader, &header)?;
             control_frame(writer, header.opcode, &payload, &assembler, &mut ping_sent)?;
             continue;
@@ -136,10 +143,8 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
         let not_yet = "a close frame; the closing handshake is chapter 9";
         return Err(Error::NotYetSupported(not_yet.to_string()));
     }
-    if header.opcode.is_control() {
-        // At most 125 bytes and never fragmented, so that one can always
-        // slip in between the fragments of a long message (§5.5).
-        return Ok(control::check(header)?);
+    if is_control(header.opcode) {
+        return Ok(check_control(header)?);
     }
     // A continuation with nothing to continue, or a new message before the
     // last one ended (§5.4).
@@ -153,8 +158,65 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
     Ok(())
 }
 
-/// Answers a ping with a pong carrying the same payload (§5.5.2), and
-/// notes the pong that answers our own ping (§5.5.3).
+/// Control frames (close, ping, pong) are the opcodes with the top bit of
+/// the four set (§5.5); they may come between a message's fragments.
+fn is_control(opcode: Opcode) -> bool {
+    // lesson: an opcode is a control opcode when its bit 0b1000 is set
+    opcode.bits() & 0b1000 != 0
+    // end of lesson
+}
+
+/// The two rules every control frame obeys (§5.5), so that one can always
+/// slip in between the fragments of a long message.
+fn check_control(header: &FrameHeader) -> Result<(), Violation> {
+    // lesson: at most 125 bytes (Violation::ControlTooLong), FIN set (Violation::FragmentedControl)
+    if header.payload_len > 125 {
+        return Err(Violation::ControlTooLong {
+            opcode: header.opcode,
+            length: header.payload_len,
+        });
+    }
+    if !header.fin {
+        return Err(Violation::FragmentedControl(header.opcode));
+    }
+    Ok(())
+    // end of lesson
+}
+
+/// What a control frame calls for.
+enum Heard {
+    /// A ping: send this frame back, now, even in the middle of a message.
+    Ping {
+        answer: Opcode,
+        payload: Vec<u8>,
+    },
+    /// The pong that answers the ping we sent.
+    OurPong,
+    /// A pong nobody asked for: allowed, and ignored (§5.5.3).
+    UnsolicitedPong,
+    Nothing,
+}
+
+/// A ping is answered with a pong carrying the same payload (§5.5.2); a
+/// pong carrying the payload of the ping we sent answers it (§5.5.3).
+fn hear(opcode: Opcode, payload: &[u8], ping_sent: &mut Option<Vec<u8>>) -> Heard {
+    // lesson: a ping gets a pong with its payload; a pong equal to ping_sent answers ours (clear it)
+    match opcode {
+        Opcode::Ping => Heard::Ping {
+            answer: Opcode::Pong,
+            payload: payload.to_vec(),
+        },
+        Opcode::Pong if ping_sent.as_deref() == Some(payload) => {
+            *ping_sent = None;
+            Heard::OurPong
+        }
+        Opcode::Pong => Heard::UnsolicitedPong,
+        _ => Heard::Nothing,
+    }
+    // end of lesson
+}
+
+/// Does what a control frame calls for, and tells it: the answer as sent.
 fn control_frame(
     writer: &mut Socket,
     opcode: Opcode,
@@ -162,10 +224,9 @@ fn control_frame(
     assembler: &Assembler,
     ping_sent: &mut Option<Vec<u8>>,
 ) -> Result<(), Error> {
-    // lesson: answer a ping with a pong of the same payload; a pong equal to ping_sent ends it
     let described = control::describe(payload);
-    match opcode {
-        Opcode::Ping => {
+    match hear(opcode, payload, ping_sent) {
+        Heard::Ping { answer, payload } => {
             narrate::received(format!(
                 "Received ping {described}; answering with a pong carrying the same payload"
             ));
@@ -177,22 +238,18 @@ fn control_frame(
                     message.opcode
                 ));
             }
-            frame::write(writer, true, Opcode::Pong, payload)?;
-            narrate::sent(format!("Sent pong {described}"));
+            frame::write(writer, true, answer, &payload)?;
+            narrate::sent(format!("Sent {answer} {}", control::describe(&payload)));
         }
-        Opcode::Pong if ping_sent.as_deref() == Some(payload) => {
-            *ping_sent = None;
-            narrate::received(format!(
-                "Received pong {described}: the client answered our ping"
-            ));
-        }
-        Opcode::Pong => narrate::aside(format!(
+        Heard::OurPong => narrate::received(format!(
+            "Received pong {described}: the client answered our ping"
+        )),
+        Heard::UnsolicitedPong => narrate::aside(format!(
             "Received an unsolicited pong {described}; ignoring it (§5.5.3 allows them)"
         )),
-        _ => {}
+        Heard::Nothing => {}
     }
     Ok(())
-    // end of lesson
 }
 
 /// The story of a message and its echo: text quoted, binary in hex.

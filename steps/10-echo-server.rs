@@ -195,7 +195,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
-    // lesson: a Session driven by conversation::converse, echoing each message with session.send
+    // lesson: a Session, conversation::converse; for each message tell_echo, then session.send
     let mut session =
         Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
     let Connection { reader, writer, .. } = connection;

@@ -1,7 +1,9 @@
 //! The workshop kit is coherent: every starter in `workshop/` is exactly
 //! what the generator makes from its reference in `steps/` (so the two
-//! cannot drift), every chapter marks a lesson, and a starter differs from
-//! its reference only inside the lesson markers.
+//! cannot drift, and Cargo compiles every starter), every chapter marks a
+//! lesson with no narration in it, a starter differs from its reference
+//! only inside the lesson markers, and an attendee's own answers carry over
+//! into the next chapter's starter.
 
 #[path = "../workshop/checker/starter.rs"]
 #[allow(dead_code)]
@@ -10,7 +12,7 @@ mod starter;
 use std::fs;
 use std::path::Path;
 
-use starter::{CHAPTERS, MISTAKES, lessons, mistake, starter};
+use starter::{CHAPTERS, lessons, starter, starter_from_own};
 
 fn read(path: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -35,15 +37,70 @@ fn every_starter_is_generated_from_its_reference() {
 }
 
 #[test]
-fn every_mistake_is_generated_from_its_reference() {
-    for (index, (name, number, ..)) in MISTAKES.iter().enumerate() {
-        let reference = read(&format!("steps/{}.rs", CHAPTERS[number - 1]));
-        let expected = mistake(index, &reference).unwrap_or_else(|error| panic!("{error}"));
-        assert!(
-            read(&format!("workshop/mistakes/{name}.rs")) == expected,
-            "workshop/mistakes/{name}.rs is stale: regenerate with `cargo run --bin workshop -- generate`"
-        );
+fn an_attendees_own_answers_carry_over_where_the_reference_keeps_them() {
+    // Chapter 4 keeps chapter 3's code: each of chapter 3's lessons, as the
+    // attendee wrote it, replaces the reference's in chapter 4's starter.
+    let third = read("steps/03-read-frame.rs");
+    let fourth = read("steps/04-reply.rs");
+    let own = third.replace("*byte ^= key[i % 4];", "*byte ^= key[i & 3];");
+    let (made, taken) = starter_from_own(4, &fourth, &third, &own).unwrap();
+    assert_eq!(taken, lessons(&third).unwrap().len());
+    assert!(made.contains("*byte ^= key[i & 3];"), "{made}");
+    assert!(!made.contains("*byte ^= key[i % 4];"), "{made}");
+    // Chapter 4's own lesson is cut as usual.
+    assert_eq!(
+        lessons(&made).unwrap().len(),
+        lessons(&fourth).unwrap().len()
+    );
+    // Chapter 6 keeps nothing of chapter 5's lessons (they graduated).
+    let fifth = read("steps/05-long-payloads.rs");
+    let sixth = read("steps/06-binary.rs");
+    let (made, taken) = starter_from_own(6, &sixth, &fifth, &fifth).unwrap();
+    assert_eq!(taken, 0);
+    assert_eq!(made, starter(6, &sixth).unwrap());
+}
+
+#[test]
+fn no_narration_is_inside_a_lesson() {
+    for name in CHAPTERS {
+        for lesson in lessons(&read(&format!("steps/{name}.rs"))).unwrap() {
+            assert!(
+                !lesson.code.contains("narrate::"),
+                "steps/{name}.rs, lesson of line {}: a starter must keep every printed line",
+                lesson.line
+            );
+        }
     }
+}
+
+/// Lines of code (not blank, not only a comment) in a chapter's lessons.
+fn lesson_lines(name: &str) -> usize {
+    lessons(&read(&format!("steps/{name}.rs")))
+        .unwrap()
+        .iter()
+        .flat_map(|lesson| lesson.code.lines())
+        .filter(|line| {
+            let line = line.trim();
+            !line.is_empty() && !line.starts_with("//")
+        })
+        .count()
+}
+
+#[test]
+fn the_attendee_writes_the_protocol() {
+    // What a starter cuts is the protocol each chapter teaches: at least
+    // this many lines of code per chapter, 220 in all.
+    let least = [8, 15, 15, 8, 15, 8, 15, 15, 15, 1, 1];
+    let mut total = 0;
+    for (name, least) in CHAPTERS.iter().zip(least) {
+        let lines = lesson_lines(name);
+        assert!(
+            lines >= least,
+            "steps/{name}.rs: {lines} lines of lesson, fewer than {least}"
+        );
+        total += lines;
+    }
+    assert!(total >= 220, "{total} lines of lesson in all");
 }
 
 #[test]

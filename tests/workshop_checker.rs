@@ -1,15 +1,25 @@
 //! The workshop's checker (`cargo run --bin workshop`) against known
 //! answers: the reference passes every chapter, the untouched starters
-//! fail every chapter with their hints, and deliberate mistakes
-//! (`workshop/mistakes/`) are named. What an attendee sees for a passing, a
-//! failing, a panicking and a silent chapter is pinned in
-//! `snapshots/workshop/`.
+//! fail every chapter with their hints, and the mistakes the workshop's
+//! guide lists, each made here from the reference by a one-line edit, are
+//! named. What an attendee sees for a passing, a failing, a panicking and a
+//! silent chapter is pinned in `snapshots/workshop/`.
 //!
-//! These use the binaries `cargo test` has already built (`--no-build`);
-//! `.ci/run` also copies every reference over its starter on a clean clone
-//! and runs the checker the way an attendee does.
+//! The reference and the starters use the binaries `cargo test` has
+//! already built (`--no-build`); a mistake is written into an attendee
+//! folder of its own under `target/workshop-tests/`, which the checker
+//! builds as it builds an attendee's. `.ci/run` also runs the checker on a
+//! fresh folder holding every reference chapter, as an attendee would.
 
+use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
+
+#[path = "../workshop/checker/starter.rs"]
+#[allow(dead_code)]
+mod starter;
+
+use starter::CHAPTERS;
 
 const CHECKER: &str = env!("CARGO_BIN_EXE_workshop");
 
@@ -56,7 +66,7 @@ fn a_passing_chapter() {
 
 #[test]
 fn untouched_starters_are_all_unfinished_with_their_hints() {
-    let (passed, said) = checker(&["--no-build"]);
+    let (passed, said) = checker(&["--starters", "--no-build"]);
     assert!(!passed, "{said}");
     assert_eq!(said.matches("  not yet   chapter").count(), 11, "{said}");
     // The first unfinished chapter is shown: the todo! it reached, the
@@ -64,7 +74,7 @@ fn untouched_starters_are_all_unfinished_with_their_hints() {
     assert_checker_snapshot!("panicking", said);
     for number in 1..=11 {
         let chapter = number.to_string();
-        let (passed, said) = checker(&["check", &chapter, "--no-build"]);
+        let (passed, said) = checker(&["check", &chapter, "--starters", "--no-build"]);
         assert!(!passed, "chapter {number} passes untouched:\n{said}");
         assert!(
             said.contains("your code reached a todo!"),
@@ -77,20 +87,101 @@ fn untouched_starters_are_all_unfinished_with_their_hints() {
     }
 }
 
+/// A folder of its own for one test, under the target folder (so two
+/// worktrees or two runs never share one), emptied first.
+fn folder(label: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/workshop-tests/{label}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The reference chapter `number` with `wrong` (there exactly once)
+/// replaced by `instead`, written as an attendee's chapter and checked.
+fn mistake(label: &str, number: usize, wrong: &str, instead: &str) -> (bool, String) {
+    let name = CHAPTERS[number - 1];
+    let reference = read(&format!("steps/{name}.rs"));
+    assert_eq!(
+        reference.matches(wrong).count(),
+        1,
+        "{wrong:?} is not in steps/{name}.rs exactly once"
+    );
+    let dir = folder(label);
+    fs::write(
+        dir.join(format!("{name}.rs")),
+        reference.replacen(wrong, instead, 1),
+    )
+    .unwrap();
+    let chapter = number.to_string();
+    let result = checker(&["check", &chapter, "--dir", dir.to_str().unwrap()]);
+    // The checker's one line, for the record (`--nocapture` shows them).
+    let line = result
+        .1
+        .lines()
+        .find(|line| line.starts_with('✗'))
+        .unwrap_or_default();
+    println!("{label}: {line}");
+    for detail in result
+        .1
+        .lines()
+        .filter(|line| line.starts_with("  differs:"))
+    {
+        println!("{label}: {detail}");
+    }
+    result
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
 #[test]
 fn a_lowercase_guid_is_named() {
-    let mistake = env!("CARGO_BIN_EXE_mistake-02-lowercase-guid");
-    let (passed, said) = checker(&["check", "2", "--binary", mistake]);
+    let (passed, said) = mistake(
+        "lowercase-guid",
+        2,
+        "sha1.update(WEBSOCKET_GUID.as_bytes());",
+        "sha1.update(WEBSOCKET_GUID.to_lowercase().as_bytes());",
+    );
     assert!(!passed, "{said}");
     assert!(said.contains("wrong Sec-WebSocket-Accept"), "{said}");
     assert!(said.contains("d9WHst60HtB4IvjOVevrexl0oLA="), "{said}");
-    assert_checker_snapshot!("failing", said);
+    assert_checker_snapshot!(
+        "failing",
+        said.replace(&*folder_text("lowercase-guid"), "FOLDER")
+    );
+}
+
+/// How a test's folder appears in the checker's output.
+fn folder_text(label: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/workshop-tests/{label}"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_200_for_a_101_is_no_101() {
+    let (passed, said) = mistake(
+        "no-101",
+        2,
+        r#"response.push_str("HTTP/1.1 101 Switching Protocols\r\n");"#,
+        r#"response.push_str("HTTP/1.1 200 OK\r\n");"#,
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("no 101"), "{said}");
+    assert!(said.contains("got \"HTTP/1.1 200 OK"), "{said}");
 }
 
 #[test]
 fn a_wrong_mask_order_is_named() {
-    let mistake = env!("CARGO_BIN_EXE_mistake-03-mask-order");
-    let (passed, said) = checker(&["check", "3", "--binary", mistake]);
+    let (passed, said) = mistake(
+        "mask-order",
+        3,
+        "*byte ^= key[i % 4];",
+        "*byte ^= key[3 - i % 4];",
+    );
     assert!(!passed, "{said}");
     assert!(
         said.contains("expected \"Unmasked the data: [67, 97, 110, 32,"),
@@ -99,32 +190,183 @@ fn a_wrong_mask_order_is_named() {
 }
 
 #[test]
-fn a_refused_upgrade_is_no_101() {
-    let mistake = env!("CARGO_BIN_EXE_mistake-02-no-101");
-    let (passed, said) = checker(&["check", "2", "--binary", mistake]);
+fn a_length_in_characters_is_named() {
+    let (passed, said) = mistake(
+        "length-in-characters",
+        4,
+        "bytes.push(payload.len() as u8);",
+        "bytes.push(text.chars().count() as u8);",
+    );
     assert!(!passed, "{said}");
-    assert!(said.contains("no 101"), "{said}");
-    assert!(said.contains("got \"HTTP/1.1 200 OK"), "{said}");
+    assert!(said.contains("Très bien"), "{said}");
+    assert!(
+        said.contains("that length counts characters; a frame's length counts bytes"),
+        "{said}"
+    );
+}
+
+#[test]
+fn binary_for_text_is_named_by_opcode() {
+    let (passed, said) = mistake(
+        "binary-for-text",
+        4,
+        "let opcode = Opcode::Text.bits();",
+        "let opcode = Opcode::Binary.bits();",
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("differs:  opcode 2 (binary), expected opcode 1 (text)"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_7_bit_length_for_126_bytes_is_an_answer_cut_short() {
+    let (passed, said) = mistake(
+        "seven-bits-for-126",
+        5,
+        "if length <= 125 {",
+        "if length <= 126 {",
+    );
+    assert!(!passed, "{said}");
+    assert!(!said.contains("no answer"), "{said}");
+    assert!(said.contains("an answer cut short"), "{said}");
+    assert!(
+        said.contains("length 24929 (126, then 16-bit [97, 97]), expected length 126 (126, then 16-bit [0, 126])"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_stray_continuation_accepted_is_named() {
+    let (passed, said) = mistake(
+        "stray-continuation",
+        7,
+        "(Opcode::Continuation, None) => return Err(Violation::NothingToContinue),",
+        "",
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("a continuation frame with no message to continue must be refused"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_ping_answered_with_a_ping_is_named() {
+    let (passed, said) = mistake(
+        "ping-for-ping",
+        8,
+        "answer: Opcode::Pong,",
+        "answer: Opcode::Ping,",
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("wrong frame for the pong for a ping between two fragments"),
+        "{said}"
+    );
+    assert!(
+        said.contains("differs:  opcode 9 (ping), expected opcode 10 (pong)"),
+        "{said}"
+    );
+    // What was sent is the step's ping, not the checker's pong to the
+    // server's own ping.
+    assert!(
+        said.contains("opcode 9 (ping), FIN 1, RSV 000, masked with key [1, 2, 3, 4] (shown unmasked), length 11 (7-bit): \"still here?\""),
+        "{said}"
+    );
+    assert!(
+        !said.contains("opcode 10 (pong), FIN 1, RSV 000, masked"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_close_code_1005_on_the_wire_is_named() {
+    let (passed, said) = mistake(
+        "close-1005",
+        9,
+        "None => Vec::new(),",
+        "None => 1005u16.to_be_bytes().to_vec(),",
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("1005 is never sent"), "{said}");
+    assert!(said.contains("code 1005 (no status code"), "{said}");
+}
+
+#[test]
+fn a_close_answer_may_echo_the_reason() {
+    let (passed, said) = mistake(
+        "close-echoes-reason",
+        9,
+        "Some(code) => code.0.to_be_bytes().to_vec(),",
+        "Some(code) => [&code.0.to_be_bytes()[..], received.reason.as_bytes()].concat(),",
+    );
+    assert!(passed, "{said}");
 }
 
 #[test]
 fn a_silent_chapter_times_out_plainly() {
-    let mistake = env!("CARGO_BIN_EXE_mistake-04-silent");
-    let (passed, said) = checker(&["check", "4", "--binary", mistake]);
+    let (passed, said) = mistake(
+        "silent",
+        4,
+        "connection.writer.write_all(&bytes)?;",
+        "std::thread::sleep(std::time::Duration::from_secs(60));",
+    );
     assert!(!passed, "{said}");
     assert!(said.contains("no answer within 1 s"), "{said}");
-    assert_checker_snapshot!("silent", said);
+    assert_checker_snapshot!("silent", said.replace(&*folder_text("silent"), "FOLDER"));
 }
 
 #[test]
 fn a_server_that_exits_is_said_to_have_exited() {
-    let mistake = env!("CARGO_BIN_EXE_mistake-05-exits");
-    let (passed, said) = checker(&["check", "5", "--binary", mistake]);
+    let (passed, said) = mistake(
+        "exits",
+        5,
+        "conversation::start(connection, None)?;",
+        "std::process::exit(3);",
+    );
     assert!(!passed, "{said}");
     assert!(
         said.contains("your server exited (exit status: 3)"),
         "{said}"
     );
+}
+
+/// An attendee's way through: `start` makes chapter 1; once it passes,
+/// chapter 2 appears; a chapter 3 written in the attendee's own words
+/// carries over into chapter 4's starter, lesson by lesson.
+#[test]
+fn each_starter_comes_from_the_chapter_before() {
+    let dir = folder("attendee");
+    let dir_text = dir.to_str().unwrap();
+    let (passed, said) = checker(&["start", "--dir", dir_text]);
+    assert!(passed, "{said}");
+    assert!(dir.join("01-print-request.rs").exists());
+    assert!(!dir.join("02-handshake.rs").exists());
+    let (passed, said) = checker(&["check", "2", "--dir", dir_text]);
+    assert!(!passed);
+    assert!(said.contains("it appears when chapter 1 passes"), "{said}");
+
+    // Chapter 3 answered in the attendee's own way.
+    let reference = read("steps/03-read-frame.rs");
+    let own = reference.replace(
+        "    for (i, byte) in data.iter_mut().enumerate() {\n        *byte ^= key[i % 4];\n    }\n",
+        "    let mut position = 0;\n    while position < data.len() {\n        data[position] ^= key[position % 4];\n        position += 1;\n    }\n",
+    );
+    assert_ne!(own, reference);
+    fs::write(dir.join("03-read-frame.rs"), own).unwrap();
+    let (passed, said) = checker(&["check", "3", "--dir", dir_text]);
+    assert!(passed, "{said}");
+    assert!(said.contains("chapter 4 is ready"), "{said}");
+    let next = fs::read_to_string(dir.join("04-reply.rs")).unwrap();
+    assert!(
+        next.contains("data[position] ^= key[position % 4];"),
+        "{next}"
+    );
+    assert!(!next.contains("*byte ^= key[i % 4];"), "{next}");
+    // Chapter 4's own lesson is still to write.
+    assert!(next.contains("todo!(\"0b1000_0001 (FIN, text)"), "{next}");
 }
 
 #[test]
@@ -169,7 +411,7 @@ fn solution_asks_first_while_the_chapter_does_not_pass() {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new(CHECKER)
-        .args(["solution", "3", "--no-build"])
+        .args(["solution", "3", "--starters", "--no-build"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -215,4 +457,71 @@ fn a_server_that_does_not_listen_is_said_plainly() {
     );
     let _ = std::fs::remove_file(claims);
     let _ = std::fs::remove_file(mute);
+}
+
+/// `watch` details the chapter saved last, not the first unfinished one: a
+/// late arrival working on chapter 2 with chapter 1 unfinished sees
+/// chapter 2's failure on every save.
+#[cfg(unix)]
+#[test]
+fn watch_follows_the_chapter_saved_last() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = folder("watch");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "--dir", dir_text]).0);
+    assert!(checker(&["start", "2", "--dir", dir_text]).0);
+    /// `watch` runs until every chapter passes: stopped however the test ends.
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stopped(
+        Command::new(CHECKER)
+            .args(["watch", "--dir", dir_text])
+            .env("WORKSHOP_TIMEOUT_MS", "1000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // The details printed before the next "Watching" line.
+    let mut round = || -> Vec<String> {
+        let mut said = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.starts_with("Watching ") {
+                break;
+            }
+            said.push(line);
+        }
+        said
+    };
+    let first = round();
+    assert!(
+        first.iter().any(|line| line.starts_with("✗ chapter  2")),
+        "{first:?}"
+    );
+    // Chapter 1 saved: its failure is the one shown.
+    std::thread::sleep(Duration::from_millis(1100));
+    let chapter_1 = dir.join("01-print-request.rs");
+    let text = fs::read_to_string(&chapter_1).unwrap();
+    fs::write(&chapter_1, text + "\n").unwrap();
+    let second = round();
+    drop(child);
+    assert!(
+        second.iter().any(|line| line.starts_with("✗ chapter  1")),
+        "{second:?}"
+    );
+    assert!(
+        !second.iter().any(|line| line.starts_with("✗ chapter  2")),
+        "{second:?}"
+    );
 }

@@ -37,8 +37,8 @@
 
 // Your chapter 1. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with
-// `cargo run --bin workshop -- check 1`. Generated from the reference in
-// `steps/` by `cargo run --bin workshop -- generate`.
+// `cargo run --bin workshop -- check 1`. Made from the reference in
+// `steps/` by the workshop's checker.
 #![allow(unused)]
 
 use std::io::BufRead;

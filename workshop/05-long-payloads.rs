@@ -6,10 +6,11 @@
 //! log shows which form each frame used, with the extension's bytes, and
 //! the header our echo sends back in the same forms.
 //!
-//! **What graduates.** The header reading of chapter 3 now lives in the
-//! library, `frame::read_header`, extended with the 16- and 64-bit forms;
-//! chapter 4's reply bytes become `frame::write`, which picks the shortest
-//! form for any length. Both are RFC 6455 §5.2 to the letter.
+//! This chapter reads each header itself (`read_header`: chapter 3's bit
+//! masks, then `payload_length` for the two longer forms) and writes the
+//! echo's header itself (`encode_header`, which picks the shortest form
+//! for any length). From chapter 6 on, the library's `frame::read_header`
+//! and `frame::write` do the same, RFC 6455 §5.2 to the letter.
 //!
 //! From this chapter on, the connection stays open: `converse` reads frame
 //! after frame and echoes each message back with the same type, until the
@@ -45,17 +46,17 @@
 
 // Your chapter 5. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with
-// `cargo run --bin workshop -- check 5`. Generated from the reference in
-// `steps/` by `cargo run --bin workshop -- generate`.
+// `cargo run --bin workshop -- check 5`. Made from the reference in
+// `steps/` by the workshop's checker.
 #![allow(unused)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::close::{self, CloseCode};
-use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opcode};
+use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, LengthField, Opcode};
 use websocket_from_scratch::protocol::violation::Violation;
 use websocket_from_scratch::server::conversation::{self, EchoOptions};
 use websocket_from_scratch::server::listener::{self, Connection, Socket};
@@ -91,7 +92,7 @@ fn echo(connection: &mut Connection, limit: u64) -> Result<(), Error> {
 /// Reads frames until the client leaves, and echoes each message.
 fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(), Error> {
     loop {
-        let header = match frame::read_header(reader) {
+        let header = match read_header(reader) {
             Err(FrameError::Closed) => {
                 narrate::event("The client closed the connection.");
                 return Ok(());
@@ -110,11 +111,58 @@ fn converse(reader: &mut impl Read, writer: &mut Socket, limit: u64) -> Result<(
         if std::str::from_utf8(&payload).is_err() {
             return Err(Violation::InvalidUtf8.into());
         }
-        tell_echo(header.opcode, &payload);
-        // lesson: echo the payload in one frame, same opcode (frame::write picks the length form)
-        todo!("echo the payload in one frame, same opcode (frame::write picks the length form)")
-        // end of lesson
+        let echo_header = encode_header(header.opcode, payload.len() as u64);
+        tell_echo(header.opcode, &payload, &echo_header);
+        let mut echo = echo_header;
+        echo.extend_from_slice(&payload);
+        writer.write_all(&echo)?;
     }
+}
+
+/// Reads a frame's header: the first two bytes as in chapter 3, then the
+/// bytes they announce (an extended length, a masking key) in one read.
+fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
+    let mut bytes = [0; 14];
+    frame::read_frame_bytes(reader, &mut bytes[..2], true)?;
+    let [first, second] = [bytes[0], bytes[1]];
+    let mask_len = if second & 0b1000_0000 != 0 { 4 } else { 0 };
+    let total = 2 + extended_length_bytes(second) + mask_len;
+    frame::read_frame_bytes(reader, &mut bytes[2..total], false)?;
+    let (payload_len, rest) = payload_length(second, &bytes[2..total])?;
+    let mask = match rest {
+        [a, b, c, d] => Some([*a, *b, *c, *d]),
+        _ => None,
+    };
+    Ok(FrameHeader {
+        fin: first & 0b1000_0000 != 0,
+        rsv: (first & 0b0111_0000) >> 4,
+        opcode: Opcode::from_bits(first & 0b0000_1111),
+        mask,
+        payload_len,
+    })
+}
+
+/// How many bytes of extended length follow the second byte.
+fn extended_length_bytes(second_byte: u8) -> usize {
+    // lesson: a 7-bit length of 126 is followed by 2 more length bytes, 127 by 8, any other by 0
+    todo!("a 7-bit length of 126 is followed by 2 more length bytes, 127 by 8, any other by 0")
+    // end of lesson
+}
+
+/// The payload length, from the 7-bit field and the extended length bytes
+/// at the start of `rest` (big-endian); returns what follows them.
+fn payload_length(second_byte: u8, rest: &[u8]) -> Result<(u64, &[u8]), FrameError> {
+    // lesson: 126: u16 big-endian, at least 126; 127: u64, top bit clear, over 65535
+    todo!("126: u16 big-endian, at least 126; 127: u64, top bit clear, over 65535")
+    // end of lesson
+}
+
+/// The header of a whole, unmasked frame from the server, with its length
+/// in the shortest form (§5.2).
+fn encode_header(opcode: Opcode, length: u64) -> Vec<u8> {
+    // lesson: FIN and the opcode, then the shortest form: 7-bit, 126 and 16 bits, 127 and 64 bits
+    todo!("FIN and the opcode, then the shortest form: 7-bit, 126 and 16 bits, 127 and 64 bits")
+    // end of lesson
 }
 
 /// What any frame must satisfy, and what this chapter supports, decided
@@ -147,21 +195,13 @@ fn check(header: &FrameHeader, limit: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// The story of a message and its echo.
-fn tell_echo(opcode: Opcode, payload: &[u8]) {
+/// The story of a message and its echo, with the header actually sent.
+fn tell_echo(opcode: Opcode, payload: &[u8], echo_header: &[u8]) {
     let preview = narrate::text_preview(&String::from_utf8_lossy(payload));
     narrate::plain(format!("  {preview}"));
-    let echo_header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: None,
-        payload_len: payload.len() as u64,
-    };
     narrate::sent(format!(
-        "Echoing {opcode} frame: {} bytes, header {:?}",
+        "Echoing {opcode} frame: {} bytes, header {echo_header:?}",
         payload.len(),
-        frame::encode_header(&echo_header)
     ));
 }
 

@@ -5,17 +5,25 @@
 //! reason), the other answers with a close frame, and then the server
 //! closes the TCP connection (RFC 6455 §5.5.1, §7.1.1 — the server closes
 //! first, so the client is not left holding the socket in TIME_WAIT).
-//! `answer_close` does it; the log names each code's meaning
+//! `answer_close` does it: `parse_close` reads the payload, `close_answer`
+//! makes the answer's; the log names each code's meaning
 //! (`close::CloseCode::meaning`).
 //!
-//! Watch for close frames that are themselves wrong (`close::parse`): a
-//! one-byte payload, a code that may not be sent (0–999, 1004–1006, 1015,
-//! the unassigned 1016–2999) → 1002; a reason that is not UTF-8 → 1007.
+//! Watch for close frames that are themselves wrong (`parse_close`): a
+//! one-byte payload, a code that may not be sent (`may_be_sent`: 0–999,
+//! 1004–1006, 1015, the unassigned 1016–2999 may not) → 1002; a reason that
+//! is not UTF-8 → 1007. An empty close frame has no code, and the answer
+//! has none either: 1005 ("no status code") only ever describes such a
+//! frame, it is never sent.
 //!
 //! And from this chapter on, every protocol error from the earlier
 //! chapters is answered properly: `fail` sends a close frame with the
 //! code §7.4.1 assigns (`violation::Violation::close_code`) before hanging
 //! up, instead of just dropping the connection.
+//!
+//! **What graduates.** Chapter 8's control-frame rules and test now live
+//! in the library, `control::check` and `Opcode::is_control`; answering a
+//! ping (`hear`) is chapter 8's code, unchanged.
 //!
 //! Try it: `cargo run --bin 09-closing-handshake`, then
 //! `cargo run --bin client -- --close 1000 --reason bye`, or
@@ -34,8 +42,8 @@
 
 // Your chapter 9. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with
-// `cargo run --bin workshop -- check 9`. Generated from the reference in
-// `steps/` by `cargo run --bin workshop -- generate`.
+// `cargo run --bin workshop -- check 9`. Made from the reference in
+// `steps/` by the workshop's checker.
 #![allow(unused)]
 
 use std::io::Read;
@@ -43,7 +51,7 @@ use std::process::ExitCode;
 
 use websocket_from_scratch::Error;
 use websocket_from_scratch::narrate;
-use websocket_from_scratch::protocol::close::{self, CloseCode};
+use websocket_from_scratch::protocol::close::{self, CloseCode, CloseFrame, CloseFrameError};
 use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::message::{Assembler, Message};
@@ -165,8 +173,38 @@ fn check(header: &FrameHeader, assembler: &Assembler, limit: u64) -> Result<(), 
     Ok(())
 }
 
-/// Answers a ping with a pong carrying the same payload (§5.5.2), and
-/// notes the pong that answers our own ping (§5.5.3).
+/// What a control frame calls for.
+enum Heard {
+    /// A ping: send this frame back, now, even in the middle of a message.
+    Ping {
+        answer: Opcode,
+        payload: Vec<u8>,
+    },
+    /// The pong that answers the ping we sent.
+    OurPong,
+    /// A pong nobody asked for: allowed, and ignored (§5.5.3).
+    UnsolicitedPong,
+    Nothing,
+}
+
+/// A ping is answered with a pong carrying the same payload (§5.5.2); a
+/// pong carrying the payload of the ping we sent answers it (§5.5.3).
+fn hear(opcode: Opcode, payload: &[u8], ping_sent: &mut Option<Vec<u8>>) -> Heard {
+    match opcode {
+        Opcode::Ping => Heard::Ping {
+            answer: Opcode::Pong,
+            payload: payload.to_vec(),
+        },
+        Opcode::Pong if ping_sent.as_deref() == Some(payload) => {
+            *ping_sent = None;
+            Heard::OurPong
+        }
+        Opcode::Pong => Heard::UnsolicitedPong,
+        _ => Heard::Nothing,
+    }
+}
+
+/// Does what a control frame calls for, and tells it: the answer as sent.
 fn control_frame(
     writer: &mut Socket,
     opcode: Opcode,
@@ -175,8 +213,8 @@ fn control_frame(
     ping_sent: &mut Option<Vec<u8>>,
 ) -> Result<(), Error> {
     let described = control::describe(payload);
-    match opcode {
-        Opcode::Ping => {
+    match hear(opcode, payload, ping_sent) {
+        Heard::Ping { answer, payload } => {
             narrate::received(format!(
                 "Received ping {described}; answering with a pong carrying the same payload"
             ));
@@ -188,19 +226,16 @@ fn control_frame(
                     message.opcode
                 ));
             }
-            frame::write(writer, true, Opcode::Pong, payload)?;
-            narrate::sent(format!("Sent pong {described}"));
+            frame::write(writer, true, answer, &payload)?;
+            narrate::sent(format!("Sent {answer} {}", control::describe(&payload)));
         }
-        Opcode::Pong if ping_sent.as_deref() == Some(payload) => {
-            *ping_sent = None;
-            narrate::received(format!(
-                "Received pong {described}: the client answered our ping"
-            ));
-        }
-        Opcode::Pong => narrate::aside(format!(
+        Heard::OurPong => narrate::received(format!(
+            "Received pong {described}: the client answered our ping"
+        )),
+        Heard::UnsolicitedPong => narrate::aside(format!(
             "Received an unsolicited pong {described}; ignoring it (§5.5.3 allows them)"
         )),
-        _ => {}
+        Heard::Nothing => {}
     }
     Ok(())
 }
@@ -238,8 +273,51 @@ fn tell_echo(message: &Message) {
 /// hangs up. The server closes TCP first, so that the client, not the
 /// server, is left waiting out TIME_WAIT (§7.1.1).
 fn answer_close(writer: &mut Socket, payload: &[u8]) -> Result<(), Error> {
-    // lesson: close::parse the payload; answer with a close frame echoing its code
-    todo!("close::parse the payload; answer with a close frame echoing its code")
+    let received = parse_close(payload)?;
+    match received.code {
+        Some(code) => narrate::received(format!(
+            "Received close frame: code {code}, reason {:?}",
+            received.reason
+        )),
+        None => narrate::received("Received close frame with no status code"),
+    }
+    let answer = close_answer(&received);
+    frame::write(writer, true, Opcode::Close, &answer)?;
+    match answer.as_slice() {
+        [] => narrate::sent("Answering with an empty close frame"),
+        [high, low, ..] => narrate::sent(format!(
+            "Answering with close frame: code {}",
+            CloseCode(u16::from_be_bytes([*high, *low]))
+        )),
+        [_] => narrate::sent(format!(
+            "Answering with a close frame of one byte: {answer:?}"
+        )),
+    }
+    narrate::event("Closing the TCP connection; the server closes first (RFC 6455 §7.1.1).");
+    Ok(())
+}
+
+/// A close frame's payload (§5.5.1): empty, or a two-byte code (big-endian)
+/// followed by a reason in UTF-8.
+fn parse_close(payload: &[u8]) -> Result<CloseFrame, Violation> {
+    // lesson: empty: no code; one byte: refused; else a u16 code (may_be_sent?) and a UTF-8 reason
+    todo!("empty: no code; one byte: refused; else a u16 code (may_be_sent?) and a UTF-8 reason")
+    // end of lesson
+}
+
+/// The codes a close frame may carry (§7.4.1, §7.4.2): the assigned ones
+/// meant for the wire, and those for libraries (3000–3999) and
+/// applications (4000–4999). 1005, 1006 and 1015 only describe a closing.
+fn may_be_sent(code: CloseCode) -> bool {
+    // lesson: 1000-1003, 1007-1014 and 3000-4999 may be sent; 1004-1006, 1015 and the rest may not
+    todo!("1000-1003, 1007-1014 and 3000-4999 may be sent; 1004-1006, 1015 and the rest may not")
+    // end of lesson
+}
+
+/// The payload of the answer to a close frame: its code, if it had one.
+fn close_answer(received: &CloseFrame) -> Vec<u8> {
+    // lesson: echo the code as two big-endian bytes (a reason is optional); no code: empty
+    todo!("echo the code as two big-endian bytes (a reason is optional); no code: empty")
     // end of lesson
 }
 

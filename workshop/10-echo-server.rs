@@ -100,8 +100,8 @@
 
 // Your chapter 10. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with
-// `cargo run --bin workshop -- check 10`. Generated from the reference in
-// `steps/` by `cargo run --bin workshop -- generate`.
+// `cargo run --bin workshop -- check 10`. Made from the reference in
+// `steps/` by the workshop's checker.
 #![allow(unused)]
 
 use std::process::ExitCode;
@@ -201,8 +201,8 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     }
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
-    // lesson: a Session driven by conversation::converse, echoing each message with session.send
-    todo!("a Session driven by conversation::converse, echoing each message with session.send")
+    // lesson: a Session, conversation::converse; for each message tell_echo, then session.send
+    todo!("a Session, conversation::converse; for each message tell_echo, then session.send")
     // end of lesson
 }
 

@@ -80,8 +80,8 @@
 
 // Your chapter 11. Each `// lesson:` below is a `todo!` with a hint:
 // write the code it asks for, then check it with
-// `cargo run --bin workshop -- check 11`. Generated from the reference in
-// `steps/` by `cargo run --bin workshop -- generate`.
+// `cargo run --bin workshop -- check 11`. Made from the reference in
+// `steps/` by the workshop's checker.
 #![allow(unused)]
 
 use std::process::ExitCode;

@@ -1,21 +1,26 @@
 //! The workshop's checker, for attendees: `cargo run --bin workshop`.
 //!
-//! Each chapter an attendee writes is its own binary (`workshop-NN`, built
-//! from `workshop/NN-name.rs` against the reference library), so a gap in
-//! one chapter never breaks another. The checker builds it, plays the
-//! chapter's own scenario against it (`scenario`), checks the bytes on the
-//! wire first, then compares the narration with the same `snapshots/` file
-//! that pins the reference chapter.
+//! Attendees write their chapters in a folder of their own, `my-workshop/`
+//! (ignored by git; `start` makes it): a small Cargo package of its own,
+//! one binary per chapter (`chapter-NN`), built against this repository's
+//! library, so the tutorial's own files and `cargo test` are never touched.
+//! The checker builds a chapter, plays the chapter's own scenario against
+//! it (`scenario`), checks the bytes on the wire first, then compares the
+//! narration with the same `snapshots/` file that pins the reference
+//! chapter. When chapter N passes, chapter N+1's starter appears beside it,
+//! made from the attendee's own chapter N where the reference carries that
+//! code over (`starter::starter_from_own`).
 //!
 //! ```text
-//! cargo run --bin workshop                       every chapter, in order
+//! cargo run --bin workshop -- start [N]          my-workshop/ with chapter N's starter (1 unless told)
+//! cargo run --bin workshop                       every chapter started, in order
 //! cargo run --bin workshop -- check N            chapter N alone
 //! cargo run --bin workshop -- check N --reference   the same checks on steps/
 //! cargo run --bin workshop -- hint N             what chapter N asks for
-//! cargo run --bin workshop -- reset N            the starter back, as shipped
+//! cargo run --bin workshop -- reset N            the starter back
 //! cargo run --bin workshop -- solution N         the reference's lesson code
 //! cargo run --bin workshop -- watch              re-check on every save
-//! cargo run --bin workshop -- generate           (instructors) starters from steps/
+//! cargo run --bin workshop -- generate           (instructors) workshop/*.rs from steps/
 //! ```
 
 /// Printing that never panics: a checker piped into `head` just stops.
@@ -60,8 +65,11 @@ fn root() -> PathBuf {
 /// Whose code a check runs.
 #[derive(Clone)]
 enum Whose {
-    /// The attendee's `workshop/NN-name.rs`.
+    /// The attendee's own `NN-name.rs`, in their folder.
     Attendee,
+    /// The starters as generated, `workshop/NN-name.rs` (binaries
+    /// `workshop-NN`): for the checker's own tests.
+    Starter,
     /// The reference `steps/NN-name.rs`.
     Reference,
     /// Any executable, checked as chapter N (for the checker's own tests).
@@ -72,19 +80,22 @@ struct Options {
     command: String,
     chapter: Option<usize>,
     whose: Whose,
+    /// The attendee's folder.
+    dir: PathBuf,
     /// Use the binaries already built next to the checker.
     no_build: bool,
     /// `solution`: no question asked.
     yes: bool,
 }
 
-const USAGE: &str = "usage: cargo run --bin workshop [-- check N [--reference] | hint N | reset N | solution N [--yes] | watch | generate]";
+const USAGE: &str = "usage: cargo run --bin workshop [-- start [N] | check N [--reference] | hint N | reset N | solution N [--yes] | watch | generate] [--dir FOLDER]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         command: "all".into(),
         chapter: None,
         whose: Whose::Attendee,
+        dir: root().join(FOLDER),
         no_build: false,
         yes: false,
     };
@@ -92,13 +103,18 @@ fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--reference" => options.whose = Whose::Reference,
+            "--starters" => options.whose = Whose::Starter,
             "--no-build" => options.no_build = true,
             "--yes" | "-y" => options.yes = true,
             "--binary" => match rest.next() {
                 Some(path) => options.whose = Whose::Binary(PathBuf::from(path)),
                 None => return Err("--binary needs a path".into()),
             },
-            "check" | "hint" | "reset" | "solution" | "watch" | "generate" => {
+            "--dir" => match rest.next() {
+                Some(path) => options.dir = PathBuf::from(path),
+                None => return Err("--dir needs a folder".into()),
+            },
+            "start" | "check" | "hint" | "reset" | "solution" | "watch" | "generate" => {
                 options.command = arg.clone()
             }
             number => match number.parse::<usize>() {
@@ -132,16 +148,17 @@ fn main() -> ExitCode {
     };
     let chapter = options.chapter.unwrap_or(1);
     let ok = match options.command.as_str() {
+        "start" => start(chapter, &options),
         "check" => check_one(chapter, &options),
         "hint" => {
             say_inline!("{}", hint(chapter));
             true
         }
-        "reset" => reset(chapter),
+        "reset" => reset(chapter, &options),
         "solution" => solution(chapter, &options),
         "watch" => watch(&options),
         "generate" => generate(),
-        _ => check_all(&options),
+        _ => check_all(&options, None),
     };
     if ok {
         ExitCode::SUCCESS
@@ -150,16 +167,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// The attendee's folder, under the repository unless `--dir` says
+/// otherwise; `.gitignore` names it.
+const FOLDER: &str = "my-workshop";
+
 fn name(number: usize) -> &'static str {
     CHAPTERS[number - 1]
 }
 
-fn attendee_file(number: usize) -> PathBuf {
+/// The attendee's chapter `number`.
+fn own_file(dir: &Path, number: usize) -> PathBuf {
+    dir.join(format!("{}.rs", name(number)))
+}
+
+/// The binary of the attendee's chapter `number`: named after the folder,
+/// so that two folders (an attendee's, a test's) never overwrite each
+/// other's binaries in the shared target folder.
+fn own_bin(dir: &Path, number: usize) -> String {
+    let folder = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut prefix: String = folder
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    if prefix.is_empty() || !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        prefix.insert_str(0, "chapter-");
+    }
+    format!("{prefix}-{number:02}")
+}
+
+/// The tracked starter, as generated.
+fn starter_file(number: usize) -> PathBuf {
     root().join(format!("workshop/{}.rs", name(number)))
 }
 
 fn reference_file(number: usize) -> PathBuf {
     root().join(format!("steps/{}.rs", name(number)))
+}
+
+/// A path as the attendee knows it: relative to the repository if inside.
+fn shown(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// The verdict on one chapter.
@@ -170,34 +223,66 @@ enum Verdict {
         line: String,
         diff: String,
     },
+    /// The attendee has no file for this chapter yet.
+    NotStarted,
+}
+
+/// Where the checker itself was built: chapters are built beside it.
+fn profile_dir() -> Result<PathBuf, String> {
+    let me = std::env::current_exe()
+        .map_err(|error| format!("the checker cannot find its own folder: {error}"))?;
+    me.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "the checker cannot find its own folder".to_string())
+}
+
+fn executable(folder: &Path, bin: &str) -> PathBuf {
+    folder.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The executable to check for chapter `number`, built first unless told
+/// not to.
+fn binary(number: usize, options: &Options) -> Result<Option<PathBuf>, String> {
+    let folder = profile_dir()?;
+    let bin = match &options.whose {
+        Whose::Binary(path) => return Ok(Some(path.clone())),
+        Whose::Reference => name(number).to_string(),
+        Whose::Starter => format!("workshop-{number:02}"),
+        Whose::Attendee => {
+            let file = own_file(&options.dir, number);
+            if !file.exists() {
+                return Ok(None);
+            }
+            let bin = own_bin(&options.dir, number);
+            if !options.no_build {
+                build_own(&options.dir, &bin, &folder)
+                    .map_err(|errors| format!("{} does not compile:\n{errors}", shown(&file)))?;
+            }
+            return Ok(Some(executable(&folder, &bin)));
+        }
+    };
+    if !options.no_build {
+        build(&bin).map_err(|errors| {
+            let file = match options.whose {
+                Whose::Reference => reference_file(number),
+                _ => starter_file(number),
+            };
+            format!("{} does not compile:\n{errors}", shown(&file))
+        })?;
+    }
+    Ok(Some(executable(&folder, &bin)))
 }
 
 /// Builds (unless told not to) and checks chapter `number`.
 fn verdict(number: usize, options: &Options) -> Verdict {
-    let binary = match &options.whose {
-        Whose::Binary(path) => path.clone(),
-        whose => {
-            let bin = match whose {
-                Whose::Reference => name(number).to_string(),
-                _ => format!("workshop-{number:02}"),
+    let binary = match binary(number, options) {
+        Ok(Some(binary)) => binary,
+        Ok(None) => return Verdict::NotStarted,
+        Err(line) => {
+            return Verdict::Fail {
+                line,
+                diff: String::new(),
             };
-            if !options.no_build
-                && let Err(errors) = build(&bin)
-            {
-                return Verdict::Fail {
-                    line: format!("workshop/{}.rs does not compile:\n{errors}", name(number)),
-                    diff: String::new(),
-                };
-            }
-            match std::env::current_exe() {
-                Ok(me) => me.with_file_name(format!("{bin}{}", std::env::consts::EXE_SUFFIX)),
-                Err(error) => {
-                    return Verdict::Fail {
-                        line: format!("the checker cannot find its own folder: {error}"),
-                        diff: String::new(),
-                    };
-                }
-            }
         }
     };
     let run = scenario::play(number, &binary);
@@ -233,6 +318,14 @@ fn verdict(number: usize, options: &Options) -> Verdict {
             diff,
         };
     }
+    // The narration matches: what the scenario cannot show, checked on a
+    // server of its own (a stray continuation, say).
+    if let Some(failure) = scenario::rules(number, &binary) {
+        return Verdict::Fail {
+            line: failure.to_string(),
+            diff: String::new(),
+        };
+    }
     Verdict::Pass
 }
 
@@ -241,6 +334,75 @@ fn build(bin: &str) -> Result<(), String> {
     let output = Command::new(cargo)
         .args(["build", "--quiet", "--bin", bin])
         .current_dir(root())
+        .output()
+        .map_err(|error| format!("cargo does not run: {error}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let errors = String::from_utf8_lossy(&output.stderr);
+    let shown: Vec<&str> = errors.lines().take(40).collect();
+    Err(shown.join("\n"))
+}
+
+/// The attendee's folder as a Cargo package of its own: the library by
+/// path, the crates chapter 2 hashes and encodes with (the versions this
+/// repository uses), one binary per chapter file present. Rewritten only
+/// when that changes, so that `watch` sees only the attendee's saves.
+fn write_manifest(dir: &Path) -> Result<(), String> {
+    let ours = fs::read_to_string(root().join("Cargo.toml")).map_err(|error| error.to_string())?;
+    let mut text = format!(
+        "# Made by `cargo run --bin workshop`, which rewrites it as chapters appear.\n\
+         [package]\nname = \"my-workshop\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\nautobins = false\n\n\
+         # A workspace of its own: the tutorial's is left alone.\n[workspace]\n\n\
+         [dependencies]\nwebsocket-from-scratch = {{ path = {:?} }}\n",
+        root().display().to_string()
+    );
+    for line in ours.lines() {
+        if line.starts_with("base64 = ") || line.starts_with("sha1 = ") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    for number in 1..=CHAPTERS.len() {
+        if own_file(dir, number).exists() {
+            text.push_str(&format!(
+                "\n[[bin]]\nname = \"{}\"\npath = \"{}.rs\"\n",
+                own_bin(dir, number),
+                name(number)
+            ));
+        }
+    }
+    let manifest = dir.join("Cargo.toml");
+    if fs::read_to_string(&manifest).ok().as_deref() != Some(text.as_str()) {
+        fs::write(&manifest, text).map_err(|error| format!("{}: {error}", manifest.display()))?;
+    }
+    // The same versions of every crate as the tutorial: nothing to download,
+    // and the dependencies already built are reused.
+    let lock = dir.join("Cargo.lock");
+    if !lock.exists() {
+        fs::copy(root().join("Cargo.lock"), &lock)
+            .map_err(|error| format!("{}: {error}", lock.display()))?;
+    }
+    Ok(())
+}
+
+/// Builds the attendee's `bin` into the checker's own target folder, so the
+/// dependencies are compiled once for both.
+fn build_own(dir: &Path, bin: &str, profile: &Path) -> Result<(), String> {
+    write_manifest(dir)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = profile.parent().unwrap_or(profile);
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--quiet", "--bin", bin, "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target);
+    if profile.file_name().is_some_and(|name| name == "release") {
+        command.arg("--release");
+    }
+    let output = command
         .output()
         .map_err(|error| format!("cargo does not run: {error}"))?;
     if output.status.success() {
@@ -368,48 +530,164 @@ fn check_one(number: usize, options: &Options) -> bool {
     match verdict(number, options) {
         Verdict::Pass => {
             say!("✓ {}: passes", title(number));
+            advance(number, options);
             true
         }
         Verdict::Fail { line, diff } => {
             print_failure(number, &line, &diff);
             false
         }
-    }
-}
-
-fn check_all(options: &Options) -> bool {
-    let mut first_failure = None;
-    let mut lines = Vec::new();
-    for number in 1..=CHAPTERS.len() {
-        match verdict(number, options) {
-            Verdict::Pass => lines.push(format!("  done      {}", title(number))),
-            Verdict::Fail { line, diff } => {
-                lines.push(format!("  not yet   {}", title(number)));
-                if first_failure.is_none() {
-                    first_failure = Some((number, line, diff));
-                }
-            }
-        }
-    }
-    say!("Progress:\n{}", lines.join("\n"));
-    match first_failure {
-        None => {
-            say!("\nEvery chapter passes.");
-            true
-        }
-        Some((number, line, diff)) => {
-            print_failure(number, &line, &diff);
+        Verdict::NotStarted => {
+            say!("{}", not_started(number, options));
             false
         }
     }
 }
 
+fn not_started(number: usize, options: &Options) -> String {
+    let file = shown(&own_file(&options.dir, number));
+    if number == 1 {
+        format!("{file} is not there yet: `cargo run --bin workshop -- start` makes it.")
+    } else {
+        format!(
+            "{file} is not there yet: it appears when chapter {} passes. To start at \
+             chapter {number} directly (its starter then holds the reference's code for \
+             the chapters before): `cargo run --bin workshop -- start {number}`.",
+            number - 1
+        )
+    }
+}
+
+/// Every chapter: one line each, then the details of one that does not
+/// pass: `focus` if it is one of them (the chapter last saved), else the
+/// first.
+fn check_all(options: &Options, focus: Option<usize>) -> bool {
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    let mut started = 0;
+    for number in 1..=CHAPTERS.len() {
+        match verdict(number, options) {
+            Verdict::Pass => {
+                started += 1;
+                lines.push(format!("  done      {}", title(number)));
+                advance(number, options);
+            }
+            Verdict::Fail { line, diff } => {
+                started += 1;
+                lines.push(format!("  not yet   {}", title(number)));
+                failures.push((number, line, diff));
+            }
+            Verdict::NotStarted => lines.push(format!("  -         {}", title(number))),
+        }
+    }
+    say!("Progress:\n{}", lines.join("\n"));
+    if started == 0 {
+        say!("\n{}", not_started(1, options));
+        return false;
+    }
+    let shown_failure = failures
+        .iter()
+        .position(|(number, ..)| Some(*number) == focus)
+        .unwrap_or(0);
+    match failures.get(shown_failure) {
+        None if started == CHAPTERS.len() => {
+            say!("\nEvery chapter passes.");
+            true
+        }
+        None => {
+            say!("\nEvery chapter started passes.");
+            true
+        }
+        Some((number, line, diff)) => {
+            print_failure(*number, line, diff);
+            false
+        }
+    }
+}
+
+/// Once the attendee's chapter `number` passes, chapter `number + 1`'s
+/// starter appears beside it (never over a file already there).
+fn advance(number: usize, options: &Options) {
+    if !matches!(options.whose, Whose::Attendee) || number == CHAPTERS.len() {
+        return;
+    }
+    let next = own_file(&options.dir, number + 1);
+    if next.exists() {
+        return;
+    }
+    match next_starter(number + 1, &options.dir) {
+        Ok((text, taken)) => match fs::write(&next, text) {
+            Ok(()) => {
+                let own = if taken > 0 {
+                    format!(
+                        "; the code it keeps from chapter {number} is yours ({taken} lesson(s))"
+                    )
+                } else {
+                    String::new()
+                };
+                say!("  → chapter {} is ready: {}{own}", number + 1, shown(&next));
+            }
+            Err(error) => complain!("{}: {error}", next.display()),
+        },
+        Err(error) => complain!("chapter {}: {error}", number + 1),
+    }
+}
+
+/// Chapter `number`'s starter: from the attendee's own chapter before it
+/// where there is one, else from the reference alone.
+fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
+    let reference = fs::read_to_string(reference_file(number)).map_err(|e| e.to_string())?;
+    let own_previous = (number > 1)
+        .then(|| fs::read_to_string(own_file(dir, number - 1)).ok())
+        .flatten();
+    match own_previous {
+        Some(own) => {
+            let previous =
+                fs::read_to_string(reference_file(number - 1)).map_err(|e| e.to_string())?;
+            starter::starter_from_own(number, &reference, &previous, &own)
+        }
+        None => Ok((starter::starter(number, &reference)?, 0)),
+    }
+}
+
+/// Makes the attendee's folder with chapter `number`'s starter in it.
+fn start(number: usize, options: &Options) -> bool {
+    let dir = &options.dir;
+    if let Err(error) = fs::create_dir_all(dir) {
+        complain!("{}: {error}", dir.display());
+        return false;
+    }
+    let file = own_file(dir, number);
+    if file.exists() {
+        say!(
+            "{} is already there; nothing changed (`reset {number}` gives the starter back).",
+            shown(&file)
+        );
+        return true;
+    }
+    let made = next_starter(number, dir)
+        .and_then(|(text, _)| fs::write(&file, text).map_err(|e| e.to_string()))
+        .and_then(|()| write_manifest(dir));
+    if let Err(error) = made {
+        complain!("{}: {error}", file.display());
+        return false;
+    }
+    say!("Your chapter {number} is {}.", shown(&file));
+    if number > 1 {
+        say!(
+            "You start at chapter {number}: the code it keeps from earlier chapters is the reference's."
+        );
+    }
+    say!(
+        "Write each `// lesson:`, then `cargo run --bin workshop -- check {number}` \
+         (or `-- watch` to check on every save)."
+    );
+    true
+}
+
 /// What to write in chapter `number`, and the mistakes people make there.
 fn hint(number: usize) -> String {
-    let mut out = format!(
-        "Hint for chapter {number} (workshop/{}.rs):\n",
-        name(number)
-    );
+    let mut out = format!("Hint for chapter {number} ({}.rs):\n", name(number));
     if let Ok(reference) = fs::read_to_string(reference_file(number))
         && let Ok(lessons) = starter::lessons(&reference)
     {
@@ -426,32 +704,25 @@ const MISTAKES: [&str; 11] = [
     "a request head ends at the first empty line; stop there, do not wait for the connection to close",
     "the GUID is 258EAFA5-E914-47DA-95CA-C5AB0DC85B11, appended to the key as text, hashed, then base64",
     "byte i is XORed with key[i % 4], in that order; the masked bytes must unmask to \"Can you hear me?\"",
-    "the second byte is the length with the mask bit clear: a server never masks",
-    "126 means a 16-bit length follows, 127 a 64-bit one; the echo uses the shortest form",
+    "the length counts bytes, not characters, with the mask bit clear: a server never masks",
+    "126 means a 16-bit length follows, 127 a 64-bit one; each length in its shortest form",
     "binary is echoed as binary (opcode 2), and only text is checked for UTF-8",
-    "a message ends with the frame whose FIN is set; its opcode comes from the first frame",
-    "a ping between two fragments is answered at once, with the same payload",
-    "the answer to a close frame echoes its code; 999 is refused with 1002",
+    "a continuation needs a message to continue; its opcode comes from the first frame",
+    "a ping is answered with a pong (opcode 10), at once, with the same payload",
+    "the answer echoes the close code; an empty close gets an empty answer (1005 is never sent)",
     "the session does the protocol; the loop only echoes each complete message",
     "every member's messages go through its seat; leaving must free the seat",
 ];
 
-fn reset(number: usize) -> bool {
-    let reference = match fs::read_to_string(reference_file(number)) {
-        Ok(text) => text,
+fn reset(number: usize, options: &Options) -> bool {
+    let text = match next_starter(number, &options.dir) {
+        Ok((text, _)) => text,
         Err(error) => {
-            complain!("steps/{}.rs: {error}", name(number));
+            complain!("chapter {number}: {error}");
             return false;
         }
     };
-    let text = match starter::starter(number, &reference) {
-        Ok(text) => text,
-        Err(error) => {
-            complain!("steps/{}.rs: {error}", name(number));
-            return false;
-        }
-    };
-    let path = attendee_file(number);
+    let path = own_file(&options.dir, number);
     // Keep the attendee's work: nothing is lost by a reset typed by mistake.
     let backup = root().join(format!("target/workshop-backup/{}.rs", name(number)));
     if let Ok(old) = fs::read_to_string(&path)
@@ -468,11 +739,14 @@ fn reset(number: usize) -> bool {
             );
             return false;
         }
-        say!("Your version is kept in {}.", backup.display());
+        say!("Your version is kept in {}.", shown(&backup));
     }
-    match fs::write(&path, text) {
+    match fs::write(&path, text)
+        .map_err(|e| e.to_string())
+        .and_then(|()| write_manifest(&options.dir))
+    {
         Ok(()) => {
-            say!("workshop/{}.rs is the starter again.", name(number));
+            say!("{} is the starter again.", shown(&path));
             true
         }
         Err(error) => {
@@ -525,14 +799,16 @@ fn solution(number: usize, options: &Options) -> bool {
     }
 }
 
+/// (Instructors) rewrites `workshop/NN-name.rs`, the starters as made
+/// from the reference alone; Cargo builds them, so a lesson cut that
+/// leaves a starter that does not compile cannot land.
 fn generate() -> bool {
     let mut ok = true;
     for number in 1..=CHAPTERS.len() {
         let made = fs::read_to_string(reference_file(number))
             .map_err(|error| error.to_string())
             .and_then(|reference| starter::starter(number, &reference));
-        match made
-            .and_then(|text| fs::write(attendee_file(number), text).map_err(|e| e.to_string()))
+        match made.and_then(|text| fs::write(starter_file(number), text).map_err(|e| e.to_string()))
         {
             Ok(()) => say!("workshop/{}.rs", name(number)),
             Err(error) => {
@@ -541,39 +817,31 @@ fn generate() -> bool {
             }
         }
     }
-    for (index, (mistake, number, ..)) in starter::MISTAKES.iter().enumerate() {
-        let path = root().join(format!("workshop/mistakes/{mistake}.rs"));
-        let made = fs::read_to_string(reference_file(*number))
-            .map_err(|error| error.to_string())
-            .and_then(|reference| starter::mistake(index, &reference))
-            .and_then(|text| fs::write(&path, text).map_err(|e| e.to_string()));
-        match made {
-            Ok(()) => say!("workshop/mistakes/{mistake}.rs"),
-            Err(error) => {
-                complain!("{}: {error}", path.display());
-                ok = false;
-            }
-        }
-    }
     ok
 }
 
-/// The newest modification time under `workshop/`, or an error if the
-/// file system will not say.
-fn newest_change(folder: &Path) -> io::Result<SystemTime> {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for entry in fs::read_dir(folder)? {
-        let modified = entry?.metadata()?.modified()?;
-        newest = newest.max(modified);
+/// The chapter file saved last in the attendee's folder, and when.
+fn newest_change(folder: &Path) -> io::Result<(SystemTime, Option<usize>)> {
+    let mut newest = (SystemTime::UNIX_EPOCH, None);
+    for number in 1..=CHAPTERS.len() {
+        let modified = match fs::metadata(own_file(folder, number)) {
+            Ok(metadata) => metadata.modified()?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        if modified > newest.0 {
+            newest = (modified, Some(number));
+        }
     }
     Ok(newest)
 }
 
-/// Re-checks whenever a file under `workshop/` is saved (its modification
-/// time polled twice a second), or when Enter is pressed: the fallback for
-/// file systems that do not keep modification times.
+/// Re-checks whenever a chapter in the attendee's folder is saved (its
+/// modification time polled twice a second), or when Enter is pressed: the
+/// fallback for file systems that do not keep modification times. The
+/// chapter saved last is the one detailed, if it does not pass.
 fn watch(options: &Options) -> bool {
-    let folder = root().join("workshop");
+    let folder = options.dir.clone();
     let (enter, pressed) = mpsc::channel();
     thread::spawn(move || {
         for _ in io::stdin().lock().lines().map_while(Result::ok) {
@@ -587,9 +855,13 @@ fn watch(options: &Options) -> bool {
         say!("Modification times cannot be read here: press Enter to re-check.");
     }
     loop {
-        let all_pass = check_all(options);
-        say!("\nWatching workshop/ — save a file or press Enter to re-check, Ctrl-C to stop.");
-        if all_pass {
+        let focus = seen.and_then(|(_, chapter)| chapter);
+        let all_pass = check_all(options, focus);
+        say!(
+            "\nWatching {} — save a chapter or press Enter to re-check, Ctrl-C to stop.",
+            shown(&folder)
+        );
+        if all_pass && own_file(&folder, CHAPTERS.len()).exists() {
             return true;
         }
         loop {

@@ -11,11 +11,7 @@ use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 use crate::failure::Failure;
-use crate::wire::{Server, Wire, answer_timeout};
-
-/// A fixed mask per frame, as the chapter tests use, so that the narration
-/// is the same on every run.
-const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
+use crate::wire::{Server, TEST_MASK, Wire, answer_timeout};
 
 /// The accept key RFC 6455 §1.3 and the article give for the article's key.
 const ARTICLE_ACCEPT: &str = "d9WHst60HtB4IvjOVevrexl0oLA=";
@@ -138,8 +134,22 @@ fn open(server: &mut Server) -> Result<Wire, Failure> {
 fn expect_hang_up(wire: &mut Wire) -> Result<(), Failure> {
     match wire.read_to_end() {
         Ok(rest) if rest.is_empty() => Ok(()),
-        Ok(rest) => Err(wire.mismatch("more bytes than expected before hanging up", b"", &rest)),
-        Err((rest, why)) => Err(wire.mismatch(&why, b"", &rest)),
+        Ok(rest) => Err(unexpected(
+            wire,
+            "more bytes than expected before hanging up",
+            &rest,
+        )),
+        Err((rest, why)) => Err(unexpected(wire, &why, &rest)),
+    }
+}
+
+/// Bytes where none were expected: an HTTP answer shown as text, anything
+/// else taken apart as a frame.
+fn unexpected(wire: &Wire, why: &str, rest: &[u8]) -> Failure {
+    if rest.starts_with(b"HTTP/") {
+        wire.mismatch(why, b"", rest)
+    } else {
+        wire.frame_mismatch(why, b"", rest)
     }
 }
 
@@ -204,9 +214,11 @@ fn binary_echo(server: &mut Server) -> Result<(), Failure> {
 
 fn fragments(server: &mut Server) -> Result<(), Failure> {
     let mut wire = open(server)?;
-    wire.send_frame(false, Opcode::Text, b"Can you", TEST_MASK)?;
-    wire.send_frame(false, Opcode::Continuation, b" hear", TEST_MASK)?;
-    wire.send_frame(true, Opcode::Continuation, b" me?", TEST_MASK)?;
+    wire.send_frames(&[
+        (false, Opcode::Text, b"Can you"),
+        (false, Opcode::Continuation, b" hear"),
+        (true, Opcode::Continuation, b" me?"),
+    ])?;
     let expected = frame::encode(true, Opcode::Text, None, b"Can you hear me?");
     wire.expect_frame(&expected, "three fragments echoed as one message")?;
     Ok(())
@@ -216,15 +228,17 @@ fn fragments(server: &mut Server) -> Result<(), Failure> {
 fn answer_our_ping(wire: &mut Wire) -> Result<(), Failure> {
     let ping = frame::encode(true, Opcode::Ping, None, control::OUR_PING);
     let frame = wire.expect_frame(&ping, "the server's own ping")?;
-    wire.send_frame(true, Opcode::Pong, &frame.payload, TEST_MASK)
+    wire.answer_frame(Opcode::Pong, &frame.payload, TEST_MASK)
 }
 
 fn ping_between_fragments(server: &mut Server) -> Result<(), Failure> {
     let mut wire = open(server)?;
     answer_our_ping(&mut wire)?;
-    wire.send_frame(false, Opcode::Text, b"Hel", TEST_MASK)?;
-    wire.send_frame(true, Opcode::Ping, b"still here?", TEST_MASK)?;
-    wire.send_frame(true, Opcode::Continuation, b"lo", TEST_MASK)?;
+    wire.send_frames(&[
+        (false, Opcode::Text, b"Hel"),
+        (true, Opcode::Ping, b"still here?"),
+        (true, Opcode::Continuation, b"lo"),
+    ])?;
     let pong = frame::encode(true, Opcode::Pong, None, b"still here?");
     wire.expect_frame(&pong, "the pong for a ping between two fragments")?;
     let hello = frame::encode(true, Opcode::Text, None, b"Hello");
@@ -238,6 +252,30 @@ fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     payload
 }
 
+/// The answer to a close frame with `code`: a close frame echoing the code
+/// (§5.5.1), with any reason or none, which RFC 6455 leaves to the server.
+fn expect_close_answer(wire: &mut Wire, code: u16) -> Result<(), Failure> {
+    let polite = frame::encode(true, Opcode::Close, None, &close_payload(code, ""));
+    let frame = wire.read_frame(&polite)?;
+    let echoes_code = frame.payload.starts_with(&code.to_be_bytes());
+    let reason_is_text = frame
+        .payload
+        .get(2..)
+        .is_some_and(|reason| std::str::from_utf8(reason).is_ok());
+    let header_is_plain = frame.bytes.first() == Some(&0x88);
+    if frame.opcode != Opcode::Close || !echoes_code || !reason_is_text || !header_is_plain {
+        return Err(wire.frame_mismatch(
+            &format!(
+                "wrong frame for the answer to close {code}: a close frame echoing its code \
+                 (a reason is optional)"
+            ),
+            &polite,
+            &frame.bytes,
+        ));
+    }
+    Ok(())
+}
+
 fn closing(server: &mut Server) -> Result<(), Failure> {
     let mut wire = open(server)?;
     wire.send_frame(true, Opcode::Text, b"Can you hear me?", TEST_MASK)?;
@@ -245,11 +283,7 @@ fn closing(server: &mut Server) -> Result<(), Failure> {
     let text = frame::encode(true, Opcode::Text, None, b"Can you hear me?");
     wire.expect_frame(&text, "the echo")?;
     wire.send_frame(true, Opcode::Close, &close_payload(1000, "bye"), TEST_MASK)?;
-    let polite = frame::encode(true, Opcode::Close, None, &close_payload(1000, ""));
-    wire.expect_frame(
-        &polite,
-        "the answer to close 1000: a close frame with code 1000",
-    )?;
+    expect_close_answer(&mut wire, 1000)?;
     expect_hang_up(&mut wire)?;
 
     let mut wire = open(server)?;
@@ -257,7 +291,7 @@ fn closing(server: &mut Server) -> Result<(), Failure> {
     answer_our_ping(&mut wire)?;
     let frame = wire.read_frame(&[136, 2, 3, 234])?;
     if frame.opcode != Opcode::Close || !frame.payload.starts_with(&1002u16.to_be_bytes()) {
-        return Err(wire.mismatch(
+        return Err(wire.frame_mismatch(
             "close code 999 must be refused with 1002 (protocol error, RFC 6455 §7.4.1)",
             &[136, 2, 3, 234],
             &frame.bytes,
@@ -271,16 +305,17 @@ fn echo_server(server: &mut Server) -> Result<(), Failure> {
     echo(&mut wire, Opcode::Text, b"Can you hear me?")?;
     let every_byte: Vec<u8> = (0..=255).collect();
     echo(&mut wire, Opcode::Binary, &every_byte)?;
-    wire.send_frame(false, Opcode::Text, b"Hel", TEST_MASK)?;
-    wire.send_frame(true, Opcode::Ping, b"still there?", TEST_MASK)?;
-    wire.send_frame(true, Opcode::Continuation, b"lo", TEST_MASK)?;
+    wire.send_frames(&[
+        (false, Opcode::Text, b"Hel"),
+        (true, Opcode::Ping, b"still there?"),
+        (true, Opcode::Continuation, b"lo"),
+    ])?;
     let pong = frame::encode(true, Opcode::Pong, None, b"still there?");
     wire.expect_frame(&pong, "the pong for a ping between two fragments")?;
     let hello = frame::encode(true, Opcode::Text, None, b"Hello");
     wire.expect_frame(&hello, "the message around the ping")?;
     wire.send_frame(true, Opcode::Close, &close_payload(1000, "bye"), TEST_MASK)?;
-    let polite = frame::encode(true, Opcode::Close, None, &close_payload(1000, ""));
-    wire.expect_frame(&polite, "the answer to close 1000")?;
+    expect_close_answer(&mut wire, 1000)?;
     expect_hang_up(&mut wire)
 }
 
@@ -289,7 +324,7 @@ fn chat_receive(wire: &mut Wire, expected: &str) -> Result<serde_json::Value, Fa
     loop {
         let frame = wire.read_frame(expected.as_bytes())?;
         match frame.opcode {
-            Opcode::Ping => wire.send_frame(true, Opcode::Pong, &frame.payload, TEST_MASK)?,
+            Opcode::Ping => wire.answer_frame(Opcode::Pong, &frame.payload, TEST_MASK)?,
             Opcode::Pong => {}
             Opcode::Text => {
                 return serde_json::from_slice(&frame.payload).map_err(|_| {
@@ -373,4 +408,124 @@ fn chat(server: &mut Server) -> Result<(), Failure> {
     leave(&mut ada)?;
     thread::sleep(Duration::from_millis(50));
     Ok(())
+}
+
+/// Rules the narrated scenario does not reach, each played on a server of
+/// its own whose narration is not compared: what a chapter must refuse.
+pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
+    let played = match number {
+        2 => old_version(binary),
+        4 => reply_in_bytes(binary),
+        5 => refuse_frame(
+            binary,
+            number,
+            // A 16-bit length of 5: §5.2 wants the shortest form.
+            &[
+                0x81,
+                0xFE,
+                0,
+                5,
+                1,
+                2,
+                3,
+                4,
+                b'h' ^ 1,
+                b'e' ^ 2,
+                b'l' ^ 3,
+                b'l' ^ 4,
+                b'o' ^ 1,
+            ],
+            "a length of 5 written in the 16-bit form must be refused (RFC 6455 §5.2: the shortest form)",
+        ),
+        7..=9 => refuse_frame(
+            binary,
+            number,
+            &frame::encode(true, Opcode::Continuation, Some(TEST_MASK), b"x"),
+            "a continuation frame with no message to continue must be refused (RFC 6455 §5.4)",
+        ),
+        _ => Ok(()),
+    };
+    let played = played.and_then(|()| match number {
+        8 | 9 => refuse_frame(
+            binary,
+            number,
+            &frame::encode(true, Opcode::Ping, Some(TEST_MASK), &[b'p'; 126]),
+            "a ping of 126 bytes must be refused (RFC 6455 §5.5: control frames carry at most 125)",
+        ),
+        _ => Ok(()),
+    });
+    let played = played.and_then(|()| match number {
+        9 => empty_close(binary),
+        _ => Ok(()),
+    });
+    played.err()
+}
+
+/// A reply with a character of two bytes: the length counts bytes.
+fn reply_in_bytes(binary: &Path) -> Result<(), Failure> {
+    let reply = "Très bien";
+    let mut server = Server::start_with(binary, 1, &["--reply", reply])?;
+    let mut wire = open(&mut server)?;
+    wire.send_frame(true, Opcode::Text, b"Can you hear me?", ARTICLE_MASK)?;
+    let expected = frame::encode(true, Opcode::Text, None, reply.as_bytes());
+    wire.expect_frame(
+        &expected,
+        "the reply \"Très bien\" (--reply): 9 characters, 10 bytes",
+    )?;
+    Ok(())
+}
+
+/// A WebSocket version we do not speak is refused with 426 (§4.2.2).
+fn old_version(binary: &Path) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 1)?;
+    let mut wire = server.connect()?;
+    let request = upgrade_request(server.port)
+        .replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
+    wire.send(request.as_bytes())?;
+    let expected = b"HTTP/1.1 426 Upgrade Required\r\n";
+    let answer = wire.read_to_end().unwrap_or_else(|(got, _)| got);
+    if !answer.starts_with(b"HTTP/1.1 426 ") {
+        return Err(wire.mismatch(
+            "a request for WebSocket version 8 must be refused with 426 (RFC 6455 §4.2.2)",
+            expected,
+            &answer,
+        ));
+    }
+    Ok(())
+}
+
+/// After a frame that breaks a rule, a chapter before 9 hangs up; from 9
+/// on, it first sends close 1002 (protocol error).
+fn refuse_frame(binary: &Path, number: usize, bad: &[u8], why: &str) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 1)?;
+    let mut wire = open(&mut server)?;
+    if number >= 8 {
+        answer_our_ping(&mut wire)?;
+    }
+    wire.send(bad)?;
+    if number >= 9 {
+        let refusal = [136, 2, 3, 234];
+        let frame = wire.read_frame(&refusal)?;
+        if frame.opcode != Opcode::Close || !frame.payload.starts_with(&1002u16.to_be_bytes()) {
+            return Err(wire.frame_mismatch(why, &refusal, &frame.bytes));
+        }
+    }
+    match wire.read_to_end() {
+        Ok(rest) if rest.is_empty() => Ok(()),
+        Ok(rest) | Err((rest, _)) => Err(wire.frame_mismatch(why, b"", &rest)),
+    }
+}
+
+/// An empty close frame has no code, and neither has its answer: 1005
+/// names that absence and is never sent (§7.4.1).
+fn empty_close(binary: &Path) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 1)?;
+    let mut wire = open(&mut server)?;
+    answer_our_ping(&mut wire)?;
+    wire.send_frame(true, Opcode::Close, &[], TEST_MASK)?;
+    wire.expect_frame(
+        &[136, 0],
+        "the answer to an empty close frame: an empty close frame (1005 is never sent, RFC 6455 §7.4.1)",
+    )?;
+    expect_hang_up(&mut wire)
 }

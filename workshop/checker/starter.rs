@@ -139,71 +139,35 @@ fn header(number: usize) -> String {
     format!(
         "\n// Your chapter {number}. Each `// lesson:` below is a `todo!` with a hint:\n\
          // write the code it asks for, then check it with\n\
-         // `cargo run --bin workshop -- check {number}`. Generated from the reference in\n\
-         // `steps/` by `cargo run --bin workshop -- generate`.\n\
+         // `cargo run --bin workshop -- check {number}`. Made from the reference in\n\
+         // `steps/` by the workshop's checker.\n\
          #![allow(unused)]\n"
     )
 }
 
-/// Deliberate mistakes, each a reference chapter with one change: what the
-/// checker says about them is tested, so that a wrong answer is named.
-/// (name, chapter, the reference's text, what replaces it)
-pub const MISTAKES: [(&str, usize, &str, &str); 5] = [
-    (
-        "02-lowercase-guid",
-        2,
-        "sha1.update(WEBSOCKET_GUID.as_bytes());",
-        "sha1.update(WEBSOCKET_GUID.to_lowercase().as_bytes());",
-    ),
-    (
-        "02-no-101",
-        2,
-        "handshake::write_switching_protocols(&mut connection.writer, &accept)?;",
-        "std::io::Write::write_all(&mut connection.writer, b\"HTTP/1.1 200 OK\\r\\n\\r\\n\")?;",
-    ),
-    (
-        "03-mask-order",
-        3,
-        "*byte ^= key[i % 4];",
-        "*byte ^= key[3 - i % 4];",
-    ),
-    (
-        "04-silent",
-        4,
-        "connection.writer.write_all(&bytes)?;",
-        "std::thread::sleep(std::time::Duration::from_secs(60));",
-    ),
-    (
-        "05-exits",
-        5,
-        "conversation::start(connection, None)?;",
-        "std::process::exit(3);",
-    ),
-];
-
-/// The file of mistake `index` in [`MISTAKES`], made from its reference.
-pub fn mistake(index: usize, reference: &str) -> Result<String, String> {
-    let (name, number, wrong, instead) = MISTAKES[index];
-    if reference.matches(wrong).count() != 1 {
-        return Err(format!(
-            "{name}: {wrong:?} is not in the reference exactly once"
-        ));
-    }
-    let changed = reference.replacen(wrong, instead, 1);
-    let mut out = String::new();
-    let mut header_written = false;
-    for line in changed.lines() {
-        if !header_written && !line.starts_with("//!") {
-            out.push_str(&format!(
-                "\n// Chapter {number} with a deliberate mistake, for the checker's tests.\n\
-                 // Generated from the reference in `steps/` by\n\
-                 // `cargo run --bin workshop -- generate`.\n\
-                 #![allow(unused)]\n"
-            ));
-            header_written = true;
+/// The starter of chapter `number`, made when the attendee's chapter
+/// `number - 1` passes: the reference's starter, in which the code of
+/// every lesson of the chapter before that the reference carries over
+/// unchanged is replaced by the attendee's own answer to it. Returns the
+/// text and how many of the attendee's answers it took.
+pub fn starter_from_own(
+    number: usize,
+    reference: &str,
+    previous_reference: &str,
+    own_previous: &str,
+) -> Result<(String, usize), String> {
+    let mut text = starter(number, reference)?;
+    let own = lessons(own_previous)?;
+    let mut taken = 0;
+    for lesson in lessons(previous_reference)? {
+        let Some(mine) = own.iter().find(|mine| mine.hint == lesson.hint) else {
+            continue;
+        };
+        if lesson.code.is_empty() || text.matches(&lesson.code).count() != 1 {
+            continue;
         }
-        out.push_str(line);
-        out.push('\n');
+        text = text.replacen(&lesson.code, &mine.code, 1);
+        taken += 1;
     }
-    Ok(out)
+    Ok((text, taken))
 }

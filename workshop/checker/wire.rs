@@ -14,6 +14,10 @@ use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 use crate::failure::Failure;
 
+/// A fixed mask per frame, as the chapter tests use, so that the narration
+/// is the same on every run.
+pub const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
+
 /// How long any one answer may take before the chapter counts as silent.
 pub fn answer_timeout() -> Duration {
     let millis = std::env::var("WORKSHOP_TIMEOUT_MS")
@@ -35,8 +39,14 @@ impl Server {
     /// Starts `binary` with `--port 0 --connections N`, plain output, and
     /// waits for its "Listening on" line.
     pub fn start(binary: &Path, connections: usize) -> Result<Server, Failure> {
+        Server::start_with(binary, connections, &[])
+    }
+
+    /// [`Server::start`], with options of the chapter's own.
+    pub fn start_with(binary: &Path, connections: usize, args: &[&str]) -> Result<Server, Failure> {
         let mut child = Command::new(binary)
             .args(["--port", "0", "--connections", &connections.to_string()])
+            .args(args)
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE")
             .env("RUST_BACKTRACE", "0")
@@ -179,15 +189,21 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
-fn read_failure(error: &io::Error, what: &str) -> String {
-    match error.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            format!(
-                "no answer within {} s: {what}",
-                answer_timeout().as_secs_f32()
-            )
+/// Why a read ended early; "no answer" only when nothing at all arrived.
+fn read_failure(error: &io::Error, what: &str, arrived: usize) -> String {
+    let seconds = answer_timeout().as_secs_f32();
+    match (error.kind(), arrived) {
+        (io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut, 0) => {
+            format!("no answer within {seconds} s: {what}")
         }
-        io::ErrorKind::UnexpectedEof => format!("the connection closed: {what}"),
+        (io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut, _) => format!(
+            "an answer cut short: {arrived} byte(s) arrived, then nothing for {seconds} s \
+             (does the header announce more than was sent?): {what}"
+        ),
+        (io::ErrorKind::UnexpectedEof, 0) => format!("the connection closed: {what}"),
+        (io::ErrorKind::UnexpectedEof, _) => {
+            format!("the connection closed after {arrived} byte(s) of an answer: {what}")
+        }
         _ => format!("reading failed ({error}): {what}"),
     }
 }
@@ -197,6 +213,19 @@ impl Wire {
         self.sent = bytes.to_vec();
         self.stream
             .write_all(bytes)
+            .map_err(|error| Failure::plain(format!("sending failed: {error}")))
+    }
+
+    /// Sends a frame that answers the server (a pong for its ping), not a
+    /// step of the scenario: a failure still shows what the step sent.
+    pub fn answer_frame(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        mask: [u8; 4],
+    ) -> Result<(), Failure> {
+        self.stream
+            .write_all(&frame::encode(true, opcode, Some(mask), payload))
             .map_err(|error| Failure::plain(format!("sending failed: {error}")))
     }
 
@@ -211,6 +240,15 @@ impl Wire {
         self.send(&frame::encode(fin, opcode, Some(mask), payload))
     }
 
+    /// Sends several masked client frames as one step.
+    pub fn send_frames(&mut self, frames: &[(bool, Opcode, &[u8])]) -> Result<(), Failure> {
+        let mut bytes = Vec::new();
+        for (fin, opcode, payload) in frames {
+            bytes.extend_from_slice(&frame::encode(*fin, *opcode, Some(TEST_MASK), payload));
+        }
+        self.send(&bytes)
+    }
+
     /// Everything until the server hangs up (or the timeout).
     pub fn read_to_end(&mut self) -> Result<Vec<u8>, (Vec<u8>, String)> {
         let mut answer = Vec::new();
@@ -218,7 +256,10 @@ impl Wire {
             Ok(_) => Ok(answer),
             // A reset after the server's last bytes is still a hang-up.
             Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Ok(answer),
-            Err(error) => Err((answer, read_failure(&error, "the server did not hang up"))),
+            Err(error) => {
+                let why = read_failure(&error, "the server did not hang up", answer.len());
+                Err((answer, why))
+            }
         }
     }
 
@@ -237,7 +278,7 @@ impl Wire {
                 }
                 Ok(_) => head.push(byte[0]),
                 Err(error) => {
-                    let why = read_failure(&error, "expected a response head");
+                    let why = read_failure(&error, "expected a response head", head.len());
                     return Err(self.mismatch(&why, expected, &head));
                 }
             }
@@ -255,11 +296,21 @@ impl Wire {
         let read = |wire: &mut Wire, bytes: &mut Vec<u8>, count: usize| -> Result<(), Failure> {
             let start = bytes.len();
             bytes.resize(start + count, 0);
-            let result = wire.stream.read_exact(&mut bytes[start..]);
-            if let Err(error) = result {
-                bytes.truncate(start);
-                let why = read_failure(&error, "expected a frame");
-                return Err(wire.mismatch(&why, expected, bytes));
+            let mut filled = start;
+            while filled < bytes.len() {
+                let error = match wire.stream.read(&mut bytes[filled..]) {
+                    Ok(0) => io::Error::from(io::ErrorKind::UnexpectedEof),
+                    Ok(read) => {
+                        filled += read;
+                        continue;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => error,
+                };
+                // What did arrive before the wait ended is shown too.
+                bytes.truncate(filled);
+                let why = read_failure(&error, "expected a frame", bytes.len());
+                return Err(wire.frame_mismatch(&why, expected, bytes));
             }
             Ok(())
         };
@@ -280,14 +331,18 @@ impl Wire {
             short => u64::from(short),
         };
         if masked {
-            return Err(self.mismatch(
+            return Err(self.frame_mismatch(
                 "a server must never mask its frames (RFC 6455 §5.1)",
                 expected,
                 &bytes,
             ));
         }
         if length > 64 * 1024 * 1024 {
-            return Err(self.mismatch("a frame header announcing over 64 MiB", expected, &bytes));
+            return Err(self.frame_mismatch(
+                "a frame header announcing over 64 MiB",
+                expected,
+                &bytes,
+            ));
         }
         let start = bytes.len();
         read(self, &mut bytes, length as usize)?;
@@ -304,12 +359,19 @@ impl Wire {
     pub fn expect_frame(&mut self, expected: &[u8], what: &str) -> Result<Frame, Failure> {
         let frame = self.read_frame(expected)?;
         if frame.bytes != expected {
-            return Err(self.mismatch(&format!("wrong frame for {what}"), expected, &frame.bytes));
+            let why = format!("wrong frame for {what}");
+            return Err(self.frame_mismatch(&why, expected, &frame.bytes));
         }
         Ok(frame)
     }
 
+    /// A failure about bytes that are not frames (an HTTP head).
     pub fn mismatch(&self, why: &str, expected: &[u8], got: &[u8]) -> Failure {
         Failure::wire(why, &self.sent, expected, got)
+    }
+
+    /// A failure about frames, taken apart field by field.
+    pub fn frame_mismatch(&self, why: &str, expected: &[u8], got: &[u8]) -> Failure {
+        Failure::frames(why, &self.sent, expected, got)
     }
 }
