@@ -441,13 +441,22 @@ impl Session {
     }
 
     /// Takes in bytes from the peer, as many as there are.
+    ///
+    /// Whoever calls this holds the bytes in a buffer of its own, so the
+    /// session keeps none between calls unless a piece of a header or a
+    /// short frame is left over: a connection with nothing arriving then
+    /// costs no read buffer (chapter 13 holds thousands of them).
     pub fn receive(&mut self, mut bytes: &[u8]) {
+        let had_inbox = !self.inbox.is_empty();
         while !bytes.is_empty() && !self.finished {
             let room = self.buffer();
             let count = room.len().min(bytes.len());
             room[..count].copy_from_slice(&bytes[..count]);
             self.filled(count);
             bytes = &bytes[count..];
+        }
+        if !had_inbox && self.inbox_len == 0 {
+            self.inbox = Box::default();
         }
     }
 
