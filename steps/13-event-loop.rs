@@ -4,106 +4,69 @@
 //! Chapter 13 is chapter 10 plus an event loop: the same session, options,
 //! limits and narration, served from one thread instead of a thread per
 //! connection (`diff steps/10-echo-server.rs steps/13-event-loop.rs`).
-//! Chapter 15 tunes this loop; this one is the lesson.
+//! Chapter 15 tunes this loop; this chapter is the lesson.
 //!
-//! Chapter 10 gives every connection a thread that blocks where it waits.
-//! That reads top to bottom, and it stops where its doc comment says:
-//! thousands of mostly idle connections are thousands of threads, each a
-//! stack and a scheduler entry. This chapter serves every connection from
-//! one thread (the log writer of chapter 10 is still a thread of its own),
-//! the way nginx, Node and tokio do underneath, and it drives chapter 10's
-//! engine, `protocol::session::Session`, through its plainest entry point,
-//! `Session::receive`: the session never knew who waits.
+//! A thread per connection stops scaling at tens of thousands of mostly
+//! idle connections (chapter 10 says why). Here one thread serves them all
+//! (the log writer is still a thread of its own), as nginx, Node and tokio
+//! do underneath, and drives chapter 10's `Session` through its plainest
+//! entry point, `Session::receive`: the session never knew who waits.
 //!
-//! **Non-blocking sockets.** Every socket here is non-blocking: a `read`
-//! with nothing to read returns `WouldBlock` at once instead of waiting,
-//! and a `write` into a full send buffer writes what fits (maybe nothing).
-//! So one thread can never get stuck on one connection; it needs to know
-//! *which* sockets are worth trying.
+//! * **Non-blocking sockets.** A `read` with nothing to read returns
+//!   `WouldBlock` at once, and a `write` writes what fits, maybe nothing.
+//!   One thread never gets stuck on one connection; it needs to know which
+//!   sockets are worth trying.
+//! * **Registering interest, and readiness.** Each socket is registered
+//!   with `epoll` (through `mio`, the crate tokio is built on: one system
+//!   call per call, and no `unsafe` code here) for what we want to hear of,
+//!   and `poll` sleeps until some are *ready*: bytes wait, or there is room
+//!   to write. The reads and writes are still ours (io_uring and Windows'
+//!   IOCP report *completion* instead: the kernel did the read).
+//! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
+//!   *becomes* ready. A short read is no proof that it is drained: the
+//!   peer's end of stream or a reset may wait behind the bytes, and no new
+//!   edge will tell of them. Stop early, and 200 clients that each send
+//!   half a frame and reset hold 200 slots until the idle timeout (the test
+//!   `a_reset_after_a_partial_frame_lets_the_connection_go_at_once`).
+//! * **A connection's state.** A thread keeps its place on its stack; here
+//!   a `Phase` keeps it. The request head gathers until whole and is
+//!   answered as chapter 10 answers it (the page, a refusal, or the `101`);
+//!   then bytes go into the session and its events are handed out at once;
+//!   last, our final bytes go out, our side shuts, and the loop waits up to
+//!   a second for the peer's end. Every read goes into one buffer of the
+//!   loop's, so a connection with nothing arriving holds no read buffer.
+//! * **Write interest only while output waits.** Frames are written at
+//!   once; what the socket does not take waits in the connection's output,
+//!   and only then does the loop ask to hear when it is *writable*. Asked
+//!   always, `poll` would wake for nearly every connection.
+//! * **Backpressure.** A connection with more than 1 MiB of output waiting
+//!   is not read until its peer catches up: a peer that sends and never
+//!   reads costs bounded memory and no time from the others, and is dropped
+//!   if its output does not move for the idle timeout (chapter 10's write
+//!   timeout).
+//! * **One set of deadlines.** Chapter 10 lets the kernel time each
+//!   blocking read; here one ordered set holds every connection's next
+//!   deadline (the handshake's, the idle timeout, a write that makes no
+//!   progress), and `poll` waits no longer than the earliest. A message
+//!   pushes a deadline back without touching the set: an entry that comes
+//!   due asks its connection for its real deadline. A closed connection's
+//!   entry leaves with it. A binary heap could not take it out, and entries
+//!   kept until due pile up (some 180,000 at 6,000 connections a second)
+//!   for every later connection to pay for.
+//! * **Where `async`/`await` fits.** An `async fn` compiles into a state
+//!   machine much like `Phase`: each `.await` on a socket that would block
+//!   returns `Pending` to the runtime (tokio), which has registered the
+//!   socket with `epoll` and resumes the function once `poll` says it is
+//!   ready. Async code reads like chapter 10 and runs like this chapter.
 //!
-//! **Registering interest, and readiness.** That is what `epoll` tells,
-//! through `mio` (the small crate tokio is built on; on Linux each of its
-//! calls is one `epoll_*` system call, and it spares us the `unsafe` code
-//! of calling them by hand). Each socket is registered once with what we
-//! want to hear of ("tell me when it is readable"), and `poll` sleeps until
-//! some are *ready*: bytes are waiting, or there is room to write. The
-//! reading and writing are still ours. (Windows' IOCP and Linux's io_uring
-//! work by *completion* instead: you hand the kernel a buffer, and it tells
-//! you when the read into it is done.)
-//!
-//! **Edges: read until `WouldBlock`.** `mio` reports edges: a socket is
-//! reported when it *becomes* ready, not while it stays ready. So a loop
-//! must read until the socket says `WouldBlock`, or it may never hear of
-//! the rest. A read that returns less than it asked for is not enough: the
-//! peer's end of stream or a reset can wait right behind those bytes, and
-//! no new edge will come for them (`mio`'s documentation says the same).
-//! Stop early, and a peer that sends half a frame and resets holds its
-//! connection until the idle timeout: 200 such clients would hold 200 of
-//! `--max-connections` (the test `a_reset_after_a_partial_frame_…`).
-//!
-//! **A connection is a state machine.** A thread keeps its place in its
-//! own stack; here each connection keeps it in a `Phase`. First its request
-//! head gathers until whole (`protocol::http::parse_request`, chapter 10's
-//! limits), and is answered as chapter 10 answers it (the page, a refusal
-//! with its status, or the `101`). Then the bytes go into its `Session`, and
-//! its events are handed out at once. Last, closing: our final bytes go
-//! out, our side shuts, and what the peer still sends is read and dropped
-//! for up to a second, as chapter 10's listener does. Every read goes into
-//! one buffer of the loop's and on into the session, so a connection with
-//! nothing arriving holds no read buffer at all.
-//!
-//! **Write interest only while output waits.** Frames the session queued
-//! are written at once; what the socket does not take waits in the
-//! connection's output, and only then does the loop ask to hear when the
-//! socket is *writable*. Asked for always, `poll` would wake up for every
-//! connection that could be written to, which is nearly all of them.
-//!
-//! **Backpressure.** A connection whose output holds more than 1 MiB is not
-//! read any more (its interest drops to writable only) until its peer has
-//! read enough of it. So a peer that sends and never reads costs a bounded
-//! amount of memory and no time from the others, and if its output does not
-//! move for the idle timeout, it is dropped, as chapter 10's write timeout
-//! drops it.
-//!
-//! **One set of deadlines.** Chapter 10 lets the kernel time each blocking
-//! read. Here one ordered set (`BTreeSet`) holds every connection's next
-//! deadline, earliest first (the handshake's, the idle timeout, a write
-//! that makes no progress), and `poll` waits no longer than the earliest.
-//! A message pushes a connection's deadline back without touching the set:
-//! when an entry comes due, the loop asks the connection for its real
-//! deadline, and schedules the later one. But a closed connection's entry
-//! leaves with it: a binary heap cannot take an entry out of its middle,
-//! and one that kept them until they came due would hold some 180,000 at
-//! 6,000 connections a second, paid for by every connection after. The
-//! stalled-frame rule is chapter 10's (`conversation::check_progress`).
-//! So every limit of chapter 10 holds: `--max-connections` (503 with
-//! `Retry-After`), an `accept` that fails for want of descriptors (the
-//! listener is left alone for a while, longer each time: the loop cannot
-//! sleep, the others need it), `--max-buffered` (1013), `--frame-timeout`
-//! (1008), and logging through the bounded queue.
-//!
-//! **Where `async`/`await` fits.** This loop is what tokio runs underneath.
-//! An `async fn` is compiled into a state machine much like `Phase` below:
-//! each `.await` on a socket that would block returns `Pending` to the
-//! runtime, which has registered the socket with `epoll` and resumes the
-//! function when `poll` says the socket is ready. Async code reads top to
-//! bottom like chapter 10 and runs like chapter 13; what it hides is
-//! exactly what this file shows. A sans-IO session is what lets all three
-//! (threads, a hand-written loop, async) drive the same protocol code.
-//!
-//! **What it buys.** 15,000 idle connections in a few dozen MiB, where
-//! chapter 10 needs a thread each (`cargo bench --bench scale`), and more
-//! round trips and connections per second than chapter 10 (`cargo bench
-//! --bench echo`; the README gives the figures).
-//!
-//! **What graduates.** Nothing: chapter 15 moves this chapter's set of
-//! deadlines into the library (`server::deadlines`) as it tunes the loop.
-//!
-//! The options, the page, the narration and its levels are chapter 10's:
-//! `--verbose`, `--quiet`, `--idle-timeout`, `--frame-timeout`,
-//! `--handshake-timeout`, `--max-message-size`, `--max-buffered` and
-//! `--max-connections`. Every behaviour test of chapter 10 runs against
-//! this chapter too, and so does the Autobahn suite.
+//! Every limit of chapter 10 holds: `--max-connections` (503), a failing
+//! `accept` (the listener is left alone a while, longer each time: the
+//! loop cannot sleep), `--max-buffered` (1013), `--frame-timeout` (1008),
+//! and logging through the bounded queue; and so do its behaviour tests
+//! and the Autobahn suite. What the loop buys (15,000 idle connections,
+//! echoes against chapter 10) is measured by `cargo bench --bench scale`
+//! and `cargo bench --bench echo`, with the figures in the README. Nothing
+//! graduates here: chapter 15 moves the set of deadlines into the library.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -216,7 +179,7 @@ const BACKED_UP: usize = 1024 * 1024;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
 
-/// Listens on loopback and serves every connection from this one thread.
+/// Listens on loopback and serves every connection from this thread.
 /// Returns after `--connections` connections, if set.
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
     narrate::init();
@@ -226,18 +189,18 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     let listening = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(cannot)?;
     let port = listening.local_addr().map_or(port, |addr| addr.port());
     narrate::headline(listener::listening_line(port));
-    // lesson: a non-blocking listener, registered with poll for readable
+    // lesson: a non-blocking listener, registered with poll
     listening.set_nonblocking(true).map_err(cannot)?;
     let mut listener = TcpListener::from_std(listening);
     let poll = Poll::new().map_err(cannot)?;
-    poll.registry()
+    let registry = poll.registry();
+    registry
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(cannot)?;
     // end of lesson
     let mut event_loop = EventLoop {
         poll,
         listener: Some(listener),
-        listening: true,
         connections: Vec::new(),
         free: Vec::new(),
         open: 0,
@@ -253,14 +216,12 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     event_loop.run().map_err(cannot)
 }
 
-/// The loop: one `Poll` (one epoll instance), the listening socket, and
-/// every connection, in slots.
+/// One `Poll` (one epoll instance), the listening socket, and every
+/// connection, in slots.
 struct EventLoop {
     poll: Poll,
     /// `None` once `--connections` have been accepted.
     listener: Option<TcpListener>,
-    /// Whether the listener is registered (not while `accept` is failing).
-    listening: bool,
     connections: Vec<Option<Connection>>,
     /// Slots whose connection has gone, to be used again.
     free: Vec<usize>,
@@ -268,9 +229,10 @@ struct EventLoop {
     accepted: u64,
     /// Every connection's next deadline, earliest first: (when, slot).
     deadlines: BTreeSet<(Instant, usize)>,
-    /// Where every connection reads into; bytes go on into its session.
+    /// What every connection reads into; the bytes go on into its session.
     scratch: Vec<u8>,
     failing: Failing,
+    /// While `accept` fails: when to listen again.
     accept_again_at: Option<Instant>,
     over_cap: u64,
     listen: listener::Options,
@@ -282,12 +244,12 @@ struct Connection {
     stream: TcpStream,
     id: u64,
     phase: Phase,
-    /// Bytes waiting to be written, from `output[written..]`.
+    /// Bytes waiting to be written: `output[written..]`.
     output: Vec<u8>,
     written: usize,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
-    /// The deadline the loop holds for this connection, if any.
+    /// This connection's entry in the set of deadlines, if any.
     scheduled: Option<Instant>,
     /// When a write last made progress (or output began to wait).
     wrote_at: Instant,
@@ -297,18 +259,18 @@ struct Connection {
 
 // lesson: a connection's state: its head, then its session, then closing
 enum Phase {
-    /// The request head is arriving: it gathers in `head` until whole.
+    /// The request head gathers in `head` until whole.
     Opening { head: Vec<u8>, deadline: Instant },
-    /// A WebSocket conversation, driven by its session (boxed: connections
-    /// still in their handshake need none of its few hundred bytes).
+    /// A WebSocket conversation, driven by its session.
     Talking {
         session: Box<Session>,
         read_at: Instant,
         /// A frame's stretch for `conversation::check_progress`.
         stretch: Option<(Instant, usize)>,
     },
-    /// Our last bytes go out; then our side closes and what the peer still
-    /// sends is read and discarded until it closes too, or `until`.
+    /// Our last bytes go out; then our side shuts (`until` is set) and
+    /// what the peer still sends is dropped until it closes too, or
+    /// `until`. `peer_gone`: it has closed already.
     Closing {
         until: Option<Instant>,
         discarded: usize,
@@ -324,29 +286,22 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         while self.listener.is_some() || self.open > 0 {
             // lesson: poll until the next deadline, then serve what is ready
-            let next = [
-                self.deadlines.first().map(|&(at, _)| at),
-                self.accept_again_at,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let first = self.deadlines.first().map(|&(at, _)| at);
+            let next = first.into_iter().chain(self.accept_again_at).min();
             let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
-            if let Err(error) = self.poll.poll(&mut events, timeout) {
-                if error.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(error);
+            match self.poll.poll(&mut events, timeout) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
             }
             for event in events.iter() {
+                let writable = event.is_writable() || event.is_write_closed();
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
-                        let writable = event.is_writable() || event.is_write_closed();
-                        self.ready(slot, readable, writable);
-                    }
+                    Token(slot) => self.ready(
+                        slot,
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                        writable,
+                    ),
                 }
             }
             self.fire_deadlines(Instant::now());
@@ -358,7 +313,7 @@ impl EventLoop {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        while let Some(listener) = &self.listener {
+        while let Some(listener) = &mut self.listener {
             match listener.accept() {
                 Ok((stream, _)) => {
                     self.failing.recovered();
@@ -371,20 +326,11 @@ impl EventLoop {
                     // spin, and sleeping would stop every connection. The
                     // listener is left alone until a deadline says so.
                     let wait = self.failing.failed_wait(&error);
-                    self.stop_listening();
+                    let _ = self.poll.registry().deregister(listener);
                     self.accept_again_at = Some(Instant::now() + wait);
                     return;
                 }
             }
-        }
-    }
-
-    fn stop_listening(&mut self) {
-        if let Some(listener) = &mut self.listener
-            && self.listening
-        {
-            let _ = self.poll.registry().deregister(listener);
-            self.listening = false;
         }
     }
 
@@ -403,30 +349,26 @@ impl EventLoop {
                 return;
             }
             if self.over_cap > 0 {
+                let refused = std::mem::take(&mut self.over_cap);
                 narrate::problem(format!(
-                    "Below the connection cap again; {} connections were refused",
-                    self.over_cap
+                    "Below the connection cap again; {refused} connections were refused"
                 ));
-                self.over_cap = 0;
             }
         }
         self.accepted += 1;
-        if self
-            .listen
-            .connections
-            .is_some_and(|limit| self.accepted >= limit as u64)
+        if let Some(limit) = self.listen.connections
+            && self.accepted >= limit as u64
         {
-            self.stop_listening();
             self.listener = None;
         }
         // Small frames go out at once instead of waiting to be merged (Nagle).
         let _ = stream.set_nodelay(true);
-        let slot = self.free.pop().unwrap_or_else(|| {
+        let slot = self.free.pop().unwrap_or(self.connections.len());
+        if slot == self.connections.len() {
             self.connections.push(None);
-            self.connections.len() - 1
-        });
+        }
         let now = Instant::now();
-        // lesson: a new connection starts reading its head, watched for readable
+        // lesson: a new connection, registered for readable, starts with its head
         let mut connection = Connection {
             stream,
             id: self.accepted,
@@ -452,7 +394,7 @@ impl EventLoop {
         // end of lesson
         self.open += 1;
         self.connections[slot] = Some(connection);
-        // Its request may be there already: no edge would tell of it again.
+        // Its request may be here already, and no edge would tell of it.
         self.ready(slot, true, false);
     }
 
@@ -465,50 +407,46 @@ impl EventLoop {
         if writable {
             connection.flush();
         }
-        if readable && connection.reads() {
+        if readable {
             connection.read(&mut self.scratch, &self.settings);
         }
-        if !connection.done {
-            connection.flush();
-        }
+        connection.flush();
         self.settle(slot);
     }
 
     /// After anything happened to a connection: drop it if it is done,
-    /// close our side once its last bytes are out, ask `poll` for what it
-    /// now needs to hear, and keep its deadline in the set.
+    /// shut our side once its last bytes are out, keep its deadline in the
+    /// set, and ask `poll` for what it now needs to hear.
     fn settle(&mut self, slot: usize) {
         let Some(Some(connection)) = self.connections.get_mut(slot) else {
             return;
         };
         if let Phase::Closing {
-            until, peer_gone, ..
+            until: until @ None,
+            peer_gone,
+            ..
         } = &mut connection.phase
-            && until.is_none()
             && connection.output.is_empty()
         {
-            if *peer_gone {
-                connection.done = true;
-            } else {
-                let _ = connection.stream.shutdown(Shutdown::Write);
-                *until = Some(Instant::now() + LINGER);
-            }
+            connection.done |= *peer_gone;
+            let _ = connection.stream.shutdown(Shutdown::Write);
+            *until = Some(Instant::now() + LINGER);
         }
-        // lesson: one set of deadlines: a connection's entry goes with it
+        // lesson: one set of deadlines, one entry per connection, gone with it
+        if let Some(at) = connection.scheduled
+            && (connection.done || connection.due(self.settings.idle_timeout) < at)
+        {
+            self.deadlines.remove(&(at, slot));
+            connection.scheduled = None;
+        }
         if connection.done {
-            if let Some(at) = connection.scheduled {
-                self.deadlines.remove(&(at, slot));
-            }
             self.connections[slot] = None;
             self.free.push(slot);
             self.open -= 1;
             return;
         }
-        let due = connection.due(self.settings.idle_timeout);
-        if connection.scheduled.is_none_or(|scheduled| due < scheduled) {
-            if let Some(at) = connection.scheduled {
-                self.deadlines.remove(&(at, slot));
-            }
+        if connection.scheduled.is_none() {
+            let due = connection.due(self.settings.idle_timeout);
             self.deadlines.insert((due, slot));
             connection.scheduled = Some(due);
         }
@@ -520,8 +458,8 @@ impl EventLoop {
             (false, _) => Interest::WRITABLE,
         };
         if wanted != connection.interest {
-            // Asked again for readable, epoll reports at once what arrived
-            // while it was not read (`EPOLL_CTL_MOD` looks again).
+            // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
+            // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
             if let Err(error) = registry.reregister(&mut connection.stream, Token(slot), wanted) {
                 narrate::problem(format!("Could not watch a connection: {error}"));
@@ -536,15 +474,12 @@ impl EventLoop {
         if self.accept_again_at.is_some_and(|at| at <= now) {
             self.accept_again_at = None;
             if let Some(listener) = &mut self.listener {
-                let registered =
-                    self.poll
-                        .registry()
-                        .register(listener, LISTENER, Interest::READABLE);
-                self.listening = registered.is_ok();
+                let registry = self.poll.registry();
+                let _ = registry.register(listener, LISTENER, Interest::READABLE);
                 self.accept_all();
             }
         }
-        // lesson: an entry that comes due asks its connection for its real deadline
+        // lesson: a deadline due asks its connection for its real one
         while let Some(&(at, slot)) = self.deadlines.first()
             && at <= now
         {
@@ -553,14 +488,12 @@ impl EventLoop {
                 continue;
             };
             connection.scheduled = None;
-            // A message since then has pushed the deadline back: `settle`
-            // schedules the later one.
+            // Not yet, if a message has pushed it back: `settle` schedules
+            // the later one.
             if connection.due(self.settings.idle_timeout) <= now {
                 narrate::set_connection(connection.id);
                 connection.deadline_passed(now);
-                if !connection.done {
-                    connection.flush();
-                }
+                connection.flush();
             }
             self.settle(slot);
         }
@@ -570,26 +503,19 @@ impl EventLoop {
 
 impl Connection {
     /// Whether the loop reads this connection now: not while its output
-    /// is backed up (its peer is not reading), nor once its closing bytes
-    /// wait to go out.
+    /// is backed up, nor while its closing bytes wait to go out.
     fn reads(&self) -> bool {
         match &self.phase {
-            Phase::Opening { .. } | Phase::Talking { .. } => self.pending() <= BACKED_UP,
             Phase::Closing { until, .. } => until.is_some(),
+            _ => self.output.len() - self.written <= BACKED_UP,
         }
-    }
-
-    fn pending(&self) -> usize {
-        self.output.len() - self.written
     }
 
     /// When the loop must look at this connection again if nothing happens.
     fn due(&self, idle_timeout: Duration) -> Instant {
-        if !self.output.is_empty() {
-            // A peer that stops reading: chapter 10's write timeout.
-            return self.wrote_at + idle_timeout;
-        }
         match &self.phase {
+            // A peer that stops reading: chapter 10's write timeout.
+            _ if !self.output.is_empty() => self.wrote_at + idle_timeout,
             Phase::Opening { deadline, .. } => *deadline,
             Phase::Talking { read_at, .. } => *read_at + idle_timeout,
             Phase::Closing { until, .. } => until.unwrap_or(self.wrote_at + idle_timeout),
@@ -607,25 +533,21 @@ impl Connection {
     /// Writes what waits, until the socket takes no more; a write error
     /// ends the connection.
     fn flush(&mut self) {
-        // lesson: a non-blocking write takes what fits; the rest waits in the output
-        while self.written < self.output.len() {
+        // lesson: a non-blocking write takes what fits; the rest waits
+        while self.written < self.output.len() && !self.done {
             match self.stream.write(&self.output[self.written..]) {
-                Ok(0) => self.done = true,
-                Ok(count) => {
+                Ok(count) if count > 0 => {
                     self.written += count;
                     self.wrote_at = Instant::now();
-                    continue;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    if matches!(self.phase, Phase::Talking { .. }) {
-                        narrate::problem(Error::from(error));
-                    }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if matches!(self.phase, Phase::Talking { .. }) => {
+                    narrate::problem(Error::from(error));
                     self.done = true;
                 }
+                _ => self.done = true,
             }
-            return;
         }
         // All out: a long echo's memory goes back now, not with the connection.
         self.output = Vec::new();
@@ -635,93 +557,73 @@ impl Connection {
 
     /// Reads what arrived, as the phase wants it, until `WouldBlock`.
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) {
-        // lesson: read until WouldBlock: only then will new bytes be a new edge
+        // lesson: read until WouldBlock: only then will new bytes make a new edge
         while self.reads() && !self.done {
             let count = match self.stream.read(scratch) {
                 Ok(count) => count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    self.failed(error);
-                    return;
-                }
+                Err(error) => return self.ended(Some(error)),
             };
             // A read shorter than asked for is no proof that the socket is
-            // drained: the peer's end of stream, or a reset, may wait
-            // behind the bytes, and no new edge will tell of them.
+            // drained: the peer's end of stream or a reset may wait behind
+            // these bytes, and no new edge will tell of them.
+            let bytes = &scratch[..count];
             match &mut self.phase {
-                Phase::Opening { head, .. } if count > 0 => {
-                    head.extend_from_slice(&scratch[..count])
-                }
-                Phase::Talking { session, .. } if count > 0 => session.receive(&scratch[..count]),
-                Phase::Closing { discarded, .. } if count > 0 => {
-                    *discarded += count;
-                    if *discarded >= LINGER_BYTES {
-                        self.done = true;
+                _ if count == 0 => return self.ended(None),
+                Phase::Opening { head, .. } => {
+                    head.extend_from_slice(bytes);
+                    match http::parse_request(head) {
+                        Ok(None) => {}
+                        Ok(Some((request, used))) => {
+                            let rest = head.split_off(used);
+                            self.answer(&request, &rest, settings);
+                        }
+                        Err(error) => self.refuse(error.into()),
                     }
                 }
-                _ => return self.ended(),
+                Phase::Talking {
+                    session,
+                    read_at,
+                    stretch,
+                } => {
+                    session.receive(bytes);
+                    *read_at = Instant::now();
+                    conversation::check_progress(session, stretch, count, settings.frame_timeout);
+                    self.hand_out();
+                }
+                Phase::Closing { discarded, .. } => {
+                    *discarded += count;
+                    self.done = *discarded >= LINGER_BYTES;
+                }
             }
             // end of lesson
-            self.received(count, settings);
         }
     }
 
-    /// The read failed: the connection is over.
-    fn failed(&mut self, error: io::Error) {
-        match self.phase {
-            Phase::Opening { .. } => self.refuse(HttpError::Io(error).into()),
-            Phase::Talking { .. } => {
-                narrate::problem(Error::from(error));
-                self.done = true;
-            }
-            Phase::Closing { .. } => self.done = true,
-        }
-    }
-
-    /// The peer closed its side: what that means depends on the phase.
-    fn ended(&mut self) {
-        match &mut self.phase {
-            Phase::Opening { head, .. } => {
+    /// The peer closed its side (`None`), or the socket failed.
+    fn ended(&mut self, error: Option<io::Error>) {
+        match (&mut self.phase, error) {
+            (Phase::Opening { .. }, Some(error)) => self.refuse(HttpError::Io(error).into()),
+            (Phase::Opening { head, .. }, None) => {
                 let error = match head.len() {
                     0 => HttpError::ClosedBeforeRequest,
                     received => HttpError::ClosedMidRequest { received },
                 };
                 self.refuse(error.into());
             }
-            Phase::Talking { session, .. } => {
+            (Phase::Talking { .. }, Some(error)) => {
+                narrate::problem(Error::from(error));
+                self.done = true;
+            }
+            (Phase::Talking { session, .. }, None) => {
                 match session.peer_closed() {
                     Ok(()) => narrate::session::tell_hang_up(),
                     Err(error) => narrate::problem(Error::from(error)),
                 }
                 self.close(true);
             }
-            Phase::Closing { .. } => self.done = true,
-        }
-    }
-
-    /// `count` bytes arrived into the head or the session: answers a whole
-    /// head, or hands out what the session made of them.
-    fn received(&mut self, count: usize, settings: &Settings) {
-        match &mut self.phase {
-            Phase::Opening { head, .. } => match http::parse_request(head) {
-                Ok(None) => {}
-                Ok(Some((request, used))) => {
-                    let rest = head.split_off(used);
-                    self.answer(&request, &rest, settings);
-                }
-                Err(error) => self.refuse(error.into()),
-            },
-            Phase::Talking {
-                session,
-                read_at,
-                stretch,
-            } => {
-                *read_at = Instant::now();
-                conversation::check_progress(session, stretch, count, settings.frame_timeout);
-                self.hand_out();
-            }
-            Phase::Closing { .. } => {}
+            (Phase::Closing { .. }, _) => self.done = true,
         }
     }
 
@@ -737,15 +639,24 @@ impl Connection {
                     "Handshake completed. Echoing every message until the client leaves.",
                 );
                 narrate::summary("connected: handshake completed");
+                // lesson: after the 101, bytes go into a session, as in chapter 10
                 let mut session = Session::new(settings.max_message_size)
                     .with_budget(Arc::clone(&settings.budget));
+                let mut stretch = None;
                 session.receive(rest);
+                conversation::check_progress(
+                    &mut session,
+                    &mut stretch,
+                    rest.len(),
+                    settings.frame_timeout,
+                );
                 self.phase = Phase::Talking {
                     session: Box::new(session),
                     read_at: Instant::now(),
-                    stretch: None,
+                    stretch,
                 };
-                self.received(rest.len(), settings);
+                // end of lesson
+                self.hand_out();
             }
             Ok(Opening::ServedPage) => {
                 self.send(&response);
@@ -758,35 +669,23 @@ impl Connection {
     /// The request cannot be served: the status that answers it, if any,
     /// and the reason in the log, as chapter 10's listener says them.
     fn refuse(&mut self, error: Error) {
-        match error {
-            Error::Http(HttpError::ClosedBeforeRequest) => narrate::aside(
+        let mut response = Vec::new();
+        match error.write_refusal(&mut response) {
+            _ if matches!(error, Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(
                 "A connection closed without sending anything (browsers open spare connections ahead of time).",
             ),
-            error => match error.http_refusal() {
-                Some((status, headers)) => {
-                    let body = format!("{error}\n");
-                    let mut response = Vec::new();
-                    let _ = http::write_response(
-                        &mut response,
-                        status,
-                        headers,
-                        "text/plain; charset=utf-8",
-                        body.as_bytes(),
-                    );
-                    self.send(&response);
-                    narrate::problem(format!("{error} → answered {status}"));
-                }
-                None => narrate::problem(error),
-            },
+            Some(status) => narrate::problem(format!("{error} → answered {status}")),
+            None => narrate::problem(error),
         }
+        self.send(&response);
         self.close(false);
     }
 
-    /// From now on only our last bytes go out (`peer_gone`: the peer has
-    /// closed its side already, so there is nothing left to read).
+    /// From now on only our last bytes go out.
     fn close(&mut self, peer_gone: bool) {
+        let until = None;
         self.phase = Phase::Closing {
-            until: None,
+            until,
             discarded: 0,
             peer_gone,
         };
@@ -798,6 +697,7 @@ impl Connection {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;
         };
+        let mut frames = Vec::new();
         while let Some(event) = session.next_event() {
             narrate::session::tell(&event);
             if let Event::Message(message) = event {
@@ -805,13 +705,14 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        let finished = session.is_finished();
-        let mut frames = Vec::new();
+        // lesson: the frames the session queued go into the output
         for outgoing in session.take_outgoing() {
             let rsv = conversation::rsv_of(&outgoing);
             let _ =
                 frame::write_with_rsv(&mut frames, true, rsv, outgoing.opcode, &outgoing.payload);
         }
+        // end of lesson
+        let finished = session.is_finished();
         if !frames.is_empty() {
             self.send(&frames);
         }
@@ -823,15 +724,14 @@ impl Connection {
     /// A deadline passed with nothing else happening: chapter 10's
     /// timeouts, one by one.
     fn deadline_passed(&mut self, now: Instant) {
-        if !self.output.is_empty() {
-            // Our output has not moved for the idle timeout.
-            if matches!(self.phase, Phase::Talking { .. }) {
-                narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
-            }
-            self.done = true;
-            return;
-        }
         match &mut self.phase {
+            // Our output has not moved for the idle timeout.
+            _ if !self.output.is_empty() => {
+                if matches!(self.phase, Phase::Talking { .. }) {
+                    narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
+                }
+                self.done = true;
+            }
             Phase::Opening { head, .. } => {
                 let received = head.len();
                 self.refuse(HttpError::TimedOut { received }.into());

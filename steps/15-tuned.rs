@@ -1069,7 +1069,6 @@ impl Connection {
             let Phase::Talking { session, reads, .. } = &mut self.phase else {
                 return false;
             };
-            *reads = reads.saturating_add(1);
             // Chapter 10's read, without the wait: into the session's
             // inbox, or straight into the message for a long payload and
             // into the inbox for what follows it, in one `readv`.
@@ -1102,6 +1101,8 @@ impl Connection {
                     return false;
                 }
             };
+            // Reads that brought bytes: the final `WouldBlock` is not one.
+            *reads = reads.saturating_add(1);
             session.filled(count);
             self.after_read(count, settings, now);
             if !matches!(self.phase, Phase::Talking { .. }) {
