@@ -82,7 +82,7 @@
 //! #1 ← close 1000 (normal closure) "bye" → close, hang up
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown};
 use std::process::ExitCode;
@@ -244,9 +244,12 @@ struct Connection {
     stream: TcpStream,
     id: u64,
     phase: Phase,
-    /// Bytes waiting to be written: `output[written..]`.
-    output: Vec<u8>,
+    /// Bytes waiting to be written, in order: a long payload as it is,
+    /// not copied. `written` bytes of the first are out already.
+    output: VecDeque<Vec<u8>>,
     written: usize,
+    /// How many bytes wait in all.
+    pending: usize,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
     /// This connection's entry in the set of deadlines, if any.
@@ -376,8 +379,9 @@ impl EventLoop {
                 head: Vec::new(),
                 deadline: now + self.listen.handshake_timeout,
             },
-            output: Vec::new(),
+            output: VecDeque::new(),
             written: 0,
+            pending: 0,
             interest: Interest::READABLE,
             scheduled: None,
             wrote_at: now,
@@ -507,7 +511,7 @@ impl Connection {
     fn reads(&self) -> bool {
         match &self.phase {
             Phase::Closing { until, .. } => until.is_some(),
-            _ => self.output.len() - self.written <= BACKED_UP,
+            _ => self.pending <= BACKED_UP,
         }
     }
 
@@ -523,22 +527,30 @@ impl Connection {
     }
 
     /// Queues bytes to send, starting the write clock if none were waiting.
-    fn send(&mut self, bytes: &[u8]) {
+    fn send(&mut self, bytes: Vec<u8>) {
         if self.output.is_empty() {
             self.wrote_at = Instant::now();
         }
-        self.output.extend_from_slice(bytes);
+        self.pending += bytes.len();
+        self.output.push_back(bytes);
     }
 
     /// Writes what waits, until the socket takes no more; a write error
     /// ends the connection.
     fn flush(&mut self) {
         // lesson: a non-blocking write takes what fits; the rest waits
-        while self.written < self.output.len() && !self.done {
-            match self.stream.write(&self.output[self.written..]) {
-                Ok(count) if count > 0 => {
+        while let Some(bytes) = self.output.front()
+            && !self.done
+        {
+            match self.stream.write(&bytes[self.written..]) {
+                Ok(count) if count > 0 || bytes.is_empty() => {
                     self.written += count;
+                    self.pending -= count;
                     self.wrote_at = Instant::now();
+                    if self.written == bytes.len() {
+                        self.output.pop_front();
+                        self.written = 0;
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -549,9 +561,6 @@ impl Connection {
                 _ => self.done = true,
             }
         }
-        // All out: a long echo's memory goes back now, not with the connection.
-        self.output = Vec::new();
-        self.written = 0;
         // end of lesson
     }
 
@@ -634,7 +643,7 @@ impl Connection {
         let mut response = Vec::new();
         match opening::answer_checking_origin(request, &mut response, None, CHAPTER, None) {
             Ok(Opening::Upgraded) => {
-                self.send(&response);
+                self.send(response);
                 narrate::event(
                     "Handshake completed. Echoing every message until the client leaves.",
                 );
@@ -659,7 +668,7 @@ impl Connection {
                 self.hand_out();
             }
             Ok(Opening::ServedPage) => {
-                self.send(&response);
+                self.send(response);
                 self.close(false);
             }
             Err(error) => self.refuse(error),
@@ -677,7 +686,7 @@ impl Connection {
             Some(status) => narrate::problem(format!("{error} → answered {status}")),
             None => narrate::problem(error),
         }
-        self.send(&response);
+        self.send(response);
         self.close(false);
     }
 
@@ -697,7 +706,6 @@ impl Connection {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;
         };
-        let mut frames = Vec::new();
         while let Some(event) = session.next_event() {
             narrate::session::tell(&event);
             if let Event::Message(message) = event {
@@ -705,16 +713,27 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        // lesson: the frames the session queued go into the output
+        let mut frames = Vec::new();
+        // lesson: the frames the session queued go into the output, a long payload as it is
         for outgoing in session.take_outgoing() {
-            let rsv = conversation::rsv_of(&outgoing);
-            let _ =
-                frame::write_with_rsv(&mut frames, true, rsv, outgoing.opcode, &outgoing.payload);
+            let mut header = frame::encode_header(&FrameHeader {
+                fin: true,
+                rsv: conversation::rsv_of(&outgoing),
+                opcode: outgoing.opcode,
+                mask: None,
+                payload_len: outgoing.payload.len() as u64,
+            });
+            if outgoing.payload.len() <= 1024 {
+                header.extend_from_slice(&outgoing.payload);
+                frames.push(header);
+            } else {
+                frames.extend([header, outgoing.payload]);
+            }
         }
         // end of lesson
         let finished = session.is_finished();
-        if !frames.is_empty() {
-            self.send(&frames);
+        for bytes in frames {
+            self.send(bytes);
         }
         if finished {
             self.close(false);

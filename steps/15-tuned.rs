@@ -1,127 +1,118 @@
-//! Chapter 13 — Ten thousand connections on one thread: an event loop
-//! (beyond the article).
+//! Chapter 15 — The event loop, tuned: finding where the time goes, and
+//! closing the gap to the fastest servers (beyond the article).
 //!
-//! Chapter 10 gives every connection a thread that blocks where it waits.
-//! That reads top to bottom, and it stops where its doc comment says:
-//! thousands of mostly idle connections are thousands of threads, each a
-//! stack and a scheduler entry, and a server that runs out of them can
-//! only refuse. This chapter serves every connection from one thread, the
-//! way production servers (nginx, Node, tokio underneath) do, and it
-//! drives chapter 10's engine, `protocol::session::Session`, unchanged:
-//! bytes in, events and frames out. The session never knew who waits.
+//! Chapter 15 is chapter 13 plus its tuning, and nothing else: the same
+//! loop, phases, limits and narration, made as fast as the fastest servers
+//! we measured (`diff steps/13-event-loop.rs steps/15-tuned.rs` is the
+//! tuning). Read chapter 13 first: this chapter is about measuring.
 //!
-//! **Non-blocking sockets.** Every socket here is non-blocking: a `read`
-//! with nothing to read returns `WouldBlock` at once instead of waiting,
-//! and a `write` into a full send buffer writes what fits (maybe nothing).
-//! So one thread can never get stuck on one connection; it needs to know
-//! *which* sockets are worth trying.
+//! **What to measure.** A wall-clock rate on a shared machine moves by
+//! tens of percent; these do not, and they say *where* the time goes:
 //!
-//! **Readiness, not completion.** That is what `epoll` tells (through
-//! `mio`, the small crate tokio itself is built on, which adds nothing but
-//! a portable face: on Linux each call is one `epoll_*` system call). We
-//! register each socket once with the interest we have ("tell me when it
-//! is readable"), and `poll` sleeps until some registered sockets are
-//! *ready*: bytes are waiting, or there is room to write. The reading and
-//! writing is still ours, afterwards. (Windows' IOCP and Linux's io_uring
-//! work the other way round, by *completion*: you hand the kernel a buffer
-//! and it tells you when the read into it is done.) `mio` reports edges:
-//! a socket is reported when it *becomes* ready, so the loop reads until
-//! the socket has nothing more (a read that returns less than it asked
-//! for, or `WouldBlock`), or it would never hear of the rest.
+//! * system calls and context switches per message: `perf stat -e
+//!   'syscalls:sys_enter_*',context-switches -p PID` over a known number
+//!   of messages, or `strace -c -f -p PID` for a table of calls;
+//! * where the CPU goes inside the server: `perf record -g -p PID`, then
+//!   `perf report` (user space against kernel, copies, zeroing);
+//! * the server's CPU time per unit of work, from `/proc/PID/stat`:
+//!   `cargo bench --bench echo` prints it per connection, and it does not
+//!   depend on the load generator;
+//! * the same client against two servers, taking turns, pinned to one CPU,
+//!   many short rounds and the median of their ratios: `cargo bench
+//!   --bench echo` (`BENCH_SERVERS`, `BENCH_ONLY`, `BENCH_ROUNDS`).
 //!
-//! **Bytes in.** A connection's first bytes are its HTTP request head: they
-//! gather in a small per-connection buffer until the head is whole
-//! (`protocol::http::parse_request`, the same limits of 8 KiB and 100
-//! lines), then the same decisions as chapter 10 — the page, a refusal with
-//! its status, or the `101` (`server::opening::answer_checking_origin`) —
-//! are written into the connection's output. After the handshake, whatever
-//! arrives is read straight into the session, as chapter 10 reads it (its
-//! small inbox, or the message itself for the rest of a long payload), and
-//! the session's events are handed out at once. One difference: while a
-//! long payload is due, the read is a `readv` into two places,
-//! `Session::buffers` — the rest of the payload into the message, whatever
-//! follows into the inbox — so a message sent as many long fragments costs
-//! one system call per fragment, not two. Memory is what one thread holding
-//! fifteen thousand connections must watch: a connection that reads only
-//! now and then gives its inbox back as soon as it has read
-//! (`Session::release_idle_memory`), and once a second the loop frees the
-//! inbox of every busy connection that has gone quiet. So an idle
-//! connection costs a few hundred bytes of state, and the kernel's socket
-//! buffers.
+//! Each technique below was found that way, and is kept because it
+//! measured a gain; each figure comes with the command that gives it.
 //!
-//! **Memory given back, without the restart.** Chapter 10 starts itself
-//! again with settings for glibc's allocator (`server::memory`), because
-//! its threads scatter their memory over many arenas that keep it. Here
-//! one thread allocates from one arena, which gives its free top back by
-//! itself: after 100 clients have each sent a 16 MiB message, this chapter
-//! holds 4 MiB again, with its peak at the `--max-buffered` budget. And
-//! those settings would cost it dearly: with the trim threshold at 1 MiB,
-//! every large message would take fresh pages from the kernel, and 1 MiB
-//! echoes ran at a third of their speed.
+//! **Reading straight into the session.** Chapter 13 reads into one
+//! buffer of the loop's, and `Session::receive` copies the bytes on. Here
+//! the socket reads into `Session::buffer`: the session's small inbox, or,
+//! for the rest of a long payload, the message itself, so megabytes go from
+//! the socket to their final place with no copy between. Cost: the inbox
+//! is the connection's own (8 KiB), so idle connections must give it back
+//! (below).
 //!
-//! **Bytes out.** While nothing waits to be written, a frame the session
-//! queued goes to the socket at once (a short one in one `write`, header
-//! and payload together; a long one with `writev`, without copying the
-//! payload). A payload that went out whole goes back to the session
-//! (`Session::recycle`), and the next long message is received into it: a
-//! `read` in safe Rust takes only initialized bytes, so a fresh buffer is
-//! zeroed before the socket fills it, and an echo server that allocates
-//! anew writes every megabyte twice. Whatever the socket does not take
-//! waits in the connection's output, a queue of byte vectors, and only then
-//! does the loop ask to hear when the socket is *writable*: asked for
-//! always, it would wake up for every connection that could be written to,
-//! which is all of them. And backpressure: a connection whose output holds
-//! more than 1 MiB is not read any more (its interest drops to writable
-//! only) until its peer has read enough of it, so a peer that sends and
-//! never reads costs a bounded amount of memory and no time at all from the
-//! others; if its output does not move for the idle timeout, it is dropped,
-//! as chapter 10's write timeout drops it.
+//! **Two places in one `readv`.** While a long payload is due, the read is
+//! vectored (`Tuning::buffers`, from `protocol::session::tuning`): the rest of the
+//! payload into the message, whatever follows into the inbox. A message
+//! sent as 16 fragments of 64 KiB took 32 reads, as fastwebsockets takes
+//! 17; now 17 (`perf stat -e syscalls:sys_enter_readv,syscalls:sys_enter_read
+//! -p PID` during `BENCH_ONLY="1 MiB echo in 16 fragments" cargo bench
+//! --bench echo`). A plain `read` where there is only one place: `readv`
+//! alone cost 1–3 % on small messages. Cost: a second way into the
+//! session, kept out of the session's plain face.
 //!
-//! **Timers without a thread each.** Chapter 10 lets the kernel time each
-//! blocking read. Here one binary heap holds every connection's next
-//! deadline — the handshake's, the idle timeout, a write that makes no
-//! progress — and `poll` waits no longer than the earliest
-//! (`server::deadlines`, which graduates into the library with its tests).
-//! Not through a timeout on every `poll`, though: each such wait arms a
-//! kernel timer and cancels it again, which cost small round trips 1.7 %
-//! here. A small alarm thread per loop sleeps until the earliest deadline
-//! and wakes the loop (`deadlines::Alarm`, through a `mio::Waker`), and
-//! the loop sleeps in `poll` with no timeout at all.
-//! A message pushes the connection's deadline back without touching the
-//! heap: when an entry comes due, the loop asks the connection for its
-//! real deadline, and schedules again if it is later. The stalled-frame
-//! rule is chapter 10's (`conversation::check_progress`), checked at every
-//! read. So every limit of chapter 10 holds: `--max-connections` (503 with
-//! `Retry-After`), an `accept` that fails for want of descriptors (the
-//! listener is left alone for a while, longer each time, said once: the
-//! loop cannot sleep, the others need it), `--max-buffered` (1013),
-//! `--frame-timeout` (1008), and logging through the bounded queue.
+//! **Recycling payloads.** A `read` in safe Rust takes only initialized
+//! bytes, so every fresh buffer is zeroed before the socket fills it: 11 %
+//! of the server's samples on 1 MiB echoes (`perf record` during
+//! `BENCH_ONLY="1 MiB echo"`). A payload written out in full goes back to
+//! the session (`Tuning::recycle`), and the next long message is read
+//! into it, with no allocation and no zeroing. Cost: one spare per
+//! connection, no larger than the largest message, counted in
+//! `--max-buffered` and kept only while the budget is at most half used.
 //!
-//! **Where `async`/`await` fits.** This loop is what tokio runs underneath.
-//! An `async fn` is compiled into a state machine much like `Connection`
-//! below: each `.await` on a socket that would block returns `Pending` to
-//! the runtime, which has registered the socket with `epoll` and resumes
-//! the function when `poll` says the socket is ready. Async code reads top
-//! to bottom like chapter 10 and runs like chapter 13; what it hides is
-//! exactly what this file shows. A sans-IO session is what lets all three
-//! — threads, a hand-written loop, async — drive the same protocol code.
+//! **A zero-copy output queue.** A short frame is put together on the
+//! stack and goes in one plain `write`; a long one goes with `writev`,
+//! header and payload, without copying the payload; what the socket does
+//! not take waits as the payload itself, not a copy. Chapter 13 copies
+//! every frame into its output; for a 16 MiB echo that is 16 MiB more
+//! memory at the peak and a copy of every byte. Cost: an output that is a
+//! queue of vectors, and the bookkeeping of a payload partly written.
 //!
-//! `--threads N` runs N such loops, each with its own `epoll` and its own
-//! copy of the listening socket (`try_clone`): the kernel wakes them all
-//! when a connection arrives, one wins the `accept`, and the others find
-//! `WouldBlock`, which is normal. One loop (the default) is usually enough:
-//! a loop is busy only while bytes move.
+//! **Idle connections give their memory back.** A connection that reads
+//! only now and then gives its inbox back as soon as it has read
+//! (`Tuning::release_idle_memory`), and once a second the loop frees the
+//! inbox of every busy connection gone quiet. 15,000 idle connections hold
+//! 23.3 MiB; counting every read as busy instead (so that no connection
+//! gives its inbox back), 78.6 MiB (`BENCH_SERVERS=15 cargo bench --bench
+//! scale`, both measured). Cost: a sweep over every connection once a
+//! second, and a busy connection that pauses pays for a fresh inbox.
 //!
-//! Why `mio` and not `libc` by hand: the calls would be the same three
-//! (`epoll_create1`, `epoll_ctl`, `epoll_wait`), but only through `unsafe`
-//! code, which this crate does not have; `mio` is those calls and nothing
-//! more.
+//! **No timer at every sleep.** `poll` with a timeout arms and cancels a
+//! kernel timer on every wait: 1.7 % of the rate of 16-byte round trips
+//! (64,894 against 63,788 messages a second, one build with the timeout
+//! switched off, `BENCH_ONLY="16 B round trips, 1 connection"`). An alarm
+//! thread per loop (`server::deadlines::Alarm`) sleeps until the earliest
+//! deadline and wakes the loop through a `mio::Waker`; `poll` waits with no
+//! timeout, unless `--connections` is set (50 ms, to notice another loop
+//! took the last one) or a read turn is pending (0). Cost: a thread per
+//! loop, with a 64 KiB stack, and a lock when the earliest deadline moves.
 //!
-//! The options, the page, the narration and its levels are chapter 10's:
-//! `--verbose`, `--quiet`, `--idle-timeout`, `--frame-timeout`,
-//! `--handshake-timeout`, `--max-message-size`, `--max-buffered`,
-//! `--max-connections`, and `--threads`. Every behaviour test of chapter
-//! 10 runs against this chapter too, and so does the Autobahn suite.
+//! **Deadlines that leave with their connection.** Chapter 13's ordered set
+//! graduates into the library (`server::deadlines`). Entries kept until
+//! they came due made the server's CPU per connection grow with the
+//! connections served before: 94.8 µs in the first slot, 110.3 in the
+//! last, 104.6 over all; taken out as their connection closes, 85.3, 90.3
+//! and 88.5 (`BENCH_ONLY=connect+echo+close BENCH_SERVERS=OLD,15
+//! BENCH_ROUNDS=6 BENCH_SLOT_MS=3000 cargo bench --bench echo`, OLD a build
+//! without `Deadlines::cancel`).
+//!
+//! **Fair turns, and one clock reading per turn.** A connection reads at
+//! most 1 MiB (`READ_TURN`) before the others get theirs; the rest is read
+//! in the next round (the `again` list), so one fast sender cannot hold
+//! the loop. Every connection handled in one turn of the loop shares one
+//! reading of the clock (on a virtual machine, a system call). Neither was
+//! measured alone.
+//!
+//! **Several loops.** `--threads N` runs N loops, each with its own
+//! `epoll` and its own copy of the listening socket: the kernel wakes them
+//! all when a connection arrives, one wins the `accept`, and the others
+//! find `WouldBlock`. The counts `--max-connections` needs are shared
+//! atomics. One loop (the default) is usually enough: a loop is busy only
+//! while bytes move.
+//!
+//! **Edges still mean reading until `WouldBlock`.** As in chapter 13: a
+//! short read is no proof the socket is drained, so a read turn ends at
+//! `WouldBlock` or at `READ_TURN`, never at a short read.
+//!
+//! **Where it stands.** Against fastwebsockets and chapter 13, `cargo bench
+//! --bench echo` (the README gives the last run's figures); its memory,
+//! `cargo bench --bench scale`. The peak of one 16 MiB echo stays under
+//! 20 MiB (the same benchmark's last lines).
+//!
+//! The options, the page, the narration and its levels are chapter 13's,
+//! and `--threads`. Every behaviour test of chapter 10 runs against this
+//! chapter too, and so does the Autobahn suite.
 //!
 //! Try it: `cargo run --bin 15-tuned`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -155,6 +146,7 @@ use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::tuning::Tuning;
 use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session};
 use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
@@ -803,7 +795,7 @@ impl<'a> EventLoop<'a> {
     }
 
     /// Once a second: a connection quiet for a second gives back its read
-    /// buffer (`Session::release_idle_memory`); the next read allocates it
+    /// buffer (`Tuning::release_idle_memory`); the next read allocates it
     /// again. Freed after every read instead, a busy connection would
     /// allocate it again for every message; kept, fifteen thousand idle
     /// connections would hold 8 KiB each for nothing.
@@ -912,7 +904,7 @@ impl Connection {
 
     // lesson: a payload, once sent, receives the next message
     /// Gives the session back the longest payload sent out in full, to
-    /// receive the next long message into (`Session::recycle`).
+    /// receive the next long message into (`Tuning::recycle`).
     fn recycle_sent(&mut self) {
         if let Some(payload) = self.output.sent.take()
             && let Phase::Talking { session, .. } = &mut self.phase
@@ -1056,7 +1048,7 @@ impl Connection {
     /// the output backs up, or the read turn is over (then true).
     ///
     /// A connection that reads only now and then gives its session's
-    /// inbox back as soon as it has read (`Session::release_idle_memory`):
+    /// inbox back as soon as it has read (`Tuning::release_idle_memory`):
     /// fifteen thousand connections that each wake up for one message then
     /// take turns with one inbox's worth of memory, instead of each keeping
     /// 8 KiB. A busy connection keeps its inbox until it has been quiet
