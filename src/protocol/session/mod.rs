@@ -972,6 +972,24 @@ mod tests {
         frame::encode(fin, opcode, Some(MASK), payload)
     }
 
+    #[test]
+    fn receive_keeps_no_inbox_once_everything_is_taken_apart() {
+        let mut session = Session::new(1 << 20);
+        let bytes = masked(true, Opcode::Text, b"Hello");
+        let message = |session: &mut Session| {
+            std::iter::from_fn(|| session.next_event())
+                .any(|event| matches!(event, Event::Message(_)))
+        };
+        session.receive(&bytes);
+        assert!(message(&mut session));
+        assert!(session.inbox.is_empty(), "an idle session held its inbox");
+        // Half a header is kept, and the rest completes it.
+        session.receive(&bytes[..1]);
+        assert_eq!(session.inbox_len, 1);
+        session.receive(&bytes[1..]);
+        assert!(message(&mut session));
+    }
+
     fn close_bytes(code: u16, reason: &str) -> Vec<u8> {
         let mut payload = code.to_be_bytes().to_vec();
         payload.extend_from_slice(reason.as_bytes());
