@@ -51,13 +51,14 @@
 //! connection, no larger than the largest message, counted in
 //! `--max-buffered` and kept only while the budget is at most half used.
 //!
-//! **A zero-copy output queue.** A short frame is put together on the
-//! stack and goes in one plain `write`; a long one goes with `writev`,
-//! header and payload, without copying the payload; what the socket does
-//! not take waits as the payload itself, not a copy. Chapter 13 copies
-//! every frame into its output; for a 16 MiB echo that is 16 MiB more
-//! memory at the peak and a copy of every byte. Cost: an output that is a
-//! queue of vectors, and the bookkeeping of a payload partly written.
+//! **Frames straight to the socket, with `writev`.** While nothing waits
+//! to be written, a frame goes to the socket at once, before it is queued:
+//! a short one put together on the stack and sent with one plain `write`,
+//! a long one as header and payload together in one `writev`, without
+//! copying the payload. Chapter 13 queues every frame first and writes a
+//! long one with two `write`s, header then payload. Not measured alone.
+//! Cost: the bookkeeping of a payload partly written, and of the longest
+//! one written out, kept for recycling.
 //!
 //! **Idle connections give their memory back.** A connection that reads
 //! only now and then gives its inbox back as soon as it has read
@@ -220,8 +221,10 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
-    // No restart with allocator settings, unlike chapter 10: see "Memory"
-    // in the doc comment.
+    // No restart with allocator settings, as in chapter 13: with glibc's
+    // trim threshold at 1 MiB, every large message faulted in fresh pages
+    // (1 MiB echoes at 0.36 times fastwebsockets, `cargo bench --bench
+    // echo` with the settings restored).
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(serve(listen, settings, threads))
