@@ -2,8 +2,9 @@
 //! the same CPU.
 //!
 //! `cargo bench --bench echo` starts the echo servers side by side: our
-//! `13-event-loop --quiet` (one event loop) and `10-echo-server --quiet`
-//! (a thread per connection); fastwebsockets (Deno's, among the fastest
+//! `15-tuned --quiet` (chapter 13's event loop, tuned), `13-event-loop
+//! --quiet` (one event loop) and `10-echo-server --quiet` (a thread per
+//! connection); fastwebsockets (Deno's, among the fastest
 //! servers in published echo benchmarks: one tokio thread, built from
 //! `benches/peers/` on first use, so that tokio and hyper stay out of the
 //! crate's own dependencies); and a tungstenite echo server (one blocking
@@ -33,9 +34,14 @@
 //!   if none is, those whose name contains TEXT (`MiB`), and no memory
 //!   measurement, for profiling one of them;
 //! * `BENCH_SERVER=LIST` (or `BENCH_SERVERS`): which servers, in order,
-//!   separated by commas: `13`, `10`, `fastwebsockets`, `tungstenite`, or
-//!   the path of another build of a chapter (to compare a change against
-//!   the code before it). Default: `13,10,fastwebsockets,tungstenite`.
+//!   separated by commas: `15`, `13`, `10`, `fastwebsockets`, `tungstenite`,
+//!   or the path of another build of a chapter (to compare a change against
+//!   the code before it). Default: `15,13,10,fastwebsockets,tungstenite`.
+//!
+//! For connect+echo+close, the server's CPU time per connection is printed
+//! too, overall and in the first and last slot: unlike the rate, it does
+//! not depend on the load generator, nor on how many sockets sit in
+//! `TIME_WAIT`.
 
 mod peers_build;
 
@@ -136,6 +142,7 @@ impl Server {
         match name {
             "10" => "10-echo-server".into(),
             "13" => "13-event-loop".into(),
+            "15" => "15-tuned".into(),
             other => other.into(),
         }
     }
@@ -153,6 +160,7 @@ impl Server {
                 env!("CARGO_BIN_EXE_10-echo-server").into(),
             ),
             "13" => Server::chapter("13-event-loop", env!("CARGO_BIN_EXE_13-event-loop").into()),
+            "15" => Server::chapter("15-tuned", env!("CARGO_BIN_EXE_15-tuned").into()),
             path => Server::chapter(path, path.into()),
         }
     }
@@ -347,7 +355,7 @@ fn encode_message(payload: &[u8], fragments: usize) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // Scenarios
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Scenario {
     /// Round trips of `size`-byte binary messages over `connections`
     /// connections: one message out on each, then every echo back.
@@ -465,11 +473,14 @@ struct Tally {
     cpu_seconds: f64,
     /// Every slot's rate.
     slots: Vec<f64>,
+    /// Every slot's server CPU time per unit, in microseconds.
+    cpu_per_unit: Vec<f64>,
 }
 
 impl Tally {
     fn add(&mut self, units: f64, seconds: f64, cpu_seconds: f64) {
         self.slots.push(units / seconds);
+        self.cpu_per_unit.push(1e6 * cpu_seconds / units);
         self.units += units;
         self.seconds += seconds;
         self.cpu_seconds += cpu_seconds;
@@ -496,6 +507,20 @@ impl Tally {
             self.rate(),
             self.slots.len(),
             100.0 * self.cpu_seconds / self.seconds
+        )
+    }
+
+    /// The server's CPU time per unit over all slots, and in its first and
+    /// last slots: a figure that does not depend on how busy the machine
+    /// is, and that shows whether a server's cost grows with the work it
+    /// has done before. `/proc` counts CPU time in 10 ms ticks, so a
+    /// slot's figure is only as good as its slot is long.
+    fn describe_cpu(&self, unit: &str) -> String {
+        let first = self.cpu_per_unit.first().copied().unwrap_or(0.0);
+        let last = self.cpu_per_unit.last().copied().unwrap_or(0.0);
+        format!(
+            "server CPU {:.1} µs per {unit} (first slot {first:.1}, last {last:.1})",
+            1e6 * self.cpu_seconds / self.units
         )
     }
 }
@@ -555,7 +580,7 @@ fn run() {
         .unwrap_or(10);
     let names: Vec<String> = env::var("BENCH_SERVERS")
         .or_else(|_| env::var("BENCH_SERVER"))
-        .unwrap_or_else(|_| "13,10,fastwebsockets,tungstenite".into())
+        .unwrap_or_else(|_| "15,13,10,fastwebsockets,tungstenite".into())
         .split(',')
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
@@ -651,6 +676,9 @@ fn run() {
         println!("{}", scenario.label());
         for (server, tally) in servers.iter().zip(&tallies) {
             println!("  {:<16} {}", server.name, tally.describe(scenario.unit()));
+            if scenario == Scenario::Connections {
+                println!("  {:<16} {}", "", tally.describe_cpu("connection"));
+            }
         }
         let medians: Vec<f64> = ratios.into_iter().map(median).collect();
         let said: Vec<String> = pairs
@@ -680,6 +708,7 @@ fn run() {
         match name {
             "10-echo-server" => "ch10".into(),
             "13-event-loop" => "ch13".into(),
+            "15-tuned" => "ch15".into(),
             "fastwebsockets" => "fws".into(),
             "tungstenite" => "tung".into(),
             other => other.chars().take(8).collect(),

@@ -1,5 +1,6 @@
 //! Many connections: chapter 10 (a thread each), chapter 13 (one event
-//! loop) and fastwebsockets (one tokio thread), in the same run.
+//! loop), chapter 15 (the loop, tuned) and fastwebsockets (one tokio
+//! thread), in the same run.
 //!
 //! `cargo bench --bench scale` runs two scenarios against each server in
 //! turn, every process pinned to CPU 0 (`taskset -c 0`) as in
@@ -21,7 +22,7 @@
 //! many connections as the servers; it opens them 64 at a time. The
 //! descriptor limit here is 20,000 per process, for the client and for
 //! each server. `BENCH_SERVERS` chooses the servers (default
-//! `13,10,fastwebsockets`; see `benches/echo.rs` for the names).
+//! `15,13,10,fastwebsockets`; see `benches/echo.rs` for the names).
 //!
 //! fastwebsockets is built from `benches/peers/` on first use.
 
@@ -85,6 +86,7 @@ impl Server {
         match name {
             "10" => command.arg(env!("CARGO_BIN_EXE_10-echo-server")).args(ours),
             "13" => command.arg(env!("CARGO_BIN_EXE_13-event-loop")).args(ours),
+            "15" => command.arg(env!("CARGO_BIN_EXE_15-tuned")).args(ours),
             "fastwebsockets" => command.arg(peers_build::fastwebsockets_binary()),
             path => command.arg(path).args(ours),
         };
@@ -146,6 +148,7 @@ fn label_of(name: &str) -> String {
     match name {
         "10" => "10-echo-server".into(),
         "13" => "13-event-loop".into(),
+        "15" => "15-tuned".into(),
         other => other.into(),
     }
 }
@@ -434,7 +437,7 @@ fn run() {
     let talkers = setting("BENCH_TALKERS", 10_000);
     let talk_seconds = setting("BENCH_TALK_SECONDS", 10) as u64;
     let servers: Vec<String> = env::var("BENCH_SERVERS")
-        .unwrap_or_else(|_| "13,10,fastwebsockets".into())
+        .unwrap_or_else(|_| "15,13,10,fastwebsockets".into())
         .split(',')
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())

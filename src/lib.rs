@@ -1,8 +1,8 @@
 //! A WebSocket server built from scratch, one chapter at a time.
 //!
 //! The chapters are the binaries in `steps/`: start reading at
-//! `steps/01-print-request.rs`, and `diff` two consecutive chapters to see
-//! what the second one teaches. Each chapter holds the code it teaches;
+//! `steps/01-print-request.rs`, and `diff` a chapter with its base (named
+//! in its first lines) to see what it teaches. Each chapter holds the code it teaches;
 //! once a later chapter needs that code in a general form, it *graduates*
 //! into this library, and the chapter's doc comment says so.
 //!
@@ -24,7 +24,8 @@
 //!   - [`protocol::utf8`]: text checked as it arrives (§8.1).
 //!   - [`protocol::violation`]: each rule a peer can break, with its close code.
 //!   - [`protocol::session`]: a whole conversation as a state machine, without
-//!     I/O (chapters 10 to 13).
+//!     I/O (chapters 10 to 15); [`protocol::session::tuning`], what only
+//!     chapter 15's tuned loop asks of it.
 //!   - [`protocol::extension`] and [`protocol::deflate`]: permessage-deflate
 //!     (RFC 7692): the offer and the answer, compressing and inflating
 //!     (chapter 12).
@@ -37,9 +38,9 @@
 //!     connection, deadlines.
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
-//!   - [`server::deadlines`]: one heap of deadlines for every connection of
-//!     an event loop, and the alarm that wakes the loop at the earliest
-//!     (chapter 13).
+//!   - [`server::deadlines`]: chapter 13's set of deadlines for every
+//!     connection of an event loop, and the alarm that wakes the loop at
+//!     the earliest (chapter 15).
 //!   - [`server::opening`]: a connection's first request: the test page or
 //!     the handshake, read from a socket or decided from a head already
 //!     in a buffer.

@@ -1,5 +1,8 @@
 //! Chapter 4 — Replying (the article's "Sending data back to the client").
 //!
+//! Chapter 4 is chapter 3 plus a reply frame (`diff steps/03-read-frame.rs
+//! steps/04-reply.rs`).
+//!
 //! The server answers the browser's message with a text frame of its own,
 //! "Loud and clear!", and the page shows it.
 //!

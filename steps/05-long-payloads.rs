@@ -1,5 +1,8 @@
 //! Chapter 5 — Long payloads (the article's extra credit: "Long payload support").
 //!
+//! Chapter 5 is chapter 4 plus 16- and 64-bit lengths (`diff
+//! steps/04-reply.rs steps/05-long-payloads.rs`).
+//!
 //! Chapter 3 refused anything over 125 bytes. The 7-bit length field has
 //! two special values: 126 means "the real length follows as a 16-bit
 //! number" (up to 65,535 bytes), 127 means "a 64-bit number follows". The

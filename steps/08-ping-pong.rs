@@ -1,5 +1,8 @@
 //! Chapter 8 — Ping and pong (the article's extra credit: "Ping / Pong support").
 //!
+//! Chapter 8 is chapter 7 plus ping and pong (`diff
+//! steps/07-fragmented-messages.rs steps/08-ping-pong.rs`).
+//!
 //! A ping asks "are you still there?"; the peer answers with a pong that
 //! carries the same payload (RFC 6455 §5.5.2–§5.5.3). That keeps idle
 //! connections alive through proxies and tells each end the other is

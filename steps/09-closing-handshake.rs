@@ -1,5 +1,8 @@
 //! Chapter 9 — The closing handshake (the article's extra credit: "Closing handshake").
 //!
+//! Chapter 9 is chapter 8 plus the closing handshake (`diff
+//! steps/08-ping-pong.rs steps/09-closing-handshake.rs`).
+//!
 //! Until now the server just hung up. A WebSocket ends politely: one side
 //! sends a close frame (a two-byte status code and an optional UTF-8
 //! reason), the other answers with a close frame, and then the server

@@ -1,5 +1,8 @@
 //! Chapter 11 — A chat room (the article's opening example, built at last).
 //!
+//! Chapter 11 is chapter 10 plus a room that every member's messages go to
+//! (`diff steps/10-echo-server.rs steps/11-chat.rs`).
+//!
 //! The article begins with why WebSockets exist: a chat page must show a
 //! message the moment it is sent, without asking the server again and
 //! again. Here is that chat. Open `http://localhost:2345` in two tabs, pick

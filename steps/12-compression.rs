@@ -1,5 +1,8 @@
 //! Chapter 12 — Compression: permessage-deflate (beyond the article).
 //!
+//! Chapter 12 is chapter 10 plus permessage-deflate (`diff
+//! steps/10-echo-server.rs steps/12-compression.rs`).
+//!
 //! Chapter 10's echo server, plus the one extension every browser asks for
 //! on every connection: `permessage-deflate` (RFC 7692). Chat-like JSON
 //! shrinks several times with it. (Chapter 11's chat does not take it: its

@@ -1,127 +1,72 @@
-//! Chapter 13 — Ten thousand connections on one thread: an event loop
-//! (beyond the article).
+//! Chapter 13 — One thread for every connection: an event loop (beyond
+//! the article).
 //!
-//! Chapter 10 gives every connection a thread that blocks where it waits.
-//! That reads top to bottom, and it stops where its doc comment says:
-//! thousands of mostly idle connections are thousands of threads, each a
-//! stack and a scheduler entry, and a server that runs out of them can
-//! only refuse. This chapter serves every connection from one thread, the
-//! way production servers (nginx, Node, tokio underneath) do, and it
-//! drives chapter 10's engine, `protocol::session::Session`, unchanged:
-//! bytes in, events and frames out. The session never knew who waits.
+//! Chapter 13 is chapter 10 plus an event loop: the same session, options,
+//! limits and narration, served from one thread instead of a thread per
+//! connection (`diff steps/10-echo-server.rs steps/13-event-loop.rs`).
+//! Chapter 15 tunes this loop; this chapter is the lesson.
 //!
-//! **Non-blocking sockets.** Every socket here is non-blocking: a `read`
-//! with nothing to read returns `WouldBlock` at once instead of waiting,
-//! and a `write` into a full send buffer writes what fits (maybe nothing).
-//! So one thread can never get stuck on one connection; it needs to know
-//! *which* sockets are worth trying.
+//! A thread per connection stops scaling at tens of thousands of mostly
+//! idle connections (chapter 10 says why). Here one thread serves them all
+//! (the log writer is still a thread of its own), as nginx, Node and tokio
+//! do underneath, and drives chapter 10's `Session` through its plainest
+//! entry point, `Session::receive`: the session never knew who waits.
 //!
-//! **Readiness, not completion.** That is what `epoll` tells (through
-//! `mio`, the small crate tokio itself is built on, which adds nothing but
-//! a portable face: on Linux each call is one `epoll_*` system call). We
-//! register each socket once with the interest we have ("tell me when it
-//! is readable"), and `poll` sleeps until some registered sockets are
-//! *ready*: bytes are waiting, or there is room to write. The reading and
-//! writing is still ours, afterwards. (Windows' IOCP and Linux's io_uring
-//! work the other way round, by *completion*: you hand the kernel a buffer
-//! and it tells you when the read into it is done.) `mio` reports edges:
-//! a socket is reported when it *becomes* ready, so the loop reads until
-//! the socket has nothing more (a read that returns less than it asked
-//! for, or `WouldBlock`), or it would never hear of the rest.
+//! * **Non-blocking sockets.** A `read` with nothing to read returns
+//!   `WouldBlock` at once, and a `write` writes what fits, maybe nothing.
+//!   One thread never gets stuck on one connection; it needs to know which
+//!   sockets are worth trying.
+//! * **Registering interest, and readiness.** Each socket is registered
+//!   with `epoll` (through `mio`, the crate tokio is built on: one system
+//!   call per call, and no `unsafe` code here) for what we want to hear of,
+//!   and `poll` sleeps until some are *ready*: bytes wait, or there is room
+//!   to write. The reads and writes are still ours (io_uring and Windows'
+//!   IOCP report *completion* instead: the kernel did the read).
+//! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
+//!   *becomes* ready. A short read is no proof that it is drained: the
+//!   peer's end of stream or a reset may wait behind the bytes, and no new
+//!   edge will tell of them. Stop early, and 200 clients that each send
+//!   half a frame and reset hold 200 slots until the idle timeout (the test
+//!   `a_reset_after_a_partial_frame_lets_the_connection_go_at_once`).
+//! * **A connection's state.** A thread keeps its place on its stack; here
+//!   a `Phase` keeps it. The request head gathers until whole and is
+//!   answered as chapter 10 answers it (the page, a refusal, or the `101`);
+//!   then bytes go into the session and its events are handed out at once;
+//!   last, our final bytes go out, our side shuts, and the loop waits up to
+//!   a second for the peer's end. Every read goes into one buffer of the
+//!   loop's, so a connection with nothing arriving holds no read buffer.
+//! * **Write interest only while output waits.** Frames are written at
+//!   once; what the socket does not take waits in the connection's output,
+//!   and only then does the loop ask to hear when it is *writable*. Asked
+//!   always, `poll` would wake for nearly every connection.
+//! * **Backpressure.** A connection with more than 1 MiB of output waiting
+//!   is not read until its peer catches up: a peer that sends and never
+//!   reads costs bounded memory and no time from the others, and is dropped
+//!   if its output does not move for the idle timeout (chapter 10's write
+//!   timeout).
+//! * **One set of deadlines.** Chapter 10 lets the kernel time each
+//!   blocking read; here one ordered set holds every connection's next
+//!   deadline (the handshake's, the idle timeout, a write that makes no
+//!   progress), and `poll` waits no longer than the earliest. A message
+//!   pushes a deadline back without touching the set: an entry that comes
+//!   due asks its connection for its real deadline. A closed connection's
+//!   entry leaves with it. A binary heap could not take it out, and entries
+//!   kept until due pile up (some 180,000 at 6,000 connections a second)
+//!   for every later connection to pay for.
+//! * **Where `async`/`await` fits.** An `async fn` compiles into a state
+//!   machine much like `Phase`: each `.await` on a socket that would block
+//!   returns `Pending` to the runtime (tokio), which has registered the
+//!   socket with `epoll` and resumes the function once `poll` says it is
+//!   ready. Async code reads like chapter 10 and runs like this chapter.
 //!
-//! **Bytes in.** A connection's first bytes are its HTTP request head: they
-//! gather in a small per-connection buffer until the head is whole
-//! (`protocol::http::parse_request`, the same limits of 8 KiB and 100
-//! lines), then the same decisions as chapter 10 — the page, a refusal with
-//! its status, or the `101` (`server::opening::answer_checking_origin`) —
-//! are written into the connection's output. After the handshake, whatever
-//! arrives is read straight into the session, as chapter 10 reads it (its
-//! small inbox, or the message itself for the rest of a long payload), and
-//! the session's events are handed out at once. One difference: while a
-//! long payload is due, the read is a `readv` into two places,
-//! `Session::buffers` — the rest of the payload into the message, whatever
-//! follows into the inbox — so a message sent as many long fragments costs
-//! one system call per fragment, not two. Memory is what one thread holding
-//! fifteen thousand connections must watch: a connection that reads only
-//! now and then gives its inbox back as soon as it has read
-//! (`Session::release_idle_memory`), and once a second the loop frees the
-//! inbox of every busy connection that has gone quiet. So an idle
-//! connection costs a few hundred bytes of state, and the kernel's socket
-//! buffers.
-//!
-//! **Memory given back, without the restart.** Chapter 10 starts itself
-//! again with settings for glibc's allocator (`server::memory`), because
-//! its threads scatter their memory over many arenas that keep it. Here
-//! one thread allocates from one arena, which gives its free top back by
-//! itself: after 100 clients have each sent a 16 MiB message, this chapter
-//! holds 4 MiB again, with its peak at the `--max-buffered` budget. And
-//! those settings would cost it dearly: with the trim threshold at 1 MiB,
-//! every large message would take fresh pages from the kernel, and 1 MiB
-//! echoes ran at a third of their speed.
-//!
-//! **Bytes out.** While nothing waits to be written, a frame the session
-//! queued goes to the socket at once (a short one in one `write`, header
-//! and payload together; a long one with `writev`, without copying the
-//! payload). A payload that went out whole goes back to the session
-//! (`Session::recycle`), and the next long message is received into it: a
-//! `read` in safe Rust takes only initialized bytes, so a fresh buffer is
-//! zeroed before the socket fills it, and an echo server that allocates
-//! anew writes every megabyte twice. Whatever the socket does not take
-//! waits in the connection's output, a queue of byte vectors, and only then
-//! does the loop ask to hear when the socket is *writable*: asked for
-//! always, it would wake up for every connection that could be written to,
-//! which is all of them. And backpressure: a connection whose output holds
-//! more than 1 MiB is not read any more (its interest drops to writable
-//! only) until its peer has read enough of it, so a peer that sends and
-//! never reads costs a bounded amount of memory and no time at all from the
-//! others; if its output does not move for the idle timeout, it is dropped,
-//! as chapter 10's write timeout drops it.
-//!
-//! **Timers without a thread each.** Chapter 10 lets the kernel time each
-//! blocking read. Here one binary heap holds every connection's next
-//! deadline — the handshake's, the idle timeout, a write that makes no
-//! progress — and `poll` waits no longer than the earliest
-//! (`server::deadlines`, which graduates into the library with its tests).
-//! Not through a timeout on every `poll`, though: each such wait arms a
-//! kernel timer and cancels it again, which cost small round trips 1.7 %
-//! here. A small alarm thread per loop sleeps until the earliest deadline
-//! and wakes the loop (`deadlines::Alarm`, through a `mio::Waker`), and
-//! the loop sleeps in `poll` with no timeout at all.
-//! A message pushes the connection's deadline back without touching the
-//! heap: when an entry comes due, the loop asks the connection for its
-//! real deadline, and schedules again if it is later. The stalled-frame
-//! rule is chapter 10's (`conversation::check_progress`), checked at every
-//! read. So every limit of chapter 10 holds: `--max-connections` (503 with
-//! `Retry-After`), an `accept` that fails for want of descriptors (the
-//! listener is left alone for a while, longer each time, said once: the
-//! loop cannot sleep, the others need it), `--max-buffered` (1013),
-//! `--frame-timeout` (1008), and logging through the bounded queue.
-//!
-//! **Where `async`/`await` fits.** This loop is what tokio runs underneath.
-//! An `async fn` is compiled into a state machine much like `Connection`
-//! below: each `.await` on a socket that would block returns `Pending` to
-//! the runtime, which has registered the socket with `epoll` and resumes
-//! the function when `poll` says the socket is ready. Async code reads top
-//! to bottom like chapter 10 and runs like chapter 13; what it hides is
-//! exactly what this file shows. A sans-IO session is what lets all three
-//! — threads, a hand-written loop, async — drive the same protocol code.
-//!
-//! `--threads N` runs N such loops, each with its own `epoll` and its own
-//! copy of the listening socket (`try_clone`): the kernel wakes them all
-//! when a connection arrives, one wins the `accept`, and the others find
-//! `WouldBlock`, which is normal. One loop (the default) is usually enough:
-//! a loop is busy only while bytes move.
-//!
-//! Why `mio` and not `libc` by hand: the calls would be the same three
-//! (`epoll_create1`, `epoll_ctl`, `epoll_wait`), but only through `unsafe`
-//! code, which this crate does not have; `mio` is those calls and nothing
-//! more.
-//!
-//! The options, the page, the narration and its levels are chapter 10's:
-//! `--verbose`, `--quiet`, `--idle-timeout`, `--frame-timeout`,
-//! `--handshake-timeout`, `--max-message-size`, `--max-buffered`,
-//! `--max-connections`, and `--threads`. Every behaviour test of chapter
-//! 10 runs against this chapter too, and so does the Autobahn suite.
+//! Every limit of chapter 10 holds: `--max-connections` (503), a failing
+//! `accept` (the listener is left alone a while, longer each time: the
+//! loop cannot sleep), `--max-buffered` (1013), `--frame-timeout` (1008),
+//! and logging through the bounded queue; and so do its behaviour tests
+//! and the Autobahn suite. What the loop buys (15,000 idle connections,
+//! echoes against chapter 10) is measured by `cargo bench --bench scale`
+//! and `cargo bench --bench echo`, with the figures in the README. Nothing
+//! graduates here: chapter 15 moves the set of deadlines into the library.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -137,29 +82,25 @@
 //! #1 ← close 1000 (normal closure) "bye" → close, hang up
 //! ```
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown};
-use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session};
+use websocket_from_scratch::protocol::session::{Budget, Event, Session};
 use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
 };
-use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
 use websocket_from_scratch::server::listener::{self, Failing, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
 
@@ -179,7 +120,6 @@ struct Options {
     listen: listener::Options,
     settings: Settings,
     level: Level,
-    threads: usize,
 }
 
 impl Options {
@@ -204,16 +144,12 @@ impl Options {
                     .unwrap_or(DEFAULT_MAX_BUFFERED),
             ),
         };
-        let threads = args
-            .value::<NonZeroUsize>("--threads", "N (at least 1)")?
-            .map_or(1, NonZeroUsize::get);
         let level = narrate::take_level(&mut args);
         args.finish()?;
         Ok(Options {
             listen,
             settings,
             level,
-            threads,
         })
     }
 }
@@ -223,31 +159,29 @@ fn main() -> ExitCode {
         listen,
         settings,
         level,
-        threads,
     } = match Options::from_env() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
-    // No restart with allocator settings, unlike chapter 10: see "Memory"
-    // in the doc comment.
+    // No restart with allocator settings, unlike chapter 10: one thread
+    // allocates from one arena, which gives its free top back by itself.
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
-    listener::exit_code(serve(listen, settings, threads))
+    listener::exit_code(serve(listen, settings))
 }
 
-/// What every loop shares: the settings, and counters across loops.
-struct Shared {
-    listen: listener::Options,
-    settings: Settings,
-    /// Connections open now, in all loops (for `--max-connections`).
-    open: AtomicUsize,
-    /// Connections accepted so far: they are numbered from 1.
-    accepted: AtomicU64,
-}
+/// The listening socket's token; a connection's token is its slot.
+const LISTENER: Token = Token(usize::MAX);
+/// Output beyond which a connection is not read until its peer catches up.
+const BACKED_UP: usize = 1024 * 1024;
+/// After our side closes: how long, and how much, we read and discard
+/// before dropping the socket (as `listener::Connection::close` does).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
 
-/// Listens on loopback and runs `threads` event loops, this thread being
-/// the first. Returns after `--connections` connections, if set.
-fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Result<(), ListenError> {
+/// Listens on loopback and serves every connection from this thread.
+/// Returns after `--connections` connections, if set.
+fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
     narrate::init();
     let port = listen.port;
     let cannot = |error| ListenError { port, error };
@@ -255,105 +189,70 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
     let listening = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(cannot)?;
     let port = listening.local_addr().map_or(port, |addr| addr.port());
     narrate::headline(listener::listening_line(port));
+    // lesson: a non-blocking listener, registered with poll
     listening.set_nonblocking(true).map_err(cannot)?;
-    let shared = Arc::new(Shared {
+    let mut listener = TcpListener::from_std(listening);
+    let poll = Poll::new().map_err(cannot)?;
+    let registry = poll.registry();
+    registry
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(cannot)?;
+    // end of lesson
+    let mut event_loop = EventLoop {
+        poll,
+        listener: Some(listener),
+        connections: Vec::new(),
+        free: Vec::new(),
+        open: 0,
+        accepted: 0,
+        deadlines: BTreeSet::new(),
+        scratch: vec![0; 64 * 1024],
+        failing: Failing::default(),
+        accept_again_at: None,
+        over_cap: 0,
         listen,
         settings,
-        open: AtomicUsize::new(0),
-        accepted: AtomicU64::new(0),
-    });
-    let mut loops = Vec::new();
-    for number in 2..=threads {
-        let copy = listening.try_clone().map_err(cannot)?;
-        let shared = Arc::clone(&shared);
-        let started = thread::Builder::new()
-            .name(format!("event loop {number}"))
-            .spawn(move || {
-                if let Err(error) = EventLoop::new(copy, &shared).and_then(|mut l| l.run()) {
-                    narrate::problem(format!("Event loop {number} stopped: {error}"));
-                }
-            });
-        match started {
-            Ok(handle) => loops.push(handle),
-            Err(error) => narrate::problem(format!(
-                "Could not start event loop {number}: {error}; serving with fewer"
-            )),
-        }
-    }
-    let served = EventLoop::new(listening, &shared).and_then(|mut first| first.run());
-    for handle in loops {
-        let _ = handle.join();
-    }
-    served.map_err(cannot)
+    };
+    event_loop.run().map_err(cannot)
 }
 
-/// The listening socket's token, and the alarm's; connections are
-/// numbered by their slot.
-const LISTENER: Token = Token(usize::MAX);
-const ALARM: Token = Token(usize::MAX - 1);
-/// The buffer every connection of a loop reads its request head, and what
-/// it sends after our side closed, into.
-const SCRATCH_BYTES: usize = 64 * 1024;
-/// Frames up to this size (header included) are written with one `write`.
-const SMALL_FRAME: usize = 256;
-/// Output beyond which a connection is not read until its peer catches up.
-const BACKED_UP: usize = 1024 * 1024;
-/// At most this much is read from one connection before the others get
-/// their turn; the rest waits for the next round.
-const READ_TURN: usize = 1024 * 1024;
-/// After our side closes: how long, and how much, we read and discard
-/// before dropping the socket (as `listener::Connection::close` does).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1 << 20;
-/// How often the loop looks for quiet connections, and how long a
-/// connection must have been quiet for its read buffer to be freed.
-const QUIET: Duration = Duration::from_secs(1);
-/// A connection that has read more often than this since it was last
-/// quiet is busy: it keeps its read buffer between reads.
-const BUSY_READS: u32 = 2;
-
-/// One event loop: a `Poll` (one epoll instance), the listening socket,
-/// and every connection it accepted, in slots.
-struct EventLoop<'a> {
+/// One `Poll` (one epoll instance), the listening socket, and every
+/// connection, in slots.
+struct EventLoop {
     poll: Poll,
     /// `None` once `--connections` have been accepted.
     listener: Option<TcpListener>,
-    /// Whether the listener is registered (not while `accept` is failing).
-    listening: bool,
     connections: Vec<Option<Connection>>,
+    /// Slots whose connection has gone, to be used again.
     free: Vec<usize>,
-    count: usize,
-    /// Tells a slot's connections apart over time, for the deadlines.
-    generation: u64,
-    deadlines: Deadlines,
-    /// Wakes `poll` at the earliest deadline, so that `poll` itself needs
-    /// no timeout.
-    alarm: Alarm,
+    open: usize,
+    accepted: u64,
+    /// Every connection's next deadline, earliest first: (when, slot).
+    deadlines: BTreeSet<(Instant, usize)>,
+    /// What every connection reads into; the bytes go on into its session.
     scratch: Vec<u8>,
-    /// Connections whose read turn ended with bytes still waiting.
-    again: Vec<(usize, u64)>,
     failing: Failing,
+    /// While `accept` fails: when to listen again.
     accept_again_at: Option<Instant>,
     over_cap: u64,
-    /// When to free the read buffers of the connections gone quiet.
-    sweep_at: Instant,
-    /// The time when `poll` last returned: one clock reading per turn of
-    /// the loop serves every connection it handles (reading the clock can
-    /// be a system call, on a virtual machine).
-    now: Instant,
-    shared: &'a Shared,
+    listen: listener::Options,
+    settings: Settings,
 }
 
 /// A connection, from its first byte to its last.
 struct Connection {
     stream: TcpStream,
     id: u64,
-    generation: u64,
     phase: Phase,
-    output: Output,
+    /// Bytes waiting to be written, in order: a long payload as it is,
+    /// not copied. `written` bytes of the first are out already.
+    output: VecDeque<Vec<u8>>,
+    written: usize,
+    /// How many bytes wait in all.
+    pending: usize,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
-    /// The deadline the loop's heap holds for this connection, if any.
+    /// This connection's entry in the set of deadlines, if any.
     scheduled: Option<Instant>,
     /// When a write last made progress (or output began to wait).
     wrote_at: Instant,
@@ -361,250 +260,54 @@ struct Connection {
     done: bool,
 }
 
+// lesson: a connection's state: its head, then its session, then closing
 enum Phase {
-    /// The request head is arriving: it gathers in `head` until whole.
+    /// The request head gathers in `head` until whole.
     Opening { head: Vec<u8>, deadline: Instant },
     /// A WebSocket conversation, driven by its session.
     Talking {
-        /// Boxed: a session is a few hundred bytes, and the connections
-        /// still in their handshake need none of them.
         session: Box<Session>,
         read_at: Instant,
         /// A frame's stretch for `conversation::check_progress`.
         stretch: Option<(Instant, usize)>,
-        /// Reads since the loop last found this connection quiet: past
-        /// [`BUSY_READS`], it reads straight into its session.
-        reads: u32,
     },
-    /// Our last bytes go out; then our side closes and what the peer still
-    /// sends is read and discarded until it closes too, or `until`.
+    /// Our last bytes go out; then our side shuts (`until` is set) and
+    /// what the peer still sends is dropped until it closes too, or
+    /// `until`. `peer_gone`: it has closed already.
     Closing {
         until: Option<Instant>,
         discarded: usize,
         peer_gone: bool,
     },
 }
+// end of lesson
 
-/// A connection's bytes waiting to be written, in order.
-#[derive(Default)]
-struct Output {
-    chunks: VecDeque<Vec<u8>>,
-    /// How much of the first chunk is already written.
-    written: usize,
-    pending: usize,
-    /// The longest payload written out in full since the session last had
-    /// one back: its memory can receive the next message.
-    sent: Option<Vec<u8>>,
-}
-
-impl Output {
-    fn is_empty(&self) -> bool {
-        self.pending == 0
-    }
-
-    fn push(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.pending += bytes.len();
-            self.chunks.push_back(bytes);
-        }
-    }
-
-    /// `bytes` went out in full: kept if they are the longest so far.
-    fn written_out(&mut self, bytes: Vec<u8>) {
-        if self
-            .sent
-            .as_ref()
-            .is_none_or(|sent| sent.len() < bytes.len())
-        {
-            self.sent = Some(bytes);
-        }
-    }
-
-    /// Sends a frame as a server sends it, unmasked and unfragmented:
-    /// straight to the socket while nothing else waits (header and payload
-    /// in one `writev`), and whatever the socket does not take now is
-    /// queued. A long payload is queued as it is, without a copy.
-    fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
-        let mut header = frame::encode_header(&FrameHeader {
-            fin: true,
-            rsv: conversation::rsv_of(&frame),
-            opcode: frame.opcode,
-            mask: None,
-            payload_len: frame.payload.len() as u64,
-        });
-        let payload = frame.payload;
-        if self.is_empty() {
-            // A short frame is put together on the stack and goes in one
-            // plain `write`: cheaper than `writev` for a few bytes.
-            let mut small = [0; SMALL_FRAME];
-            let whole = header.len() + payload.len();
-            if whole <= SMALL_FRAME {
-                small[..header.len()].copy_from_slice(&header);
-                small[header.len()..whole].copy_from_slice(&payload);
-            }
-            let written = loop {
-                let attempt = if whole <= SMALL_FRAME {
-                    stream.write(&small[..whole])
-                } else {
-                    stream.write_vectored(&[IoSlice::new(&header), IoSlice::new(&payload)])
-                };
-                match attempt {
-                    Ok(written) => break written,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break 0,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            };
-            if written >= header.len() {
-                // The header is out, and some of the payload: the rest of
-                // the payload waits, the first chunk, marked as begun.
-                let begun = written - header.len();
-                if begun < payload.len() {
-                    self.pending += payload.len() - begun;
-                    self.written = begun;
-                    self.chunks.push_back(payload);
-                } else {
-                    self.written_out(payload);
-                }
-                return Ok(());
-            }
-            header.drain(..written);
-        }
-        if payload.len() <= 1024 {
-            header.extend_from_slice(&payload);
-            self.push(header);
-        } else {
-            self.push(header);
-            self.push(payload);
-        }
-        Ok(())
-    }
-
-    /// Writes as much as the socket takes, in as few system calls as it
-    /// can (`writev`). Returns whether anything was written.
-    fn write_to(&mut self, stream: &mut impl Write) -> io::Result<bool> {
-        let mut progress = false;
-        while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 32];
-            let mut count = 0;
-            for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
-                let from = if count == 0 { self.written } else { 0 };
-                *slice = IoSlice::new(&chunk[from..]);
-                count += 1;
-            }
-            match stream.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => {
-                    progress = true;
-                    self.advance(written);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        if self.chunks.is_empty() && self.chunks.capacity() > 64 {
-            self.chunks = VecDeque::new();
-        }
-        Ok(progress)
-    }
-
-    fn advance(&mut self, mut count: usize) {
-        self.pending -= count;
-        while let Some(first) = self.chunks.front() {
-            let left = first.len() - self.written;
-            if count < left {
-                self.written += count;
-                return;
-            }
-            count -= left;
-            self.written = 0;
-            if let Some(chunk) = self.chunks.pop_front() {
-                self.written_out(chunk);
-            }
-        }
-    }
-}
-
-impl<'a> EventLoop<'a> {
-    fn new(listener: std::net::TcpListener, shared: &'a Shared) -> io::Result<EventLoop<'a>> {
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::from_std(listener);
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let alarm = Alarm::start(Waker::new(poll.registry(), ALARM)?)?;
-        Ok(EventLoop {
-            poll,
-            listener: Some(listener),
-            listening: true,
-            connections: Vec::new(),
-            free: Vec::new(),
-            count: 0,
-            generation: 0,
-            deadlines: Deadlines::new(),
-            alarm,
-            scratch: vec![0; SCRATCH_BYTES],
-            again: Vec::new(),
-            failing: Failing::default(),
-            accept_again_at: None,
-            over_cap: 0,
-            sweep_at: Instant::now() + QUIET,
-            now: Instant::now(),
-            shared,
-        })
-    }
-
-    /// The loop: wait for readiness or the next deadline, act on what is
-    /// ready, then on what is due. Returns once `--connections` have been
-    /// served.
+impl EventLoop {
+    /// Waits for readiness or the next deadline, acts on what is ready,
+    /// then on what is due. Returns once `--connections` have been served.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let limit = self.shared.listen.connections;
-        while self.listener.is_some() || self.count > 0 {
-            // `--connections`: another loop may have accepted the last one.
-            if limit
-                .is_some_and(|limit| self.shared.accepted.load(Ordering::Relaxed) >= limit as u64)
-            {
-                self.stop_listening();
-                self.listener = None;
-            }
+        while self.listener.is_some() || self.open > 0 {
             // lesson: poll until the next deadline, then serve what is ready
-            let sweep = (self.count > 0).then_some(self.sweep_at);
-            let next = [self.deadlines.next(), self.accept_again_at, sweep]
-                .into_iter()
-                .flatten()
-                .min();
-            self.alarm.set(next);
-            let timeout = if self.again.is_empty() {
-                // With `--connections`, a loop looks at the count now and then.
-                limit.map(|_| Duration::from_millis(50))
-            } else {
-                Some(Duration::ZERO)
-            };
-            if let Err(error) = self.poll.poll(&mut events, timeout) {
-                if error.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(error);
+            let first = self.deadlines.first().map(|&(at, _)| at);
+            let next = first.into_iter().chain(self.accept_again_at).min();
+            let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
             }
-            self.now = Instant::now();
             for event in events.iter() {
+                let writable = event.is_writable() || event.is_write_closed();
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    ALARM => self.alarm.rang(),
-                    Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
-                        let writable = event.is_writable() || event.is_write_closed();
-                        self.ready(slot, None, readable, writable);
-                    }
+                    Token(slot) => self.ready(
+                        slot,
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                        writable,
+                    ),
                 }
             }
-            for (slot, generation) in std::mem::take(&mut self.again) {
-                self.ready(slot, Some(generation), true, false);
-            }
-            self.fire_deadlines();
-            self.sweep();
+            self.fire_deadlines(Instant::now());
             // end of lesson
         }
         Ok(())
@@ -613,10 +316,7 @@ impl<'a> EventLoop<'a> {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        loop {
-            let Some(listener) = &self.listener else {
-                return;
-            };
+        while let Some(listener) = &mut self.listener {
             match listener.accept() {
                 Ok((stream, _)) => {
                     self.failing.recovered();
@@ -627,9 +327,9 @@ impl<'a> EventLoop<'a> {
                 Err(error) => {
                     // Out of descriptors, say: trying again at once would
                     // spin, and sleeping would stop every connection. The
-                    // listener is left alone until a timer says so.
+                    // listener is left alone until a deadline says so.
                     let wait = self.failing.failed_wait(&error);
-                    self.stop_listening();
+                    let _ = self.poll.registry().deregister(listener);
                     self.accept_again_at = Some(Instant::now() + wait);
                     return;
                 }
@@ -637,20 +337,10 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    fn stop_listening(&mut self) {
-        if let Some(listener) = &mut self.listener
-            && self.listening
-        {
-            let _ = self.poll.registry().deregister(listener);
-            self.listening = false;
-        }
-    }
-
     /// Serves a new connection, or refuses it over the cap.
     fn admit(&mut self, stream: TcpStream) {
-        let shared = self.shared;
-        if let Some(cap) = shared.listen.max_connections {
-            if shared.open.load(Ordering::Relaxed) >= cap {
+        if let Some(cap) = self.listen.max_connections {
+            if self.open >= cap {
                 if self.over_cap == 0 {
                     narrate::problem(format!(
                         "{cap} connections open, the most allowed (--max-connections): \
@@ -662,112 +352,109 @@ impl<'a> EventLoop<'a> {
                 return;
             }
             if self.over_cap > 0 {
+                let refused = std::mem::take(&mut self.over_cap);
                 narrate::problem(format!(
-                    "Below the connection cap again; {} connections were refused",
-                    self.over_cap
+                    "Below the connection cap again; {refused} connections were refused"
                 ));
-                self.over_cap = 0;
             }
         }
-        let id = shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-        if shared
-            .listen
-            .connections
-            .is_some_and(|limit| id >= limit as u64)
+        self.accepted += 1;
+        if let Some(limit) = self.listen.connections
+            && self.accepted >= limit as u64
         {
-            self.stop_listening();
             self.listener = None;
         }
         // Small frames go out at once instead of waiting to be merged (Nagle).
         let _ = stream.set_nodelay(true);
-        let slot = self.free.pop().unwrap_or_else(|| {
+        let slot = self.free.pop().unwrap_or(self.connections.len());
+        if slot == self.connections.len() {
             self.connections.push(None);
-            self.connections.len() - 1
-        });
+        }
+        let now = Instant::now();
+        // lesson: a new connection, registered for readable, starts with its head
         let mut connection = Connection {
             stream,
-            id,
-            generation: self.generation,
+            id: self.accepted,
             phase: Phase::Opening {
                 head: Vec::new(),
-                deadline: self.now + shared.listen.handshake_timeout,
+                deadline: now + self.listen.handshake_timeout,
             },
-            output: Output::default(),
+            output: VecDeque::new(),
+            written: 0,
+            pending: 0,
             interest: Interest::READABLE,
             scheduled: None,
-            wrote_at: self.now,
+            wrote_at: now,
             done: false,
         };
-        self.generation += 1;
+        let registry = self.poll.registry();
         if let Err(error) =
-            self.poll
-                .registry()
-                .register(&mut connection.stream, Token(slot), Interest::READABLE)
+            registry.register(&mut connection.stream, Token(slot), Interest::READABLE)
         {
             narrate::problem(format!("Could not set up a connection: {error}"));
             self.free.push(slot);
             return;
         }
-        shared.open.fetch_add(1, Ordering::Relaxed);
-        self.count += 1;
+        // end of lesson
+        self.open += 1;
         self.connections[slot] = Some(connection);
-        self.settle(slot);
+        // Its request may be here already, and no edge would tell of it.
+        self.ready(slot, true, false);
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
-    fn ready(&mut self, slot: usize, generation: Option<u64>, readable: bool, writable: bool) {
-        let shared = self.shared;
-        let settings = &shared.settings;
+    fn ready(&mut self, slot: usize, readable: bool, writable: bool) {
         let Some(Some(connection)) = self.connections.get_mut(slot) else {
             return;
         };
-        if generation.is_some_and(|generation| generation != connection.generation) {
-            return;
-        }
         narrate::set_connection(connection.id);
         if writable {
             connection.flush();
         }
-        if readable && connection.reads() {
-            let more = connection.read(&mut self.scratch, settings, self.now);
-            if more {
-                self.again.push((slot, connection.generation));
-            }
+        if readable {
+            connection.read(&mut self.scratch, &self.settings);
         }
-        if !connection.done {
-            connection.flush();
-        }
+        connection.flush();
         self.settle(slot);
     }
 
     /// After anything happened to a connection: drop it if it is done,
-    /// close our side once its last bytes are out, ask `poll` for what it
-    /// now needs to hear, and keep its deadline in the heap.
+    /// shut our side once its last bytes are out, keep its deadline in the
+    /// set, and ask `poll` for what it now needs to hear.
     fn settle(&mut self, slot: usize) {
-        let idle_timeout = self.shared.settings.idle_timeout;
         let Some(Some(connection)) = self.connections.get_mut(slot) else {
             return;
         };
         if let Phase::Closing {
-            until, peer_gone, ..
+            until: until @ None,
+            peer_gone,
+            ..
         } = &mut connection.phase
-            && until.is_none()
             && connection.output.is_empty()
         {
-            if *peer_gone {
-                connection.done = true;
-            } else {
-                let _ = connection.stream.shutdown(Shutdown::Write);
-                *until = Some(Instant::now() + LINGER);
-            }
+            connection.done |= *peer_gone;
+            let _ = connection.stream.shutdown(Shutdown::Write);
+            *until = Some(Instant::now() + LINGER);
+        }
+        // lesson: one set of deadlines, one entry per connection, gone with it
+        if let Some(at) = connection.scheduled
+            && (connection.done || connection.due(self.settings.idle_timeout) < at)
+        {
+            self.deadlines.remove(&(at, slot));
+            connection.scheduled = None;
         }
         if connection.done {
             self.connections[slot] = None;
             self.free.push(slot);
-            self.count -= 1;
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
+            self.open -= 1;
             return;
         }
+        if connection.scheduled.is_none() {
+            let due = connection.due(self.settings.idle_timeout);
+            self.deadlines.insert((due, slot));
+            connection.scheduled = Some(due);
+        }
+        // end of lesson
         // lesson: write interest only while output waits; no reading while it is backed up
         let wanted = match (connection.reads(), connection.output.is_empty()) {
             (true, true) => Interest::READABLE,
@@ -775,381 +462,247 @@ impl<'a> EventLoop<'a> {
             (false, _) => Interest::WRITABLE,
         };
         if wanted != connection.interest {
-            if let Err(error) =
-                self.poll
-                    .registry()
-                    .reregister(&mut connection.stream, Token(slot), wanted)
-            {
+            // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
+            // and reports at once what arrived while it was not read.
+            let registry = self.poll.registry();
+            if let Err(error) = registry.reregister(&mut connection.stream, Token(slot), wanted) {
                 narrate::problem(format!("Could not watch a connection: {error}"));
-            }
-            if wanted.is_readable() && !connection.interest.is_readable() {
-                // Bytes that arrived while it was not read: read them now.
-                self.again.push((slot, connection.generation));
             }
             connection.interest = wanted;
         }
         // end of lesson
-        let due = connection.due(idle_timeout);
-        if connection.scheduled.is_none_or(|scheduled| due < scheduled) {
-            self.deadlines.schedule(due, slot, connection.generation);
-            connection.scheduled = Some(due);
-        }
-    }
-
-    /// Once a second: a connection quiet for a second gives back its read
-    /// buffer (`Session::release_idle_memory`); the next read allocates it
-    /// again. Freed after every read instead, a busy connection would
-    /// allocate it again for every message; kept, fifteen thousand idle
-    /// connections would hold 8 KiB each for nothing.
-    fn sweep(&mut self) {
-        let now = self.now;
-        if now < self.sweep_at {
-            return;
-        }
-        self.sweep_at = now + QUIET;
-        for connection in self.connections.iter_mut().flatten() {
-            if let Phase::Talking {
-                session,
-                read_at,
-                reads,
-                ..
-            } = &mut connection.phase
-                && now.duration_since(*read_at) >= QUIET
-            {
-                session.release_idle_memory();
-                *reads = 0;
-            }
-        }
     }
 
     /// Acts on every deadline that has passed, and on the listener's.
-    fn fire_deadlines(&mut self) {
-        let now = self.now;
+    fn fire_deadlines(&mut self, now: Instant) {
         if self.accept_again_at.is_some_and(|at| at <= now) {
             self.accept_again_at = None;
             if let Some(listener) = &mut self.listener {
-                let registered =
-                    self.poll
-                        .registry()
-                        .register(listener, LISTENER, Interest::READABLE);
-                self.listening = registered.is_ok();
+                let registry = self.poll.registry();
+                let _ = registry.register(listener, LISTENER, Interest::READABLE);
                 self.accept_all();
             }
         }
-        let shared = self.shared;
-        let settings = &shared.settings;
-        while let Some(deadline) = self.deadlines.pop_due(now) {
-            let Some(Some(connection)) = self.connections.get_mut(deadline.token) else {
+        // lesson: a deadline due asks its connection for its real one
+        while let Some(&(at, slot)) = self.deadlines.first()
+            && at <= now
+        {
+            self.deadlines.pop_first();
+            let Some(Some(connection)) = self.connections.get_mut(slot) else {
                 continue;
             };
-            if connection.generation != deadline.generation
-                || connection.scheduled != Some(deadline.at)
-            {
-                continue;
-            }
             connection.scheduled = None;
-            if connection.due(settings.idle_timeout) <= now {
+            // Not yet, if a message has pushed it back: `settle` schedules
+            // the later one.
+            if connection.due(self.settings.idle_timeout) <= now {
                 narrate::set_connection(connection.id);
                 connection.deadline_passed(now);
-                if !connection.done {
-                    connection.flush();
-                }
+                connection.flush();
             }
-            self.settle(deadline.token);
+            self.settle(slot);
         }
+        // end of lesson
     }
 }
 
 impl Connection {
     /// Whether the loop reads this connection now: not while its output
-    /// is backed up (its peer is not reading), nor once its closing bytes
-    /// wait to go out.
+    /// is backed up, nor while its closing bytes wait to go out.
     fn reads(&self) -> bool {
         match &self.phase {
-            Phase::Opening { .. } | Phase::Talking { .. } => self.output.pending <= BACKED_UP,
             Phase::Closing { until, .. } => until.is_some(),
+            _ => self.pending <= BACKED_UP,
         }
     }
 
     /// When the loop must look at this connection again if nothing happens.
     fn due(&self, idle_timeout: Duration) -> Instant {
-        if !self.output.is_empty() {
-            // A peer that stops reading: chapter 10's write timeout.
-            return self.wrote_at + idle_timeout;
-        }
         match &self.phase {
+            // A peer that stops reading: chapter 10's write timeout.
+            _ if !self.output.is_empty() => self.wrote_at + idle_timeout,
             Phase::Opening { deadline, .. } => *deadline,
             Phase::Talking { read_at, .. } => *read_at + idle_timeout,
             Phase::Closing { until, .. } => until.unwrap_or(self.wrote_at + idle_timeout),
         }
     }
 
-    /// Writes what waits; a write error ends the connection.
-    fn flush(&mut self) {
-        if self.output.is_empty() {
-            return;
-        }
-        match self.output.write_to(&mut self.stream) {
-            Ok(true) => {
-                self.wrote_at = Instant::now();
-                self.recycle_sent();
-            }
-            Ok(false) => {}
-            Err(error) => {
-                if matches!(self.phase, Phase::Talking { .. }) {
-                    narrate::problem(Error::from(error));
-                }
-                self.done = true;
-            }
-        }
-    }
-
-    // lesson: a payload, once sent, receives the next message
-    /// Gives the session back the longest payload sent out in full, to
-    /// receive the next long message into (`Session::recycle`).
-    fn recycle_sent(&mut self) {
-        if let Some(payload) = self.output.sent.take()
-            && let Phase::Talking { session, .. } = &mut self.phase
-        {
-            session.recycle(payload);
-        }
-    }
-    // end of lesson
-
     /// Queues bytes to send, starting the write clock if none were waiting.
     fn send(&mut self, bytes: Vec<u8>) {
         if self.output.is_empty() {
             self.wrote_at = Instant::now();
         }
-        self.output.push(bytes);
+        self.pending += bytes.len();
+        self.output.push_back(bytes);
     }
 
-    /// Reads what arrived, as the phase wants it. True if the read turn
-    /// ended with bytes possibly still waiting.
-    fn read(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
-        match self.phase {
-            Phase::Opening { .. } => self.read_request(scratch, settings, now),
-            Phase::Talking { .. } => self.read_frames(settings, now),
-            Phase::Closing { .. } => {
-                self.discard(scratch);
-                false
-            }
-        }
-    }
-
-    /// Gathers the request head; once whole, answers it, and reads on
-    /// (true, as [`Connection::read_frames`], if bytes may still wait).
-    fn read_request(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
-        let Phase::Opening { head, .. } = &mut self.phase else {
-            return false;
-        };
-        let count = match self.stream.read(scratch) {
-            Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => return true,
-            Err(error) => {
-                self.refuse(HttpError::Io(error).into());
-                return false;
-            }
-        };
-        if count == 0 {
-            let error = match head.len() {
-                0 => HttpError::ClosedBeforeRequest,
-                received => HttpError::ClosedMidRequest { received },
-            };
-            self.refuse(error.into());
-            return false;
-        }
-        head.extend_from_slice(&scratch[..count]);
-        match http::parse_request(head) {
-            Ok(None) if count == scratch.len() => self.read_request(scratch, settings, now),
-            Ok(None) => false,
-            Ok(Some((request, used))) => {
-                let rest = head.split_off(used);
-                let mut response = Vec::new();
-                match opening::answer_checking_origin(&request, &mut response, None, CHAPTER, None)
-                {
-                    Ok(Opening::Upgraded) => {
-                        self.send(response);
-                        narrate::event(
-                            "Handshake completed. Echoing every message until the client leaves.",
-                        );
-                        narrate::summary("connected: handshake completed");
-                        let session = Box::new(
-                            Session::new(settings.max_message_size)
-                                .with_budget(Arc::clone(&settings.budget)),
-                        );
-                        self.phase = Phase::Talking {
-                            session,
-                            read_at: now,
-                            stretch: None,
-                            reads: 0,
-                        };
-                        if !rest.is_empty() {
-                            self.feed(&rest, settings, now);
-                        }
-                        // A short read: nothing more waits.
-                        count == scratch.len() && self.read_frames(settings, now)
-                    }
-                    Ok(Opening::ServedPage) => {
-                        self.send(response);
-                        self.close(false);
-                        false
-                    }
-                    Err(error) => {
-                        self.refuse(error);
-                        false
+    /// Writes what waits, until the socket takes no more; a write error
+    /// ends the connection.
+    fn flush(&mut self) {
+        // lesson: a non-blocking write takes what fits; the rest waits
+        while let Some(bytes) = self.output.front()
+            && !self.done
+        {
+            match self.stream.write(&bytes[self.written..]) {
+                Ok(count) if count > 0 || bytes.is_empty() => {
+                    self.written += count;
+                    self.pending -= count;
+                    self.wrote_at = Instant::now();
+                    if self.written == bytes.len() {
+                        self.output.pop_front();
+                        self.written = 0;
                     }
                 }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if matches!(self.phase, Phase::Talking { .. }) => {
+                    narrate::problem(Error::from(error));
+                    self.done = true;
+                }
+                _ => self.done = true,
             }
-            Err(error) => {
+        }
+        // end of lesson
+    }
+
+    /// Reads what arrived, as the phase wants it, until `WouldBlock`.
+    fn read(&mut self, scratch: &mut [u8], settings: &Settings) {
+        // lesson: read until WouldBlock: only then will new bytes make a new edge
+        while self.reads() && !self.done {
+            let count = match self.stream.read(scratch) {
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return self.ended(Some(error)),
+            };
+            // A read shorter than asked for is no proof that the socket is
+            // drained: the peer's end of stream or a reset may wait behind
+            // these bytes, and no new edge will tell of them.
+            let bytes = &scratch[..count];
+            match &mut self.phase {
+                _ if count == 0 => return self.ended(None),
+                Phase::Opening { head, .. } => {
+                    head.extend_from_slice(bytes);
+                    match http::parse_request(head) {
+                        Ok(None) => {}
+                        Ok(Some((request, used))) => {
+                            let rest = head.split_off(used);
+                            self.answer(&request, &rest, settings);
+                        }
+                        Err(error) => self.refuse(error.into()),
+                    }
+                }
+                Phase::Talking {
+                    session,
+                    read_at,
+                    stretch,
+                } => {
+                    session.receive(bytes);
+                    *read_at = Instant::now();
+                    conversation::check_progress(session, stretch, count, settings.frame_timeout);
+                    self.hand_out();
+                }
+                Phase::Closing { discarded, .. } => {
+                    *discarded += count;
+                    self.done = *discarded >= LINGER_BYTES;
+                }
+            }
+            // end of lesson
+        }
+    }
+
+    /// The peer closed its side (`None`), or the socket failed.
+    fn ended(&mut self, error: Option<io::Error>) {
+        match (&mut self.phase, error) {
+            (Phase::Opening { .. }, Some(error)) => self.refuse(HttpError::Io(error).into()),
+            (Phase::Opening { head, .. }, None) => {
+                let error = match head.len() {
+                    0 => HttpError::ClosedBeforeRequest,
+                    received => HttpError::ClosedMidRequest { received },
+                };
                 self.refuse(error.into());
-                false
             }
+            (Phase::Talking { .. }, Some(error)) => {
+                narrate::problem(Error::from(error));
+                self.done = true;
+            }
+            (Phase::Talking { session, .. }, None) => {
+                match session.peer_closed() {
+                    Ok(()) => narrate::session::tell_hang_up(),
+                    Err(error) => narrate::problem(Error::from(error)),
+                }
+                self.close(true);
+            }
+            (Phase::Closing { .. }, _) => self.done = true,
+        }
+    }
+
+    /// Answers a whole request head as chapter 10 does: the page, a refusal
+    /// with its status, or the `101` and a session, which takes whatever
+    /// came after the head.
+    fn answer(&mut self, request: &http::Request, rest: &[u8], settings: &Settings) {
+        let mut response = Vec::new();
+        match opening::answer_checking_origin(request, &mut response, None, CHAPTER, None) {
+            Ok(Opening::Upgraded) => {
+                self.send(response);
+                narrate::event(
+                    "Handshake completed. Echoing every message until the client leaves.",
+                );
+                narrate::summary("connected: handshake completed");
+                // lesson: after the 101, bytes go into a session, as in chapter 10
+                let mut session = Session::new(settings.max_message_size)
+                    .with_budget(Arc::clone(&settings.budget));
+                let mut stretch = None;
+                session.receive(rest);
+                conversation::check_progress(
+                    &mut session,
+                    &mut stretch,
+                    rest.len(),
+                    settings.frame_timeout,
+                );
+                self.phase = Phase::Talking {
+                    session: Box::new(session),
+                    read_at: Instant::now(),
+                    stretch,
+                };
+                // end of lesson
+                self.hand_out();
+            }
+            Ok(Opening::ServedPage) => {
+                self.send(response);
+                self.close(false);
+            }
+            Err(error) => self.refuse(error),
         }
     }
 
     /// The request cannot be served: the status that answers it, if any,
     /// and the reason in the log, as chapter 10's listener says them.
     fn refuse(&mut self, error: Error) {
-        match error {
-            Error::Http(HttpError::ClosedBeforeRequest) => narrate::aside(
+        let mut response = Vec::new();
+        match error.write_refusal(&mut response) {
+            _ if matches!(error, Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(
                 "A connection closed without sending anything (browsers open spare connections ahead of time).",
             ),
-            error => match error.http_refusal() {
-                Some((status, headers)) => {
-                    let body = format!("{error}\n");
-                    let mut response = Vec::new();
-                    let _ = http::write_response(
-                        &mut response,
-                        status,
-                        headers,
-                        "text/plain; charset=utf-8",
-                        body.as_bytes(),
-                    );
-                    self.send(response);
-                    narrate::problem(format!("{error} → answered {status}"));
-                }
-                None => narrate::problem(error),
-            },
+            Some(status) => narrate::problem(format!("{error} → answered {status}")),
+            None => narrate::problem(error),
         }
+        self.send(response);
         self.close(false);
     }
 
-    /// From now on only our last bytes go out (`peer_gone`: the peer has
-    /// closed its side already, so there is nothing left to read).
+    /// From now on only our last bytes go out.
     fn close(&mut self, peer_gone: bool) {
+        let until = None;
         self.phase = Phase::Closing {
-            until: None,
+            until,
             discarded: 0,
             peer_gone,
         };
     }
 
-    /// Reads frames into the session until the socket has nothing more,
-    /// the output backs up, or the read turn is over (then true).
-    ///
-    /// A connection that reads only now and then gives its session's
-    /// inbox back as soon as it has read (`Session::release_idle_memory`):
-    /// fifteen thousand connections that each wake up for one message then
-    /// take turns with one inbox's worth of memory, instead of each keeping
-    /// 8 KiB. A busy connection keeps its inbox until it has been quiet
-    /// for a second (the loop's sweep), and does not allocate it anew for
-    /// every message.
-    fn read_frames(&mut self, settings: &Settings, now: Instant) -> bool {
-        let mut turn = 0;
-        // lesson: read what arrived into the session, and hand out what it made of it
-        while self.output.pending <= BACKED_UP {
-            let Phase::Talking { session, reads, .. } = &mut self.phase else {
-                return false;
-            };
-            *reads = reads.saturating_add(1);
-            // Chapter 10's read, without the wait: into the session's
-            // inbox, or straight into the message for a long payload and
-            // into the inbox for what follows it, in one `readv`.
-            let [room, inbox] = session.buffers();
-            let asked = room.len() + inbox.len();
-            // A plain `read` costs a little less than a `readv`: one only
-            // where there are two places.
-            let read = if room.is_empty() {
-                self.stream.read(inbox)
-            } else if inbox.is_empty() {
-                self.stream.read(room)
-            } else {
-                let mut both = [IoSliceMut::new(room), IoSliceMut::new(inbox)];
-                self.stream.read_vectored(&mut both)
-            };
-            let count = match read {
-                Ok(0) => {
-                    match session.peer_closed() {
-                        Ok(()) => narrate::session::tell_hang_up(),
-                        Err(error) => narrate::problem(Error::from(error)),
-                    }
-                    self.close(true);
-                    return false;
-                }
-                Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    narrate::problem(Error::from(error));
-                    self.done = true;
-                    return false;
-                }
-            };
-            session.filled(count);
-            self.after_read(count, settings, now);
-            if !matches!(self.phase, Phase::Talking { .. }) {
-                return false;
-            }
-            turn += count;
-            if count < asked {
-                // A short read: the socket is empty (more will be a new edge).
-                break;
-            }
-            if turn >= READ_TURN {
-                return true;
-            }
-        }
-        // end of lesson
-        if let Phase::Talking { session, reads, .. } = &mut self.phase
-            && *reads <= BUSY_READS
-            && !session.is_mid_frame()
-        {
-            session.release_idle_memory();
-        }
-        false
-    }
-
-    /// Hands `bytes` that arrived to the session.
-    fn feed(&mut self, bytes: &[u8], settings: &Settings, now: Instant) {
-        if let Phase::Talking { session, .. } = &mut self.phase {
-            session.receive(bytes);
-        }
-        self.after_read(bytes.len(), settings, now);
-    }
-
-    /// `count` bytes reached the session: checks the frame's progress,
-    /// echoes every message, and queues every frame the session made.
-    fn after_read(&mut self, count: usize, settings: &Settings, now: Instant) {
-        let Phase::Talking {
-            session,
-            read_at,
-            stretch,
-            ..
-        } = &mut self.phase
-        else {
-            return;
-        };
-        *read_at = now;
-        conversation::check_progress(session, stretch, count, settings.frame_timeout);
-        self.hand_out(now);
-    }
-
-    /// Narrates the session's events, echoes its messages, and moves the
-    /// frames it queued into the output. Once the session is finished,
-    /// the connection closes.
-    fn hand_out(&mut self, now: Instant) {
+    /// Narrates the session's events, echoes its messages, and queues the
+    /// frames it made. Once the session is finished, the connection closes.
+    fn hand_out(&mut self) {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;
         };
@@ -1160,57 +713,44 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        for frame in session.take_outgoing() {
-            if self.output.is_empty() {
-                self.wrote_at = now;
-            }
-            if let Err(error) = self.output.send_frame(&mut self.stream, frame) {
-                narrate::problem(Error::from(error));
-                self.done = true;
-                return;
+        let mut frames = Vec::new();
+        // lesson: the frames the session queued go into the output, a long payload as it is
+        for outgoing in session.take_outgoing() {
+            let mut header = frame::encode_header(&FrameHeader {
+                fin: true,
+                rsv: conversation::rsv_of(&outgoing),
+                opcode: outgoing.opcode,
+                mask: None,
+                payload_len: outgoing.payload.len() as u64,
+            });
+            if outgoing.payload.len() <= 1024 {
+                header.extend_from_slice(&outgoing.payload);
+                frames.push(header);
+            } else {
+                frames.extend([header, outgoing.payload]);
             }
         }
-        if session.is_finished() {
+        // end of lesson
+        let finished = session.is_finished();
+        for bytes in frames {
+            self.send(bytes);
+        }
+        if finished {
             self.close(false);
-        } else {
-            self.recycle_sent();
         }
-    }
-
-    /// What the peer sends after our side closed: read and dropped.
-    fn discard(&mut self, scratch: &mut [u8]) {
-        let Phase::Closing { discarded, .. } = &mut self.phase else {
-            return;
-        };
-        loop {
-            match self.stream.read(scratch) {
-                Ok(0) => break,
-                Ok(count) => {
-                    *discarded += count;
-                    if *discarded >= LINGER_BYTES {
-                        break;
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        self.done = true;
     }
 
     /// A deadline passed with nothing else happening: chapter 10's
     /// timeouts, one by one.
     fn deadline_passed(&mut self, now: Instant) {
-        if !self.output.is_empty() {
-            // Our output has not moved for the idle timeout.
-            if matches!(self.phase, Phase::Talking { .. }) {
-                narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
-            }
-            self.done = true;
-            return;
-        }
         match &mut self.phase {
+            // Our output has not moved for the idle timeout.
+            _ if !self.output.is_empty() => {
+                if matches!(self.phase, Phase::Talking { .. }) {
+                    narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
+                }
+                self.done = true;
+            }
             Phase::Opening { head, .. } => {
                 let received = head.len();
                 self.refuse(HttpError::TimedOut { received }.into());
@@ -1220,7 +760,7 @@ impl Connection {
             } => {
                 *read_at = now;
                 match session.timed_out() {
-                    Ok(()) => self.hand_out(now),
+                    Ok(()) => self.hand_out(),
                     Err(error) => {
                         narrate::problem(Error::from(error));
                         self.close(false);

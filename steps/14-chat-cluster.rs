@@ -1,5 +1,8 @@
 //! Chapter 14 — The chat room across several servers, through Redis pub/sub.
 //!
+//! Chapter 14 is chapter 11 plus Redis pub/sub between servers (`diff
+//! steps/11-chat.rs steps/14-chat-cluster.rs`).
+//!
 //! Chapter 11's room lives in one process: every member must reach the
 //! same server. A real chat outgrows that the day it needs a second
 //! machine, a restart without emptying the room, or more connections than

@@ -1,5 +1,9 @@
 //! The client — our own, from scratch (not in the article).
 //!
+//! The client builds on no chapter's file: it is chapter 2's handshake and
+//! chapter 4's frames from the other end, masked as a client must
+//! (`src/client.rs`).
+//!
 //! The article's browser chose its own key and mask, so its numbers are
 //! hard to reproduce. This client does the handshake from the client's
 //! side (`client::Client::connect`: send the upgrade request, check the

@@ -20,6 +20,8 @@ const COMPRESSION: &str = env!("CARGO_BIN_EXE_12-compression");
 /// Chapter 13 serves every connection from one event loop: the same
 /// defences, without a thread per connection.
 const EVENT: &str = env!("CARGO_BIN_EXE_13-event-loop");
+/// Chapter 15, the same loop tuned: tuning must keep every defence.
+const TUNED: &str = env!("CARGO_BIN_EXE_15-tuned");
 
 /// A server whose stderr the test handles itself (to stop reading it, say).
 struct Raw {
@@ -136,7 +138,7 @@ fn echo_many(socket: &mut Socket, count: usize) {
 
 #[test]
 fn a_stderr_nobody_reads_does_not_freeze_the_server() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         let mut server = Raw::of(binary, &[]);
         // Nobody reads stderr now: 20,000 log lines overflow the pipe and the
         // queue, and must be dropped, not waited for.
@@ -155,7 +157,7 @@ fn a_stderr_nobody_reads_does_not_freeze_the_server() {
 
 #[test]
 fn a_closed_stderr_does_not_kill_connections() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         let mut server = Raw::of(binary, &[]);
         drop(server.stderr.take());
         for round in 0..3 {
@@ -213,7 +215,7 @@ fn a_refused_thread_refuses_its_connection_with_503_and_the_server_goes_on() {
 
 #[test]
 fn two_host_headers_get_400() {
-    for binary in [ECHO, CHAT, COMPRESSION, EVENT] {
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT, TUNED] {
         let server = Raw::of(binary, &[]);
         let answer = status_of(&server, &format!("{UPGRADE}Host: evil.example\r\n\r\n"));
         assert_eq!(answer, "HTTP/1.1 400 Bad Request", "{binary}");
@@ -224,7 +226,7 @@ fn two_host_headers_get_400() {
 
 #[test]
 fn durations_over_a_day_are_refused_at_start_up() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         for option in ["--handshake-timeout", "--idle-timeout"] {
             let output = Command::new(binary)
                 .args([option, "1e19"])
@@ -267,7 +269,7 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
 
 #[test]
 fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
-    for binary in [ECHO, CHAT, EVENT] {
+    for binary in [ECHO, CHAT, EVENT, TUNED] {
         let mut server = Raw::of(binary, &["--max-connections", "3"]);
         let log = server.collect_log();
         let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
@@ -285,7 +287,7 @@ fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
 
 #[test]
 fn the_default_cap_follows_the_descriptor_limit() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         let mut command = Command::new("prlimit");
         command.args(["--nofile=64", binary]);
         let server = Raw::start(command);
@@ -305,7 +307,7 @@ fn the_default_cap_follows_the_descriptor_limit() {
 
 #[test]
 fn accept_failures_back_off_and_are_logged_once() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         let mut command = Command::new("prlimit");
         command.args(["--nofile=40", binary, "--max-connections", "1000"]);
         let mut server = Raw::start(command);
@@ -381,7 +383,7 @@ fn close_code(stream: &mut TcpStream) -> u16 {
 
 #[test]
 fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() {
-    for binary in [ECHO, EVENT] {
+    for binary in [ECHO, EVENT, TUNED] {
         let server = Raw::of(binary, &["--max-buffered", "1000000"]);
         let big = websocket_from_scratch::protocol::frame::encode(
             true,
@@ -406,7 +408,7 @@ fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() 
 
 #[test]
 fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
-    for binary in [ECHO, CHAT, EVENT] {
+    for binary in [ECHO, CHAT, EVENT, TUNED] {
         let server = Raw::of(binary, &["--idle-timeout", "5", "--frame-timeout", "0.5"]);
         let frame = websocket_from_scratch::protocol::frame::encode(
             true,

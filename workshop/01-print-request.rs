@@ -1,5 +1,7 @@
 //! Chapter 1 — Beginning the server (the article's "Beginning the server").
 //!
+//! Chapter 1 is the first: it builds on nothing but the standard library.
+//!
 //! A WebSocket begins as an ordinary HTTP request. Before answering it, look
 //! at it: this server accepts connections on `localhost:2345`, reads each
 //! request head line by line until the blank line that ends it, prints it,

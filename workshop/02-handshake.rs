@@ -1,6 +1,9 @@
 //! Chapter 2 — The handshake (the article's "The handshake" and
 //! "Implementing the handshake").
 //!
+//! Chapter 2 is chapter 1 plus the handshake's answer (`diff
+//! steps/01-print-request.rs steps/02-handshake.rs`).
+//!
 //! The server now answers the upgrade request with `101 Switching
 //! Protocols`, and the browser's `WebSocket` opens. Three steps, all in
 //! `shake_hands` below:

@@ -1,6 +1,9 @@
 //! Chapter 3 — Reading a frame (the article's "The websocket frame
 //! protocol" and "Receiving data").
 //!
+//! Chapter 3 is chapter 2 plus reading one frame (`diff
+//! steps/02-handshake.rs steps/03-read-frame.rs`).
+//!
 //! After the handshake the browser sends "Can you hear me?" as one frame.
 //! `read_text_frame` below takes it apart the way the article does, one
 //! field at a time, with bit masks:

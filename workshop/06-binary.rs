@@ -1,5 +1,8 @@
 //! Chapter 6 — Binary messages (the article's extra credit: "Binary payload support").
 //!
+//! Chapter 6 is chapter 5 plus binary messages (`diff
+//! steps/05-long-payloads.rs steps/06-binary.rs`).
+//!
 //! Opcode 2 carries bytes that are not text: an image, a compressed blob,
 //! a game's state. The framing is identical to text; only the meaning
 //! differs, so there is nothing to decode and no UTF-8 to check. The log

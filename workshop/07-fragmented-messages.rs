@@ -1,6 +1,9 @@
 //! Chapter 7 — Messages in several frames (the article's extra credit:
 //! "Support for multi-frame payloads").
 //!
+//! Chapter 7 is chapter 6 plus messages in several frames (`diff
+//! steps/06-binary.rs steps/07-fragmented-messages.rs`).
+//!
 //! A sender that does not know a message's length in advance, or does not
 //! want to hold all of it, can send it in pieces: a first text or binary
 //! frame with FIN clear, continuation frames (opcode 0), and a last one

@@ -1,5 +1,9 @@
 //! Chapter 10 — A complete echo server (beyond the article).
 //!
+//! Chapter 10 is chapter 9 with its conversation moved into the library as a
+//! session, plus timeouts, limits and one log line per message (`diff
+//! steps/09-closing-handshake.rs steps/10-echo-server.rs`).
+//!
 //! Everything from chapters 5–9, put together into a server you could point
 //! a real client at: it echoes text as text and binary as binary, answers
 //! pings, completes and starts closing handshakes, and fails the connection
@@ -21,7 +25,7 @@
 //! the same engine run under one thread per connection (here, and in
 //! chapter 11), under an event loop serving thousands of connections, or in
 //! a unit test fed byte by byte. The loop around it,
-//! `server::conversation::converse`, is a dozen lines: read into the
+//! `server::conversation::converse`, is some forty lines: read into the
 //! session, hand out its events, write what it queued.
 //!
 //! Three things are new besides.

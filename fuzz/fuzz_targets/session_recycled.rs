@@ -20,6 +20,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::session::tuning::Tuning;
 use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session};
 
 /// The RFC 6455 §5.7 example key.

@@ -42,6 +42,19 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Writes the HTTP response that refuses the request, if one still
+    /// fits ([`Error::http_refusal`]), with the error as its body; returns
+    /// its status. For an event loop, which writes into a connection's
+    /// output rather than onto a socket.
+    pub fn write_refusal(&self, writer: &mut impl io::Write) -> Option<Status> {
+        let (status, headers) = self.http_refusal()?;
+        let body = format!("{self}\n");
+        let plain = "text/plain; charset=utf-8";
+        let _ =
+            crate::protocol::http::write_response(writer, status, headers, plain, body.as_bytes());
+        Some(status)
+    }
 }
 
 /// The HTTP status §4.2.2 suggests for each refused handshake, with the

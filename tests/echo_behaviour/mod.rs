@@ -238,6 +238,86 @@ macro_rules! echo_server_behaviour {
             server.wait_for_log("timed out sending: the peer has stopped reading");
         }
 
+        /// A client that sends the handshake and the first 300 bytes of a
+        /// 1,000-byte frame, then resets the connection: it closes with
+        /// the rest of the `101` unread, which makes the kernel answer
+        /// with a reset instead of a FIN (RFC 2525 §2.17).
+        fn partial_frame_then_reset(server: &Server) {
+            let mut socket = server.connect_raw();
+            socket
+                .write_all(&support::upgrade_request(server.port, ("", "")))
+                .unwrap();
+            let mut status = [0; 12];
+            socket.read_exact(&mut status).unwrap();
+            assert_eq!(&status, b"HTTP/1.1 101");
+            let frame = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[7; 1000]);
+            socket.write_all(&frame[..300]).unwrap();
+        }
+
+        #[test]
+        fn a_reset_after_a_partial_frame_lets_the_connection_go_at_once() {
+            // Every slot is taken by a client that resets mid-frame; a
+            // second later they must all be free again, long before the
+            // idle timeout would free them.
+            let server = Server::start(
+                SERVER,
+                &["--quiet", "--max-connections", "200", "--idle-timeout", "30"],
+            );
+            thread::scope(|scope| {
+                for _ in 0..4 {
+                    scope.spawn(|| {
+                        for _ in 0..50 {
+                            partial_frame_then_reset(&server);
+                        }
+                    });
+                }
+            });
+            thread::sleep(Duration::from_secs(1));
+            // All 200 at once: one slot still held means a 503 here.
+            let mut sockets: Vec<_> = (0..200).map(|_| tungstenite_client(&server)).collect();
+            for (id, socket) in sockets.iter_mut().enumerate() {
+                let text = format!("client {id}");
+                socket.send(Message::text(text.clone())).unwrap();
+                assert_eq!(socket.read().unwrap(), Message::text(text));
+            }
+            for socket in &mut sockets {
+                socket.close(None).unwrap();
+            }
+            for mut socket in sockets {
+                while socket.read().is_ok() {}
+            }
+        }
+
+        #[test]
+        fn a_half_close_after_a_partial_frame_is_noticed_at_once() {
+            let server = Server::start(SERVER, &["--idle-timeout", "30"]);
+            let frame = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[7; 1000]);
+            thread::scope(|scope| {
+                for _ in 0..20 {
+                    scope.spawn(|| {
+                        let mut socket = server.connect_raw();
+                        // Request, partial frame and end of stream arrive
+                        // together, before the server has read any of it.
+                        let mut bytes = support::upgrade_request(server.port, ("", ""));
+                        bytes.extend_from_slice(&frame[..300]);
+                        socket.write_all(&bytes).unwrap();
+                        socket.shutdown(std::net::Shutdown::Write).unwrap();
+                        // Far less than the idle timeout: the server lets
+                        // go as soon as it reads the end of the stream.
+                        socket
+                            .set_read_timeout(Some(Duration::from_secs(5)))
+                            .unwrap();
+                        let mut answer = Vec::new();
+                        let ended = socket.read_to_end(&mut answer);
+                        assert!(
+                            ended.is_ok(),
+                            "the server still held the connection: {ended:?}"
+                        );
+                    });
+                }
+            });
+        }
+
         #[test]
         fn two_hundred_clients_at_once() {
             let server = Server::start(SERVER, &["--quiet"]);

@@ -16,11 +16,10 @@
 //! is all a test needs. A server reads straight into [`Session::buffer`]
 //! and reports the count with [`Session::filled`]: while a long payload is
 //! arriving, that buffer is the message itself, so megabytes go from the
-//! socket to their final place with no copy in between.
-//! [`Session::buffers`] adds the inbox behind it, for one vectored read
-//! that ends a payload and starts the next frame. A payload the server has
-//! sent can come back with [`Session::recycle`], and the next long message
-//! is received into its memory: no allocation, and no bytes zeroed first.
+//! socket to their final place with no copy in between. What only a tuned
+//! event loop needs (chapter 15: one vectored read into two places,
+//! payloads recycled, idle memory given back) is in [`tuning`], out of the
+//! way of chapters 10–14.
 //!
 //! With permessage-deflate agreed in the handshake (chapter 12,
 //! [`Session::with_deflate`]), RSV1 on a message's first frame means its
@@ -47,6 +46,8 @@ use crate::protocol::mask;
 use crate::protocol::message::{Assembler, Message};
 use crate::protocol::utf8::Utf8Stream;
 use crate::protocol::violation::Violation;
+
+pub mod tuning;
 
 /// Room for frame headers and short payloads between reads. Long payloads
 /// bypass it and are read straight into their message.
@@ -211,7 +212,7 @@ pub struct Session {
     max_message_size: u64,
     /// Bytes read but not yet taken apart: `inbox[..inbox_len]`. Empty
     /// until the first read asks for it, and again after
-    /// [`Session::release_idle_memory`].
+    /// [`tuning::Tuning::release_idle_memory`].
     inbox: Box<[u8]>,
     inbox_len: usize,
     /// Bytes of room at the end of the message's own vector, past what has
@@ -220,10 +221,10 @@ pub struct Session {
     /// into it.
     room: usize,
     /// How much of the room the last [`Session::buffer`] or
-    /// [`Session::buffers`] offered: the first bytes read go there.
+    /// [`tuning::Tuning::buffers`] offered: the first bytes read go there.
     room_offered: usize,
     /// A payload the application has sent and handed back
-    /// ([`Session::recycle`]): the next long message is received into it.
+    /// ([`tuning::Tuning::recycle`]): the next long message is received into it.
     spare: Option<Vec<u8>>,
     /// What the spare takes from the budget.
     spare_charged: u64,
@@ -321,38 +322,6 @@ impl Session {
         }
     }
 
-    /// Hands back a payload the application is done with, typically one it
-    /// has just sent: the next long message is then received into it.
-    ///
-    /// A fresh vector costs an allocation, and safe Rust must zero its
-    /// bytes before a socket may write into them: for a 1 MiB echo, that
-    /// is a megabyte written for nothing on every message. A vector that
-    /// held a payload has its bytes in place already, so the socket just
-    /// writes over them. The session keeps one such spare, no larger than
-    /// the largest message it accepts, counted in the budget while the
-    /// budget is at most half used (never in the way of a message), and
-    /// lets it go with the inbox when the connection is idle
-    /// ([`Session::release_idle_memory`]).
-    pub fn recycle(&mut self, payload: Vec<u8>) {
-        // The application is done with what it was handed.
-        self.release_handed_out();
-        let capacity = payload.capacity();
-        let worth_keeping = payload.len() >= DIRECT_READ_MIN as usize
-            && capacity as u64 <= self.max_message_size
-            && payload.len() > self.spare.as_ref().map_or(0, Vec::len);
-        if !worth_keeping || self.finished {
-            return;
-        }
-        if let Some(budget) = &self.budget
-            && !budget.take_for_spare(capacity as u64)
-        {
-            return;
-        }
-        self.release_spare();
-        self.spare = Some(payload);
-        self.spare_charged = capacity as u64;
-    }
-
     /// The message's vector without its room: just the bytes that arrived.
     fn trim_room(&mut self) {
         if self.room > 0
@@ -441,13 +410,22 @@ impl Session {
     }
 
     /// Takes in bytes from the peer, as many as there are.
+    ///
+    /// Whoever calls this holds the bytes in a buffer of its own, so the
+    /// session keeps none between calls unless a piece of a header or a
+    /// short frame is left over: a connection with nothing arriving then
+    /// costs no read buffer (chapter 13 holds thousands of them).
     pub fn receive(&mut self, mut bytes: &[u8]) {
+        let had_inbox = !self.inbox.is_empty();
         while !bytes.is_empty() && !self.finished {
             let room = self.buffer();
             let count = room.len().min(bytes.len());
             room[..count].copy_from_slice(&bytes[..count]);
             self.filled(count);
             bytes = &bytes[count..];
+        }
+        if !had_inbox && self.inbox_len == 0 {
+            self.inbox = Box::default();
         }
     }
 
@@ -458,17 +436,14 @@ impl Session {
     /// itself, never more than the payload still needs, so the read cannot
     /// take in the next frame's bytes.
     pub fn buffer(&mut self) -> &mut [u8] {
-        let [room, inbox] = self.buffers();
+        let [room, inbox] = self.places();
         if room.is_empty() { inbox } else { room }
     }
 
-    /// The same places as [`Session::buffer`], both at once for one
-    /// vectored read (`readv`): the room for the rest of a long payload
-    /// (empty if none is due), then the inbox for whatever follows it. A
-    /// message sent in many long fragments then takes one system call per
-    /// fragment: the end of one fragment lands in the message, the next
-    /// header in the inbox. [`Session::filled`] takes the count of both.
-    pub fn buffers(&mut self) -> [&mut [u8]; 2] {
+    /// The places [`Session::buffer`] chooses from: the room for the rest
+    /// of a long payload (empty if none is due), then the inbox for what
+    /// follows it (empty while the room stops short of the payload's end).
+    fn places(&mut self) -> [&mut [u8]; 2] {
         let (offered, to_the_end) = self.offer_room();
         // Past a room that stops short of the payload's end comes more
         // payload, for the next room: the inbox is only for what follows
@@ -525,21 +500,8 @@ impl Session {
         (self.room_offered, self.room_offered as u64 == payload_due)
     }
 
-    /// Frees what a quiet connection does not need: the inbox, when it
-    /// holds nothing, and the budget the last message handed out took.
-    /// An event loop holding thousands of idle connections calls this
-    /// once it has read everything there was; the next read allocates the
-    /// inbox again.
-    pub fn release_idle_memory(&mut self) {
-        self.release_handed_out();
-        if self.inbox_len == 0 && !self.inbox.is_empty() {
-            self.inbox = Box::default();
-        }
-        self.release_spare();
-    }
-
     /// `count` bytes were read into [`Session::buffer`] (or, in order,
-    /// into both of [`Session::buffers`]): takes them apart.
+    /// into both of [`tuning::Tuning::buffers`]): takes them apart.
     pub fn filled(&mut self, count: usize) {
         let offered = std::mem::take(&mut self.room_offered);
         if self.finished || count == 0 {
@@ -1001,12 +963,31 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use super::tuning::Tuning;
     use super::*;
 
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
     fn masked(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
         frame::encode(fin, opcode, Some(MASK), payload)
+    }
+
+    #[test]
+    fn receive_keeps_no_inbox_once_everything_is_taken_apart() {
+        let mut session = Session::new(1 << 20);
+        let bytes = masked(true, Opcode::Text, b"Hello");
+        let message = |session: &mut Session| {
+            std::iter::from_fn(|| session.next_event())
+                .any(|event| matches!(event, Event::Message(_)))
+        };
+        session.receive(&bytes);
+        assert!(message(&mut session));
+        assert!(session.inbox.is_empty(), "an idle session held its inbox");
+        // Half a header is kept, and the rest completes it.
+        session.receive(&bytes[..1]);
+        assert_eq!(session.inbox_len, 1);
+        session.receive(&bytes[1..]);
+        assert!(message(&mut session));
     }
 
     fn close_bytes(code: u16, reason: &str) -> Vec<u8> {

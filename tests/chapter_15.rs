@@ -1,0 +1,144 @@
+//! Chapter 13, the event loop (`15-tuned`): every behaviour test of
+//! chapter 10, run against this binary, its narration pinned in
+//! `snapshots/15-tuned.snap`; then what only one thread serving
+//! everyone must show: thousands of connections at once, and a peer that
+//! never reads costing the others nothing.
+
+mod support;
+
+#[macro_use]
+mod echo_behaviour;
+
+echo_server_behaviour!(env!("CARGO_BIN_EXE_15-tuned"), "15-tuned");
+
+mod one_thread {
+    use std::io::{Read, Write};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use tungstenite::Message;
+    use websocket_from_scratch::protocol::frame::{self, Opcode};
+
+    use super::support::{
+        Server, TEST_MASK, connect, expect_frame, tungstenite_client, upgrade_request,
+    };
+
+    const SERVER: &str = env!("CARGO_BIN_EXE_15-tuned");
+
+    /// The threads of a process, as Linux counts them.
+    fn threads_of(pid: u32) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Threads:"))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn two_thousand_connections_echo_at_once_on_one_thread() {
+        let server = Server::start(SERVER, &["--quiet"]);
+        // All of them open before any of them talks: the server holds
+        // 2,000 connections at the same time.
+        let mut sockets: Vec<_> = (0..2000).map(|_| tungstenite_client(&server)).collect();
+        for round in 0..3 {
+            for (id, socket) in sockets.iter_mut().enumerate() {
+                socket
+                    .send(Message::text(format!("client {id}, round {round}")))
+                    .unwrap();
+            }
+            for (id, socket) in sockets.iter_mut().enumerate() {
+                assert_eq!(
+                    socket.read().unwrap(),
+                    Message::text(format!("client {id}, round {round}"))
+                );
+            }
+        }
+        // One loop, its alarm, and the log writer: no thread per connection.
+        assert_eq!(threads_of(server.pid()), 3);
+        for socket in &mut sockets {
+            socket.close(None).unwrap();
+        }
+        for mut socket in sockets {
+            while socket.read().is_ok() {}
+        }
+        assert!(!server.log().contains("panicked"));
+    }
+
+    #[test]
+    fn several_loops_share_the_listener_and_the_numbering() {
+        let server = Server::start(SERVER, &["--threads", "3", "--connections", "60"]);
+        thread::scope(|scope| {
+            for id in 0..60 {
+                let server = &server;
+                scope.spawn(move || {
+                    let mut socket = tungstenite_client(server);
+                    let text = format!("client {id}");
+                    socket.send(Message::text(text.clone())).unwrap();
+                    assert_eq!(socket.read().unwrap(), Message::text(text));
+                    socket.close(None).unwrap();
+                    while socket.read().is_ok() {}
+                });
+            }
+        });
+        let log = server.finish();
+        // Every connection once, numbered 1 to 60 whichever loop served it.
+        for id in 1..=60 {
+            assert_eq!(
+                log.matches(&format!("#{id} connected: handshake completed\n"))
+                    .count(),
+                1,
+                "#{id}:\n{log}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_threads_is_refused_at_start_up() {
+        let output = std::process::Command::new(SERVER)
+            .args(["--threads", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--threads"));
+    }
+
+    #[test]
+    fn a_peer_that_never_reads_does_not_stop_the_loop() {
+        // Its idle timeout is long: the stuck peer is still there, backed
+        // up, all the while the other client is served.
+        let server = Server::start(SERVER, &["--idle-timeout", "30"]);
+        let mut stuck = server.connect_raw();
+        stuck
+            .write_all(upgrade_request(server.port, ("", "")).as_slice())
+            .unwrap();
+        let mut head = [0; 12];
+        stuck.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+        let big = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &vec![0; 1 << 20]);
+        // Send until the server stops reading us: its echoes, which we
+        // never read, back up, and it stops taking our messages.
+        stuck
+            .set_write_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while stuck.write_all(&big).is_ok() && Instant::now() < give_up {}
+        // Meanwhile, another client is served in full.
+        let mut client = connect(&server);
+        for round in 0..200 {
+            let text = format!("round {round}");
+            client
+                .send(true, Opcode::Text, text.as_bytes(), TEST_MASK)
+                .unwrap();
+            assert_eq!(expect_frame(&mut client, Opcode::Text), text.as_bytes());
+        }
+        let log = server.log();
+        assert!(!log.contains("stopped reading"), "{log}");
+        drop(stuck);
+        thread::sleep(Duration::from_millis(100));
+        client
+            .send(true, Opcode::Text, b"after", TEST_MASK)
+            .unwrap();
+        assert_eq!(expect_frame(&mut client, Opcode::Text), b"after");
+    }
+}
