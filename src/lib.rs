@@ -34,7 +34,9 @@
 //!   session reports, told line by line).
 //! * [`server`]: sockets, threads and event loops around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
-//!     connection, deadlines.
+//!     connection, deadlines, the connection cap.
+//!   - [`server::address_share`]: each client address's share of the
+//!     connection slots.
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
 //!   - [`server::deadlines`]: one heap of deadlines for every connection of
