@@ -69,7 +69,11 @@
 //! idle clients that answer pings are kept. And limits that make no sense
 //! stop the server at start-up with exit status 2, the option named: zero
 //! connections, a zero share, a `--max-buffered` budget smaller than one
-//! message of `--max-message-size`.
+//! message of `--max-message-size`. The budget counts the bytes of
+//! messages, not what the allocator holds around them: under 100 clients
+//! each sending 16 MiB, this server peaks at about twice the budget (494
+//! MiB, `cargo bench --bench load -- memory`); the README's "Limits and
+//! defences" says why, and what bringing it down would cost.
 //!
 //! Bounded and calm at capacity. A connection holds one file descriptor
 //! (its reader and writer share the socket, `listener::Socket`), and at
