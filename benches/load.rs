@@ -29,10 +29,30 @@
 //!   `--idle-timeout 3`); how many are still open after 10 s.
 //! * `churn`: 5,000 clients connect, echo a message, and leave. RSS before,
 //!   at the peak, and after.
+//! * `long_echoes`: one client, 40 echoes of 16 MiB − 64 KiB; the
+//!   server's CPU time per echo (what allocator settings cost, tried with
+//!   `GLIBC_TUNABLES=…`, which the server inherits).
+//! * `share`: the echo server with `--max-connections 50 --idle-timeout 2`;
+//!   one address opens 60 clients that stay idle and answer every ping,
+//!   then another address connects. How many of the first address's are
+//!   served and refused, whether the second is served, and how many of
+//!   the idle ones are still open 10 s later.
+//! * `http11`: chapters 10 and 11 sent each upgrade request HTTP/1.1
+//!   forbids (no `Host`, `HTTP/1.0`, a repeated key, a body, `*`, an
+//!   absolute target naming another host…) and two it allows; the status
+//!   each gets.
+//! * `limits`: chapters 10 and 11 started with limits that make no sense
+//!   (`--max-connections 0`, …); whether each starts, or exits and why.
+//! * `chat500`: a chat member says 500 emoji written as JSON `\u`
+//!   escapes, the longest message the rules allow; what the room answers.
+//!
+//! Clients come from 32 loopback addresses in turn (127.0.0.10 to
+//! 127.0.0.41), since each address holds only its share of a server's
+//! slots; `share` picks its addresses itself.
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -42,6 +62,8 @@ use std::time::{Duration, Instant};
 use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+/// How many loopback addresses the clients come from (127.0.0.10, …).
+const SOURCES: u64 = 32;
 const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 struct Server {
@@ -132,16 +154,39 @@ impl Server {
         self.child.try_wait().ok().flatten().is_none()
     }
 
+    /// A connection from the next of [`SOURCES`] loopback addresses in
+    /// turn: the servers give each address only its share of their slots
+    /// (`--max-connections-per-address`), and the scenarios that open
+    /// thousands of connections are about other limits.
     fn connect(&self) -> std::io::Result<TcpStream> {
-        TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let index = NEXT.fetch_add(1, Ordering::Relaxed) % SOURCES;
+        self.connect_from(Ipv4Addr::new(127, 0, 0, 10 + index as u8))
+    }
+
+    fn connect_from(&self, source: Ipv4Addr) -> std::io::Result<TcpStream> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&SocketAddr::from((source, 0)).into())?;
+        socket.connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)).into())?;
+        Ok(socket.into())
     }
 
     /// Connects and completes the handshake; the status code otherwise.
     fn upgraded(&self, wait: Duration) -> Result<TcpStream, String> {
-        let mut stream = self.connect().map_err(|error| error.to_string())?;
+        let stream = self.connect().map_err(|error| error.to_string())?;
+        self.handshake(stream, UPGRADE, wait)
+    }
+
+    /// Sends `request` on `stream`, and keeps the stream if the answer is 101.
+    fn handshake(
+        &self,
+        mut stream: TcpStream,
+        request: &str,
+        wait: Duration,
+    ) -> Result<TcpStream, String> {
         stream.set_read_timeout(Some(wait)).unwrap();
         stream
-            .write_all(UPGRADE.as_bytes())
+            .write_all(request.as_bytes())
             .map_err(|error| error.to_string())?;
         let mut head = Vec::new();
         let mut byte = [0];
@@ -473,6 +518,237 @@ fn churn() {
     );
 }
 
+// ---------------------------------------------------------------- share
+
+/// Answers every ping on `stream` with its pong, sends nothing else, for
+/// `how_long`: an idle chat member's page. Returns how many pings came,
+/// and whether the connection is still open.
+fn idle_answering_pings(mut stream: TcpStream, how_long: Duration) -> (usize, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let until = Instant::now() + how_long;
+    let mut pings = 0;
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    while Instant::now() < until {
+        match read_frame(&mut reader) {
+            Ok((0x9, payload)) => {
+                pings += 1;
+                let pong = frame::encode(true, Opcode::Pong, Some(MASK), &payload);
+                if stream.write_all(&pong).is_err() {
+                    return (pings, false);
+                }
+            }
+            Ok(_) => return (pings, false),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (pings, false),
+        }
+    }
+    (pings, true)
+}
+
+fn share() {
+    println!(
+        "share: echo server --max-connections 50 --idle-timeout 2; 127.0.0.2 opens 60 \
+         idle clients that answer pings, then 127.0.0.3 connects"
+    );
+    let server = Server::start(
+        "10-echo-server",
+        &["--max-connections", "50", "--idle-timeout", "2"],
+        None,
+    );
+    let crowded = Ipv4Addr::new(127, 0, 0, 2);
+    let (mut held, mut refused) = (Vec::new(), 0);
+    for _ in 0..60 {
+        let stream = server.connect_from(crowded).expect("connects");
+        match server.handshake(stream, UPGRADE, Duration::from_secs(2)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => refused += 1,
+        }
+    }
+    let other = server
+        .connect_from(Ipv4Addr::new(127, 0, 0, 3))
+        .map_err(|error| error.to_string())
+        .and_then(|stream| server.handshake(stream, UPGRADE, Duration::from_secs(2)));
+    let lines = server.log_lines.load(Ordering::Relaxed);
+    let idlers: Vec<_> = held
+        .into_iter()
+        .map(|stream| thread::spawn(move || idle_answering_pings(stream, Duration::from_secs(10))))
+        .collect();
+    let results: Vec<_> = idlers
+        .into_iter()
+        .map(|idler| idler.join().unwrap())
+        .collect();
+    let pings: usize = results.iter().map(|(pings, _)| pings).sum();
+    let still_open = results.iter().filter(|(_, open)| *open).count();
+    println!(
+        "  127.0.0.2: {} served, {refused} refused with 503; 127.0.0.3: {}",
+        results.len(),
+        match other {
+            Ok(_) => "served".to_string(),
+            Err(status) => format!("refused ({status})"),
+        }
+    );
+    println!(
+        "  over 10 s idle: {pings} pings answered, {still_open} of {} still open; \
+         {} log lines for the refusals (--quiet keeps only problems)",
+        results.len(),
+        lines
+    );
+}
+
+// ---------------------------------------------------------------- http11
+
+fn http11() {
+    println!("http11: upgrade requests HTTP/1.1 forbids, and what chapters 10 and 11 answer");
+    let key = "Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\n";
+    let version = "Sec-WebSocket-Version: 13\r\n";
+    let upgrade = "Upgrade: websocket\r\n";
+    let cases = [
+        ("no Host", UPGRADE.replace("Host: localhost\r\n", "")),
+        ("HTTP/1.0", UPGRADE.replace("HTTP/1.1", "HTTP/1.0")),
+        ("HTTP/1.2", UPGRADE.replace("HTTP/1.1", "HTTP/1.2")),
+        ("two keys", UPGRADE.replace(key, &format!("{key}{key}"))),
+        (
+            "two versions",
+            UPGRADE.replace(version, &format!("{version}{version}")),
+        ),
+        (
+            "two Upgrade",
+            UPGRADE.replace(upgrade, &format!("{upgrade}{upgrade}")),
+        ),
+        (
+            "Content-Length: 5",
+            UPGRADE.replace("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\nhello"),
+        ),
+        (
+            "Transfer-Encoding",
+            UPGRADE.replace(
+                "\r\n\r\n",
+                "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            ),
+        ),
+        ("target *", UPGRADE.replace("GET / ", "GET * ")),
+        (
+            "ws://evil.example/",
+            UPGRADE.replace("GET / ", "GET ws://evil.example/ "),
+        ),
+        (
+            "ws://localhost/ (ours)",
+            UPGRADE.replace("GET / ", "GET ws://localhost/ "),
+        ),
+        ("empty line first", format!("\r\n{UPGRADE}")),
+    ];
+    for binary in ["10-echo-server", "11-chat"] {
+        let server = Server::start(binary, &[], None);
+        let answers: Vec<String> = cases
+            .iter()
+            .map(|(name, request)| {
+                let status = server
+                    .connect()
+                    .map_err(|error| error.to_string())
+                    .and_then(|stream| server.handshake(stream, request, Duration::from_secs(2)))
+                    .map_or_else(|status| status, |_| "101".to_string());
+                format!("{name} {status}")
+            })
+            .collect();
+        println!("  {binary}: {}", answers.join(", "));
+    }
+}
+
+// ---------------------------------------------------------------- limits
+
+fn limits() {
+    println!("limits: limits that make no sense, and whether the server starts");
+    let dir = env::var("LOAD_BIN_DIR").unwrap_or_else(|_| "target/release".into());
+    let cases: [&[&str]; 4] = [
+        &["--max-connections", "0"],
+        &["--max-connections-per-address", "0"],
+        &["--max-buffered", "0"],
+        &["--max-message-size", "1000", "--max-buffered", "999"],
+    ];
+    for binary in ["10-echo-server", "11-chat"] {
+        for args in cases {
+            let mut child = Command::new(format!("{dir}/{binary}"))
+                .args(["--port", "0"])
+                .args(args)
+                .env("NO_COLOR", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            thread::sleep(Duration::from_millis(500));
+            let outcome = match child.try_wait().unwrap() {
+                Some(status) => {
+                    let mut said = String::new();
+                    let _ = child.stderr.take().unwrap().read_to_string(&mut said);
+                    format!(
+                        "exit {:?}: {}",
+                        status.code(),
+                        said.lines().next().unwrap_or("")
+                    )
+                }
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    "started and listened".to_string()
+                }
+            };
+            println!("  {binary} {}: {outcome}", args.join(" "));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- chat500
+
+fn chat500() {
+    println!("chat500: a member says 500 emoji, sent as JSON \\u escapes");
+    let server = Server::start("11-chat", &[], None);
+    let mut member = chat_member(&server, "Ada");
+    let escaped: String = "😀"
+        .repeat(500)
+        .encode_utf16()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect();
+    let said = format!(r#"{{"type":"say","text":"{escaped}"}}"#);
+    member.get_mut().write_all(&text(&said)).unwrap();
+    let outcome = match read_frame(&mut member) {
+        Ok((0x1, payload)) => {
+            let reply = String::from_utf8_lossy(&payload);
+            let kind = reply.split('"').nth(3).unwrap_or("?").to_string();
+            format!("answered with a {kind:?} ({} bytes)", payload.len())
+        }
+        Ok((0x8, payload)) => format!("closed with {}", close_code(&payload)),
+        other => format!("{other:?}"),
+    };
+    println!("  a {}-byte frame: {outcome}", said.len());
+}
+
+// ---------------------------------------------------------------- long echoes
+
+fn long_echoes() {
+    println!("long_echoes: one client, 40 echoes of 16 MiB - 64 KiB; the server's CPU per echo");
+    let server = Server::start("10-echo-server", &[], None);
+    let size = (16 << 20) - (64 << 10);
+    let message = frame::encode(true, Opcode::Binary, Some(MASK), &vec![7; size]);
+    let stream = server.upgraded(Duration::from_secs(5)).expect("connects");
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::with_capacity(1 << 20, stream);
+    let before = server.cpu_ticks();
+    for _ in 0..40 {
+        writer.write_all(&message).unwrap();
+        let (opcode, payload) = read_frame(&mut reader).expect("an echo");
+        assert_eq!((opcode, payload.len()), (0x2, size));
+    }
+    // Ticks are hundredths of a second: ×10 is milliseconds.
+    let per_echo = (server.cpu_ticks() - before) as f64 * 10.0 / 40.0;
+    println!("  server CPU {per_echo:.1} ms per echo (GLIBC_TUNABLES, if set, is the server's)");
+}
+
 fn main() {
     let wanted: Vec<String> = env::args()
         .skip(1)
@@ -506,5 +782,20 @@ fn main() {
     }
     if run("churn") {
         churn();
+    }
+    if run("long_echoes") {
+        long_echoes();
+    }
+    if run("share") {
+        share();
+    }
+    if run("http11") {
+        http11();
+    }
+    if run("limits") {
+        limits();
+    }
+    if run("chat500") {
+        chat500();
     }
 }

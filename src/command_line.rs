@@ -153,6 +153,28 @@ impl Args {
         Ok(found)
     }
 
+    /// Takes `--name N` if present, refusing a value below `minimum` and
+    /// saying `why` that value makes no sense: a limit of zero connections
+    /// would start a server that refuses everyone, and a budget smaller
+    /// than one message would refuse every long message.
+    pub fn at_least<T>(
+        &mut self,
+        name: &str,
+        what: &str,
+        minimum: T,
+        why: &str,
+    ) -> Result<Option<T>, CommandLineError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+    {
+        match self.value::<T>(name, what)? {
+            Some(value) if value < minimum => Err(self.invalid(format!(
+                "{name} must be at least {minimum}, not {value}: {why}"
+            ))),
+            found => Ok(found),
+        }
+    }
+
     /// Takes `--name SECONDS` if present, saying what is wrong with a bad
     /// value (not a number, not positive, more than a day).
     pub fn seconds(&mut self, name: &str) -> Result<Option<Duration>, CommandLineError> {
@@ -237,6 +259,21 @@ mod tests {
         ));
         let mut missing = args(&["--port"]);
         assert!(missing.value::<u16>("--port", "N").is_err());
+    }
+
+    #[test]
+    fn a_value_below_its_minimum_is_refused_with_its_name() {
+        let mut parsed = args(&["--max", "0", "--other", "5"]);
+        let refusal = parsed
+            .at_least::<u64>("--max", "N", 1, "nothing would fit")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refusal.starts_with("--max must be at least 1, not 0"),
+            "{refusal}"
+        );
+        assert_eq!(parsed.at_least::<u64>("--other", "N", 5, "x"), Ok(Some(5)));
+        assert_eq!(parsed.at_least::<u64>("--absent", "N", 5, "x"), Ok(None));
     }
 
     #[test]

@@ -35,7 +35,9 @@
 //!   session reports, told line by line).
 //! * [`server`]: sockets, threads and event loops around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
-//!     connection, deadlines.
+//!     connection, deadlines, the connection cap.
+//!   - [`server::address_share`]: each client address's share of the
+//!     connection slots.
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
 //!   - [`server::deadlines`]: chapter 13's set of deadlines for every

@@ -55,6 +55,30 @@
 //! the system refuses a thread for a new connection, that connection gets
 //! `503` and the server goes on serving the others.
 //!
+//! What this chapter adds to the checks of chapters 1 to 9, which check
+//! only what the article does. The request must be HTTP/1.1 as RFC 9112
+//! says (`handshake::check_http11`): no `Host` is `400` (§3.2); a version
+//! other than `HTTP/1.1` is `505` (RFC 6455 §4.1); a body announced on
+//! the `GET` (`Content-Length`, `Transfer-Encoding`) is `400`, and so is
+//! `*` as the target (§3.2.4); an absolute-form target
+//! (`ws://localhost:2345/`) is taken apart, its path used and its host
+//! checked against `Host` (§3.2); one empty line before the request line
+//! is ignored (§2.2). A handshake that repeats `Upgrade`,
+//! `Sec-WebSocket-Key` or `Sec-WebSocket-Version` is `400` (RFC 6455
+//! §4.2.1, `handshake::check_single_fields`). Each refusal's log line
+//! names its section. One client address holds at most its share of the
+//! connection slots, `--max-connections-per-address` (by default a quarter
+//! of `--max-connections`): over it, `503` with `Retry-After`, said in the
+//! log once per episode, not once per connection (`server::address_share`);
+//! idle clients that answer pings are kept. And limits that make no sense
+//! stop the server at start-up with exit status 2, the option named: zero
+//! connections, a zero share, a `--max-buffered` budget smaller than one
+//! message of `--max-message-size`. The budget counts the bytes of
+//! messages, not what the allocator holds around them: under 100 clients
+//! each sending 16 MiB, this server peaks at about twice the budget (494
+//! MiB, `cargo bench --bench load -- memory`); the README's "Limits and
+//! defences" says why, and what bringing it down would cost.
+//!
 //! Bounded and calm at capacity. A connection holds one file descriptor
 //! (its reader and writer share the socket, `listener::Socket`), and at
 //! most `--max-connections` are served at once (by default, the process's
@@ -113,7 +137,7 @@ use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, Session};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::memory;
@@ -153,8 +177,13 @@ impl Options {
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
             ),
         };
         let level = narrate::take_level(&mut args);

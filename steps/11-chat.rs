@@ -48,8 +48,8 @@
 //! fullwidth `ｏ` would otherwise let `Оbserver` pass for `observer`.
 //! Messages are 1–500 characters, without control characters or invisible
 //! formatting ones (a right-to-left override shows `abc\u{202E}gnp.exe`
-//! as "abcexe.png"); frames over `--max-message-size` (4 KiB) close with
-//! 1009.
+//! as "abcexe.png"); frames over `--max-message-size` (8 KiB, room for
+//! 500 characters however their JSON escapes them) close with 1009.
 //! The page shows names and text with `textContent`, never as HTML, so no
 //! member can inject markup into another's tab.
 //!
@@ -123,10 +123,11 @@ impl Options {
         let idle_timeout = args
             .seconds("--idle-timeout")?
             .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
         let settings = Settings {
-            max_message_size: args
-                .value("--max-message-size", "BYTES")?
-                .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE),
+            max_message_size,
             extra_origins: args
                 .value::<String>("--allow-origin", "URL[,URL…]")?
                 .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
@@ -135,8 +136,13 @@ impl Options {
                 .value("--queue-length", "FRAMES")?
                 .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    conversation::ONE_MESSAGE,
+                )?
+                .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
             ),
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),

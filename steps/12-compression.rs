@@ -82,7 +82,7 @@ use websocket_from_scratch::protocol::http::Request;
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, OutgoingFrame, RSV1, Session};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
 };
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::memory;
@@ -122,8 +122,13 @@ impl Options {
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
             ),
         };
         let level = narrate::take_level(&mut args);

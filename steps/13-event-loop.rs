@@ -84,7 +84,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown};
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,8 +98,9 @@ use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, Event, Session};
+use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
 };
 use websocket_from_scratch::server::listener::{self, Failing, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
@@ -140,8 +141,13 @@ impl Options {
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
             ),
         };
         let level = narrate::take_level(&mut args);
@@ -210,6 +216,7 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
         failing: Failing::default(),
         accept_again_at: None,
         over_cap: 0,
+        shares: AddressShares::new(listen.max_connections_per_address),
         listen,
         settings,
     };
@@ -235,6 +242,7 @@ struct EventLoop {
     /// While `accept` fails: when to listen again.
     accept_again_at: Option<Instant>,
     over_cap: u64,
+    shares: Arc<AddressShares>,
     listen: listener::Options,
     settings: Settings,
 }
@@ -258,6 +266,8 @@ struct Connection {
     wrote_at: Instant,
     /// Nothing more to do: drop the socket.
     done: bool,
+    /// Its place in its address's share, given back when it is dropped.
+    _share: AddressTicket,
 }
 
 // lesson: a connection's state: its head, then its session, then closing
@@ -318,9 +328,9 @@ impl EventLoop {
         narrate::forget_connection();
         while let Some(listener) = &mut self.listener {
             match listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     self.failing.recovered();
-                    self.admit(stream);
+                    self.admit(stream, peer.ip());
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -337,8 +347,9 @@ impl EventLoop {
         }
     }
 
-    /// Serves a new connection, or refuses it over the cap.
-    fn admit(&mut self, stream: TcpStream) {
+    /// Serves a new connection, or refuses it over the cap or over its
+    /// address's share.
+    fn admit(&mut self, stream: TcpStream, address: IpAddr) {
         if let Some(cap) = self.listen.max_connections {
             if self.open >= cap {
                 if self.over_cap == 0 {
@@ -358,6 +369,10 @@ impl EventLoop {
                 ));
             }
         }
+        let Ok(share) = self.shares.admit(address) else {
+            listener::refuse(stream.into(), address_share::OVER_SHARE);
+            return;
+        };
         self.accepted += 1;
         if let Some(limit) = self.listen.connections
             && self.accepted >= limit as u64
@@ -386,6 +401,7 @@ impl EventLoop {
             scheduled: None,
             wrote_at: now,
             done: false,
+            _share: share,
         };
         let registry = self.poll.registry();
         if let Err(error) =

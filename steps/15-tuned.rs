@@ -131,7 +131,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Ipv4Addr, Shutdown};
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -149,8 +149,9 @@ use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::tuning::Tuning;
 use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session};
+use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
 use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
 };
 use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
 use websocket_from_scratch::server::listener::{self, Failing, ListenError};
@@ -193,8 +194,13 @@ impl Options {
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
             ),
         };
         let threads = args
@@ -238,6 +244,8 @@ struct Shared {
     open: AtomicUsize,
     /// Connections accepted so far: they are numbered from 1.
     accepted: AtomicU64,
+    /// How many connections each address holds, across loops.
+    shares: Arc<AddressShares>,
 }
 
 /// Listens on loopback and runs `threads` event loops, this thread being
@@ -252,6 +260,7 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
     narrate::headline(listener::listening_line(port));
     listening.set_nonblocking(true).map_err(cannot)?;
     let shared = Arc::new(Shared {
+        shares: AddressShares::new(listen.max_connections_per_address),
         listen,
         settings,
         open: AtomicUsize::new(0),
@@ -354,6 +363,8 @@ struct Connection {
     wrote_at: Instant,
     /// Nothing more to do: drop the socket.
     done: bool,
+    /// Its place in its address's share, given back when it is dropped.
+    _share: AddressTicket,
 }
 
 enum Phase {
@@ -613,9 +624,9 @@ impl<'a> EventLoop<'a> {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     self.failing.recovered();
-                    self.admit(stream);
+                    self.admit(stream, peer.ip());
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -641,8 +652,9 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Serves a new connection, or refuses it over the cap.
-    fn admit(&mut self, stream: TcpStream) {
+    /// Serves a new connection, or refuses it over the cap or over its
+    /// address's share.
+    fn admit(&mut self, stream: TcpStream, address: IpAddr) {
         let shared = self.shared;
         if let Some(cap) = shared.listen.max_connections {
             if shared.open.load(Ordering::Relaxed) >= cap {
@@ -664,6 +676,10 @@ impl<'a> EventLoop<'a> {
                 self.over_cap = 0;
             }
         }
+        let Ok(share) = shared.shares.admit(address) else {
+            listener::refuse(stream.into(), address_share::OVER_SHARE);
+            return;
+        };
         let id = shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
         if shared
             .listen
@@ -692,6 +708,7 @@ impl<'a> EventLoop<'a> {
             scheduled: None,
             wrote_at: self.now,
             done: false,
+            _share: share,
         };
         self.generation += 1;
         if let Err(error) =

@@ -265,7 +265,7 @@ fn markup_characters_travel_escaped_and_arrive_unchanged() {
 fn an_oversized_frame_closes_with_1009() {
     let server = Server::start(CHAT, &[]);
     let mut ada = join(&server, "Ada");
-    let huge = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "z".repeat(5000));
+    let huge = format!("{{\"type\":\"say\",\"text\":\"{}\"}}", "z".repeat(9000));
     ada.send(Message::text(huge)).unwrap();
     assert_eq!(tungstenite_close(&mut ada).0, 1009);
 }

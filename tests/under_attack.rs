@@ -270,7 +270,16 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
 #[test]
 fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
     for binary in [ECHO, CHAT, EVENT, TUNED] {
-        let mut server = Raw::of(binary, &["--max-connections", "3"]);
+        // Every client comes from 127.0.0.1: its share is the whole cap.
+        let mut server = Raw::of(
+            binary,
+            &[
+                "--max-connections",
+                "3",
+                "--max-connections-per-address",
+                "3",
+            ],
+        );
         let log = server.collect_log();
         let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
         let (_, refused) = first_line_unasked(&server);
@@ -289,7 +298,8 @@ fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
 fn the_default_cap_follows_the_descriptor_limit() {
     for binary in [ECHO, EVENT, TUNED] {
         let mut command = Command::new("prlimit");
-        command.args(["--nofile=64", binary]);
+        // Every client comes from 127.0.0.1: its share is the whole cap.
+        command.args(["--nofile=64", binary, "--max-connections-per-address", "64"]);
         let server = Raw::start(command);
         // 64 descriptors, 32 kept back: the 33rd waiting client is refused.
         let mut held = Vec::new();
@@ -384,7 +394,11 @@ fn close_code(stream: &mut TcpStream) -> u16 {
 #[test]
 fn a_message_over_the_shared_budget_is_refused_with_1013_and_the_others_go_on() {
     for binary in [ECHO, EVENT, TUNED] {
-        let server = Raw::of(binary, &["--max-buffered", "1000000"]);
+        // The budget holds one message of the largest size, no more.
+        let server = Raw::of(
+            binary,
+            &["--max-message-size", "1000000", "--max-buffered", "1000000"],
+        );
         let big = websocket_from_scratch::protocol::frame::encode(
             true,
             websocket_from_scratch::protocol::frame::Opcode::Binary,
@@ -632,4 +646,329 @@ fn look_alike_names_and_bidi_overrides_are_refused() {
         .unwrap();
     let answer = next_text(&mut observer);
     assert!(answer.contains("Привет"), "{answer}");
+}
+
+// (7) One address cannot take every slot (`server::address_share`).
+
+/// A WebSocket from the loopback address `source`.
+fn client_from(server: &Raw, source: Ipv4Addr) -> tungstenite::WebSocket<TcpStream> {
+    let stream = support::connect_from(source, server.port);
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    tungstenite::client::client(url, stream)
+        .expect("the handshake completes")
+        .0
+}
+
+/// What a client from `source` that connects and sends nothing is told at
+/// once: the status line of a refusal, or "" if it was let in.
+fn refusal_from(server: &Raw, source: Ipv4Addr) -> String {
+    let mut stream = support::connect_from(source, server.port);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    if answer.contains("\r\nRetry-After: ") {
+        answer.lines().next().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Reads for `how_long`, as an idle chat member's page does: pings are
+/// answered (tungstenite does it while reading), nothing else is sent.
+/// Returns how many pings came.
+fn idle_answering_pings(
+    socket: &mut tungstenite::WebSocket<TcpStream>,
+    how_long: Duration,
+) -> usize {
+    socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let until = Instant::now() + how_long;
+    let mut pings = 0;
+    while Instant::now() < until {
+        match socket.read() {
+            Ok(Message::Ping(_)) => pings += 1,
+            Ok(other) => panic!("only pings while idle, not {other:?}"),
+            Err(tungstenite::Error::Io(error)) if http::is_timeout(&error) => {}
+            Err(error) => panic!("the connection was lost while idle: {error}"),
+        }
+    }
+    socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    pings
+}
+
+use websocket_from_scratch::protocol::http;
+
+#[test]
+fn one_address_holds_only_its_share_and_idle_clients_that_answer_pings_stay() {
+    let crowded = Ipv4Addr::new(127, 0, 0, 2);
+    let other = Ipv4Addr::new(127, 0, 0, 3);
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT, TUNED] {
+        let mut server = Raw::of(
+            binary,
+            &[
+                "--max-connections",
+                "6",
+                "--max-connections-per-address",
+                "2",
+                "--idle-timeout",
+                "0.3",
+            ],
+        );
+        let log = server.collect_log();
+        let mut held: Vec<_> = (0..2).map(|_| client_from(&server, crowded)).collect();
+        for _ in 0..3 {
+            assert_eq!(
+                refusal_from(&server, crowded),
+                "HTTP/1.1 503 Service Unavailable",
+                "{binary}"
+            );
+        }
+        // Another address still gets in: the server is far from its cap.
+        let mut newcomer = client_from(&server, other);
+        newcomer.send(Message::text("{}")).unwrap();
+        assert!(matches!(newcomer.read(), Ok(Message::Text(_))), "{binary}");
+        drop(newcomer);
+        // Several idle timeouts pass; the held clients answer every ping
+        // and stay, as idle chat members must.
+        let idlers: Vec<_> = held
+            .drain(..)
+            .map(|mut socket| {
+                thread::spawn(move || {
+                    let pings = idle_answering_pings(&mut socket, Duration::from_secs(2));
+                    (socket, pings)
+                })
+            })
+            .collect();
+        for idler in idlers {
+            let (mut socket, pings) = idler.join().unwrap();
+            assert!(pings >= 2, "{binary}: {pings} pings");
+            socket.send(Message::text("{}")).unwrap();
+            assert!(
+                matches!(socket.read(), Ok(Message::Text(_))),
+                "{binary}: an idle client that answered its pings is still served"
+            );
+            held.push(socket);
+        }
+        // Told once for the whole episode, not once per refusal.
+        let text = wait_for(&log, "127.0.0.2 holds 2 connections, its share");
+        assert_eq!(text.matches("holds 2 connections").count(), 1, "{text}");
+        // The address leaves: the episode ends with its count, and it is
+        // served again.
+        drop(held);
+        wait_for(&log, "127.0.0.2 is below its share again; 3 of its");
+        let mut back = client_from(&server, crowded);
+        back.send(Message::text("{}")).unwrap();
+        assert!(matches!(back.read(), Ok(Message::Text(_))), "{binary}");
+    }
+}
+
+#[test]
+fn by_default_one_address_holds_a_quarter_of_the_cap() {
+    for binary in [ECHO, CHAT, EVENT, TUNED] {
+        let server = Raw::of(binary, &["--max-connections", "8"]);
+        let source = Ipv4Addr::new(127, 0, 0, 4);
+        let held: Vec<TcpStream> = (0..2)
+            .map(|_| support::connect_from(source, server.port))
+            .collect();
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            refusal_from(&server, source),
+            "HTTP/1.1 503 Service Unavailable",
+            "{binary}"
+        );
+        assert_eq!(refusal_from(&server, Ipv4Addr::new(127, 0, 0, 5)), "");
+        drop(held);
+    }
+}
+
+// (8) The upgrade request is HTTP/1.1 (`handshake::check_http11`).
+
+/// Waits for a log line holding every one of `parts`, and returns it.
+fn wait_for_line(log: &std::sync::Mutex<String>, parts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = log.lock().unwrap().clone();
+        if let Some(line) = now
+            .lines()
+            .find(|line| parts.iter().all(|part| line.contains(part)))
+        {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no line with {parts:?}:\n{now}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn upgrade_requests_http11_forbids_are_refused_naming_the_rule() {
+    let key = "Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\n";
+    let version = "Sec-WebSocket-Version: 13\r\n";
+    let upgrade = "Upgrade: websocket\r\n";
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "no Host",
+            UPGRADE.replace("Host: localhost\r\n", ""),
+            "400",
+            "no Host header; HTTP/1.1 requires one (RFC 9112 §3.2)",
+        ),
+        (
+            "HTTP/1.0",
+            UPGRADE.replace("HTTP/1.1", "HTTP/1.0"),
+            "505",
+            "the request is HTTP/1.0; a WebSocket handshake is an HTTP/1.1 request (RFC 6455 §4.1)",
+        ),
+        (
+            "HTTP/1.2",
+            UPGRADE.replace("HTTP/1.1", "HTTP/1.2"),
+            "505",
+            "the request is HTTP/1.2",
+        ),
+        (
+            "two keys",
+            UPGRADE.replace(key, &format!("{key}{key}")),
+            "400",
+            "2 Sec-WebSocket-Key headers; the handshake takes exactly one (RFC 6455 §4.2.1)",
+        ),
+        (
+            "two versions",
+            UPGRADE.replace(version, &format!("{version}{version}")),
+            "400",
+            "2 Sec-WebSocket-Version headers",
+        ),
+        (
+            "two Upgrade headers",
+            UPGRADE.replace(upgrade, &format!("{upgrade}{upgrade}")),
+            "400",
+            "2 Upgrade headers",
+        ),
+        (
+            "a Content-Length",
+            format!("{UPGRADE}Content-Length: 5\r\n"),
+            "400",
+            "announces a body (Content-Length: 5)",
+        ),
+        (
+            "a Transfer-Encoding",
+            format!("{UPGRADE}Transfer-Encoding: chunked\r\n"),
+            "400",
+            "announces a body (Transfer-Encoding: chunked)",
+        ),
+        (
+            "the target *",
+            UPGRADE.replace("GET / ", "GET * "),
+            "400",
+            "the target `*` is for OPTIONS only (RFC 9112 §3.2.4)",
+        ),
+        (
+            "an absolute target naming another host",
+            UPGRADE.replace("GET / ", "GET ws://evil.example/ "),
+            "400",
+            "the target names \"evil.example\" but the Host header says \"localhost\"",
+        ),
+    ];
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT, TUNED] {
+        let mut server = Raw::of(binary, &[]);
+        let log = server.collect_log();
+        for (name, request, code, said) in &cases {
+            let answer = status_of(&server, &format!("{request}\r\n"));
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {code} ")),
+                "{binary}, {name}: {answer}"
+            );
+            let line = wait_for_line(&log, &[said, &format!("→ answered {code}")]);
+            assert!(line.contains("(RFC "), "{binary}, {name}: {line}");
+        }
+        // What HTTP/1.1 allows is served: one empty line before the
+        // request line, and an absolute-form target naming the Host.
+        let answer = status_of(&server, &format!("\r\n{UPGRADE}\r\n"));
+        assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
+        let absolute = UPGRADE.replace("GET / ", "GET ws://LOCALHOST/ ");
+        let answer = status_of(&server, &format!("{absolute}\r\n"));
+        assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
+        assert!(server.still_running(), "{binary}");
+    }
+}
+
+// (9) Limits that make no sense stop the server at start-up.
+
+#[test]
+fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--max-connections", "0"],
+            "--max-connections must be at least 1",
+        ),
+        (
+            &["--max-connections-per-address", "0"],
+            "--max-connections-per-address must be at least 1",
+        ),
+        (&["--max-buffered", "0"], "--max-buffered must be at least"),
+        (
+            &["--max-message-size", "1000", "--max-buffered", "999"],
+            "--max-buffered must be at least 1000, not 999",
+        ),
+    ];
+    for binary in [ECHO, CHAT, COMPRESSION] {
+        for (args, said) in cases {
+            let mut child = Command::new(binary)
+                .args(["--port", "0"])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // A server that accepted the limit would listen for ever.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                thread::sleep(Duration::from_millis(10));
+            };
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            assert_eq!(
+                status.and_then(|status| status.code()),
+                Some(2),
+                "{binary} {args:?}: {stderr}"
+            );
+            assert!(stderr.starts_with(said), "{binary} {args:?}: {stderr}");
+        }
+    }
+}
+
+// (10) The chat serves every message its rules allow.
+
+#[test]
+fn five_hundred_emoji_sent_as_json_escapes_are_served() {
+    let server = Raw::of(CHAT, &[]);
+    let mut ada = chat_client(&server, "Ada");
+    let text = "😀".repeat(500);
+    let escaped: String = text
+        .encode_utf16()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect();
+    let frame = format!(r#"{{"type":"say","text":"{escaped}"}}"#);
+    assert!(frame.len() > 6000, "{} bytes", frame.len());
+    ada.send(Message::text(frame)).unwrap();
+    let said: serde_json::Value = serde_json::from_str(&next_text(&mut ada)).unwrap();
+    assert_eq!(said["type"], "message");
+    assert_eq!(said["text"], text.as_str());
+    // One character more is refused with a reply, the connection kept.
+    let frame = format!(r#"{{"type":"say","text":"{escaped}\ud83d\ude00"}}"#);
+    ada.send(Message::text(frame)).unwrap();
+    let refused: serde_json::Value = serde_json::from_str(&next_text(&mut ada)).unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
 }

@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
-use crate::protocol::http::{Request, Status, response_head};
+use crate::protocol::http::{self, Request, Status, response_head};
 
 /// The "magic constant" of RFC 6455 §1.3, the same for every server.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -55,6 +55,31 @@ pub enum HandshakeError {
     /// More than one `Host` header (RFC 9112 §3.2): which one names the
     /// server is ambiguous, and a proxy and we might pick different ones.
     SeveralHosts(usize),
+    /// No `Host` header at all (RFC 9112 §3.2).
+    NoHost,
+    /// A request line that is not `HTTP/1.1` (RFC 6455 §4.1).
+    HttpVersion(String),
+    /// A header the handshake needs exactly once, repeated (§4.2.1): two
+    /// keys would leave the accept key ambiguous.
+    RepeatedHeader {
+        name: &'static str,
+        count: usize,
+    },
+    /// `Content-Length` or `Transfer-Encoding` announcing a body on the
+    /// `GET`: a handshake has none, and whatever followed the head would
+    /// be read as frames.
+    BodyAnnounced(String),
+    /// `*` as the target: only `OPTIONS` may ask that (RFC 9112 §3.2.4).
+    AsteriskTarget,
+    /// A target in neither origin form (`/path`) nor absolute form
+    /// (`ws://host/path`) (RFC 9112 §3.2).
+    UnusableTarget(String),
+    /// An absolute-form target whose host is not the `Host` header's
+    /// (RFC 9112 §3.2: a client must send the same).
+    HostMismatch {
+        target: String,
+        host: String,
+    },
 }
 
 impl fmt::Display for HandshakeError {
@@ -85,6 +110,37 @@ impl fmt::Display for HandshakeError {
                 f,
                 "the request has {count} Host headers; HTTP/1.1 allows one (RFC 9112 §3.2)"
             ),
+            HandshakeError::NoHost => write!(
+                f,
+                "the request has no Host header; HTTP/1.1 requires one (RFC 9112 §3.2)"
+            ),
+            HandshakeError::HttpVersion(version) => write!(
+                f,
+                "the request is {version}; a WebSocket handshake is an HTTP/1.1 request \
+                 (RFC 6455 §4.1), the one version this server speaks (RFC 9110 §15.6.6)"
+            ),
+            HandshakeError::RepeatedHeader { name, count } => write!(
+                f,
+                "the request has {count} {name} headers; the handshake takes exactly one \
+                 (RFC 6455 §4.2.1)"
+            ),
+            HandshakeError::BodyAnnounced(header) => write!(
+                f,
+                "the GET announces a body ({header}); a handshake has none, and what \
+                 follows its head is frames (RFC 6455 §4.1, RFC 9112 §6.3)"
+            ),
+            HandshakeError::AsteriskTarget => {
+                write!(f, "the target `*` is for OPTIONS only (RFC 9112 §3.2.4)")
+            }
+            HandshakeError::UnusableTarget(target) => write!(
+                f,
+                "the target {target:?} is neither a path nor an absolute URI (RFC 9112 §3.2)"
+            ),
+            HandshakeError::HostMismatch { target, host } => write!(
+                f,
+                "the target names {target:?} but the Host header says {host:?}; they must \
+                 agree (RFC 9112 §3.2)"
+            ),
             HandshakeError::ForbiddenOrigin(origin) => write!(
                 f,
                 "a page from {origin} may not connect: browsers let any page open a \
@@ -108,6 +164,70 @@ pub fn check_single_host(request: &Request) -> Result<(), HandshakeError> {
         .count();
     if count > 1 {
         return Err(HandshakeError::SeveralHosts(count));
+    }
+    Ok(())
+}
+
+/// Checks what HTTP/1.1 asks of every request, for chapters 10 and up
+/// (chapters 1 to 9 check only what the article does): the version is
+/// `HTTP/1.1` (RFC 6455 §4.1); there is exactly one `Host` (RFC 9112
+/// §3.2); no body is announced; the target is a path, or an absolute URI
+/// whose host is the `Host` header's (RFC 9112 §3.2). Returns the path an
+/// absolute-form target asks for (`ws://localhost:2345/chat?x` → `/chat?x`),
+/// or `None` when the target is a path already.
+pub fn check_http11(request: &Request) -> Result<Option<String>, HandshakeError> {
+    if request.version != "HTTP/1.1" {
+        return Err(HandshakeError::HttpVersion(request.version.clone()));
+    }
+    check_single_host(request)?;
+    let host = request.header("Host").ok_or(HandshakeError::NoHost)?;
+    for header in &request.head.headers {
+        let announces_body = if header.name.eq_ignore_ascii_case("Transfer-Encoding") {
+            true
+        } else if header.name.eq_ignore_ascii_case("Content-Length") {
+            header.value != "0"
+        } else {
+            false
+        };
+        if announces_body {
+            return Err(HandshakeError::BodyAnnounced(format!(
+                "{}: {}",
+                header.name, header.value
+            )));
+        }
+    }
+    let target = request.target.as_str();
+    if target.starts_with('/') {
+        return Ok(None);
+    }
+    if target == "*" {
+        return Err(HandshakeError::AsteriskTarget);
+    }
+    let unusable = || HandshakeError::UnusableTarget(target.to_string());
+    let (authority, path) = http::split_absolute_target(target).ok_or_else(unusable)?;
+    if !authority.eq_ignore_ascii_case(host) {
+        return Err(HandshakeError::HostMismatch {
+            target: authority.to_string(),
+            host: host.to_string(),
+        });
+    }
+    Ok(Some(path))
+}
+
+/// Refuses a handshake that repeats `Upgrade`, `Sec-WebSocket-Key` or
+/// `Sec-WebSocket-Version` (RFC 6455 §4.2.1 asks for one of each; which of
+/// two keys to answer is anybody's guess). Chapters 10 and up check it.
+pub fn check_single_fields(request: &Request) -> Result<(), HandshakeError> {
+    for name in ["Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version"] {
+        let count = request
+            .head
+            .headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case(name))
+            .count();
+        if count > 1 {
+            return Err(HandshakeError::RepeatedHeader { name, count });
+        }
     }
     Ok(())
 }
@@ -254,6 +374,109 @@ mod tests {
             let text = GOOD.replacen(from, to, 1);
             assert_eq!(validate(&request(&text)), Err(error), "{to}");
         }
+    }
+
+    fn checked(text: &str) -> Result<Option<String>, HandshakeError> {
+        let request = request(text);
+        check_http11(&request)?;
+        check_single_fields(&request)?;
+        check_http11(&request)
+    }
+
+    #[test]
+    fn each_http11_rule_has_its_own_refusal() {
+        let key = "Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\n";
+        let cases = [
+            ("Host: localhost\r\n", "", HandshakeError::NoHost),
+            (
+                "Host: localhost\r\n",
+                "Host: localhost\r\nHost: evil\r\n",
+                HandshakeError::SeveralHosts(2),
+            ),
+            (
+                "HTTP/1.1",
+                "HTTP/1.0",
+                HandshakeError::HttpVersion("HTTP/1.0".into()),
+            ),
+            (
+                "HTTP/1.1",
+                "HTTP/1.2",
+                HandshakeError::HttpVersion("HTTP/1.2".into()),
+            ),
+            (
+                key,
+                &format!("{key}{key}"),
+                HandshakeError::RepeatedHeader {
+                    name: "Sec-WebSocket-Key",
+                    count: 2,
+                },
+            ),
+            (
+                "Sec-WebSocket-Version: 13\r\n",
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+                HandshakeError::RepeatedHeader {
+                    name: "Sec-WebSocket-Version",
+                    count: 2,
+                },
+            ),
+            (
+                "Upgrade: WebSocket\r\n",
+                "Upgrade: WebSocket\r\nUpgrade: websocket\r\n",
+                HandshakeError::RepeatedHeader {
+                    name: "Upgrade",
+                    count: 2,
+                },
+            ),
+            (
+                "\r\n\r\n",
+                "\r\nContent-Length: 5\r\n\r\n",
+                HandshakeError::BodyAnnounced("Content-Length: 5".into()),
+            ),
+            (
+                "\r\n\r\n",
+                "\r\nTransfer-Encoding: chunked\r\n\r\n",
+                HandshakeError::BodyAnnounced("Transfer-Encoding: chunked".into()),
+            ),
+            ("GET / ", "GET * ", HandshakeError::AsteriskTarget),
+            (
+                "GET / ",
+                "GET localhost:80 ",
+                HandshakeError::UnusableTarget("localhost:80".into()),
+            ),
+            (
+                "GET / ",
+                "GET ftp://localhost/ ",
+                HandshakeError::UnusableTarget("ftp://localhost/".into()),
+            ),
+            (
+                "GET / ",
+                "GET ws://evil.example/chat ",
+                HandshakeError::HostMismatch {
+                    target: "evil.example".into(),
+                    host: "localhost".into(),
+                },
+            ),
+        ];
+        for (from, to, error) in cases {
+            let text = GOOD.replacen(from, to, 1);
+            assert_eq!(checked(&text), Err(error.clone()), "{to}");
+            assert!(error.to_string().contains("RFC "), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_absolute_target_naming_the_host_gives_its_path() {
+        for (target, path) in [
+            ("ws://LOCALHOST/chat?room=1", "/chat?room=1"),
+            ("http://localhost", "/"),
+            ("wss://localhost?x", "/?x"),
+        ] {
+            let text = GOOD.replacen("GET / ", &format!("GET {target} "), 1);
+            assert_eq!(checked(&text), Ok(Some(path.to_string())), "{target}");
+        }
+        assert_eq!(checked(GOOD), Ok(None));
+        let empty_length = GOOD.replace("\r\n\r\n", "\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(checked(&empty_length), Ok(None));
     }
 
     #[test]

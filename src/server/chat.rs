@@ -37,8 +37,13 @@ use wire::{FromMember, FromRoom};
 /// The chat's page, served to a plain `GET /`.
 pub const PAGE: &[u8] = include_bytes!("page/chat.html");
 
-/// Chat lines are short: a frame over 4 KiB is not one (close 1009).
-pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 4096;
+/// Chat lines are short, but their JSON need not be: a character outside
+/// the Basic Multilingual Plane sent as a `\u` escape is a surrogate pair,
+/// `\ud83d\ude00`, 12 bytes. So [`MAX_TEXT_CHARS`] characters may take
+/// 6,000 bytes, plus the object around them; 8 KiB holds the longest
+/// message the rules allow however it is escaped, and a frame over it is
+/// no chat line (close 1009).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 8192;
 /// How many frames may wait for a member before it counts as too slow.
 pub const DEFAULT_QUEUE_LENGTH: usize = 256;
 /// Longest name, in characters.
@@ -719,6 +724,40 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Every character of `text` as JSON `\u` escapes, surrogate pairs
+    /// for those outside the Basic Multilingual Plane: the longest way to
+    /// write it.
+    fn escaped(text: &str) -> String {
+        text.encode_utf16()
+            .map(|unit| format!("\\u{unit:04x}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_longest_message_the_rules_allow_fits_the_frame_limit_however_escaped() {
+        use super::wire::FromMember;
+        use super::{DEFAULT_MAX_MESSAGE_SIZE, MAX_TEXT_CHARS};
+        let text = "😀".repeat(MAX_TEXT_CHARS);
+        // Even the keys and the type escaped, as JSON allows.
+        let frame = format!(
+            "{{ \"{}\" : \"{}\" , \"{}\" : \"{}\" }}",
+            escaped("type"),
+            escaped("say"),
+            escaped("text"),
+            escaped(&text)
+        );
+        assert!(
+            frame.len() as u64 <= DEFAULT_MAX_MESSAGE_SIZE,
+            "{} bytes",
+            frame.len()
+        );
+        assert_eq!(
+            FromMember::parse(&frame),
+            Ok(FromMember::Say { text: text.clone() })
+        );
+        assert_eq!(check_text(&text), Ok(()));
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 /// hold together (`--max-buffered`).
 pub const DEFAULT_MAX_BUFFERED: u64 = 256 * 1024 * 1024;
 
+/// Why `--max-buffered` must hold at least one message of
+/// `--max-message-size`, said when it does not.
+pub const ONE_MESSAGE: &str =
+    "the budget must hold one message of --max-message-size, or every long message is refused";
+
 /// How long a connection may stay silent before the server pings it.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 

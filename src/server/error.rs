@@ -68,11 +68,18 @@ fn handshake_refusal(error: &HandshakeError) -> (Status, &'static [(&'static str
             Status::UPGRADE_REQUIRED,
             &[("Sec-WebSocket-Version", handshake::VERSION)],
         ),
+        HandshakeError::HttpVersion(_) => (Status::HTTP_VERSION_NOT_SUPPORTED, &[]),
         HandshakeError::NoUpgradeHeader
         | HandshakeError::NoConnectionUpgrade
         | HandshakeError::MissingKey
         | HandshakeError::BadKey(_)
-        | HandshakeError::SeveralHosts(_) => (Status::BAD_REQUEST, &[]),
+        | HandshakeError::SeveralHosts(_)
+        | HandshakeError::NoHost
+        | HandshakeError::RepeatedHeader { .. }
+        | HandshakeError::BodyAnnounced(_)
+        | HandshakeError::AsteriskTarget
+        | HandshakeError::UnusableTarget(_)
+        | HandshakeError::HostMismatch { .. } => (Status::BAD_REQUEST, &[]),
     }
 }
 
@@ -154,6 +161,27 @@ mod tests {
             (HandshakeError::UnsupportedVersion(Some("8".into())), 426),
             (HandshakeError::MissingKey, 400),
             (HandshakeError::BadKey("c2hvcnQ=".into()), 400),
+            (HandshakeError::NoHost, 400),
+            (HandshakeError::HttpVersion("HTTP/1.0".into()), 505),
+            (
+                HandshakeError::RepeatedHeader {
+                    name: "Sec-WebSocket-Key",
+                    count: 2,
+                },
+                400,
+            ),
+            (
+                HandshakeError::BodyAnnounced("Content-Length: 5".into()),
+                400,
+            ),
+            (HandshakeError::AsteriskTarget, 400),
+            (
+                HandshakeError::HostMismatch {
+                    target: "evil.example".into(),
+                    host: "localhost".into(),
+                },
+                400,
+            ),
             (
                 HandshakeError::ForbiddenOrigin("https://evil.example".into()),
                 403,

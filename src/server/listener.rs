@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
 use crate::protocol::http::{self, HttpError, Status};
+use crate::server::address_share::{self, AddressShares};
 use crate::server::error::Error;
 
 /// The article's port.
@@ -181,6 +182,9 @@ pub struct Options {
     /// The most connections served at once (chapters 10 and 11); `None`:
     /// no cap.
     pub max_connections: Option<usize>,
+    /// The most of those one client address may hold
+    /// (`server::address_share`); `None`: no share.
+    pub max_connections_per_address: Option<usize>,
 }
 
 impl Options {
@@ -191,16 +195,25 @@ impl Options {
             connections: args.value("--connections", "N")?,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             max_connections: None,
+            max_connections_per_address: None,
         })
     }
 
     /// Takes `--max-connections N` too; without it, the cap is
-    /// [`default_max_connections`].
+    /// [`default_max_connections`]. And `--max-connections-per-address N`,
+    /// each address's share of that cap; without it, a quarter of the cap
+    /// ([`address_share::default_share`]). Zero of either is refused: it
+    /// would start a server that answers everyone 503.
     pub fn take_with_cap(args: &mut Args) -> Result<Options, CommandLineError> {
         let mut options = Options::take_from(args)?;
-        options.max_connections = Some(
-            args.value("--max-connections", "N")?
-                .unwrap_or_else(default_max_connections),
+        let refuses_everyone = "a server with no connection slots would answer every client 503";
+        let cap = args
+            .at_least("--max-connections", "N", 1, refuses_everyone)?
+            .unwrap_or_else(default_max_connections);
+        options.max_connections = Some(cap);
+        options.max_connections_per_address = Some(
+            args.at_least("--max-connections-per-address", "N", 1, refuses_everyone)?
+                .unwrap_or_else(|| address_share::default_share(cap)),
         );
         Ok(options)
     }
@@ -338,11 +351,12 @@ where
     let open = Arc::new(AtomicUsize::new(0));
     let mut failing = Failing::default();
     let mut over_cap = 0_u64;
+    let shares = AddressShares::new(options.max_connections_per_address);
     loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => {
                 failing.recovered();
-                stream
+                accepted
             }
             Err(error) => {
                 failing.failed(&error);
@@ -370,6 +384,12 @@ where
                 over_cap = 0;
             }
         }
+        // Then the address's share: within the cap, one address still
+        // cannot hold every slot.
+        let Ok(ticket) = shares.admit(peer.ip()) else {
+            refuse(stream, address_share::OVER_SHARE);
+            continue;
+        };
         let still_open = OpenConnection::new(&open);
         let handler = Arc::clone(&handler);
         accepted += 1;
@@ -389,6 +409,7 @@ where
             if let Ok(accepted_on) = take.recv() {
                 serve_one(accepted_on, timeout, chapter, &*handler);
             }
+            drop(ticket);
             drop(still_open);
         });
         match spawned {

@@ -2,6 +2,7 @@
 //! and what turns a refusal into an HTTP status or a close code. Each
 //! chapter's binary calls into here for what it does not teach itself.
 
+pub mod address_share;
 pub mod chat;
 pub mod conversation;
 pub mod deadlines;

@@ -8,6 +8,7 @@
 //! server's business, and happen here. A refusal comes back as an
 //! [`Error`]; the listener turns it into its HTTP status.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::narrate;
@@ -47,13 +48,14 @@ pub fn perform_negotiating(
     connection: &mut Connection,
     answer_extensions: &mut dyn FnMut(&Request) -> Option<String>,
 ) -> Result<Opening, Error> {
-    let request = http::read_request(&mut connection.reader)?;
+    let request = http::read_request_after_empty_line(&mut connection.reader)?;
     narrate::event("Incoming Request");
-    handshake::check_single_host(&request)?;
+    let request = check_http11(&request)?;
     if !handshake::is_websocket_request(&request) {
         page::serve(connection, &request)?;
         return Ok(Opening::ServedPage);
     }
+    handshake::check_single_fields(&request)?;
     let key = validate(&request)?;
     narrate::received(format!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
@@ -64,10 +66,13 @@ pub fn perform_negotiating(
     Ok(Opening::Upgraded)
 }
 
-/// [`perform`] for chapters 10 and 11, stricter: a request with two `Host`
-/// headers is refused (400), and so are pages from origins not in
-/// `allowed` (when given). Serves `page` (when given; else the chapters'
-/// test page) to a plain `GET /`.
+/// [`perform`] for chapters 10 and 11, stricter: the request must be
+/// HTTP/1.1 as RFC 9112 says (`handshake::check_http11`: one `Host`, the
+/// version, no body, a usable target; one empty line before it is
+/// ignored), a handshake must not repeat its headers
+/// (`handshake::check_single_fields`), and pages from origins not in
+/// `allowed` (when given) are refused. Serves `page` (when given; else the
+/// chapters' test page) to a plain `GET /`.
 pub fn perform_checking_origin(
     connection: &mut Connection,
     allowed: Option<&[String]>,
@@ -82,7 +87,11 @@ fn perform_with(
     page: Option<&[u8]>,
     strict: bool,
 ) -> Result<Opening, Error> {
-    let request = http::read_request(&mut connection.reader)?;
+    let request = if strict {
+        http::read_request_after_empty_line(&mut connection.reader)?
+    } else {
+        http::read_request(&mut connection.reader)?
+    };
     let chapter = connection.chapter;
     let opening = answer(
         &request,
@@ -120,15 +129,22 @@ fn answer(
     strict: bool,
 ) -> Result<Opening, Error> {
     narrate::event("Incoming Request");
-    if strict {
-        handshake::check_single_host(request)?;
-    }
+    let checked;
+    let request = if strict {
+        checked = check_http11(request)?;
+        &*checked
+    } else {
+        request
+    };
     if !handshake::is_websocket_request(request) {
         match page {
             Some(page) => page::answer(writer, request, page)?,
             None => page::answer(writer, request, page::html(chapter).as_bytes())?,
         }
         return Ok(Opening::ServedPage);
+    }
+    if strict {
+        handshake::check_single_fields(request)?;
     }
     let key = validate(request)?;
     if let Some(allowed) = allowed {
@@ -139,4 +155,18 @@ fn answer(
     narrate::sent(format!("Responding to handshake with key: {accept}"));
     write_switching_protocols(writer, &accept)?;
     Ok(Opening::Upgraded)
+}
+
+/// The request as chapters 10 and up take it, once HTTP/1.1's rules are
+/// checked (`handshake::check_http11`): an absolute-form target is
+/// replaced by the path it names, so the page and the handshake see
+/// `/chat`, never `ws://localhost:2345/chat`.
+fn check_http11(request: &Request) -> Result<Cow<'_, Request>, Error> {
+    Ok(match handshake::check_http11(request)? {
+        None => Cow::Borrowed(request),
+        Some(path) => Cow::Owned(Request {
+            target: path,
+            ..request.clone()
+        }),
+    })
 }

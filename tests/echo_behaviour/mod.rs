@@ -261,7 +261,16 @@ macro_rules! echo_server_behaviour {
             // idle timeout would free them.
             let server = Server::start(
                 SERVER,
-                &["--quiet", "--max-connections", "200", "--idle-timeout", "30"],
+                &[
+                    "--quiet",
+                    "--max-connections",
+                    "200",
+                    // Every client comes from 127.0.0.1: its share is the whole cap.
+                    "--max-connections-per-address",
+                    "200",
+                    "--idle-timeout",
+                    "30",
+                ],
             );
             thread::scope(|scope| {
                 for _ in 0..4 {

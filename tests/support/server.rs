@@ -156,3 +156,22 @@ pub fn run_to_end(binary: &str, args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A connection to `port` on 127.0.0.1 from `source`, another loopback
+/// address (127.0.0.2, …): what tests need to be several clients, since a
+/// server gives each address only its share of the connection slots.
+pub fn connect_from(source: Ipv4Addr, port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket
+        .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+        .unwrap();
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
