@@ -44,11 +44,15 @@
 //! A missing key is evidence only while Redis has been answering. When
 //! Redis restarts empty, or is paused long enough for every key to
 //! expire, a live server needs a moment to write its key again (up to
-//! `cluster::LAST_RETRY` to reconnect). So a scan counts a missing key
-//! only once this server has reached Redis without a break for
+//! `cluster::LAST_RETRY` to reconnect). So once Redis has failed this
+//! server (a command or the subscription failed, or a heartbeat came more
+//! than two heartbeats after the one before), a scan counts a missing key
+//! only after this server has reached Redis without a break for
 //! [`Others::settle`] (one ttl, and never less than a reconnection plus a
 //! heartbeat); until then the members of other servers stay listed, and
-//! an outage never makes them flap out and back in.
+//! an outage never makes them flap out and back in. Before that first
+//! failure, missing keys count at once: all a server knows of the others
+//! came from Redis since it started, so the bound holds from its start.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -177,6 +181,9 @@ pub struct Others {
     /// Since when every scan has come within two heartbeats of the last.
     steady_since: Option<Instant>,
     last_scan: Option<Instant>,
+    /// Whether a missing key counts: from the first scan on, until Redis
+    /// fails this server, and again once it has answered for `settle`.
+    settled: bool,
 }
 
 impl Others {
@@ -186,6 +193,7 @@ impl Others {
             ttl,
             steady_since: None,
             last_scan: None,
+            settled: true,
         }
     }
 
@@ -266,6 +274,11 @@ impl Others {
     /// Redis failed this server (a command, or the subscription): the next
     /// scan starts counting [`Others::settle`] again.
     pub fn interrupted(&mut self) {
+        // Before the first scan, nothing was learned from Redis that could
+        // go missing by mistake.
+        if self.last_scan.is_some() {
+            self.settled = false;
+        }
         self.last_scan = None;
         self.steady_since = None;
     }
@@ -277,17 +290,23 @@ impl Others {
     /// order to announce them.
     pub fn scanned(&mut self, found: Vec<(String, Members)>, now: Instant) -> Vec<Change> {
         let before = self.names();
-        let steady_since = match (self.last_scan, self.steady_since) {
-            (Some(last), Some(since))
-                if now.saturating_duration_since(last) <= 2 * self.heartbeat() =>
-            {
-                since
+        match self.last_scan {
+            Some(last) if now.saturating_duration_since(last) <= 2 * self.heartbeat() => {}
+            // Held up (Redis paused without failing us): as an interruption.
+            Some(_) => {
+                self.settled = false;
+                self.steady_since = Some(now);
             }
-            _ => now,
-        };
-        self.steady_since = Some(steady_since);
+            None => self.steady_since = Some(now),
+        }
         self.last_scan = Some(now);
-        let missing_counts = now.saturating_duration_since(steady_since) >= self.settle();
+        if self
+            .steady_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= self.settle())
+        {
+            self.settled = true;
+        }
+        let missing_counts = self.settled;
         let found_nodes: HashSet<String> = found.iter().map(|(node, _)| node.clone()).collect();
         for (node, members) in found {
             let server = self.server(&node);
@@ -700,61 +719,91 @@ mod tests {
         (others, now - beat)
     }
 
+    /// A sees B, which writes its key every heartbeat from `b_starts` and
+    /// spoke through pub/sub just before it was killed at `kill`; A scans
+    /// every heartbeat from `a_starts`. Returns when A's scan announced
+    /// Bob as left, and B's last write.
+    fn detect(
+        ttl: Duration,
+        b_starts: Instant,
+        a_starts: Instant,
+        kill: Instant,
+    ) -> (Instant, Instant) {
+        let beat = ttl / 3;
+        let writes: Vec<Instant> = (0..)
+            .map(|k| b_starts + beat * k)
+            .take_while(|write| *write <= kill)
+            .collect();
+        let mut a = Others::new(ttl);
+        a.heard("b", 1, kill);
+        a.heard_joined("b", 1, "Bob");
+        let mut scan = a_starts;
+        loop {
+            let alive = writes
+                .iter()
+                .any(|write| *write <= scan && scan < *write + ttl);
+            let listing = if alive {
+                found(&[("b", members(1, &["Bob"]))])
+            } else {
+                Vec::new()
+            };
+            let changes = a.scanned(listing, scan);
+            if changes.contains(&left("Bob", true)) {
+                return (scan, *writes.last().unwrap_or(&b_starts));
+            }
+            assert!(changes.is_empty(), "{changes:?}");
+            assert!(scan < kill + 2 * ttl, "never detected");
+            scan += beat;
+        }
+    }
+
     #[test]
     fn a_killed_servers_members_leave_within_one_ttl_and_a_heartbeat() {
+        let start = Instant::now();
         for ttl in [Duration::from_secs(2), TTL] {
             let beat = ttl / 3;
             let bound = ttl + beat;
-            let steps = 12;
-            // B's heartbeat phase, A's, and the moment of the kill, each
-            // tried at twelve points of a heartbeat.
-            for b_phase in 0..steps {
-                for a_phase in 0..steps {
-                    for kill_at in 0..steps {
-                        let start = Instant::now();
-                        let at = |step: u32| beat * step / steps;
-                        let mut a = Others::new(ttl);
-                        // B writes its key every heartbeat until it is killed.
-                        let kill = start + 3 * a.settle() + at(kill_at);
-                        let writes: Vec<Instant> = (0..)
-                            .map(|k| start + at(b_phase) + beat * k)
-                            .take_while(|write| *write <= kill)
-                            .collect();
-                        // It also spoke, through pub/sub, just before the kill.
-                        a.heard("b", 1, kill);
-                        a.heard_joined("b", 1, "Bob");
-                        let mut scan = start + at(a_phase);
-                        let detected = loop {
-                            let alive = writes
-                                .iter()
-                                .any(|write| *write <= scan && scan < *write + ttl);
-                            let listing = if alive {
-                                found(&[("b", members(1, &["Bob"]))])
-                            } else {
-                                Vec::new()
-                            };
-                            let changes = a.scanned(listing, scan);
-                            if changes.contains(&left("Bob", true)) {
-                                break scan;
-                            }
-                            assert!(changes.is_empty(), "{changes:?}");
-                            assert!(scan < kill + 2 * ttl, "never detected");
-                            scan += beat;
-                        };
-                        let last_write = *writes.last().unwrap_or(&start);
-                        assert!(
-                            detected >= last_write + ttl,
-                            "announced before B's key expired"
-                        );
-                        assert!(
-                            detected - kill <= bound,
-                            "detected {:?} after the kill, more than {bound:?}",
-                            detected - kill
-                        );
-                    }
+            // B's heartbeat phase, A's, and the moment of the kill, each at
+            // twelve points of a heartbeat; killed soon after A started,
+            // and long after.
+            let at = |step: u32| beat * step / 12;
+            let ran_for = [beat, 3 * Others::new(ttl).settle()];
+            for (b_phase, a_phase, kill_at) in
+                (0..12).flat_map(|b| (0..12).flat_map(move |a| (0..12).map(move |k| (b, a, k))))
+            {
+                for running in ran_for {
+                    let kill = start + running + at(kill_at);
+                    let (detected, last_write) =
+                        detect(ttl, start + at(b_phase), start + at(a_phase), kill);
+                    assert!(
+                        detected >= last_write + ttl,
+                        "announced before B's key expired"
+                    );
+                    assert!(
+                        detected - kill <= bound,
+                        "detected {:?} after the kill, more than {bound:?}",
+                        detected - kill
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_server_just_started_counts_a_missing_key_at_once() {
+        // Everything it knows came from Redis since it started: nothing can
+        // be missing by mistake, even if Redis failed it before.
+        let mut a = Others::new(TTL);
+        a.interrupted();
+        let now = Instant::now();
+        assert_eq!(
+            a.scanned(found(&[("b", members(1, &["Bob"]))]), now),
+            [joined("Bob")]
+        );
+        assert_eq!(
+            a.scanned(Vec::new(), now + a.heartbeat()),
+            [left("Bob", true)]
+        );
     }
 
     #[test]
