@@ -440,13 +440,14 @@ impl Cluster {
         if !news {
             return;
         }
-        let count = self.presence.count();
         match &event {
             FromRoom::Joined { name } => narrate::summary(format!(
-                "{name} joined on another server ({count} in the room)"
+                "{name} joined on another server ({} in the room)",
+                self.presence.count()
             )),
             FromRoom::Left { name } => narrate::summary(format!(
-                "{name} left on another server ({count} in the room)"
+                "{name} left on another server ({} in the room)",
+                self.presence.count()
             )),
             FromRoom::Message { from, text } => narrate::summary(format!(
                 "{from}, on another server: {}",

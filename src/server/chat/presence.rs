@@ -217,15 +217,13 @@ impl Others {
 
     /// The names of the members elsewhere, each once.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for server in self.servers.values() {
-            for name in &server.members.names {
-                if !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-        names
+        let mut seen = HashSet::new();
+        self.servers
+            .values()
+            .flat_map(|server| &server.members.names)
+            .filter(|name| seen.insert(name.as_str()))
+            .cloned()
+            .collect()
     }
 
     fn listed(&self, name: &str) -> bool {
