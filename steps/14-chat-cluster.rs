@@ -72,10 +72,9 @@
 //! crashed server's members are announced as left within one ttl plus one
 //! heartbeat (13⅓ s by default, 2⅔ s with `--presence-ttl 2`; measured
 //! from the kill to the `left` notice with `cargo bench --bench cluster --
-//! detection`, five runs each: 8.3 to 11.0 s by default, 1.4 to 2.6 s with
-//! `--presence-ttl 2`). Members of
-//! servers that stay alive are never announced as left because Redis went
-//! away or paused; a name claimed elsewhere in the moment after an outage,
+//! detection`, two sets of five runs each: 8.3 to 12.3 s by default, 1.4
+//! to 2.6 s with `--presence-ttl 2`). Members of servers that stay alive
+//! are never announced as left because Redis went away or paused; a name claimed elsewhere in the moment after an outage,
 //! before this server claimed it again, is let go here with 1008 ("your
 //! name was taken on another server…"). The Redis side (three
 //! connections, the sender's bounded queue, the back-off, the URL with its
