@@ -31,6 +31,15 @@
 //! And what Redis costs: its own CPU time (`INFO cpu`, `used_cpu_user` +
 //! `used_cpu_sys`) during the throughput run, divided by the messages
 //! published.
+//!
+//! `cargo bench --bench cluster -- detection` measures something else
+//! instead: how long the room takes to notice a server that crashed. Two
+//! servers on a fresh Redis, a member on each; the second server is killed
+//! (SIGKILL, no goodbye) at a different moment of its heartbeat in each
+//! run, and the time is taken from the kill to the `left` notice reaching
+//! the member on the first server. Five runs with `--presence-ttl 2`,
+//! five with the default (10 s), against the bound `chat::presence`
+//! documents: one ttl plus one heartbeat (a third of the ttl).
 
 use std::env;
 use std::io::{BufRead, BufReader};
@@ -159,10 +168,81 @@ fn join(port: u16, name: &str) -> Socket {
     loop {
         if let Message::Text(text) = socket.read().expect("a welcome") {
             let welcome: Value = serde_json::from_str(text.as_str()).expect("JSON");
+            // Chapter 14 first says which server this is: not the answer.
+            if welcome["type"] == "span" {
+                continue;
+            }
             assert_eq!(welcome["type"], "welcome", "{welcome}");
             return socket;
         }
     }
+}
+
+/// Reads `socket` until a chat object of type `kind` about `name` arrives;
+/// false if the connection ends or its read times out first.
+fn wait_for(socket: &mut Socket, kind: &str, name: &str) -> bool {
+    while let Ok(message) = socket.read() {
+        if let Message::Text(text) = message
+            && let Ok(object) = serde_json::from_str::<Value>(text.as_str())
+            && object["type"] == kind
+            && object["name"] == name
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// From a crash to the `left` notice elsewhere, for `runs` runs with
+/// `ttl` (`None`: the default).
+fn detection(ttl: Option<u64>, runs: u32) {
+    let ttl_seconds = ttl.unwrap_or(10) as f64;
+    let beat = ttl_seconds / 3.0;
+    let bound = ttl_seconds + beat;
+    let ttl_text = ttl.map(|seconds| seconds.to_string());
+    let mut options = vec![];
+    if let Some(seconds) = &ttl_text {
+        options.extend(["--presence-ttl", seconds.as_str()]);
+    }
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let redis = Redis::start();
+        let url = redis.url();
+        let mut args = vec!["--redis", url.as_str()];
+        args.extend(&options);
+        let (_a, a) = start_server("14-chat-cluster", &args);
+        let (mut b, b_port) = start_server("14-chat-cluster", &args);
+        let mut ada = join(a, "Ada");
+        let stream_timeout = Duration::from_secs_f64(3.0 * ttl_seconds);
+        if let MaybeTlsStream::Plain(stream) = ada.get_ref() {
+            stream
+                .set_read_timeout(Some(stream_timeout))
+                .expect("a read timeout");
+        }
+        let _bob = join(b_port, "Bob");
+        assert!(
+            wait_for(&mut ada, "joined", "Bob"),
+            "Ada never saw Bob join"
+        );
+        // A different moment of the heartbeat in each run.
+        let phase = beat * f64::from(run) / f64::from(runs);
+        thread::sleep(Duration::from_secs_f64(1.0 + phase));
+        let _ = b.0.kill();
+        let killed = Instant::now();
+        let _ = b.0.wait();
+        assert!(wait_for(&mut ada, "left", "Bob"), "Ada never saw Bob leave");
+        let seconds = killed.elapsed().as_secs_f64();
+        println!("  run {}: {seconds:.2} s", run + 1);
+        times.push(seconds);
+    }
+    let (min, max) = times.iter().fold((f64::MAX, f64::MIN), |(min, max), &t| {
+        (min.min(t), max.max(t))
+    });
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "--presence-ttl {}: a killed server's members left after {min:.2} to {max:.2} s (mean {mean:.2} s, {runs} runs); bound {bound:.2} s",
+        ttl_text.as_deref().unwrap_or("10 (default)"),
+    );
 }
 
 /// What the readers share.
@@ -331,7 +411,13 @@ fn measure(label: &str, ports: &[u16], redis: Option<&Redis>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is taken.
+    // `cargo bench` passes `--bench`; `detection` picks the other measure.
+    if env::args().any(|arg| arg == "detection") {
+        println!("From a killed server to the left notice on another server:");
+        detection(Some(2), 5);
+        detection(None, 5);
+        return;
+    }
     println!(
         "{MEMBERS} members; latency over {LATENCY_MESSAGES} messages; throughput {SENDERS} senders × {PER_SENDER}"
     );

@@ -216,7 +216,8 @@ impl Args {
         text
     }
 
-    fn invalid(&self, problem: String) -> CommandLineError {
+    /// A mistake found in an option's value after taking it, with the usage.
+    pub fn invalid(&self, problem: String) -> CommandLineError {
         CommandLineError::Invalid {
             problem,
             usage: self.usage(),

@@ -51,7 +51,8 @@
 //!     [`protocol::session::Session`] over a socket.
 //!   - [`server::chat`]: chapter 11's room, its members' queues and its wire
 //!     format; [`server::chat::cluster`], the Redis connections that let
-//!     chapter 14 share the room between several servers.
+//!     chapter 14 share the room between several servers, and
+//!     [`server::chat::presence`], who is on which of them.
 //!   - [`server::error`]: everything that can end one connection, with the
 //!     HTTP status or close code that answers it.
 //!

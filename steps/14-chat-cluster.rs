@@ -1,17 +1,17 @@
-//! Chapter 14 — The chat room across several servers, through Redis pub/sub.
+//! Chapter 14 — The chat room across several servers, through Redis pub/sub
+//! (beyond the article).
 //!
-//! Chapter 14 is chapter 11 plus Redis pub/sub between servers (`diff
-//! steps/11-chat.rs steps/14-chat-cluster.rs`).
-//!
-//! Chapter 11's room lives in one process: every member must reach the
-//! same server. A real chat outgrows that the day it needs a second
-//! machine, a restart without emptying the room, or more connections than
-//! one host holds. The usual answer is a broker between the servers, and
-//! this chapter builds it with Redis pub/sub, as Rails' ActionCable and
-//! Socket.IO's Redis adapter do. Every server runs chapter 11's room for
-//! the members connected to it, and *also* publishes what happens there
-//! on one Redis channel (`chat:room`); every server is subscribed to that
-//! channel and puts what the others publish into its own members' queues.
+//! Chapter 14 is chapter 11 plus a broker between servers (`diff
+//! steps/11-chat.rs steps/14-chat-cluster.rs`). Chapter 11's room lives in
+//! one process: every member must reach the same server. A real chat
+//! outgrows that the day it needs a second machine, a restart
+//! without emptying the room, or more connections than one host holds.
+//! The usual answer is a broker between the servers, and this chapter
+//! builds it with Redis pub/sub, as Rails' ActionCable and Socket.IO's
+//! Redis adapter do. Every server runs chapter 11's room for the members
+//! connected to it, and *also* publishes what happens there on one Redis
+//! channel (`chat:room`); every server is subscribed to that channel and
+//! puts what the others publish into its own members' queues.
 //!
 //! ```text
 //!   tab ─ws─ server A ──PUBLISH──┐          ┌──message──▶ server B ─ws─ tab
@@ -25,6 +25,8 @@
 //! request, as an HTTP session would. A load balancer may send each new
 //! connection anywhere. What the servers must share is the *room*, and
 //! that is what goes through Redis.
+//!
+//! # The lesson: fan-out
 //!
 //! What goes on the channel is one JSON envelope per room event, the
 //! `FromRoom` object members see, wrapped with where it comes from:
@@ -49,56 +51,54 @@
 //! seen in one order on A and the other on B. And delivery is *at most
 //! once*: Redis hands a message to whoever is subscribed at that instant
 //! and keeps nothing. A server that is disconnected, even for a moment,
-//! misses what was published meanwhile, and nobody sends it again. Pub/sub
-//! is not a queue.
+//! misses what was published meanwhile, and nobody sends it again; the
+//! next `seq` it hears from each server shows how much. Pub/sub is not a
+//! queue.
 //!
-//! Presence lives in Redis with an expiry (`--presence-ttl`, 10 s):
+//! Names stay unique across servers: before a member joins, its server
+//! claims the name in Redis with `SET chat:name:<name> <node> NX PX <ttl>`,
+//! which sets the key only if nobody holds it, with an expiry. Redis runs
+//! commands one at a time, so of two servers claiming "Ada" at the same
+//! moment exactly one gets it. While Redis is unreachable the claim
+//! cannot be made, and joins are refused ("try again in a moment").
 //!
-//! * `chat:name:<name in lower case>` = node, set with `SET … NX PX ttl`:
-//!   a name is claimed across every server at join (the room refuses it if
-//!   another server holds it), deleted at leave (only by its owner: a
-//!   small Lua script compares first), refreshed by a heartbeat.
-//! * `chat:node:<node>` = `{"v":3,"names":["Ada","Bob"]}`, this server's
-//!   members, rewritten at each join and leave and by the heartbeat.
+//! # What the library does: presence
 //!
-//! The heartbeat runs every third of the ttl. It also reads every
-//! `chat:node:*` key (`SCAN`, then `MGET`): a newer list from a server
-//! replaces the one this server had (that is how a server that just
-//! started, or just came back, learns who is where), and a server whose
-//! key has expired and who has said nothing for a whole ttl is gone: its
-//! members are announced as left. So a crashed server's members vanish
-//! from the other servers within one ttl plus one heartbeat (13 1/3 s by
-//! default, under 3 s with `--presence-ttl 2`). The `welcome` list names
-//! every member on every server that this server has heard of: one who
-//! joined elsewhere a moment ago, whose `joined` is still on its way
-//! through Redis, is missing from it, and that `joined` follows.
+//! Pub/sub alone cannot say who is in the room: a server that starts, or
+//! comes back after an outage, heard none of the joins before, and a
+//! server that crashes says no goodbye. That is presence, and it lives in
+//! the library, `chat::presence`: every server keeps its list of members
+//! in Redis with an expiry (`--presence-ttl`, 10 s), refreshes it and its
+//! names' claims every third of the ttl, and reads everyone else's. A
+//! crashed server's members are announced as left within one ttl plus one
+//! heartbeat (13⅓ s by default, 2⅔ s with `--presence-ttl 2`; measured
+//! from the kill to the `left` notice with `cargo bench --bench cluster --
+//! detection`, two sets of five runs each: 8.3 to 12.3 s by default, 1.4
+//! to 2.6 s with `--presence-ttl 2`). Members of servers that stay alive
+//! are never announced as left because Redis went away or paused; a name claimed elsewhere in the moment after an outage,
+//! before this server claimed it again, is let go here with 1008 ("your
+//! name was taken on another server…"). The Redis side (three
+//! connections, the sender's bounded queue, the back-off, the URL with its
+//! password masked) is `chat::cluster`. The room gained a hook,
+//! `chat::Elsewhere`, that it calls for each join, message and leave, and
+//! with which it asks for the names of the members elsewhere; chapter 11
+//! is unchanged: its room has no hook.
 //!
 //! When Redis goes away, each server says so once in its log and once to
 //! its members (`{"type":"servers","reachable":false}`, which the page
 //! shows as "other servers unreachable"); its own members stay connected
-//! and keep chatting among themselves; the members of other servers stay
-//! listed (they are most likely still there, and the presence read after
-//! the outage says who is not). The subscriber tries again after
-//! 100 ms, then twice as long each time up to 2 s; once subscribed again,
-//! the server re-claims its members' names, rewrites its presence, reads
-//! everyone else's, and tells its members the other servers are back. What
-//! was said on either side during the outage is lost for the other side.
-//! While Redis is away, joins are refused ("try again in a moment"): a
-//! name could not be checked against the other servers', and names stay
-//! unique. One gap remains: in the moment after Redis returns, before
-//! this server has claimed its members' names again, another server may
-//! let a newcomer take one of them. The heartbeat finds out, and the
-//! member here is let go with 1008 ("your name was taken on another
-//! server…"): of two members with one name, the one whose server kept
-//! its claim stays. A server that restarts loses only its own members; the page
-//! reconnects by itself, to it or to another one.
+//! and keep chatting among themselves, and the members elsewhere stay
+//! listed. Once Redis is back, each server claims its members' names
+//! again, rewrites its presence, reads everyone else's, and tells its
+//! members the other servers are back. What was said on either side
+//! during the outage is lost for the other side. The page says which
+//! server it is on and how many the room spans
+//! (`{"type":"span","node":"5f0c…","servers":2}`).
 //!
-//! The Redis side (three connections, the sender's bounded queue, the
-//! back-off) is `chat::cluster::Broker`, in the library; the room gained a
-//! hook, `chat::Elsewhere`, that it calls for each join, message and
-//! leave, and with which it asks for the names of the members elsewhere.
-//! This file holds the lesson: what a server publishes, and what it does
-//! with what it hears. Chapter 11 is unchanged: its room has no hook.
+//! `--redis URL` says where Redis is (else `REDIS_URL`, else
+//! `redis://127.0.0.1:6379`); a URL the server cannot use stops it at
+//! start-up. A Redis that does not answer yet is no mistake: the server
+//! starts, says so, and keeps trying.
 //!
 //! The next step, which this chapter does not take: a member who reconnects
 //! cannot ask for what it missed, because nothing was kept. Redis Streams
@@ -132,14 +132,10 @@
 //! Bob left on another server (1 in the room)
 //! ```
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -150,7 +146,8 @@ use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, Session};
-use websocket_from_scratch::server::chat::cluster::{Broker, Heard};
+use websocket_from_scratch::server::chat::cluster::{self, Broker, Heard, RedisUrl};
+use websocket_from_scratch::server::chat::presence::{self, Keeper};
 use websocket_from_scratch::server::chat::wire::FromRoom;
 use websocket_from_scratch::server::chat::{self, Elsewhere, Room, Seat};
 use websocket_from_scratch::server::conversation;
@@ -167,6 +164,8 @@ struct Settings {
     budget: Arc<Budget>,
     idle_timeout: Duration,
     frame_timeout: Duration,
+    /// The chat's page, saying the room spans several servers.
+    page: Vec<u8>,
 }
 
 /// The whole command line, read once.
@@ -174,14 +173,12 @@ struct Options {
     listen: listener::Options,
     settings: Settings,
     level: Level,
-    /// Where the broker is: `--redis URL`.
-    redis: String,
+    /// Where the broker is: `--redis URL`, else `REDIS_URL`.
+    redis: RedisUrl,
     /// How long a name or a server's presence lasts without a heartbeat.
     presence_ttl: Duration,
 }
 
-/// Redis on this machine, its usual port.
-const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 /// A crashed server's members vanish within this, plus a heartbeat.
 const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(10);
 
@@ -192,10 +189,11 @@ impl Options {
         let idle_timeout = args
             .seconds("--idle-timeout")?
             .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
         let settings = Settings {
-            max_message_size: args
-                .value("--max-message-size", "BYTES")?
-                .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE),
+            max_message_size,
             extra_origins: args
                 .value::<String>("--allow-origin", "URL[,URL…]")?
                 .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
@@ -204,15 +202,20 @@ impl Options {
                 .value("--queue-length", "FRAMES")?
                 .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
             budget: Budget::new(
-                args.value("--max-buffered", "BYTES")?
-                    .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    conversation::ONE_MESSAGE,
+                )?
+                .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
             ),
             idle_timeout,
             frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            page: cluster::page(),
         };
-        let redis = args
-            .value("--redis", "URL")?
-            .unwrap_or_else(|| DEFAULT_REDIS.to_string());
+        let redis = RedisUrl::from_option_or_environment(args.value("--redis", "URL")?)
+            .map_err(|why| args.invalid(why))?;
         let presence_ttl = args
             .seconds("--presence-ttl")?
             .unwrap_or(DEFAULT_PRESENCE_TTL)
@@ -249,9 +252,8 @@ fn main() -> ExitCode {
     }
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
-    let room = Arc::new(Room::new());
-    // lesson: the room reaches the other servers through Redis
-    let cluster = Cluster::new(Arc::clone(&room), &redis, presence_ttl);
+    let cluster = Cluster::new(Arc::new(Room::new()), &redis, presence_ttl);
+    let members = Arc::clone(&cluster);
     let served = listener::serve_after(
         "14-chat-cluster",
         &listen,
@@ -260,22 +262,27 @@ fn main() -> ExitCode {
                 narrate::problem(format!("Cannot reach the other servers: {error}"));
             }
         },
-        move |connection| take_a_seat(connection, &room, &settings),
+        move |connection| take_a_seat(connection, &members, &settings),
     );
-    // end of lesson
     listener::exit_code(served)
 }
 
-fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) -> Result<(), Error> {
+fn take_a_seat(
+    connection: &mut Connection,
+    cluster: &Cluster,
+    settings: &Settings,
+) -> Result<(), Error> {
     let mut allowed = handshake::own_origins(connection.local_port);
     allowed.extend(settings.extra_origins.iter().cloned());
-    let opening = opening::perform_checking_origin(connection, Some(&allowed), Some(chat::PAGE))?;
+    let opening =
+        opening::perform_checking_origin(connection, Some(&allowed), Some(&settings.page))?;
     if opening == Opening::ServedPage {
         return Ok(());
     }
     conversation::start(connection, Some(settings.idle_timeout))?;
+    // Which server this is, and how many the room spans, before anything else.
+    cluster.presence.greet(&mut connection.writer)?;
 
-    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     // A member needs a second thread, for writing. If the system refuses
     // one, this member is turned away (1013, try again later); the room
     // and the server go on.
@@ -293,6 +300,7 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     let mut outbox = seat.outbox()?;
     let mut session =
         Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
+    let room = &cluster.room;
     let result = conversation::converse(
         &mut connection.reader,
         &mut outbox,
@@ -303,34 +311,11 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     drop(outbox);
     seat.leave(room);
     result
-    // end of lesson
 }
 
-// lesson: what a server publishes, and what it does with what it hears
-
+// lesson: one channel for the room, and an envelope saying which server published what
 /// The one channel every server of the room publishes on and listens to.
 const CHANNEL: &str = "chat:room";
-
-/// The Redis key that claims a name across servers.
-fn name_key(name: &str) -> String {
-    format!("chat:name:{}", name.to_ascii_lowercase())
-}
-
-/// The Redis key that lists one server's members.
-fn node_key(node: &str) -> String {
-    format!("chat:node:{node}")
-}
-
-/// Deletes a name's claim only if this server holds it: Redis runs the
-/// script as one step, so nobody can claim the name between the check and
-/// the delete.
-const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
-                       return redis.call('del', KEYS[1]) else return 0 end";
-
-/// Claims a name, or refreshes this server's claim: 1 if the name is ours.
-const CLAIM: &str = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end \
-                     if redis.call('get', KEYS[1]) == ARGV[1] then \
-                     redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end return 0";
 
 /// What one server publishes for each event in its room.
 #[derive(Serialize, Deserialize)]
@@ -343,79 +328,30 @@ struct Envelope {
     v: u64,
     event: FromRoom,
 }
-
-/// One server's members as stored in `chat:node:<node>`.
-#[derive(Serialize, Deserialize, Default, Clone)]
-struct Presence {
-    v: u64,
-    names: Vec<String>,
-}
-
-/// This server's side: its members, and what it has published.
-#[derive(Default)]
-struct Here {
-    presence: Presence,
-    seq: u64,
-    /// Names another server also holds (claimed there during an outage):
-    /// each said once.
-    conflicts: HashSet<String>,
-}
-
-/// Another server, as this one knows it.
-struct There {
-    presence: Presence,
-    /// The last publication heard from it, once one has been.
-    seq: Option<u64>,
-    heard: Instant,
-}
+// end of lesson
 
 /// The room's members on other servers, reached through Redis.
 struct Cluster {
     node: String,
-    url: String,
-    ttl: Duration,
     room: Arc<Room>,
-    broker: OnceLock<Arc<Broker>>,
-    here: Mutex<Here>,
-    /// Other servers by node id (ordered, so the welcome list is stable).
-    there: Mutex<BTreeMap<String, There>>,
-    /// Whether our members were last told the others are unreachable.
-    cut_off: AtomicBool,
-    /// Whether the first subscription was made (and said).
-    subscribed: AtomicBool,
-    /// Wakes the heartbeat early (on reconnecting).
-    beat_now: (Mutex<bool>, Condvar),
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A random id for this run of the server: 16 hex digits.
-fn random_node_id() -> String {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    if let Ok(since) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-        hasher.write_u128(since.as_nanos());
-    }
-    format!("{:016x}", hasher.finish())
+    broker: Arc<Broker>,
+    /// Who is where: this server's members in Redis, and the others'.
+    presence: Arc<Keeper>,
+    /// This server's publications so far.
+    seq: AtomicU64,
 }
 
 impl Cluster {
-    fn new(room: Arc<Room>, url: &str, ttl: Duration) -> Arc<Cluster> {
+    fn new(room: Arc<Room>, url: &RedisUrl, ttl: Duration) -> Arc<Cluster> {
+        let node = presence::new_node_id();
+        let broker = Broker::new(url, CHANNEL);
+        let presence = Keeper::new(&node, ttl, Arc::clone(&room), Arc::clone(&broker));
         Arc::new(Cluster {
-            node: random_node_id(),
-            url: url.to_string(),
-            ttl,
+            node,
             room,
-            broker: OnceLock::new(),
-            here: Mutex::new(Here::default()),
-            there: Mutex::new(BTreeMap::new()),
-            cut_off: AtomicBool::new(false),
-            subscribed: AtomicBool::new(false),
-            beat_now: (Mutex::new(false), Condvar::new()),
+            broker,
+            presence: Arc::new(presence),
+            seq: AtomicU64::new(0),
         })
     }
 
@@ -424,104 +360,51 @@ impl Cluster {
     fn start(cluster: &Arc<Cluster>) -> Result<(), String> {
         narrate::headline(format!(
             "This server is node {}; its room spans every server subscribed to {CHANNEL} at {}",
-            cluster.node, cluster.url
+            cluster.node,
+            cluster.broker.url()
         ));
         let hearer = Arc::clone(cluster);
-        let broker = Broker::start(&cluster.url, CHANNEL, move |heard| hearer.hear(heard))
-            .map_err(|error| error.to_string())?;
-        let _ = cluster.broker.set(broker);
-        let beater = Arc::clone(cluster);
-        thread::Builder::new()
-            .name("heartbeat".into())
-            .spawn(move || beater.heartbeat())
-            .map_err(|error| format!("no thread for the heartbeat: {error}"))?;
+        cluster.broker.start(move |heard| hearer.hear(heard))?;
+        cluster.presence.start()?;
         cluster
             .room
             .reach_elsewhere(Arc::clone(cluster) as Arc<dyn Elsewhere>);
         Ok(())
     }
 
-    fn broker(&self) -> Option<&Arc<Broker>> {
-        self.broker.get()
-    }
-
-    fn ttl_ms(&self) -> u64 {
-        self.ttl.as_millis() as u64
-    }
-
-    /// Publishes `event` (called under the room's lock: it only queues).
-    fn publish(&self, here: &mut Here, event: FromRoom) {
-        let Some(broker) = self.broker() else { return };
-        here.seq += 1;
+    // lesson: publish each event of this room, numbered, with this server's node id
+    /// Publishes `event`, whose version of our members is `v`. Called
+    /// under the room's lock, which keeps `seq` in the order of events:
+    /// it only queues.
+    fn publish(&self, v: u64, event: FromRoom) {
         let envelope = Envelope {
             node: self.node.clone(),
-            seq: here.seq,
-            v: here.presence.v,
+            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            v,
             event,
         };
         if let Ok(json) = serde_json::to_string(&envelope) {
-            broker.publish(json);
+            self.broker.publish(json);
         }
     }
-
-    /// Queues this server's list of members, with the ttl.
-    fn store_presence(&self, here: &Here) {
-        let Some(broker) = self.broker() else { return };
-        if let Ok(json) = serde_json::to_string(&here.presence) {
-            let mut set = redis::cmd("SET");
-            set.arg(node_key(&self.node))
-                .arg(json)
-                .arg("PX")
-                .arg(self.ttl_ms());
-            broker.queue(set);
-        }
-    }
-
-    /// How many members the whole room has, this server's and the others'.
-    fn count(&self) -> usize {
-        self.room.count_here() + self.names().len()
-    }
+    // end of lesson
 
     /// The subscriber's thread: one call per thing heard, in order.
     fn hear(&self, heard: Heard) {
         match heard {
-            Heard::Reachable => {
-                if self.cut_off.swap(false, Ordering::SeqCst) {
-                    narrate::summary(format!(
-                        "Redis at {} answers again: the other servers are reachable; \
-                         what was said meanwhile on either side is lost",
-                        self.url
-                    ));
-                    self.room.relay(&FromRoom::Servers { reachable: true });
-                } else if !self.subscribed.swap(true, Ordering::SeqCst) {
-                    narrate::summary(format!(
-                        "Subscribed to {CHANNEL}: hearing the other servers"
-                    ));
-                }
-                // Re-claim our names, store our presence, read the others'.
-                let (flag, wake) = &self.beat_now;
-                *lock(flag) = true;
-                wake.notify_all();
-            }
-            Heard::Unreachable(why) => {
-                if !self.cut_off.swap(true, Ordering::SeqCst) {
-                    narrate::problem(format!(
-                        "Redis at {} is unreachable ({why}): other servers unreachable; \
-                         chat goes on among the {} members here; trying again",
-                        self.url,
-                        self.room.count_here()
-                    ));
-                    self.room.relay(&FromRoom::Servers { reachable: false });
-                }
-            }
+            Heard::Reachable => self.presence.reachable(),
+            Heard::Unreachable(why) => self.presence.unreachable(&why),
             Heard::Message(json) => {
+                // lesson: read the envelope, and drop our own echoes
                 let Ok(envelope) = serde_json::from_str::<Envelope>(&json) else {
                     return; // not one of ours
                 };
-                // Our own echo: already delivered here, in order.
-                if envelope.node != self.node {
-                    self.hear_event(envelope);
+                // Already delivered here, in order.
+                if envelope.node == self.node {
+                    return;
                 }
+                // end of lesson
+                self.hear_event(envelope);
             }
         }
     }
@@ -534,40 +417,22 @@ impl Cluster {
             v,
             event,
         } = envelope;
+        // lesson: count what was lost since that server's last publication, and take in who is there
+        let missed = match self.presence.heard(&node, seq) {
+            Some(last) => seq.saturating_sub(last + 1),
+            None => 0, // the first heard from it: nothing to compare with
+        };
         // Anyone who can reach Redis can publish: what comes from there
         // must obey the room's rules, as a member's message here does.
         let refused = check_heard(&event).err();
-        let mut news = true;
-        let missed = {
-            let mut there = lock(&self.there);
-            let server = there.entry(node).or_insert_with(|| There {
-                presence: Presence::default(),
-                seq: None,
-                heard: Instant::now(),
-            });
-            server.heard = Instant::now();
-            let missed = server.seq.map_or(0, |last| seq.saturating_sub(last + 1));
-            server.seq = Some(seq);
-            let names = &mut server.presence.names;
-            match &event {
-                _ if refused.is_some() => news = false,
-                FromRoom::Joined { name } if v > server.presence.v => {
-                    server.presence.v = v;
-                    news = !names.contains(name);
-                    if news {
-                        names.push(name.clone());
-                    }
-                }
-                FromRoom::Left { name } if v > server.presence.v => {
-                    server.presence.v = v;
-                    news = names.contains(name);
-                    names.retain(|other| other != name);
-                }
-                FromRoom::Joined { .. } | FromRoom::Left { .. } => news = false,
-                _ => {}
-            }
-            missed
+        let news = match &event {
+            _ if refused.is_some() => false,
+            FromRoom::Joined { name } => self.presence.heard_joined(&node, v, name),
+            FromRoom::Left { name } => self.presence.heard_left(&node, v, name),
+            FromRoom::Message { .. } => true,
+            _ => false,
         };
+        // end of lesson
         if missed > 0 {
             narrate::problem(format!(
                 "{missed} events from another server were lost (published while this server \
@@ -584,11 +449,11 @@ impl Cluster {
         match &event {
             FromRoom::Joined { name } => narrate::summary(format!(
                 "{name} joined on another server ({} in the room)",
-                self.count()
+                self.presence.count()
             )),
             FromRoom::Left { name } => narrate::summary(format!(
                 "{name} left on another server ({} in the room)",
-                self.count()
+                self.presence.count()
             )),
             FromRoom::Message { from, text } => narrate::summary(format!(
                 "{from}, on another server: {}",
@@ -596,182 +461,23 @@ impl Cluster {
             )),
             _ => return,
         }
+        // lesson: relay to our members what another server's members did
         self.room.relay(&event);
         // Like a member here: the next event is heard once the room has
         // taken this one in.
         self.room.wait_while_backed_up();
-    }
-
-    /// Every third of the ttl (or at once after reconnecting): keep our
-    /// names and presence alive, and read the others'.
-    fn heartbeat(&self) {
-        let (flag, wake) = &self.beat_now;
-        loop {
-            {
-                let mut now = lock(flag);
-                if !*now {
-                    now = wake
-                        .wait_timeout(now, self.ttl / 3)
-                        .map(|(guard, _)| guard)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-                }
-                *now = false;
-            }
-            if self.broker().is_some_and(|broker| broker.is_up())
-                && let Err(error) = self.beat()
-            {
-                narrate::aside(format!("Heartbeat failed: {error}"));
-            }
-        }
-    }
-
-    fn beat(&self) -> Result<(), String> {
-        let Some(broker) = self.broker() else {
-            return Ok(());
-        };
-        let presence = lock(&self.here).presence.clone();
-        let ttl = self.ttl_ms();
-        let json = serde_json::to_string(&presence).map_err(|error| error.to_string())?;
-        let (claims, found) = broker.command(|redis| {
-            let mut pipeline = redis::pipe();
-            pipeline
-                .cmd("SET")
-                .arg(node_key(&self.node))
-                .arg(&json)
-                .arg("PX")
-                .arg(ttl)
-                .ignore();
-            for name in &presence.names {
-                pipeline
-                    .cmd("EVAL")
-                    .arg(CLAIM)
-                    .arg(1)
-                    .arg(name_key(name))
-                    .arg(&self.node)
-                    .arg(ttl);
-            }
-            let claims: Vec<i64> = pipeline.query(redis)?;
-            // Who is where: SCAN walks the keys a few at a time, without
-            // holding Redis up as KEYS would.
-            let mut keys: Vec<String> = Vec::new();
-            let mut cursor = 0_u64;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg("chat:node:*")
-                    .arg("COUNT")
-                    .arg(100)
-                    .query(redis)?;
-                keys.extend(batch);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-            let values: Vec<Option<String>> = if keys.is_empty() {
-                Vec::new()
-            } else {
-                redis::cmd("MGET").arg(&keys).query(redis)?
-            };
-            Ok((claims, keys.into_iter().zip(values).collect::<Vec<_>>()))
-        })?;
-        for (name, ours) in presence.names.iter().zip(claims) {
-            // Names stay unique: the member who lost its claim while this
-            // server was cut off is let go (1008), and its page joins again.
-            if ours == 0 && lock(&self.here).conflicts.insert(name.clone()) {
-                narrate::problem(format!(
-                    "The name {name:?} was claimed on another server while this one could \
-                     not reach Redis: letting our {name} go with {}",
-                    CloseCode::POLICY_VIOLATION
-                ));
-                self.room.let_go(name, chat::NAME_TAKEN_ELSEWHERE);
-            }
-        }
-        let found: Vec<(String, Presence)> = found
-            .into_iter()
-            .filter_map(|(key, value)| {
-                let node = key.strip_prefix("chat:node:")?.to_string();
-                let presence = serde_json::from_str(&value?).ok()?;
-                Some((node, presence))
-            })
-            .filter(|(node, _)| *node != self.node)
-            .collect();
-        self.reconcile(found);
-        Ok(())
-    }
-
-    /// Takes in what Redis says each server holds: newer lists replace
-    /// older ones, and servers that expired are gone.
-    fn reconcile(&self, found: Vec<(String, Presence)>) {
-        let mut joined = Vec::new();
-        let mut left = Vec::new();
-        {
-            let mut there = lock(&self.there);
-            for (node, presence) in &found {
-                let server = there.entry(node.clone()).or_insert_with(|| There {
-                    presence: Presence::default(),
-                    seq: None,
-                    heard: Instant::now(),
-                });
-                server.heard = Instant::now();
-                if presence.v > server.presence.v {
-                    for name in &presence.names {
-                        if !server.presence.names.contains(name) {
-                            joined.push(name.clone());
-                        }
-                    }
-                    for name in &server.presence.names {
-                        if !presence.names.contains(name) {
-                            left.push((name.clone(), false));
-                        }
-                    }
-                    server.presence = presence.clone();
-                }
-            }
-            let gone: Vec<String> = there
-                .iter()
-                .filter(|(node, server)| {
-                    !found.iter().any(|(found, _)| found == *node)
-                        && server.heard.elapsed() > self.ttl
-                })
-                .map(|(node, _)| node.clone())
-                .collect();
-            for node in gone {
-                if let Some(server) = there.remove(&node) {
-                    left.extend(server.presence.names.into_iter().map(|name| (name, true)));
-                }
-            }
-        }
-        for name in joined {
-            narrate::summary(format!(
-                "{name} is on another server ({} in the room)",
-                self.count()
-            ));
-            self.room.relay(&FromRoom::Joined { name });
-        }
-        for (name, server_gone) in left {
-            let why = if server_gone {
-                "their server is gone"
-            } else {
-                "left on another server"
-            };
-            narrate::summary(format!("{name}: {why} ({} in the room)", self.count()));
-            self.room.relay(&FromRoom::Left { name });
-        }
+        // end of lesson
     }
 }
 
 /// What the room asks of the other servers, and tells them.
 impl Elsewhere for Cluster {
     fn claim(&self, name: &str) -> Result<(), String> {
-        let Some(broker) = self.broker() else {
-            return Ok(());
-        };
-        let ttl = self.ttl_ms();
-        let claimed = broker.command(|redis| {
+        let ttl = self.presence.ttl().as_millis() as u64;
+        // lesson: claim the name across servers: SET NX (only if free) PX (with an expiry)
+        let claimed = self.broker.command(|redis| {
             redis::cmd("SET")
-                .arg(name_key(name))
+                .arg(presence::name_key(name))
                 .arg(&self.node)
                 .arg("NX")
                 .arg("PX")
@@ -786,56 +492,38 @@ impl Elsewhere for Cluster {
                  theirs; try again in a moment"
             )),
         }
+        // end of lesson
     }
 
     fn release(&self, name: &str) {
-        if let Some(broker) = self.broker() {
-            let mut release = redis::cmd("EVAL");
-            release
-                .arg(RELEASE)
-                .arg(1)
-                .arg(name_key(name))
-                .arg(&self.node);
-            broker.queue(release);
-        }
+        self.presence.release(name);
     }
 
     fn names(&self) -> Vec<String> {
-        lock(&self.there)
-            .values()
-            .flat_map(|server| server.presence.names.iter().cloned())
-            .collect()
+        self.presence.names()
     }
 
+    // lesson: publish each join, message and leave of this room
     fn joined(&self, name: &str) {
-        let mut here = lock(&self.here);
-        here.presence.v += 1;
-        here.presence.names.push(name.to_string());
-        self.publish(&mut here, FromRoom::Joined { name: name.into() });
-        self.store_presence(&here);
+        let joined = FromRoom::Joined { name: name.into() };
+        self.presence.joined(name, |v| self.publish(v, joined));
     }
 
     fn said(&self, from: &str, text: &str) {
-        let mut here = lock(&self.here);
+        let v = self.presence.version();
         let message = FromRoom::Message {
             from: from.into(),
             text: text.into(),
         };
-        self.publish(&mut here, message);
+        self.publish(v, message);
     }
 
     fn left(&self, name: &str) {
-        // The name first: whoever hears that Bob left may take "Bob".
-        self.release(name);
-        let mut here = lock(&self.here);
-        here.presence.v += 1;
-        here.presence.names.retain(|other| other != name);
-        here.conflicts.remove(name);
-        self.publish(&mut here, FromRoom::Left { name: name.into() });
-        self.store_presence(&here);
+        let left = FromRoom::Left { name: name.into() };
+        self.presence.left(name, |v| self.publish(v, left));
     }
+    // end of lesson
 }
-// end of lesson
 
 /// The room's rules for names and text, applied to an event heard from
 /// another server.

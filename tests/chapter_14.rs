@@ -17,8 +17,10 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Redis, Server, Socket, tungstenite_client};
@@ -52,13 +54,26 @@ fn send(socket: &mut Socket, object: Value) {
     socket.send(Message::text(object.to_string())).unwrap();
 }
 
-/// The next chat object this socket receives.
-fn receive(socket: &mut Socket) -> Value {
+/// The next chat object this socket receives, whatever its type.
+fn receive_any(socket: &mut Socket) -> Value {
     loop {
         match socket.read().expect("a message") {
             Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The next chat object this socket receives, leaving out what the server
+/// says of the room's span (`span_is_told` checks those): they come when
+/// the connection opens, and whenever a server is first heard of or gone,
+/// which depends on the timing of heartbeats.
+fn receive(socket: &mut Socket) -> Value {
+    loop {
+        let object = receive_any(socket);
+        if object["type"] != "span" {
+            return object;
         }
     }
 }
@@ -443,4 +458,310 @@ fn a_scripted_two_server_session() {
         .collect::<Vec<_>>()
         .join("\n");
     assert_chapter_snapshot!("14-chat-cluster", log);
+}
+
+/// A member who talks every `every` and hears everything, on sockets of
+/// its own: one thread writes, one reads (the room drops a member whose
+/// queue fills up because nobody reads it).
+struct Talker {
+    heard: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Talker {
+    fn start(socket: Socket, who: &'static str, every: Duration) -> Talker {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let MaybeTlsStream::Plain(stream) = socket.get_ref() else {
+            unreachable!("plain TCP")
+        };
+        let mut writer = tungstenite::WebSocket::from_raw_socket(
+            MaybeTlsStream::Plain(stream.try_clone().unwrap()),
+            tungstenite::protocol::Role::Client,
+            None,
+        );
+        let talking = Arc::clone(&stop);
+        let writes = thread::spawn(move || {
+            let mut count = 0;
+            while !talking.load(Ordering::SeqCst) {
+                count += 1;
+                if writer
+                    .send(Message::text(
+                        json!({"type": "say", "text": format!("{who} {count}")}).to_string(),
+                    ))
+                    .is_err()
+                {
+                    break;
+                }
+                thread::sleep(every);
+            }
+        });
+        let listening = Arc::clone(&heard);
+        let reads = thread::spawn(move || {
+            let mut socket = socket;
+            while let Ok(message) = socket.read() {
+                if let Message::Text(text) = message
+                    && let Ok(object) = serde_json::from_str::<Value>(text.as_str())
+                {
+                    listening.lock().unwrap().push(object);
+                }
+            }
+        });
+        Talker {
+            heard,
+            stop,
+            threads: vec![writes, reads],
+        }
+    }
+
+    /// Everything heard so far, as `summary` lines.
+    fn heard(&self) -> Vec<String> {
+        self.heard.lock().unwrap().iter().map(summary).collect()
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.threads);
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn redis_frozen_for_ten_seconds_announces_nobody_as_left() {
+    // As an operator would try it: two servers at the default ttl, members
+    // talking on both, joins tried during the outage.
+    let redis = Redis::start();
+    let a = server(&redis, &[]);
+    let b = server(&redis, &[]);
+    let (ada, _) = join(&a, "Ada");
+    heard_join(&b, "Ada");
+    let (bob, _) = join(&b, "Bob");
+    heard_join(&a, "Bob");
+    let (dee, _) = join(&b, "Dee");
+    heard_join(&a, "Dee");
+    let ada = Talker::start(ada, "ada", Duration::from_millis(100));
+    let bob = Talker::start(bob, "bob", Duration::from_millis(250));
+    let dee = Talker::start(dee, "dee", Duration::from_secs(1));
+    thread::sleep(Duration::from_secs(3));
+
+    redis.pause();
+    let frozen = Instant::now();
+    let mut refusals = Vec::new();
+    for at in [1, 5, 9] {
+        thread::sleep((frozen + Duration::from_secs(at)).saturating_duration_since(Instant::now()));
+        refusals.push(refused_join(&a, "Eve"));
+        refusals.push(refused_join(&b, "Fay"));
+    }
+    thread::sleep((frozen + Duration::from_secs(10)).saturating_duration_since(Instant::now()));
+    redis.resume();
+    // Writes a server had in flight when Redis froze land now, and may
+    // renew its presence: delete every presence, as if none had been, so
+    // that each server must do without the others' until they write again.
+    let mut check = redis.connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("chat:node:*")
+        .query(&mut check)
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut check).unwrap();
+    }
+    for refusal in &refusals {
+        assert!(refusal.contains("other servers unreachable"), "{refusal}");
+    }
+
+    // Longer than a ttl plus a heartbeat, and than the wait before a
+    // missing key counts: whoever would be announced as left has been.
+    a.wait_for_log("answers again: the other servers are reachable");
+    b.wait_for_log("answers again: the other servers are reachable");
+    thread::sleep(Duration::from_secs(16));
+    for (talker, who) in [(&ada, "Ada"), (&bob, "Bob"), (&dee, "Dee")] {
+        let heard = talker.heard();
+        assert!(
+            !heard.iter().any(|line| line.starts_with("left ")),
+            "{who} was told someone left: {heard:?}"
+        );
+        // The outage was seen, and chat crossed again after it.
+        let back = heard
+            .iter()
+            .position(|line| line == "servers reachable=true")
+            .unwrap_or_else(|| panic!("{who} never heard the servers were back: {heard:?}"));
+        let other = if who == "Ada" { "Bob: " } else { "Ada: " };
+        assert!(
+            heard[back..].iter().any(|line| line.starts_with(other)),
+            "{who} heard nothing from the other server after the outage"
+        );
+    }
+    for (log, server) in [(a.log(), "A"), (b.log(), "B")] {
+        assert!(!log.contains(" left ("), "server {server}:\n{log}");
+        assert!(
+            !log.contains("their server is gone"),
+            "server {server}:\n{log}"
+        );
+        assert!(
+            !log.contains("left on another server"),
+            "server {server}:\n{log}"
+        );
+        assert!(
+            !log.contains("is on another server"),
+            "server {server}:\n{log}"
+        );
+    }
+    for talker in [ada, bob, dee] {
+        talker.stop();
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_password_in_the_redis_url_never_reaches_the_log() {
+    let mut redis = Redis::start_with_password("secretpw");
+    let url = redis.url();
+    assert!(url.contains(":secretpw@"));
+    let shown = format!("redis://:***@127.0.0.1:{}", redis.port);
+    // On the command line, and from REDIS_URL, where `ps` does not show it.
+    let a = server(&redis, &[]);
+    let b = Server::start_with_env(CHAT, &[], &[("REDIS_URL", &url)]);
+    b.wait_for_log("Subscribed to chat:room");
+    let wrong = format!("redis://:wrongpw@127.0.0.1:{}", redis.port);
+    let c = Server::start(CHAT, &["--redis", &wrong]);
+    c.wait_for_log("is unreachable");
+    // The password works: names are claimed, chat crosses.
+    let (mut ada, _) = join(&a, "Ada");
+    heard_join(&b, "Ada");
+    let (_bob, members) = join(&b, "Bob");
+    assert_eq!(members, ["Ada", "Bob"]);
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    // Every line that names Redis: at start, unreachable, back again.
+    redis.kill();
+    a.wait_for_log("is unreachable");
+    redis.restart();
+    a.wait_for_log("answers again");
+    for (server, name) in [(&a, "--redis"), (&b, "REDIS_URL"), (&c, "a wrong password")] {
+        let log = server.log();
+        assert!(!log.contains("secretpw"), "{name}:\n{log}");
+        assert!(!log.contains("wrongpw"), "{name}:\n{log}");
+        assert!(log.contains("redis://:***@127.0.0.1:"), "{name}:\n{log}");
+    }
+    let log = a.log();
+    for line in [
+        format!("subscribed to chat:room at {shown}\n"),
+        format!("Redis at {shown} is unreachable"),
+        format!("Redis at {shown} answers again"),
+    ] {
+        assert!(log.contains(&line), "{line:?} not in\n{log}");
+    }
+    eprintln!("--- server A's log ---\n{}", a.log());
+    eprintln!("--- server C's log ---\n{}", c.log());
+}
+
+/// Runs chapter 14 with `args` and no `REDIS_URL` unless given: its exit
+/// status and what it wrote on stderr.
+fn run_briefly(args: &[&str], environment: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(CHAT)
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("REDIS_URL")
+        .envs(environment.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn a_redis_url_the_server_cannot_use_stops_it_at_start_up() {
+    for (url, why) in [
+        (
+            "redis://:secretpw@127.0.0.1:notaport",
+            "the port \"notaport\"",
+        ),
+        (
+            "redis://:secretpw@127.0.0.1:6379/2",
+            "names a database (/2)",
+        ),
+        (
+            "rediss://:secretpw@127.0.0.1:6379",
+            "rediss:// (Redis over TLS)",
+        ),
+        ("secretpw", "not a URL"),
+    ] {
+        let (status, stderr) = run_briefly(&["--redis", url], &[]);
+        assert_eq!(status, Some(2), "{url}: {stderr}");
+        assert!(stderr.starts_with("--redis: "), "{url}: {stderr}");
+        assert!(stderr.contains(why), "{url}: {stderr}");
+        assert!(!stderr.contains("secretpw"), "{url}: {stderr}");
+        assert!(!stderr.contains("Listening"), "{url}: {stderr}");
+    }
+    let (status, stderr) = run_briefly(&[], &[("REDIS_URL", "redis://:secretpw@host:x")]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.starts_with("REDIS_URL: the port \"x\""), "{stderr}");
+    assert!(!stderr.contains("secretpw"), "{stderr}");
+}
+
+#[test]
+fn a_redis_that_does_not_answer_at_start_up_is_no_mistake() {
+    let nobody = support::free_port();
+    let url = format!("redis://:secretpw@127.0.0.1:{nobody}");
+    let a = Server::start(CHAT, &["--redis", &url]);
+    let log = a.wait_for_log("is unreachable");
+    assert!(log.contains("trying again"), "{log}");
+    assert!(!log.contains("secretpw"), "{log}");
+    // It serves: chat goes on here, and names cannot be checked elsewhere.
+    assert!(refused_join(&a, "Ada").contains("other servers unreachable"));
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn each_connection_is_told_its_server_and_how_many_the_room_spans() {
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "2"];
+    let a = server(&redis, &ttl);
+    let node_of = |server: &Server| {
+        let log = server.wait_for_log("This server is node ");
+        let (_, after) = log.split_once("This server is node ").unwrap();
+        after[..16].to_string()
+    };
+    let mut ada = connect(&a);
+    assert_eq!(
+        receive_any(&mut ada),
+        json!({"type": "span", "node": node_of(&a), "servers": 1})
+    );
+    send(&mut ada, json!({"type": "join", "name": "Ada"}));
+    assert_eq!(field(&receive_any(&mut ada), "type"), "welcome");
+    let mut b = server(&redis, &ttl);
+    b.wait_for_log("Ada is on another server");
+    let mut bob = connect(&b);
+    assert_eq!(
+        receive_any(&mut bob),
+        json!({"type": "span", "node": node_of(&b), "servers": 2})
+    );
+    // A learns of B, and tells its members.
+    assert_eq!(
+        receive_any(&mut ada),
+        json!({"type": "span", "node": node_of(&a), "servers": 2})
+    );
+    // B is killed: once it is gone, the room spans one server again.
+    drop(bob);
+    b.kill();
+    assert_eq!(
+        receive_any(&mut ada),
+        json!({"type": "span", "node": node_of(&a), "servers": 1})
+    );
 }

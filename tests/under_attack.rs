@@ -22,6 +22,9 @@ const COMPRESSION: &str = env!("CARGO_BIN_EXE_12-compression");
 const EVENT: &str = env!("CARGO_BIN_EXE_13-event-loop");
 /// Chapter 15, the same loop tuned: tuning must keep every defence.
 const TUNED: &str = env!("CARGO_BIN_EXE_15-tuned");
+/// Chapter 14, the chat across servers: it starts without Redis, so its
+/// start-up checks can be tried here too.
+const CLUSTER: &str = env!("CARGO_BIN_EXE_14-chat-cluster");
 
 /// A server whose stderr the test handles itself (to stop reading it, say).
 struct Raw {
@@ -915,7 +918,7 @@ fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
             "--max-buffered must be at least 1000, not 999",
         ),
     ];
-    for binary in [ECHO, CHAT, COMPRESSION] {
+    for binary in [ECHO, CHAT, COMPRESSION, EVENT, CLUSTER, TUNED] {
         for (args, said) in cases {
             let mut child = Command::new(binary)
                 .args(["--port", "0"])

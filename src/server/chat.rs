@@ -30,6 +30,7 @@ use crate::server::error::Error;
 use crate::server::listener::Socket;
 
 pub mod cluster;
+pub mod presence;
 pub mod wire;
 
 use wire::{FromMember, FromRoom};

@@ -125,6 +125,14 @@ scenarios["cluster-chat"] = {
       await join(ada, "Ada", options.timeout);
       await join(bob, "Bob", options.timeout);
       await waitForText(ada, "Bob joined", options.timeout, "#messages");
+      // Each page says which server it is on, and that the room spans two.
+      for (const [tab, url] of [[ada, urlA], [bob, urlB]]) {
+        await waitForText(tab, "one of the 2 servers the room spans", options.timeout, "header");
+        const header = await tab.$eval("header", (element) => element.innerText);
+        if (!header.includes(new URL(url).host) || /one server/.test(header)) {
+          throw new Failure(`${tab.who}'s header says ${JSON.stringify(header)}\n` + (await describe(tab)));
+        }
+      }
       const conversation = [
         [ada, "Hello from Ada, on server A"],
         [bob, "Hi Ada, Bob here, on server B"],

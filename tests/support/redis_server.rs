@@ -32,11 +32,21 @@ pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    password: Option<String>,
 }
 
 impl Redis {
     /// Starts `redis-server` on a free port and waits until it answers.
     pub fn start() -> Redis {
+        Redis::start_with(None)
+    }
+
+    /// Starts one that asks for `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> Redis {
+        Redis::start_with(Some(password.to_string()))
+    }
+
+    fn start_with(password: Option<String>) -> Redis {
         assert_redis_ready();
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("chat-redis-{}-{port}", std::process::id()));
@@ -45,19 +55,48 @@ impl Redis {
             child: None,
             port,
             dir,
+            password,
         };
         redis.restart();
         redis
     }
 
-    /// `redis://127.0.0.1:PORT`, for `--redis`.
+    /// `redis://127.0.0.1:PORT` (with `:PASSWORD@` when it asks for one),
+    /// for `--redis`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open, nothing is answered,
+    /// and its clock goes on, so keys expire meanwhile.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets it go on after [`Redis::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let sent = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(sent, "kill {signal} {pid} failed");
     }
 
     /// Starts it again on the same port (after [`Redis::kill`]), empty.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")

@@ -19,9 +19,15 @@ impl Server {
     /// Starts `binary` (a `CARGO_BIN_EXE_*` path) with `--port 0` and `args`,
     /// plain output, and waits for its "Listening on" line.
     pub fn start(binary: &str, args: &[&str]) -> Server {
+        Server::start_with_env(binary, args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set too.
+    pub fn start_with_env(binary: &str, args: &[&str], environment: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary)
             .args(["--port", "0"])
             .args(args)
+            .envs(environment.iter().copied())
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE")
             .stdout(Stdio::null())

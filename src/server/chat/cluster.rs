@@ -16,6 +16,10 @@
 //! * a **command** connection, for the few calls whose answer someone waits
 //!   for (claiming a name, reading who is where), with timeouts.
 //!
+//! Where Redis is comes from `--redis`, or `REDIS_URL`: a [`RedisUrl`],
+//! checked at start-up (a URL the server cannot use stops it there) and
+//! never shown with its password.
+//!
 //! When Redis goes away, the subscriber notices (its connection fails),
 //! says so once through `hear` ([`Heard::Unreachable`]), and tries again
 //! after 100 ms, 200 ms, … up to [`LAST_RETRY`]; once subscribed again it
@@ -25,6 +29,8 @@
 //! later.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -55,19 +61,197 @@ pub enum Heard {
     Message(String),
 }
 
-/// Why the broker could not even start: a URL Redis's client refuses.
-#[derive(Debug)]
-pub struct BadUrl(pub String);
+/// Where Redis is: a `redis://` URL, checked once at start-up, that shows
+/// itself with its password masked.
+///
+/// A password in the URL (`redis://:PASSWORD@HOST:PORT`) is needed to
+/// connect, and must never reach a log: [`fmt::Display`] writes
+/// `redis://:***@HOST:PORT`, and [`RedisUrl::scrub`] masks it in any text,
+/// such as an error from the Redis client. (On the command line it is
+/// still visible to anyone who can list the machine's processes: the
+/// `REDIS_URL` environment variable is not.)
+#[derive(Clone)]
+pub struct RedisUrl {
+    client: Client,
+    /// The URL as given, password masked.
+    shown: String,
+    /// What to mask in any text: the URL's user information, when it has any.
+    secrets: Vec<String>,
+}
 
-impl std::fmt::Display for BadUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not a Redis URL: {}", self.0)
+/// The URL when neither `--redis` nor `REDIS_URL` says: Redis on this
+/// machine, its usual port.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// What a usable URL looks like, for error messages.
+const URL_FORM: &str = "redis://[:PASSWORD@]HOST[:PORT]";
+
+impl RedisUrl {
+    /// Checks `text` is a URL this server can use: `redis://`, a host, a
+    /// port from 1 to 65535 if any, and no database number but 0. Pub/sub
+    /// channels belong to a whole Redis server, not to one of its
+    /// databases: servers on different databases would hear each other's
+    /// room while checking names in different places. The error says what
+    /// is wrong, without the password.
+    pub fn parse(text: &str) -> Result<RedisUrl, String> {
+        let Some(rest) = text.strip_prefix("redis://") else {
+            return Err(match text.split_once("://") {
+                Some(("rediss", _)) => format!(
+                    "rediss:// (Redis over TLS) is not built into this server: use {URL_FORM}"
+                ),
+                Some((scheme, _))
+                    if !scheme.is_empty()
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                {
+                    format!("{scheme}:// is not a scheme this server takes: use {URL_FORM}")
+                }
+                _ => format!("not a URL: expected {URL_FORM}"),
+            });
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (user_info, host_port) = match authority.rsplit_once('@') {
+            Some((user_info, host_port)) => (Some(user_info), host_port),
+            None => (None, authority),
+        };
+        let shown_user = match user_info {
+            None => String::new(),
+            Some(info) => match info.split_once(':') {
+                Some((user, _)) => format!("{user}:***@"),
+                None => "***@".to_string(),
+            },
+        };
+        // The password, or the whole user information when it has no `:`.
+        let secrets: Vec<String> = user_info
+            .map(|info| info.split_once(':').map_or(info, |(_, password)| password))
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let shown = format!("redis://{shown_user}{host_port}{tail}");
+        let (host, port) = match host_port.strip_prefix('[') {
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((address, after)) => (address, after.strip_prefix(':')),
+                None => return Err(format!("the host in {shown} lacks its closing ]")),
+            },
+            None => match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            },
+        };
+        if host.is_empty() {
+            return Err(format!("{shown} names no host: expected {URL_FORM}"));
+        }
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
+        {
+            return Err(format!("{host:?} in {shown} is not a host name or address"));
+        }
+        if let Some(port) = port
+            && !port.parse::<u16>().is_ok_and(|port| port > 0)
+        {
+            return Err(format!(
+                "the port {port:?} in {shown} is not a number from 1 to 65535"
+            ));
+        }
+        match tail {
+            "" | "/" | "/0" => {}
+            path if path.starts_with(['?', '#']) || path.contains(['?', '#']) => {
+                return Err(format!(
+                    "{shown} has options (?… or #…), which this server does not take: use {URL_FORM}"
+                ));
+            }
+            path => {
+                return Err(format!(
+                    "{shown} names a database ({path}): every database of a Redis server \
+                     shares its pub/sub channels, so rooms on different databases would hear \
+                     each other; give no database (or /0), and use another Redis server \
+                     for another room"
+                ));
+            }
+        }
+        let client = Client::open(text).map_err(|error| {
+            let error = mask(&secrets, &error.to_string());
+            format!("{shown} is refused by the Redis client: {error}")
+        })?;
+        Ok(RedisUrl {
+            client,
+            shown,
+            secrets,
+        })
+    }
+
+    /// The URL to use: `--redis`'s value when given, else the `REDIS_URL`
+    /// environment variable when set, else [`DEFAULT_REDIS_URL`]. The error
+    /// names where the bad URL came from.
+    pub fn choose(
+        option: Option<String>,
+        environment: Option<OsString>,
+    ) -> Result<RedisUrl, String> {
+        if let Some(text) = option {
+            return RedisUrl::parse(&text).map_err(|why| format!("--redis: {why}"));
+        }
+        match environment {
+            Some(value) if !value.is_empty() => match value.into_string() {
+                Ok(text) => RedisUrl::parse(&text).map_err(|why| format!("REDIS_URL: {why}")),
+                Err(_) => Err("REDIS_URL: not valid UTF-8".to_string()),
+            },
+            _ => RedisUrl::parse(DEFAULT_REDIS_URL),
+        }
+    }
+
+    /// [`RedisUrl::choose`] with this process's `REDIS_URL`.
+    pub fn from_option_or_environment(option: Option<String>) -> Result<RedisUrl, String> {
+        RedisUrl::choose(option, std::env::var_os("REDIS_URL"))
+    }
+
+    /// `text` with the URL's password (its user information) masked.
+    pub fn scrub(&self, text: &str) -> String {
+        mask(&self.secrets, text)
+    }
+}
+
+fn mask(secrets: &[String], text: &str) -> String {
+    let mut text = text.to_string();
+    for secret in secrets {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
+}
+
+/// The subtitle chapter 11's page starts with…
+const ONE_SERVER: &str = "Chapter 11 of WebSocket from scratch: one server, every tab";
+/// …and the one it starts with when its room spans several servers, until
+/// the server says which one the tab is on, and how many there are
+/// (`FromRoom::Span`).
+const SEVERAL_SERVERS: &str =
+    "Chapter 14 of WebSocket from scratch: one room across several servers";
+
+/// The chat's page, for a room that spans several servers.
+pub fn page() -> Vec<u8> {
+    String::from_utf8_lossy(super::PAGE)
+        .replace(ONE_SERVER, SEVERAL_SERVERS)
+        .into_bytes()
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.shown)
     }
 }
 
 /// One server's connections to Redis.
 pub struct Broker {
-    client: Client,
+    url: RedisUrl,
     channel: String,
     up: AtomicBool,
     /// Counts subscriptions: the sender reconnects when it changes, since
@@ -81,16 +265,10 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts the subscriber and the sender threads. `hear` runs on the
-    /// subscriber's thread, for every message in the order Redis sent it.
-    pub fn start(
-        url: &str,
-        channel: &str,
-        hear: impl FnMut(Heard) + Send + 'static,
-    ) -> Result<Arc<Broker>, BadUrl> {
-        let client = Client::open(url).map_err(|error| BadUrl(format!("{url} ({error})")))?;
-        let broker = Arc::new(Broker {
-            client,
+    /// A broker for `channel` on the Redis at `url`, not connected yet.
+    pub fn new(url: &RedisUrl, channel: &str) -> Arc<Broker> {
+        Arc::new(Broker {
+            url: url.clone(),
             channel: channel.to_string(),
             up: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -98,18 +276,31 @@ impl Broker {
             queued: Condvar::new(),
             dropped: AtomicU64::new(0),
             commands: Mutex::new(None),
-        });
-        let listener = Arc::clone(&broker);
+        })
+    }
+
+    /// Starts the subscriber and the sender threads. `hear` runs on the
+    /// subscriber's thread, for every message in the order Redis sent it.
+    pub fn start(
+        self: &Arc<Broker>,
+        hear: impl FnMut(Heard) + Send + 'static,
+    ) -> Result<(), String> {
+        let listener = Arc::clone(self);
         thread::Builder::new()
             .name("redis-subscriber".into())
             .spawn(move || listener.listen(hear))
-            .map_err(|error| BadUrl(format!("no thread for the subscriber: {error}")))?;
-        let sender = Arc::clone(&broker);
+            .map_err(|error| format!("no thread for the subscriber: {error}"))?;
+        let sender = Arc::clone(self);
         thread::Builder::new()
             .name("redis-sender".into())
             .spawn(move || sender.send_queued())
-            .map_err(|error| BadUrl(format!("no thread for the sender: {error}")))?;
-        Ok(broker)
+            .map_err(|error| format!("no thread for the sender: {error}"))?;
+        Ok(())
+    }
+
+    /// Where Redis is (its password masked when shown).
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
     }
 
     /// Whether the subscriber is subscribed right now.
@@ -157,19 +348,25 @@ impl Broker {
         }
         let mut slot = lock(&self.commands);
         if slot.is_none() {
-            *slot = Some(self.connect().map_err(|error| error.to_string())?);
+            *slot = Some(
+                self.connect()
+                    .map_err(|error| self.url.scrub(&error.to_string()))?,
+            );
         }
         let Some(connection) = slot.as_mut() else {
             return Err("no connection".to_string());
         };
         call(connection).map_err(|error| {
             *slot = None;
-            error.to_string()
+            self.url.scrub(&error.to_string())
         })
     }
 
     fn connect(&self) -> RedisResult<Connection> {
-        let connection = self.client.get_connection_with_timeout(COMMAND_TIMEOUT)?;
+        let connection = self
+            .url
+            .client
+            .get_connection_with_timeout(COMMAND_TIMEOUT)?;
         connection.set_read_timeout(Some(COMMAND_TIMEOUT))?;
         connection.set_write_timeout(Some(COMMAND_TIMEOUT))?;
         Ok(connection)
@@ -185,7 +382,7 @@ impl Broker {
             let was_up = self.up.swap(false, Ordering::SeqCst);
             if was_up || !reported {
                 reported = true;
-                hear(Heard::Unreachable(error.to_string()));
+                hear(Heard::Unreachable(self.url.scrub(&error.to_string())));
             }
             // Whatever was queued would go to a Redis that is not there.
             let stale = {
@@ -284,4 +481,104 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(text: &str) -> String {
+        RedisUrl::parse(text).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_password_is_masked_when_the_url_is_shown() {
+        let url = RedisUrl::parse("redis://:secretpw@127.0.0.1:6380").unwrap();
+        assert_eq!(url.to_string(), "redis://:***@127.0.0.1:6380");
+        assert_eq!(format!("{url:?}"), "RedisUrl(redis://:***@127.0.0.1:6380)");
+        assert_eq!(
+            url.scrub("AUTH secretpw refused by redis://:secretpw@127.0.0.1:6380"),
+            "AUTH *** refused by redis://:***@127.0.0.1:6380"
+        );
+        let url = RedisUrl::parse("redis://chat:pw@redis.internal/").unwrap();
+        assert_eq!(url.to_string(), "redis://chat:***@redis.internal/");
+        let url = RedisUrl::parse("redis://token@[::1]:6379/0").unwrap();
+        assert_eq!(url.to_string(), "redis://***@[::1]:6379/0");
+        // Without a password, the URL is shown exactly as given.
+        let url = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(url.to_string(), "redis://127.0.0.1:6379");
+        assert_eq!(url.scrub("Connection refused"), "Connection refused");
+    }
+
+    #[test]
+    fn a_url_the_server_cannot_use_is_refused_saying_why() {
+        for (text, why) in [
+            ("redis://127.0.0.1:notaport", "the port \"notaport\""),
+            ("redis://127.0.0.1:0", "the port \"0\""),
+            ("redis://127.0.0.1:65536", "the port \"65536\""),
+            ("redis://127.0.0.1:6379/2", "names a database (/2)"),
+            ("redis://127.0.0.1:6379/chat", "names a database (/chat)"),
+            ("redis://127.0.0.1:6379?protocol=resp3", "has options"),
+            (
+                "rediss://127.0.0.1:6379",
+                "rediss:// (Redis over TLS) is not built in",
+            ),
+            ("http://127.0.0.1:6379", "http:// is not a scheme"),
+            ("127.0.0.1:6379", "not a URL"),
+            ("", "not a URL"),
+            ("redis://", "names no host"),
+            ("redis://:pw@:6379", "names no host"),
+            ("redis://exa mple:6379", "is not a host name or address"),
+            ("redis://[::1:6379", "lacks its closing ]"),
+        ] {
+            let refusal = refusal(text);
+            assert!(refusal.contains(why), "{text:?}: {refusal}");
+        }
+        // The password never appears in a refusal.
+        for text in [
+            "redis://:secretpw@127.0.0.1:notaport",
+            "redis://:secretpw@127.0.0.1:6379/3",
+            "redis://:secretpw@",
+            "redis://:secretpw@127.0.0.1:6379?x=1",
+            "rediss://:secretpw@127.0.0.1",
+            "secretpw",
+        ] {
+            let refusal = refusal(text);
+            assert!(!refusal.is_empty(), "{text:?} accepted");
+            assert!(!refusal.contains("secretpw"), "{text:?}: {refusal}");
+        }
+    }
+
+    #[test]
+    fn the_option_comes_first_then_the_environment_then_the_default() {
+        let from = |option: Option<&str>, environment: Option<&str>| {
+            RedisUrl::choose(option.map(String::from), environment.map(OsString::from))
+                .map(|url| url.to_string())
+        };
+        assert_eq!(
+            from(Some("redis://a:1"), Some("redis://b:2")),
+            Ok("redis://a:1".into())
+        );
+        assert_eq!(
+            from(None, Some("redis://:pw@b:2")),
+            Ok("redis://:***@b:2".into())
+        );
+        assert_eq!(from(None, Some("")), Ok(DEFAULT_REDIS_URL.into()));
+        assert_eq!(from(None, None), Ok(DEFAULT_REDIS_URL.into()));
+        let bad_option = from(Some("redis://a:x"), None).unwrap_err();
+        assert!(bad_option.starts_with("--redis: "), "{bad_option}");
+        let bad_environment = from(None, Some("rediss://b")).unwrap_err();
+        assert!(
+            bad_environment.starts_with("REDIS_URL: "),
+            "{bad_environment}"
+        );
+    }
+
+    #[test]
+    fn the_page_for_several_servers_says_so_and_not_one_server() {
+        let page = String::from_utf8(page()).unwrap();
+        assert!(page.contains(SEVERAL_SERVERS));
+        assert!(!page.contains("one server"), "{page}");
+        assert!(String::from_utf8_lossy(super::super::PAGE).contains(ONE_SERVER));
+    }
 }

@@ -64,6 +64,11 @@ pub enum FromRoom {
     /// right now. While it cannot, members elsewhere neither hear this
     /// server's members nor are heard.
     Servers { reachable: bool },
+    /// `{"type":"span","node":"5f0c…","servers":2}` (chapter 14 only): the
+    /// server this connection is on, and how many servers the room spans
+    /// as that server knows them. Sent when the connection opens, and to
+    /// every member whenever that number changes.
+    Span { node: String, servers: usize },
 }
 
 /// Why a JSON value that is not an object is no chat message.
