@@ -503,6 +503,10 @@ impl Elsewhere for Cluster {
         self.presence.names()
     }
 
+    fn after_welcome(&self) -> Option<FromRoom> {
+        Some(self.presence.span())
+    }
+
     // lesson: publish each join, message and leave of this room
     fn joined(&self, name: &str) {
         let joined = FromRoom::Joined { name: name.into() };

@@ -745,6 +745,12 @@ fn each_connection_is_told_its_server_and_how_many_the_room_spans() {
     );
     send(&mut ada, json!({"type": "join", "name": "Ada"}));
     assert_eq!(field(&receive_any(&mut ada), "type"), "welcome");
+    // The span again, right after the welcome: it may have changed since
+    // the greeting, and a connection hears of changes only once it joined.
+    assert_eq!(
+        receive_any(&mut ada),
+        json!({"type": "span", "node": node_of(&a), "servers": 1})
+    );
     let mut b = server(&redis, &ttl);
     b.wait_for_log("Ada is on another server");
     let mut bob = connect(&b);
@@ -764,4 +770,28 @@ fn each_connection_is_told_its_server_and_how_many_the_room_spans() {
         receive_any(&mut ada),
         json!({"type": "span", "node": node_of(&a), "servers": 1})
     );
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_connection_that_joins_after_the_span_changed_hears_the_new_span() {
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "2"];
+    let a = server(&redis, &ttl);
+    // Ada opens her page while A is alone, and has not joined yet.
+    let mut ada = connect(&a);
+    assert_eq!(receive_any(&mut ada)["servers"], 1);
+    let (mut watcher, _) = join(&a, "Watcher");
+    let _b = server(&redis, &ttl);
+    // Once A has told its members of B, Ada joins: her page must not keep
+    // saying that the room spans one server.
+    loop {
+        let news = receive_any(&mut watcher);
+        if news["type"] == "span" && news["servers"] == 2 {
+            break;
+        }
+    }
+    send(&mut ada, json!({"type": "join", "name": "Ada"}));
+    assert_eq!(field(&receive_any(&mut ada), "type"), "welcome");
+    assert_eq!(receive_any(&mut ada)["servers"], 2);
 }

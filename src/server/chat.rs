@@ -210,6 +210,13 @@ pub trait Elsewhere: Send + Sync {
     fn release(&self, name: &str);
     /// The names of members elsewhere, for a newcomer's welcome.
     fn names(&self) -> Vec<String>;
+    /// What a newcomer is told right after its welcome, if anything.
+    /// Chapter 14 says again how many servers the room spans: that may
+    /// have changed between the greeting and the join, and changes are
+    /// told to members only.
+    fn after_welcome(&self) -> Option<FromRoom> {
+        None
+    }
     /// `name` joined here.
     fn joined(&self, name: &str);
     /// `from`, a member here, said `text`.
@@ -361,6 +368,11 @@ impl Room {
         };
         // The newcomer's queue is empty: this cannot be full.
         let _ = member.queue.offer(encode(&welcome));
+        if let Some(news) = elsewhere.and_then(|elsewhere| elsewhere.after_welcome()) {
+            // A queue of one frame drops this; the page then shows the
+            // span it was greeted with, until the next change.
+            let _ = member.queue.offer(encode(&news));
+        }
         if let Some(elsewhere) = elsewhere {
             elsewhere.joined(&member.name);
         }
