@@ -3,7 +3,9 @@
 //! following along in Chromium would meet them. Then two tabs talk to each
 //! other through chapter 11's chat room, Chromium agrees on
 //! permessage-deflate with chapter 12, and two tabs on two chapter 14
-//! servers talk through Redis (which needs `redis-server` too).
+//! servers talk through Redis (which needs `redis-server` too). Last, a
+//! reader walks the book chapter by chapter and searches it (which needs
+//! mdBook 0.5: `cargo install mdbook --locked --version ^0.5`).
 //!
 //! Needs Debian's Chromium and playwright-core, which `tests/browser/setup`
 //! installs. So that a plain `cargo test` never counts them as passed where
@@ -68,8 +70,21 @@ fn drive(server: &Server, scenario: &[&str], screenshot_name: &str) -> PathBuf {
     screenshot
 }
 
+/// With `UPDATE_SCREENSHOTS=1`, keeps `screenshot` as the picture of the
+/// chapter `stem` that the book shows (`book/src/screenshots/STEM.png`).
+/// Only on request, so running the tests never changes the tree.
+fn keep_for_the_book(screenshot: &Path, stem: &str) {
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let kept = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("book/src/screenshots")
+            .join(format!("{stem}.png"));
+        std::fs::copy(screenshot, &kept).expect("the screenshot is copied");
+        eprintln!("updated {}", kept.display());
+    }
+}
+
 #[test]
-#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+#[ignore = "a browser test, run on request (CI runs it): cargo test --test browser -- --ignored; needs Chromium and playwright-core (bash tests/browser/setup)"]
 fn chromium_shows_loud_and_clear_from_chapter_4() {
     assert_browser_ready();
     let server = Server::start(env!("CARGO_BIN_EXE_04-reply"), &[]);
@@ -78,35 +93,31 @@ fn chromium_shows_loud_and_clear_from_chapter_4() {
     // addresses itself (no DNS) and moves on to the next one when one
     // refuses, so the address learners are given works and is checked here.
     let url = format!("http://localhost:{}/", server.port);
-    drive(
+    let screenshot = drive(
         &server,
         &["page-shows", &url, "Loud and clear!"],
         "browser-04-reply.png",
     );
+    keep_for_the_book(&screenshot, "04-reply");
     server.wait_for_log("Sending response: \"Loud and clear!\"");
 }
 
 #[test]
-#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+#[ignore = "a browser test, run on request (CI runs it): cargo test --test browser -- --ignored; needs Chromium and playwright-core (bash tests/browser/setup)"]
 fn chromium_chat_between_two_tabs() {
     assert_browser_ready();
     let server = Server::start(env!("CARGO_BIN_EXE_11-chat"), &[]);
     let url = format!("http://localhost:{}/", server.port);
-    // Saved on every run, under target/. The README shows a copy committed
-    // as tests/browser/chat.png, refreshed only on request, so running the
-    // tests never changes the tree:
-    //     UPDATE_SCREENSHOTS=1 cargo test --test browser chat -- --ignored
+    // Saved on every run, under target/. The book and the README show a
+    // copy committed as book/src/screenshots/11-chat.png, refreshed only on
+    // request: UPDATE_SCREENSHOTS=1 cargo test --test browser chat -- --ignored
     let screenshot = drive(&server, &["chat", &url], "browser-11-chat.png");
     server.wait_for_log("Ada: \"Hello from Ada\"");
-    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-        let committed = browser_dir().join("chat.png");
-        std::fs::copy(&screenshot, &committed).expect("the screenshot is copied");
-        eprintln!("updated {}", committed.display());
-    }
+    keep_for_the_book(&screenshot, "11-chat");
 }
 
 #[test]
-#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+#[ignore = "a browser test, run on request (CI runs it): cargo test --test browser -- --ignored; needs Chromium and playwright-core (bash tests/browser/setup)"]
 fn chromium_agrees_on_permessage_deflate_with_chapter_12() {
     assert_browser_ready();
     let server = Server::start(env!("CARGO_BIN_EXE_12-compression"), &[]);
@@ -116,11 +127,12 @@ fn chromium_agrees_on_permessage_deflate_with_chapter_12() {
         &["page-shows", &url, "Extension agreed: permessage-deflate"],
         "browser-12-extension.png",
     );
-    drive(
+    let screenshot = drive(
         &server,
         &["page-shows", &url, "Received: Can you hear me?"],
         "browser-12-compression.png",
     );
+    keep_for_the_book(&screenshot, "12-compression");
     // Chromium's own offer, our answer, and its message arriving
     // compressed (RSV1) and echoed compressed.
     server.wait_for_log(
@@ -131,7 +143,7 @@ fn chromium_agrees_on_permessage_deflate_with_chapter_12() {
 }
 
 #[test]
-#[ignore = "needs Chromium: bash tests/browser/setup, then cargo test --test browser -- --ignored"]
+#[ignore = "a browser test, run on request (CI runs it): cargo test --test browser -- --ignored; needs Chromium and playwright-core (bash tests/browser/setup), and redis-server"]
 fn chromium_chat_across_two_servers_through_redis() {
     assert_browser_ready();
     let mut redis = Redis::start();
@@ -173,6 +185,81 @@ fn chromium_chat_across_two_servers_through_redis() {
         b.log()
     );
     eprint!("{said}");
+    keep_for_the_book(&screenshot, "14-chat-cluster");
     a.wait_for_log("Bob, on another server: \"Hi Ada, Bob here, on server B\"");
     b.wait_for_log("Ada, on another server: \"Through Redis, both ways\"");
+}
+
+/// The chapters the book must walk through, in order, as `drive.mjs book`
+/// takes them: each `steps/` file by name, numbered ones first, and
+/// `+diff` on every numbered chapter after the first (those have a base).
+fn book_chapters() -> String {
+    let steps = Path::new(env!("CARGO_MANIFEST_DIR")).join("steps");
+    let mut names: Vec<String> = std::fs::read_dir(&steps)
+        .expect("steps/ is readable")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    let numbered = |name: &str| name.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    names.sort_by_key(|name| (!numbered(name), name.clone()));
+    let first = names.first().cloned();
+    names
+        .iter()
+        .map(|name| {
+            if numbered(name) && Some(name) != first.as_ref() {
+                format!("{name}+diff")
+            } else {
+                name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+#[ignore = "a browser test, run on request (CI runs it): cargo test --test browser -- --ignored; needs Chromium and playwright-core (bash tests/browser/setup) and mdBook 0.5 (cargo install mdbook --locked --version ^0.5)"]
+fn chromium_reads_the_book() {
+    assert_browser_ready();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = Path::new(env!("CARGO_TARGET_TMPDIR")).join("book");
+    let build = Command::new("mdbook")
+        .arg("build")
+        .arg(root.join("book"))
+        .arg("--dest-dir")
+        .arg(&built)
+        .output()
+        .expect("mdbook runs: cargo install mdbook --locked --version ^0.5");
+    assert!(
+        build.status.success(),
+        "mdbook build failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    // Opened from disk, as a reader without a server would.
+    let url = format!("file://{}", built.join("index.html").display());
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-book.png");
+    let output = Command::new("node")
+        .arg(browser_dir().join("drive.mjs"))
+        .args(["book", &url, &book_chapters()])
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .env("FORCE_COLOR", "0")
+        .output()
+        .expect("node runs (Node.js 20 or newer)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}\nscreenshot: {}",
+        String::from_utf8_lossy(&output.stderr),
+        screenshot.display()
+    );
+    eprint!("{stdout}");
+    // The README shows a copy, refreshed only on request:
+    //     UPDATE_SCREENSHOTS=1 cargo test --test browser book -- --ignored
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let committed = browser_dir().join("book.png");
+        std::fs::copy(&screenshot, &committed).expect("the screenshot is copied");
+        eprintln!("updated {}", committed.display());
+    }
 }

@@ -4,6 +4,7 @@
 //   node drive.mjs page-shows URL TEXT [--screenshot FILE] [--timeout SECONDS]
 //   node drive.mjs chat URL [--screenshot FILE] [--timeout SECONDS]
 //   node drive.mjs cluster-chat URL_A URL_B [--screenshot FILE] [--timeout SECONDS]
+//   node drive.mjs book URL CHAPTERS [--screenshot FILE] [--timeout SECONDS]
 //
 // Exit status: 0 when the scenario passed, 1 when it failed (the message
 // includes what the page showed), 2 for a usage error.
@@ -161,6 +162,95 @@ scenarios["cluster-chat"] = {
   },
 };
 
+// The book (mdBook, built from the chapters): from its first page, follow
+// the "next" links through every page; each chapter named in CHAPTERS must
+// come in that order and show its lesson's code, its "You should see"
+// block and, when its name ends in "+diff", the diff against its base.
+// Then the search box must find "Sec-WebSocket-Accept" in chapter 2, and the
+// screenshot is of the page named by BOOK_SCREENSHOT_PAGE's chapter.
+scenarios.book = {
+  usage: "book URL CHAPTERS     walk the book's \"next\" links; each of CHAPTERS (a,b+diff,…) shows its code, diff and output",
+  arity: 2,
+  async run(context, [url, list], options) {
+    const expected = list.split(",").map((entry) => {
+      const [name, diff] = entry.split("+");
+      return { name, diff: diff === "diff" };
+    });
+    const tab = await openTab(context, url, BOOK_VIEWPORT);
+    const walked = [];
+    const pageName = () => decodeURIComponent(new URL(tab.url()).pathname.split("/").pop()).replace(/\.html$/, "");
+    for (let pages = 0; ; pages += 1) {
+      if (pages > 200) throw new Failure(`more than 200 pages: the "next" links go round in circles`);
+      const chapter = expected.find((entry) => entry.name === pageName());
+      if (chapter) {
+        walked.push(chapter.name);
+        await checkChapterPage(tab, chapter);
+      }
+      const next = tab.locator('a[rel~="next"]:visible').first();
+      if ((await next.count()) === 0) break;
+      await Promise.all([tab.waitForEvent("load"), next.click()]);
+    }
+    const names = expected.map((entry) => entry.name);
+    if (JSON.stringify(walked) !== JSON.stringify(names)) {
+      throw new Failure(`the "next" links led through ${JSON.stringify(walked)}, expected ${JSON.stringify(names)}`);
+    }
+
+    // The search box, as a reader opens it: the "S" key.
+    await tab.keyboard.press("s");
+    const box = tab.locator('input[type="search"]:visible').first();
+    await step(tab, "open the search box on the key S", () => box.waitFor({ timeout: options.timeout }));
+    // The book searches when a key is released (or, if its index is still
+    // loading, once it has loaded): one key after the text, not one search
+    // per letter.
+    await box.fill("Sec-WebSocket-Accept");
+    await box.press("End");
+    const hit = tab.locator('[id$="searchresults"] a[href*="02-handshake.html"]').first();
+    await step(tab, 'list chapter 2 among the results for "Sec-WebSocket-Accept"', () =>
+      hit.waitFor({ timeout: options.timeout }),
+    );
+    const results = await tab.locator('[id$="searchresults"] a').count();
+
+    if (options.screenshot) {
+      const shown = expected.find((entry) => entry.diff) || expected[0];
+      // From "Try it" down: the commands, the lesson's code, the diff.
+      await tab.goto(new URL(`${shown.name}.html#try-it`, url).href, { waitUntil: "load" });
+      await tab.screenshot({ path: options.screenshot }).catch((error) => console.error(`could not save the screenshot: ${error.message}`));
+    }
+    for (const problem of tab.problems) throw new Failure(`the book reported a problem: ${problem}`);
+    return `walked ${walked.length} chapters in order, each with its code, diff and output; search found chapter 2 among ${results} results`;
+  },
+};
+
+/** A book page shows its lesson's code, its diff (if it has a base) and
+ * "You should see" followed by the output. */
+async function checkChapterPage(tab, chapter) {
+  const where = `${chapter.name}.html`;
+  const text = (selector) => tab.$$eval(selector, (nodes) => nodes.map((node) => node.textContent));
+  const code = await text("main pre code.language-rust");
+  if (!code.some((block) => block.trim().length > 0)) {
+    throw new Failure(`${where} shows no Rust code\n` + (await describe(tab)));
+  }
+  if (code.some((block) => block.includes("{{#"))) {
+    throw new Failure(`${where} shows an include that was not replaced`);
+  }
+  const diffs = await text("main pre code.language-diff");
+  if (chapter.diff && !diffs.some((block) => /^--- steps\/.*\n\+\+\+ steps\//.test(block))) {
+    throw new Failure(`${where} shows no diff against its base\n` + (await describe(tab)));
+  }
+  const output = await tab.$$eval("main h2", (headings) => {
+    const heading = headings.find((node) => node.textContent.trim() === "You should see");
+    let node = heading && heading.nextElementSibling;
+    while (node && node.tagName !== "PRE" && node.tagName !== "H2") node = node.nextElementSibling;
+    return node && node.tagName === "PRE" ? node.textContent : null;
+  });
+  if (!output || output.trim().length === 0) {
+    throw new Failure(`${where} shows no "You should see" output\n` + (await describe(tab)));
+  }
+}
+
+/** The book's pages: wide enough for the chapter list beside the text. */
+const BOOK_VIEWPORT = { width: 1280, height: 900 };
+
 // --- helpers for scenarios -------------------------------------------------
 
 /** The chat's tabs: the size of the screenshot in the README. */
@@ -215,7 +305,8 @@ async function openTab(context, url, viewport) {
   } catch (error) {
     throw new Failure(`could not open ${url}: ${error.message.split("\n")[0]}`);
   }
-  if (!response || !response.ok()) {
+  // A page opened from disk (file:) has no HTTP response to check.
+  if (!url.startsWith("file:") && (!response || !response.ok())) {
     throw new Failure(`${url} answered ${response ? response.status() : "nothing"}`);
   }
   return tab;
