@@ -67,6 +67,16 @@
 //! Try it: `cargo run --bin 12-compression`, open <http://localhost:2345>:
 //! the page shows the extension your browser agreed to, and the log shows
 //! each message's size compressed and raw.
+//!
+//! You should see, among its narration (connection #1 is the page itself;
+//! `snapshots/12-compression.snap` pins the same lines for a client's
+//! connection #1):
+//!
+//! ```text
+//! #2 offered "permessage-deflate; client_max_window_bits" → agreed "permessage-deflate" (server keeps its 15-bit window between messages, client keeps its)
+//! #2 ← text 16 bytes (compressed: 18) "Can you hear me?" → echoed
+//! #2   echo compressed 16 → 18 bytes, RSV1 set: 72 4e cc 53 a8 cc 2f 55 c8 48 4d 2c 52 c8 4d b5 07 00
+//! ```
 
 use std::process::ExitCode;
 use std::sync::Arc;

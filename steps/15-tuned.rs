@@ -120,8 +120,9 @@
 //! or open <http://localhost:2345> and type into the page's box
 //! (`--verbose` tells every frame).
 //!
-//! You should see, among its narration (as pinned in
-//! `snapshots/15-tuned.snap`):
+//! You should see these lines among its narration, as
+//! `snapshots/15-tuned.snap` pins them (the client above sends its
+//! ping before the text, so there the pong comes first):
 //!
 //! ```text
 //! #1 ← text 16 bytes "Can you hear me?" → echoed
