@@ -136,6 +136,27 @@ impl Server {
         }
     }
 
+    /// Waits until the server has printed `line` (a step of a scenario
+    /// that only the log shows, such as a subscription).
+    pub fn wait_for_log(&mut self, line: &str, what: &str) -> Result<(), Failure> {
+        let deadline = Instant::now() + answer_timeout();
+        while !self.raw_log().contains(line) {
+            if let Some(status) = self.exited() {
+                return Err(Failure::plain(format!(
+                    "your server exited ({status}) before it printed {line:?} ({what})"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::plain(format!(
+                    "your server did not print {line:?} within {} s ({what})",
+                    answer_timeout().as_secs_f32()
+                )));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// Whether the process has ended, and how.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
@@ -373,5 +394,86 @@ impl Wire {
     /// A failure about frames, taken apart field by field.
     pub fn frame_mismatch(&self, why: &str, expected: &[u8], got: &[u8]) -> Failure {
         Failure::frames(why, &self.sent, expected, got)
+    }
+}
+
+/// A `redis-server` of the checker's own for chapter 14: a free loopback
+/// port, nothing saved, stopped when the check ends.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server` and waits until it answers; if it is not
+    /// installed, says so plainly.
+    pub fn start() -> Result<Redis, Failure> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !installed {
+            return Err(Failure::plain(
+                "chapter 14 needs redis-server, which is not installed here (its room spans \
+                 servers through Redis): install it (apt-get install redis-server, or brew \
+                 install redis), then check again"
+                    .into(),
+            ));
+        }
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .map_err(|error| Failure::plain(format!("no free port for Redis: {error}")))?;
+        let dir =
+            std::env::temp_dir().join(format!("workshop-redis-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| Failure::plain(format!("redis-server does not start: {error}")))?;
+        let redis = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if redis.answers() {
+                return Ok(redis);
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::plain(format!(
+                    "the checker's redis-server did not answer on port {port} within 10 s"
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether it answers PING.
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut answer = [0; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && &answer == b"+PONG\r\n"
+    }
+
+    /// `redis://127.0.0.1:PORT`, for `--redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
