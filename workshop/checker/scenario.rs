@@ -420,24 +420,32 @@ fn leave(wire: &mut Wire) -> Result<(), Failure> {
     }
 }
 
+/// Chapter 11: two members. Each step waits for its line in the log,
+/// which the room writes after telling the members: otherwise the next
+/// step's line could come first (a message is delivered, then logged).
 fn chat(server: &mut Server) -> Result<(), Failure> {
     let mut ada = join(server, "Ada")?;
+    server.wait_for_log("Ada joined", "Ada's join")?;
     let mut bob = join(server, "Bob")?;
     chat_expect(&mut ada, "joined Bob")?;
+    server.wait_for_log("Bob joined", "Bob's join")?;
     chat_send(
         &mut ada,
         serde_json::json!({"type": "say", "text": "Hello, Bob!"}),
     )?;
     chat_expect(&mut ada, "Ada: Hello, Bob!")?;
     chat_expect(&mut bob, "Ada: Hello, Bob!")?;
+    server.wait_for_log("Ada: \"Hello, Bob!\"", "Ada's message")?;
     chat_send(
         &mut bob,
         serde_json::json!({"type": "say", "text": "Hi Ada <3"}),
     )?;
     chat_expect(&mut ada, "Bob: Hi Ada <3")?;
     chat_expect(&mut bob, "Bob: Hi Ada <3")?;
+    server.wait_for_log("Bob: \"Hi Ada <3\"", "Bob's message")?;
     leave(&mut bob)?;
     chat_expect(&mut ada, "left Bob")?;
+    server.wait_for_log("Bob left", "Bob's leave")?;
     leave(&mut ada)?;
     thread::sleep(Duration::from_millis(50));
     Ok(())
