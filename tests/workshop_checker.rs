@@ -25,9 +25,12 @@ const CHECKER: &str = env!("CARGO_BIN_EXE_workshop");
 
 /// Runs the checker; returns whether it exited 0, and what it printed.
 fn checker(args: &[&str]) -> (bool, String) {
+    // Chapter 14 goes through Redis and a second server: under a loaded
+    // machine (a whole `cargo test`), a step may take over a second.
+    let timeout = if args.contains(&"14") { "5000" } else { "1000" };
     let output = Command::new(CHECKER)
         .args(args)
-        .env("WORKSHOP_TIMEOUT_MS", "1000")
+        .env("WORKSHOP_TIMEOUT_MS", timeout)
         .output()
         .expect("the checker runs");
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -644,8 +647,10 @@ fn our_own_echoes_heard_back_are_named() {
         "if envelope.node.is_empty() {",
     );
     assert!(!passed, "{said}");
-    // Ada's own join, heard back through Redis as if from another server.
-    assert!(said.contains("expected \"joined Bob\""), "{said}");
+    // Ada's own join, heard back through Redis as if from another server,
+    // arrives where another message was expected (which one depends on
+    // timing).
+    assert!(said.contains("a different chat message"), "{said}");
     assert!(
         said.contains("got \"{\\\"name\\\":\\\"Ada\\\",\\\"type\\\":\\\"joined\\\"}\""),
         "{said}"
