@@ -662,8 +662,8 @@ fn advance(number: usize, options: &Options) {
 fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
     if !starter::has_starter(number) {
         return Err(format!(
-            "chapter {number} has no starter yet (its lessons cannot be cut from \
-             steps/{}.rs); `cargo run --bin workshop -- start {}` goes on after it",
+            "no starter yet (its lessons cannot be cut from steps/{}.rs); \
+             `cargo run --bin workshop -- start {}` goes on after it",
             name(number),
             number + 1
         ));

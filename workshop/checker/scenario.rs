@@ -602,6 +602,16 @@ fn chat_across_servers(server: &mut Server, url: &str) -> Result<(), Failure> {
     other.wait_for_log("Subscribed to chat:room", "the other server")?;
     let mut ada = join(server, "Ada")?;
     server.wait_for_log("Ada joined", "Ada's join")?;
+    // Bob's welcome lists whom his server has heard of: Ada, once heard.
+    other
+        .wait_for_log("Ada joined on another server", "")
+        .map_err(|_| {
+            Failure::plain(format!(
+                "the other server (the reference) never heard that Ada joined on yours within \
+                 {} s: does your server publish each join on chat:room, in an envelope?",
+                answer_timeout().as_secs_f32()
+            ))
+        })?;
     let mut bob = join(&mut other, "Bob")?;
     chat_expect(&mut ada, "joined Bob")?;
     server.wait_for_log(

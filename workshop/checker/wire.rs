@@ -422,10 +422,26 @@ impl Redis {
                     .into(),
             ));
         }
+        // A port is free when picked, but another program may take it
+        // before redis-server binds it: then ours exits, and whoever
+        // answers there is not ours (its `dir` tells). Three tries.
+        let mut why = String::new();
+        for _ in 0..3 {
+            match Redis::start_on_a_free_port() {
+                Ok(redis) => return Ok(redis),
+                Err(error) => why = error,
+            }
+        }
+        Err(Failure::plain(format!(
+            "the checker's redis-server did not start: {why}"
+        )))
+    }
+
+    fn start_on_a_free_port() -> Result<Redis, String> {
         let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|listener| listener.local_addr())
             .map(|address| address.port())
-            .map_err(|error| Failure::plain(format!("no free port for Redis: {error}")))?;
+            .map_err(|error| format!("no free port: {error}"))?;
         let dir =
             std::env::temp_dir().join(format!("workshop-redis-{}-{port}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -437,32 +453,34 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|error| Failure::plain(format!("redis-server does not start: {error}")))?;
-        let redis = Redis { child, port };
+            .map_err(|error| format!("it does not run: {error}"))?;
+        let mut redis = Redis { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if redis.answers() {
-                return Ok(redis);
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                return Err(format!("it exited ({status}) on port {port}"));
+            }
+            if let Some(answer) = redis.ask(b"CONFIG GET dir\r\n") {
+                if answer.contains(&*dir.to_string_lossy()) {
+                    return Ok(redis);
+                }
+                return Err(format!("port {port} was taken by another Redis"));
             }
             if Instant::now() > deadline {
-                return Err(Failure::plain(format!(
-                    "the checker's redis-server did not answer on port {port} within 10 s"
-                )));
+                return Err(format!("it did not answer on port {port} within 10 s"));
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Whether it answers PING.
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
-            return false;
-        };
+    /// One inline command's answer, if anything answers.
+    fn ask(&self, command: &[u8]) -> Option<String> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).ok()?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut answer = [0; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut answer).is_ok()
-            && &answer == b"+PONG\r\n"
+        stream.write_all(command).ok()?;
+        let mut answer = [0; 512];
+        let read = stream.read(&mut answer).ok()?;
+        (read > 0).then(|| String::from_utf8_lossy(&answer[..read]).into_owned())
     }
 
     /// `redis://127.0.0.1:PORT`, for `--redis`.
