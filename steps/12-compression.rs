@@ -31,9 +31,11 @@
 //! parameter twice is *declined* (RFC 7692 §5), and the next offer tried;
 //! if none is left, the connection goes on uncompressed. The server never
 //! fails the handshake over an offer: only the client fails, when our
-//! answer is not something it offered. The parsing and the choice are
-//! `protocol::extension`; this chapter tells the story and answers in the
-//! `101` (`opening::perform_negotiating`).
+//! answer is not something it offered. This chapter parses the offers,
+//! chooses one and writes the answer itself (`offers_in`, `agreement_for`,
+//! `choose`, `answer_for`), with the library's types for what they
+//! produce (`extension::Offer`, `DeflateAgreement`, `Decline`), and
+//! answers in the `101` (`opening::perform_negotiating`).
 //!
 //! **On the wire.** A compressed message has RSV1 set on its first frame,
 //! and only there: continuation frames and control frames never carry it.
@@ -63,19 +65,22 @@
 //! **What graduates.** Nothing new in the engine's shape: the session
 //! learns the agreement as state (`Session::with_deflate`), and chapter
 //! 10, which never negotiates, runs the very same code with RSV1 forbidden.
+//! The negotiation written here is also `protocol::extension`
+//! (`parse_offers`, `negotiate`, `DeflateAgreement::response`), which the
+//! library's other users call.
 //!
 //! Try it: `cargo run --bin 12-compression`, open <http://localhost:2345>:
 //! the page shows the extension your browser agreed to, and the log shows
 //! each message's size compressed and raw.
 //!
-//! You should see, among its narration (connection #1 is the page itself;
-//! `snapshots/12-compression.snap` pins the same lines for a client's
-//! connection #1):
+//! You should see, among its narration (as pinned in
+//! `snapshots/12-compression.snap`; in a browser they are connection #2,
+//! after the page's own #1):
 //!
 //! ```text
-//! #2 offered "permessage-deflate; client_max_window_bits" → agreed "permessage-deflate" (server keeps its 15-bit window between messages, client keeps its)
-//! #2 ← text 16 bytes (compressed: 18) "Can you hear me?" → echoed
-//! #2   echo compressed 16 → 18 bytes, RSV1 set: 72 4e cc 53 a8 cc 2f 55 c8 48 4d 2c 52 c8 4d b5 07 00
+//! #1 offered "permessage-deflate; client_max_window_bits" → agreed "permessage-deflate" (server keeps its 15-bit window between messages, client keeps its)
+//! #1 ← text 16 bytes (compressed: 18) "Can you hear me?" → echoed
+//! #1   echo compressed 16 → 18 bytes, RSV1 set: 72 4e cc 53 a8 cc 2f 55 c8 48 4d 2c 52 c8 4d b5 07 00
 //! ```
 
 use std::process::ExitCode;
@@ -85,7 +90,7 @@ use std::time::Duration;
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
-use websocket_from_scratch::protocol::extension::{self, DeflateAgreement};
+use websocket_from_scratch::protocol::extension::{Decline, DeflateAgreement, Offer};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::http::Request;
@@ -182,7 +187,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     let mut agreed = None;
     let opening = opening::perform_negotiating(connection, &mut |request| {
         agreed = negotiate(request);
-        agreed.map(|agreement| agreement.response())
+        agreed.map(|agreement| answer_for(&agreement))
     })?;
     if opening == Opening::ServedPage {
         return Ok(());
@@ -217,7 +222,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
 /// Reads the client's offers, takes the first permessage-deflate one we
 /// can honour, and tells what became of each.
 fn negotiate(request: &Request) -> Option<DeflateAgreement> {
-    let offers = extension::parse_offers(handshake::extension_offers(request));
+    let offers = offers_in(handshake::extension_offers(request));
     if offers.is_empty() {
         narrate::summary("no extension offered: messages go uncompressed");
         return None;
@@ -225,11 +230,11 @@ fn negotiate(request: &Request) -> Option<DeflateAgreement> {
     for offer in &offers {
         narrate::received(format!("Extension offered: {offer}"));
     }
-    let negotiation = extension::negotiate(&offers);
-    for (offer, why) in &negotiation.declined {
+    let (agreed, declined) = choose(&offers);
+    for (offer, why) in &declined {
         narrate::summary(format!("declined \"{offer}\": {why}"));
     }
-    match negotiation.agreed {
+    match agreed {
         Some(agreement) => {
             narrate::summary(format!(
                 "offered {:?} → agreed {:?} ({})",
@@ -238,7 +243,7 @@ fn negotiate(request: &Request) -> Option<DeflateAgreement> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-                agreement.response(),
+                answer_for(&agreement),
                 describe(&agreement)
             ));
             Some(agreement)
@@ -248,6 +253,162 @@ fn negotiate(request: &Request) -> Option<DeflateAgreement> {
             None
         }
     }
+}
+
+/// The offers in the `Sec-WebSocket-Extensions` headers, in order: an
+/// extension's name, then its parameters, each with or without a value.
+fn offers_in<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Offer> {
+    let mut offers = Vec::new();
+    // lesson: offers at commas, parameters at semicolons (not inside quotes)
+    for value in values {
+        for item in split_outside_quotes(value, ',') {
+            let mut parts = split_outside_quotes(&item, ';').into_iter();
+            let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            if name.is_empty() {
+                continue;
+            }
+            let mut params = Vec::new();
+            for param in parts {
+                match param.split_once('=') {
+                    Some((key, value)) => {
+                        let value = value.trim();
+                        let unquoted =
+                            match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                                Some(inner) => inner.replace('\\', ""),
+                                None => value.to_string(),
+                            };
+                        params.push((key.trim().to_ascii_lowercase(), Some(unquoted)));
+                    }
+                    None => params.push((param.trim().to_ascii_lowercase(), None)),
+                }
+            }
+            offers.push(Offer { name, params });
+        }
+    }
+    // end of lesson
+    offers
+}
+
+/// `text` cut at each `separator` that is not inside a quoted string.
+fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if c == separator && !quoted => {
+                pieces.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(current) = pieces.last_mut() {
+            current.push(c);
+        }
+    }
+    pieces
+}
+
+/// The first permessage-deflate offer we can honour, and the ones passed
+/// over before it, with why. Other extensions are declined by omission.
+fn choose(offers: &[Offer]) -> (Option<DeflateAgreement>, Vec<(Offer, Decline)>) {
+    let mut declined = Vec::new();
+    // lesson: the first permessage-deflate offer we can honour; why each before it was not
+    for offer in offers
+        .iter()
+        .filter(|offer| offer.name == "permessage-deflate")
+    {
+        match agreement_for(offer) {
+            Ok(agreement) => return (Some(agreement), declined),
+            Err(why) => declined.push((offer.clone(), why)),
+        }
+    }
+    // end of lesson
+    (None, declined)
+}
+
+/// What one offer of permessage-deflate asks of us (RFC 7692 §7.1), or
+/// why we decline it: a parameter unknown, twice, or with a bad value.
+fn agreement_for(offer: &Offer) -> Result<DeflateAgreement, Decline> {
+    let mut agreement = DeflateAgreement {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        server_window_requested: false,
+        client_max_window_bits: None,
+    };
+    // lesson: RFC 7692 §7.1's four parameters, each at most once
+    let mut seen: Vec<&str> = Vec::new();
+    for (param, value) in &offer.params {
+        if seen.contains(&param.as_str()) {
+            return Err(Decline::Repeated(param.clone()));
+        }
+        seen.push(param);
+        let bad = || Decline::BadValue {
+            param: param.clone(),
+            value: value.clone(),
+        };
+        match param.as_str() {
+            "server_no_context_takeover" if value.is_none() => {
+                agreement.server_no_context_takeover = true
+            }
+            "client_no_context_takeover" if value.is_none() => {
+                agreement.client_no_context_takeover = true
+            }
+            "server_no_context_takeover" | "client_no_context_takeover" => return Err(bad()),
+            "server_max_window_bits" => {
+                agreement.server_max_window_bits = window_bits(value).ok_or_else(bad)?;
+                agreement.server_window_requested = true;
+            }
+            // Without a value it only says the client could honour a
+            // limit; with one, it is the client's own window.
+            "client_max_window_bits" if value.is_none() => {}
+            "client_max_window_bits" => {
+                agreement.client_max_window_bits = Some(window_bits(value).ok_or_else(bad)?)
+            }
+            _ => return Err(Decline::UnknownParameter(param.clone())),
+        }
+    }
+    // end of lesson
+    Ok(agreement)
+}
+
+/// A window size as RFC 7692 §7.1.2 writes it: a decimal 8 to 15, no
+/// leading zero.
+fn window_bits(value: &Option<String>) -> Option<u8> {
+    // lesson: a decimal from 8 to 15, no leading zero
+    let text = value.as_deref()?;
+    if text.is_empty() || text.starts_with('0') || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u8>()
+        .ok()
+        .filter(|bits| (8..=15).contains(bits))
+    // end of lesson
+}
+
+/// The value of our `Sec-WebSocket-Extensions` answer: the extension, and
+/// every parameter the client must know we accepted.
+fn answer_for(agreement: &DeflateAgreement) -> String {
+    let mut answer = String::from("permessage-deflate");
+    // lesson: repeat what the client must see accepted
+    if agreement.server_no_context_takeover {
+        answer.push_str("; server_no_context_takeover");
+    }
+    if agreement.client_no_context_takeover {
+        answer.push_str("; client_no_context_takeover");
+    }
+    if agreement.server_window_requested {
+        answer.push_str(&format!(
+            "; server_max_window_bits={}",
+            agreement.server_max_window_bits
+        ));
+    }
+    // end of lesson
+    answer
 }
 
 /// What an agreement means for this connection, in words.

@@ -313,7 +313,6 @@ fn take_a_seat(
     result
 }
 
-// lesson: one channel for the room, and an envelope saying which server published what
 /// The one channel every server of the room publishes on and listens to.
 const CHANNEL: &str = "chat:room";
 
@@ -328,7 +327,6 @@ struct Envelope {
     v: u64,
     event: FromRoom,
 }
-// end of lesson
 
 /// The room's members on other servers, reached through Redis.
 struct Cluster {
@@ -372,11 +370,11 @@ impl Cluster {
         Ok(())
     }
 
-    // lesson: publish each event of this room, numbered, with this server's node id
     /// Publishes `event`, whose version of our members is `v`. Called
     /// under the room's lock, which keeps `seq` in the order of events:
     /// it only queues.
     fn publish(&self, v: u64, event: FromRoom) {
+        // lesson: publish the event in an envelope: this server's node id, the next seq, v
         let envelope = Envelope {
             node: self.node.clone(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
@@ -386,8 +384,8 @@ impl Cluster {
         if let Ok(json) = serde_json::to_string(&envelope) {
             self.broker.publish(json);
         }
+        // end of lesson
     }
-    // end of lesson
 
     /// The subscriber's thread: one call per thing heard, in order.
     fn hear(&self, heard: Heard) {
@@ -395,7 +393,7 @@ impl Cluster {
             Heard::Reachable => self.presence.reachable(),
             Heard::Unreachable(why) => self.presence.unreachable(&why),
             Heard::Message(json) => {
-                // lesson: read the envelope, and drop our own echoes
+                // lesson: read the envelope; drop our own echoes, hear the others' events
                 let Ok(envelope) = serde_json::from_str::<Envelope>(&json) else {
                     return; // not one of ours
                 };
@@ -403,10 +401,40 @@ impl Cluster {
                 if envelope.node == self.node {
                     return;
                 }
-                // end of lesson
                 self.hear_event(envelope);
+                // end of lesson
             }
         }
+    }
+
+    /// What an event from server `node` tells: how many of its events were
+    /// lost before it, why it is refused if it breaks the room's rules, and
+    /// whether it is news to tell our members (a join or leave already
+    /// known, or from an older list of its members, is not).
+    fn take_in(
+        &self,
+        node: &str,
+        seq: u64,
+        v: u64,
+        event: &FromRoom,
+    ) -> (u64, Option<String>, bool) {
+        // lesson: count what was lost since that server's last publication, and take in who is there
+        let missed = match self.presence.heard(node, seq) {
+            Some(last) => seq.saturating_sub(last + 1),
+            None => 0, // the first heard from it: nothing to compare with
+        };
+        // Anyone who can reach Redis can publish: what comes from there
+        // must obey the room's rules, as a member's message here does.
+        let refused = check_heard(event).err();
+        let news = match event {
+            _ if refused.is_some() => false,
+            FromRoom::Joined { name } => self.presence.heard_joined(node, v, name),
+            FromRoom::Left { name } => self.presence.heard_left(node, v, name),
+            FromRoom::Message { .. } => true,
+            _ => false,
+        };
+        (missed, refused, news)
+        // end of lesson
     }
 
     /// An event from another server.
@@ -417,22 +445,7 @@ impl Cluster {
             v,
             event,
         } = envelope;
-        // lesson: count what was lost since that server's last publication, and take in who is there
-        let missed = match self.presence.heard(&node, seq) {
-            Some(last) => seq.saturating_sub(last + 1),
-            None => 0, // the first heard from it: nothing to compare with
-        };
-        // Anyone who can reach Redis can publish: what comes from there
-        // must obey the room's rules, as a member's message here does.
-        let refused = check_heard(&event).err();
-        let news = match &event {
-            _ if refused.is_some() => false,
-            FromRoom::Joined { name } => self.presence.heard_joined(&node, v, name),
-            FromRoom::Left { name } => self.presence.heard_left(&node, v, name),
-            FromRoom::Message { .. } => true,
-            _ => false,
-        };
-        // end of lesson
+        let (missed, refused, news) = self.take_in(&node, seq, v, &event);
         if missed > 0 {
             narrate::problem(format!(
                 "{missed} events from another server were lost (published while this server \
@@ -507,26 +520,30 @@ impl Elsewhere for Cluster {
         Some(self.presence.span())
     }
 
-    // lesson: publish each join, message and leave of this room
     fn joined(&self, name: &str) {
+        // lesson: publish the join, with the version of our members it makes
         let joined = FromRoom::Joined { name: name.into() };
         self.presence.joined(name, |v| self.publish(v, joined));
+        // end of lesson
     }
 
     fn said(&self, from: &str, text: &str) {
+        // lesson: publish the message, with the version of our members now
         let v = self.presence.version();
         let message = FromRoom::Message {
             from: from.into(),
             text: text.into(),
         };
         self.publish(v, message);
+        // end of lesson
     }
 
     fn left(&self, name: &str) {
+        // lesson: publish the leave, with the version of our members it makes
         let left = FromRoom::Left { name: name.into() };
         self.presence.left(name, |v| self.publish(v, left));
+        // end of lesson
     }
-    // end of lesson
 }
 
 /// The room's rules for names and text, applied to an event heard from

@@ -22,7 +22,7 @@ impl Failure {
         Failure {
             line: format!(
                 "{why}: sent {}, expected {}, got {}",
-                show(sent),
+                sent_shown(sent),
                 show(expected),
                 show(got)
             ),
@@ -33,15 +33,7 @@ impl Failure {
     /// `sent` is the last thing the failing step sent (a frame, or the
     /// handshake's request).
     pub fn frames(why: &str, sent: &[u8], expected: &[u8], got: &[u8]) -> Failure {
-        let frames = Decoded::all(sent);
-        let sent = match frames.as_slice() {
-            [frame] if frame.masked.is_some() => frame.to_string(),
-            [_, ..] if frames.iter().all(|frame| frame.masked.is_some()) => {
-                let each: Vec<String> = frames.iter().map(Decoded::to_string).collect();
-                format!("{} frames:\n    {}", frames.len(), each.join("\n    "))
-            }
-            _ => show(sent),
-        };
+        let sent = sent_shown(sent);
         let mut line = format!("{why}\n  sent      {sent}");
         let expected_frame = Decoded::from(expected);
         let got_frame = Decoded::from(got);
@@ -87,6 +79,20 @@ impl fmt::Display for Failure {
 }
 
 /// Bytes as text (escaped) and as numbers, both cut short.
+/// What the checker sent: its masked frames taken apart and unmasked, or
+/// the bytes (a request head) as text.
+fn sent_shown(sent: &[u8]) -> String {
+    let frames = Decoded::all(sent);
+    match frames.as_slice() {
+        [frame] if frame.masked.is_some() => frame.to_string(),
+        [_, ..] if frames.iter().all(|frame| frame.masked.is_some()) => {
+            let each: Vec<String> = frames.iter().map(Decoded::to_string).collect();
+            format!("{} frames:\n    {}", frames.len(), each.join("\n    "))
+        }
+        _ => show(sent),
+    }
+}
+
 pub fn show(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "nothing".into();

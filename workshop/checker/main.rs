@@ -121,7 +121,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 Ok(n) if (1..=CHAPTERS.len()).contains(&n) => options.chapter = Some(n),
                 _ => {
                     return Err(format!(
-                        "unknown argument {number:?} (chapters are 1 to 11)"
+                        "unknown argument {number:?} (chapters are 1 to {})",
+                        CHAPTERS.len()
                     ));
                 }
             },
@@ -130,8 +131,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let needs_chapter = ["check", "hint", "reset", "solution"];
     if needs_chapter.contains(&options.command.as_str()) && options.chapter.is_none() {
         return Err(format!(
-            "`{}` needs a chapter number, 1 to 11",
-            options.command
+            "`{}` needs a chapter number, 1 to {}",
+            options.command,
+            CHAPTERS.len()
         ));
     }
     Ok(options)
@@ -247,6 +249,7 @@ fn binary(number: usize, options: &Options) -> Result<Option<PathBuf>, String> {
     let bin = match &options.whose {
         Whose::Binary(path) => return Ok(Some(path.clone())),
         Whose::Reference => name(number).to_string(),
+        Whose::Starter if !starter::has_starter(number) => return Ok(None),
         Whose::Starter => format!("workshop-{number:02}"),
         Whose::Attendee => {
             let file = own_file(&options.dir, number);
@@ -285,6 +288,17 @@ fn verdict(number: usize, options: &Options) -> Verdict {
             };
         }
     };
+    // Chapter 14's other server is the reference's.
+    if number == 14
+        && !options.no_build
+        && !matches!(options.whose, Whose::Reference)
+        && let Err(errors) = build(name(14))
+    {
+        return Verdict::Fail {
+            line: format!("the reference chapter 14 does not compile:\n{errors}"),
+            diff: String::new(),
+        };
+    }
     let run = scenario::play(number, &binary);
     let expected = match snapshot(number) {
         Ok(expected) => expected,
@@ -345,7 +359,7 @@ fn build(bin: &str) -> Result<(), String> {
 }
 
 /// The attendee's folder as a Cargo package of its own: the library by
-/// path, the crates chapter 2 hashes and encodes with (the versions this
+/// path, the crates the chapters use besides it (the versions this
 /// repository uses), one binary per chapter file present. Rewritten only
 /// when that changes, so that `watch` sees only the attendee's saves.
 fn write_manifest(dir: &Path) -> Result<(), String> {
@@ -359,7 +373,17 @@ fn write_manifest(dir: &Path) -> Result<(), String> {
         root().display().to_string()
     );
     for line in ours.lines() {
-        if line.starts_with("base64 = ") || line.starts_with("sha1 = ") {
+        // What chapters use besides the library: SHA-1 and base64 (2), mio
+        // (13), serde and Redis (14).
+        let used = [
+            "base64 = ",
+            "sha1 = ",
+            "mio = ",
+            "serde = ",
+            "serde_json = ",
+            "redis = ",
+        ];
+        if used.iter().any(|crate_line| line.starts_with(crate_line)) {
             text.push_str(line);
             text.push('\n');
         }
@@ -636,6 +660,14 @@ fn advance(number: usize, options: &Options) {
 /// Chapter `number`'s starter: from the attendee's own chapter before it
 /// where there is one, else from the reference alone.
 fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
+    if !starter::has_starter(number) {
+        return Err(format!(
+            "no starter yet (its lessons cannot be cut from steps/{}.rs); \
+             `cargo run --bin workshop -- start {}` goes on after it",
+            name(number),
+            number + 1
+        ));
+    }
     let reference = fs::read_to_string(reference_file(number)).map_err(|e| e.to_string())?;
     let own_previous = (number > 1)
         .then(|| fs::read_to_string(own_file(dir, number - 1)).ok())
@@ -700,7 +732,7 @@ fn hint(number: usize) -> String {
 }
 
 /// The usual mistake per chapter, said as what to watch for.
-const MISTAKES: [&str; 11] = [
+const MISTAKES: [&str; 14] = [
     "a request head ends at the first empty line; stop there, do not wait for the connection to close",
     "the GUID is 258EAFA5-E914-47DA-95CA-C5AB0DC85B11, appended to the key as text, hashed, then base64",
     "byte i is XORed with key[i % 4], in that order; the masked bytes must unmask to \"Can you hear me?\"",
@@ -712,6 +744,9 @@ const MISTAKES: [&str; 11] = [
     "the answer echoes the close code; an empty close gets an empty answer (1005 is never sent)",
     "the session does the protocol; the loop only echoes each complete message",
     "every member's messages go through its seat; leaving must free the seat",
+    "the answer repeats what was accepted (no_context_takeover, server_max_window_bits); an offer you cannot honour is declined whole, and the next one tried",
+    "read until WouldBlock and write what fits: an edge comes once, and a full socket is no error",
+    "drop your own echoes by node id: your members already heard what you published",
 ];
 
 fn reset(number: usize, options: &Options) -> bool {
@@ -804,7 +839,7 @@ fn solution(number: usize, options: &Options) -> bool {
 /// leaves a starter that does not compile cannot land.
 fn generate() -> bool {
     let mut ok = true;
-    for number in 1..=CHAPTERS.len() {
+    for number in (1..=CHAPTERS.len()).filter(|&number| starter::has_starter(number)) {
         let made = fs::read_to_string(reference_file(number))
             .map_err(|error| error.to_string())
             .and_then(|reference| starter::starter(number, &reference));

@@ -11,7 +11,7 @@ use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{self, Opcode};
 
 use crate::failure::Failure;
-use crate::wire::{Server, TEST_MASK, Wire, answer_timeout};
+use crate::wire::{Redis, Server, TEST_MASK, Wire, answer_timeout};
 
 /// The accept key RFC 6455 §1.3 and the article give for the article's key.
 const ARTICLE_ACCEPT: &str = "d9WHst60HtB4IvjOVevrexl0oLA=";
@@ -25,10 +25,29 @@ pub struct Run {
 /// Plays chapter `number`'s scenario against `binary`.
 pub fn play(number: usize, binary: &Path) -> Run {
     let connections = match number {
-        1..=4 | 9 | 11 => 2,
+        1..=4 | 9 | 11 | 12 => 2,
         _ => 1,
     };
-    let mut server = match Server::start(binary, connections) {
+    // Chapter 14's room spans servers through Redis: one of the checker's
+    // own, and the reference chapter as the other server.
+    let redis = match number {
+        14 => match Redis::start() {
+            Ok(redis) => Some(redis),
+            Err(failure) => {
+                return Run {
+                    log: String::new(),
+                    failure: Some(failure),
+                };
+            }
+        },
+        _ => None,
+    };
+    let redis_url = redis.as_ref().map(Redis::url);
+    let extra: Vec<&str> = match &redis_url {
+        Some(url) => vec!["--redis", url.as_str()],
+        None => Vec::new(),
+    };
+    let mut server = match Server::start_with(binary, connections, &extra) {
         Ok(server) => server,
         Err(failure) => {
             return Run {
@@ -44,8 +63,13 @@ pub fn play(number: usize, binary: &Path) -> Run {
         7 => fragments(&mut server),
         8 => ping_between_fragments(&mut server),
         9 => closing(&mut server),
-        10 => echo_server(&mut server),
-        _ => chat(&mut server),
+        10 | 13 => echo_server(&mut server),
+        11 => chat(&mut server),
+        12 => compression(&mut server),
+        _ => match &redis_url {
+            Some(url) => chat_across_servers(&mut server, url),
+            None => Err(Failure::plain("chapter 14 needs Redis".into())),
+        },
     };
     // Whether the server died on its own, before the checker stops it.
     let mut died = None;
@@ -56,7 +80,10 @@ pub fn play(number: usize, binary: &Path) -> Run {
         }
     }
     let status = server.wait_for_exit(answer_timeout());
-    let log = server.log();
+    let mut log = server.log();
+    if let Some(redis) = &redis {
+        log = without_node_ids(&log.replace(&format!(":{}", redis.port), ":REDIS_PORT"));
+    }
     let port = format!(":{}", server.port);
     let played = played.map_err(|failure| {
         let line = failure.to_string().replace(&port, ":PORT");
@@ -89,7 +116,7 @@ fn upgrade_request(port: u16) -> String {
 
 /// The `101` with the article's accept value, checked byte for byte where
 /// it matters: the status line and `Sec-WebSocket-Accept`.
-fn expect_101(wire: &mut Wire) -> Result<(), Failure> {
+fn expect_101(wire: &mut Wire) -> Result<Vec<u8>, Failure> {
     let expected = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {ARTICLE_ACCEPT}\r\n\r\n"
@@ -120,7 +147,7 @@ fn expect_101(wire: &mut Wire) -> Result<(), Failure> {
             format!("Sec-WebSocket-Accept: {accept}").as_bytes(),
         ));
     }
-    Ok(())
+    Ok(head)
 }
 
 /// Connects with the article's key and checks the `101`.
@@ -327,13 +354,19 @@ fn chat_receive(wire: &mut Wire, expected: &str) -> Result<serde_json::Value, Fa
             Opcode::Ping => wire.answer_frame(Opcode::Pong, &frame.payload, TEST_MASK)?,
             Opcode::Pong => {}
             Opcode::Text => {
-                return serde_json::from_slice(&frame.payload).map_err(|_| {
-                    wire.mismatch(
-                        "a chat message that is not JSON",
-                        expected.as_bytes(),
-                        &frame.bytes,
-                    )
-                });
+                let object: serde_json::Value =
+                    serde_json::from_slice(&frame.payload).map_err(|_| {
+                        wire.mismatch(
+                            "a chat message that is not JSON",
+                            expected.as_bytes(),
+                            &frame.bytes,
+                        )
+                    })?;
+                // Chapter 14 says which server this is and how many the
+                // room spans, whenever that changes: not a step.
+                if object["type"] != "span" {
+                    return Ok(object);
+                }
             }
             _ => {
                 return Err(wire.mismatch("not a chat message", expected.as_bytes(), &frame.bytes));
@@ -387,24 +420,226 @@ fn leave(wire: &mut Wire) -> Result<(), Failure> {
     }
 }
 
+/// Chapter 11: two members. Each step waits for its line in the log,
+/// which the room writes after telling the members: otherwise the next
+/// step's line could come first (a message is delivered, then logged).
 fn chat(server: &mut Server) -> Result<(), Failure> {
     let mut ada = join(server, "Ada")?;
+    server.wait_for_log("Ada joined", "Ada's join")?;
     let mut bob = join(server, "Bob")?;
     chat_expect(&mut ada, "joined Bob")?;
+    server.wait_for_log("Bob joined", "Bob's join")?;
     chat_send(
         &mut ada,
         serde_json::json!({"type": "say", "text": "Hello, Bob!"}),
     )?;
     chat_expect(&mut ada, "Ada: Hello, Bob!")?;
     chat_expect(&mut bob, "Ada: Hello, Bob!")?;
+    server.wait_for_log("Ada: \"Hello, Bob!\"", "Ada's message")?;
     chat_send(
         &mut bob,
         serde_json::json!({"type": "say", "text": "Hi Ada <3"}),
     )?;
     chat_expect(&mut ada, "Bob: Hi Ada <3")?;
     chat_expect(&mut bob, "Bob: Hi Ada <3")?;
+    server.wait_for_log("Bob: \"Hi Ada <3\"", "Bob's message")?;
     leave(&mut bob)?;
     chat_expect(&mut ada, "left Bob")?;
+    server.wait_for_log("Bob left", "Bob's leave")?;
+    leave(&mut ada)?;
+    thread::sleep(Duration::from_millis(50));
+    Ok(())
+}
+
+/// Chapter 12's offer: Chromium's, taken as it is.
+const CHROMIUMS_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// An upgrade request offering `offer` in `Sec-WebSocket-Extensions`.
+fn offering(port: u16, offer: &str) -> String {
+    let request = upgrade_request(port);
+    let head = request.trim_end_matches("\r\n");
+    format!("{head}\r\nSec-WebSocket-Extensions: {offer}\r\n\r\n")
+}
+
+/// Connects offering `offer`; checks the `101` and that its answer to the
+/// offer is `answer` (`None`: no `Sec-WebSocket-Extensions` at all).
+fn open_offering(server: &mut Server, offer: &str, answer: Option<&str>) -> Result<Wire, Failure> {
+    let mut wire = server.connect()?;
+    wire.send(offering(server.port, offer).as_bytes())?;
+    let head = expect_101(&mut wire)?;
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let got = text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("sec-websocket-extensions")
+            .then(|| value.trim().to_string())
+    });
+    if got.as_deref() != answer {
+        let show = |value: Option<&str>| match value {
+            Some(value) => value.to_string(),
+            None => "(no Sec-WebSocket-Extensions header)".to_string(),
+        };
+        return Err(wire.mismatch(
+            &format!(
+                "wrong Sec-WebSocket-Extensions for the offer {offer:?} (RFC 7692 §5: answer \
+                 with one offer you honour, naming what you accepted, or decline them all)"
+            ),
+            show(answer).as_bytes(),
+            show(got.as_deref()).as_bytes(),
+        ));
+    }
+    Ok(wire)
+}
+
+/// A masked client frame with RSV1 set: a compressed message (RFC 7692 §6).
+fn compressed_frame(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = frame::encode(true, Opcode::Text, Some(TEST_MASK), payload);
+    bytes[0] |= 0x40;
+    bytes
+}
+
+/// A server's compressed text frame: RSV1 set, unmasked.
+fn compressed_reply(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = frame::encode(true, Opcode::Text, None, payload);
+    bytes[0] |= 0x40;
+    bytes
+}
+
+/// Chapter 12: zlib's own bytes in (RSV1 set, the sync tail dropped), the
+/// reference's bytes out; then a client that offers nothing.
+fn compression(server: &mut Server) -> Result<(), Failure> {
+    let mut wire = open_offering(server, CHROMIUMS_OFFER, Some("permessage-deflate"))?;
+    // zlib's "Can you hear me?", then the JSON with the same window.
+    let can_you_hear_me = [
+        0x72, 0x4e, 0xcc, 0x53, 0xa8, 0xcc, 0x2f, 0x55, 0xc8, 0x48, 0x4d, 0x2c, 0x52, 0xc8, 0x4d,
+        0xb5, 0x07, 0x00,
+    ];
+    let json_after = [
+        0xaa, 0x56, 0x4a, 0x2b, 0xca, 0xcf, 0x55, 0xb2, 0x52, 0x4a, 0x4c, 0x49, 0x54, 0xd2, 0x51,
+        0x2a, 0x49, 0xad, 0x28, 0x01, 0x72, 0x9c, 0xd1, 0x54, 0x29, 0xd5, 0x02, 0x00,
+    ];
+    let json_echo = [
+        0xaa, 0x56, 0x4a, 0x2b, 0xca, 0xcf, 0x55, 0xb2, 0x52, 0x4a, 0x4c, 0x49, 0x54, 0xd2, 0x51,
+        0x2a, 0x49, 0xad, 0x28, 0x51, 0xb2, 0x52, 0x72, 0x46, 0x53, 0xa5, 0x54, 0x0b, 0x00,
+    ];
+    wire.send(&compressed_frame(&can_you_hear_me))?;
+    wire.expect_frame(
+        &compressed_reply(&can_you_hear_me),
+        "the compressed echo of \"Can you hear me?\" (RSV1 set, the sync tail 00 00 ff ff dropped)",
+    )?;
+    wire.send(&compressed_frame(&json_after))?;
+    wire.expect_frame(
+        &compressed_reply(&json_echo),
+        "the compressed echo of a JSON message, the window kept from the message before",
+    )?;
+    // Uncompressed is allowed too, RSV1 clear; the echo is compressed.
+    wire.send_frame(true, Opcode::Text, b"plain", TEST_MASK)?;
+    wire.expect_frame(
+        &compressed_reply(&[0x2a, 0xc8, 0x49, 0xcc, 0xcc, 0x03, 0x00]),
+        "the compressed echo of \"plain\", sent uncompressed",
+    )?;
+    wire.send_frame(true, Opcode::Ping, b"ping", TEST_MASK)?;
+    wire.expect_frame(
+        &frame::encode(true, Opcode::Pong, None, b"ping"),
+        "the pong (control frames are never compressed: RSV1 clear)",
+    )?;
+    wire.send_frame(true, Opcode::Close, &close_payload(1000, ""), TEST_MASK)?;
+    expect_close_answer(&mut wire, 1000)?;
+    expect_hang_up(&mut wire)?;
+
+    let mut wire = open(server)?;
+    echo(&mut wire, Opcode::Text, b"Hello")?;
+    // RSV1 with nothing agreed is a protocol error (RFC 6455 §5.2).
+    wire.send(&compressed_frame(&[
+        0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,
+    ]))?;
+    let frame = wire.read_frame(&[136, 2, 3, 234])?;
+    if frame.opcode != Opcode::Close || !frame.payload.starts_with(&1002u16.to_be_bytes()) {
+        return Err(wire.frame_mismatch(
+            "RSV1 set with no extension agreed must be refused with 1002 (RFC 6455 §5.2)",
+            &[136, 2, 3, 234],
+            &frame.bytes,
+        ));
+    }
+    expect_hang_up(&mut wire)
+}
+
+/// What a line of chapter 14's log says of a node: its random id, shown as
+/// `NODE`, as the chapter's test pins it.
+fn without_node_ids(log: &str) -> String {
+    log.lines()
+        .map(|line| match line.split_once("node ") {
+            Some((before, after)) if after.len() > 16 && after.is_char_boundary(16) => {
+                format!("{before}node NODE{}", &after[16..])
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The reference chapter 14, built beside the checker: the other server.
+fn other_server() -> std::path::PathBuf {
+    let folder = std::env::current_exe()
+        .ok()
+        .and_then(|me| me.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    folder.join(format!("14-chat-cluster{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Chapter 14: Ada on your server, Bob on the reference's, one room
+/// through Redis.
+fn chat_across_servers(server: &mut Server, url: &str) -> Result<(), Failure> {
+    server.wait_for_log(
+        "Subscribed to chat:room",
+        "subscribing to the room's channel",
+    )?;
+    let mut other =
+        Server::start_with(&other_server(), 1, &["--redis", url]).map_err(|failure| {
+            Failure::plain(format!("the other server (the reference): {failure}"))
+        })?;
+    other.wait_for_log("Subscribed to chat:room", "the other server")?;
+    let mut ada = join(server, "Ada")?;
+    server.wait_for_log("Ada joined", "Ada's join")?;
+    // Bob's welcome lists whom his server has heard of: Ada, once heard.
+    other
+        .wait_for_log("Ada joined on another server", "")
+        .map_err(|_| {
+            Failure::plain(format!(
+                "the other server (the reference) never heard that Ada joined on yours within \
+                 {} s: does your server publish each join on chat:room, in an envelope?",
+                answer_timeout().as_secs_f32()
+            ))
+        })?;
+    let mut bob = join(&mut other, "Bob")?;
+    chat_expect(&mut ada, "joined Bob")?;
+    server.wait_for_log(
+        "Bob joined on another server",
+        "Bob's join, heard through Redis",
+    )?;
+    chat_send(
+        &mut ada,
+        serde_json::json!({"type": "say", "text": "Hello, Bob!"}),
+    )?;
+    chat_expect(&mut ada, "Ada: Hello, Bob!")?;
+    chat_expect(&mut bob, "Ada: Hello, Bob!")?;
+    server.wait_for_log("Ada: \"Hello, Bob!\"", "Ada's message")?;
+    chat_send(
+        &mut bob,
+        serde_json::json!({"type": "say", "text": "Hi Ada <3"}),
+    )?;
+    chat_expect(&mut ada, "Bob: Hi Ada <3")?;
+    server.wait_for_log(
+        "Bob, on another server: \"Hi Ada <3\"",
+        "Bob's message, heard through Redis",
+    )?;
+    leave(&mut bob)?;
+    chat_expect(&mut ada, "left Bob")?;
+    server.wait_for_log(
+        "Bob left on another server (1 in the room)",
+        "Bob's leave, heard through Redis",
+    )?;
     leave(&mut ada)?;
     thread::sleep(Duration::from_millis(50));
     Ok(())
@@ -416,6 +651,8 @@ pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
     let played = match number {
         2 => old_version(binary),
         4 => reply_in_bytes(binary),
+        12 => offers_declined(binary),
+        13 => long_echo(binary),
         5 => refuse_frame(
             binary,
             number,
@@ -459,6 +696,47 @@ pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
         _ => Ok(()),
     });
     played.err()
+}
+
+/// Offers that cannot be honoured are declined, and the next taken: a
+/// window of 16 bits, then one with no context takeover, which the answer
+/// repeats (RFC 7692 §5, §7.1.1.1).
+fn offers_declined(binary: &Path) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 2)?;
+    let mut wire = open_offering(
+        &mut server,
+        "permessage-deflate; server_max_window_bits=16, permessage-deflate; \
+         server_no_context_takeover; client_max_window_bits",
+        Some("permessage-deflate; server_no_context_takeover"),
+    )?;
+    wire.send_frame(true, Opcode::Close, &close_payload(1000, ""), TEST_MASK)?;
+    expect_close_answer(&mut wire, 1000)?;
+    let mut wire = open_offering(
+        &mut server,
+        "x-webkit-deflate-frame, permessage-deflate; mystery",
+        None,
+    )?;
+    wire.send_frame(true, Opcode::Close, &close_payload(1000, ""), TEST_MASK)?;
+    expect_close_answer(&mut wire, 1000)
+}
+
+/// A message larger than any one read or write: read until `WouldBlock`
+/// on every edge, and a write that takes part of it keeps the rest. The
+/// checker reads the echo only after a pause, so that the server's first
+/// write finds the socket's buffers full and takes only part (Linux's
+/// loopback holds a few MiB at most).
+fn long_echo(binary: &Path) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 1)?;
+    let mut wire = open(&mut server)?;
+    let payload = vec![b'a'; 8 << 20];
+    wire.send_frame(true, Opcode::Text, &payload, TEST_MASK)?;
+    thread::sleep(Duration::from_millis(300));
+    let expected = frame::encode(true, Opcode::Text, None, &payload);
+    wire.expect_frame(
+        &expected,
+        "the echo of an 8 MiB text message (more than one write can take)",
+    )?;
+    Ok(())
 }
 
 /// A reply with a character of two bytes: the length counts bytes.

@@ -12,7 +12,7 @@
 //! attendee's right answer prints exactly what the reference prints.
 
 /// Every chapter, in order: the name of its file in `steps/` and `workshop/`.
-pub const CHAPTERS: [&str; 11] = [
+pub const CHAPTERS: [&str; 14] = [
     "01-print-request",
     "02-handshake",
     "03-read-frame",
@@ -24,10 +24,24 @@ pub const CHAPTERS: [&str; 11] = [
     "09-closing-handshake",
     "10-echo-server",
     "11-chat",
+    "12-compression",
+    "13-event-loop",
+    "14-chat-cluster",
 ];
 
 const LESSON: &str = "// lesson: ";
 const END: &str = "// end of lesson";
+
+/// Chapters whose lessons cannot be cut yet, so they have no starter:
+/// chapter 13's lessons declare names the code after them uses (`poll`,
+/// `listener`, `connection`), one is a type (`Phase`), one ends inside
+/// the loop it opened, and four hold narration. The checker still checks the chapter itself.
+pub const WITHOUT_STARTER: [usize; 1] = [13];
+
+/// Whether chapter `number` has a starter.
+pub fn has_starter(number: usize) -> bool {
+    !WITHOUT_STARTER.contains(&number)
+}
 
 /// One lesson of a reference file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +76,21 @@ pub fn lessons(reference: &str) -> Result<Vec<Lesson>, String> {
             });
         } else if trimmed == END {
             match open.take() {
-                Some(lesson) => found.push(lesson),
+                Some(lesson) => {
+                    // A lesson is whole blocks: cut, it leaves the code
+                    // around it whole too.
+                    let opened = lesson.code.matches('{').count();
+                    let closed = lesson.code.matches('}').count();
+                    if opened != closed {
+                        return Err(format!(
+                            "line {}: the lesson of line {} opens {opened} block(s) and closes \
+                             {closed}: its markers must hold whole blocks",
+                            index + 1,
+                            lesson.line
+                        ));
+                    }
+                    found.push(lesson)
+                }
                 None => {
                     return Err(format!(
                         "line {}: an end of lesson with no lesson",
@@ -81,7 +109,7 @@ pub fn lessons(reference: &str) -> Result<Vec<Lesson>, String> {
     Ok(found)
 }
 
-/// The starter of chapter `number` (1 to 11), made from its reference text.
+/// The starter of chapter `number` (1 to 14), made from its reference text.
 pub fn starter(number: usize, reference: &str) -> Result<String, String> {
     if lessons(reference)?.is_empty() {
         return Err("no lesson is marked".into());

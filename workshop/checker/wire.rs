@@ -136,6 +136,27 @@ impl Server {
         }
     }
 
+    /// Waits until the server has printed `line` (a step of a scenario
+    /// that only the log shows, such as a subscription).
+    pub fn wait_for_log(&mut self, line: &str, what: &str) -> Result<(), Failure> {
+        let deadline = Instant::now() + answer_timeout();
+        while !self.raw_log().contains(line) {
+            if let Some(status) = self.exited() {
+                return Err(Failure::plain(format!(
+                    "your server exited ({status}) before it printed {line:?} ({what})"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::plain(format!(
+                    "your server did not print {line:?} within {} s ({what})",
+                    answer_timeout().as_secs_f32()
+                )));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// Whether the process has ended, and how.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
@@ -373,5 +394,104 @@ impl Wire {
     /// A failure about frames, taken apart field by field.
     pub fn frame_mismatch(&self, why: &str, expected: &[u8], got: &[u8]) -> Failure {
         Failure::frames(why, &self.sent, expected, got)
+    }
+}
+
+/// A `redis-server` of the checker's own for chapter 14: a free loopback
+/// port, nothing saved, stopped when the check ends.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server` and waits until it answers; if it is not
+    /// installed, says so plainly.
+    pub fn start() -> Result<Redis, Failure> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !installed {
+            return Err(Failure::plain(
+                "chapter 14 needs redis-server, which is not installed here (its room spans \
+                 servers through Redis): install it (apt-get install redis-server, or brew \
+                 install redis), then check again"
+                    .into(),
+            ));
+        }
+        // A port is free when picked, but another program may take it
+        // before redis-server binds it: then ours exits, and whoever
+        // answers there is not ours (its `dir` tells). Three tries.
+        let mut why = String::new();
+        for _ in 0..3 {
+            match Redis::start_on_a_free_port() {
+                Ok(redis) => return Ok(redis),
+                Err(error) => why = error,
+            }
+        }
+        Err(Failure::plain(format!(
+            "the checker's redis-server did not start: {why}"
+        )))
+    }
+
+    fn start_on_a_free_port() -> Result<Redis, String> {
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .map_err(|error| format!("no free port: {error}"))?;
+        let dir =
+            std::env::temp_dir().join(format!("workshop-redis-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("it does not run: {error}"))?;
+        let mut redis = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                return Err(format!("it exited ({status}) on port {port}"));
+            }
+            if let Some(answer) = redis.ask(b"CONFIG GET dir\r\n") {
+                if answer.contains(&*dir.to_string_lossy()) {
+                    return Ok(redis);
+                }
+                return Err(format!("port {port} was taken by another Redis"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("it did not answer on port {port} within 10 s"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One inline command's answer, if anything answers.
+    fn ask(&self, command: &[u8]) -> Option<String> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).ok()?;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        stream.write_all(command).ok()?;
+        let mut answer = [0; 512];
+        let read = stream.read(&mut answer).ok()?;
+        (read > 0).then(|| String::from_utf8_lossy(&answer[..read]).into_owned())
+    }
+
+    /// `redis://127.0.0.1:PORT`, for `--redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,435 @@
+//! Chapter 12 — Compression: permessage-deflate (beyond the article).
+//!
+//! Chapter 12 is chapter 10 plus permessage-deflate (`diff
+//! steps/10-echo-server.rs steps/12-compression.rs`).
+//!
+//! Chapter 10's echo server, plus the one extension every browser asks for
+//! on every connection: `permessage-deflate` (RFC 7692). Chat-like JSON
+//! shrinks several times with it. (Chapter 11's chat does not take it: its
+//! messages are short, and it stays as it is.) Everything chapter 10
+//! defends against still holds here, with the same options: the connection
+//! cap, the shared `--max-buffered` budget, `--frame-timeout`, logging that
+//! never blocks.
+//!
+//! **The offer and the answer.** A client lists what it would like in the
+//! handshake: `Sec-WebSocket-Extensions: permessage-deflate;
+//! client_max_window_bits` is what Chromium sends. Several offers may come,
+//! comma-separated, most wanted first, each with `;`-separated parameters:
+//!
+//! * `server_no_context_takeover`: "start each of your messages afresh";
+//!   we agree, and say so in the answer.
+//! * `client_no_context_takeover`: "I will start each of mine afresh"; we
+//!   repeat it, and forget our inflating window after each message.
+//! * `server_max_window_bits=N`: "compress with at most 2^N bytes of
+//!   history" (8–15); we honour it and repeat it. (zlib has no 256-byte
+//!   window for raw DEFLATE, so 8 becomes 9, as everywhere else.)
+//! * `client_max_window_bits`, with or without a value: the client's own
+//!   window, or its willingness to shrink it. We inflate with a 32 KiB
+//!   window, which reads any, so we ask for nothing.
+//!
+//! An offer with a parameter we do not know, a value out of range or a
+//! parameter twice is *declined* (RFC 7692 §5), and the next offer tried;
+//! if none is left, the connection goes on uncompressed. The server never
+//! fails the handshake over an offer: only the client fails, when our
+//! answer is not something it offered. This chapter parses the offers,
+//! chooses one and writes the answer itself (`offers_in`, `agreement_for`,
+//! `choose`, `answer_for`), with the library's types for what they
+//! produce (`extension::Offer`, `DeflateAgreement`, `Decline`), and
+//! answers in the `101` (`opening::perform_negotiating`).
+//!
+//! **On the wire.** A compressed message has RSV1 set on its first frame,
+//! and only there: continuation frames and control frames never carry it.
+//! Control frames are never compressed at all: they are at most 125 bytes,
+//! must be readable in the middle of a fragmented message, and a ping must
+//! not wait for (or disturb) the compressor's state. The payload is raw
+//! DEFLATE (no zlib header, no checksum) finished with a *sync flush*,
+//! which always ends in the four bytes `00 00 ff ff`; the sender drops them
+//! and the receiver adds them back before inflating (`protocol::deflate`).
+//!
+//! **Context takeover.** By default each side keeps its sliding window
+//! from one message to the next, so a message may point back into earlier
+//! ones: "Hello" costs 7 bytes the first time and 5 the second. The cost is
+//! memory held for the whole life of a connection, idle or not: a 32 KiB
+//! window to inflate with, and a compressor whose window and hash tables
+//! take a few hundred KiB (`benches/deflate.rs` measures it). Without
+//! context takeover, every message starts from nothing: less compression
+//! for short messages, but no history to keep.
+//!
+//! **Safety.** A few kilobytes can inflate to gigabytes. The session
+//! inflates each frame as it ends, in steps, and counts the output against
+//! `--max-message-size` as it grows: past the limit the connection fails
+//! with 1009 before the rest is inflated. Data that is not DEFLATE gets
+//! 1007, like text that is not UTF-8. RSV1 without an agreement is still a
+//! protocol error (1002), as in chapter 10.
+//!
+//! **What graduates.** Nothing new in the engine's shape: the session
+//! learns the agreement as state (`Session::with_deflate`), and chapter
+//! 10, which never negotiates, runs the very same code with RSV1 forbidden.
+//! The negotiation written here is also `protocol::extension`
+//! (`parse_offers`, `negotiate`, `DeflateAgreement::response`), which the
+//! library's other users call.
+//!
+//! Try it: `cargo run --bin 12-compression`, open <http://localhost:2345>:
+//! the page shows the extension your browser agreed to, and the log shows
+//! each message's size compressed and raw.
+//!
+//! You should see, among its narration (as pinned in
+//! `snapshots/12-compression.snap`; in a browser they are connection #2,
+//! after the page's own #1):
+//!
+//! ```text
+//! #1 offered "permessage-deflate; client_max_window_bits" → agreed "permessage-deflate" (server keeps its 15-bit window between messages, client keeps its)
+//! #1 ← text 16 bytes (compressed: 18) "Can you hear me?" → echoed
+//! #1   echo compressed 16 → 18 bytes, RSV1 set: 72 4e cc 53 a8 cc 2f 55 c8 48 4d 2c 52 c8 4d b5 07 00
+//! ```
+
+// Your chapter 12. Each `// lesson:` below is a `todo!` with a hint:
+// write the code it asks for, then check it with
+// `cargo run --bin workshop -- check 12`. Made from the reference in
+// `steps/` by the workshop's checker.
+#![allow(unused)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use websocket_from_scratch::Error;
+use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::protocol::extension::{Decline, DeflateAgreement, Offer};
+use websocket_from_scratch::protocol::frame::{self, FrameHeader};
+use websocket_from_scratch::protocol::handshake;
+use websocket_from_scratch::protocol::http::Request;
+use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::session::{Budget, OutgoingFrame, RSV1, Session};
+use websocket_from_scratch::server::conversation::{
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
+};
+use websocket_from_scratch::server::listener::{self, Connection};
+use websocket_from_scratch::server::memory;
+use websocket_from_scratch::server::opening::{self, Opening};
+
+/// What this server allows, decided once at start-up.
+struct Settings {
+    max_message_size: u64,
+    idle_timeout: Duration,
+    frame_timeout: Duration,
+    /// Shared by every connection: the bytes of messages being received.
+    budget: Arc<Budget>,
+}
+
+/// The whole command line, read once.
+struct Options {
+    listen: listener::Options,
+    settings: Settings,
+    level: Level,
+}
+
+impl Options {
+    fn from_env() -> Result<Options, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let mut listen = listener::Options::take_with_cap(&mut args)?;
+        if let Some(timeout) = args.seconds("--handshake-timeout")? {
+            listen.handshake_timeout = timeout;
+        }
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let settings = Settings {
+            max_message_size,
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            budget: Budget::new(
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
+            ),
+        };
+        let level = narrate::take_level(&mut args);
+        args.finish()?;
+        Ok(Options {
+            listen,
+            settings,
+            level,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Options {
+        listen,
+        settings,
+        level,
+    } = match Options::from_env() {
+        Ok(options) => options,
+        Err(stop) => return stop.report(),
+    };
+    // Before any thread starts: glibc reads these settings only when the
+    // program starts (see `server::memory`).
+    if let Err(error) = memory::tune_allocator() {
+        narrate::problem(format!(
+            "Could not restart with the allocator's settings ({error}): memory freed after a load may stay with the server"
+        ));
+    }
+    narrate::set_level(level);
+    narrate::write_through_queue(narrate::QUEUE_LINES);
+    listener::exit_code(listener::serve(
+        "12-compression",
+        &listen,
+        move |connection| echo(connection, &settings),
+    ))
+}
+
+/// Performs the handshake, agreeing on compression if the client offers
+/// it, then echoes messages until the client leaves.
+fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
+    let mut agreed = None;
+    let opening = opening::perform_negotiating(connection, &mut |request| {
+        agreed = negotiate(request);
+        agreed.map(|agreement| answer_for(&agreement))
+    })?;
+    if opening == Opening::ServedPage {
+        return Ok(());
+    }
+    narrate::event("Handshake completed. Echoing every message until the client leaves.");
+    conversation::start(connection, Some(settings.idle_timeout))?;
+    let session = match agreed {
+        Some(agreement) => Session::with_deflate(settings.max_message_size, agreement),
+        None => Session::new(settings.max_message_size),
+    };
+    let mut session = session.with_budget(Arc::clone(&settings.budget));
+    let Connection { reader, writer, .. } = connection;
+    let frame_timeout = Some(settings.frame_timeout);
+    conversation::converse(
+        reader,
+        writer,
+        &mut session,
+        frame_timeout,
+        &mut |message, session| {
+            let opcode = message.opcode;
+            let raw_len = message.payload.len();
+            tell_echo(&message, session.deflate().is_some());
+            session.send(opcode, message.payload);
+            if let Some(sent) = session.queued().last() {
+                tell_compressed_echo(sent, raw_len);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Reads the client's offers, takes the first permessage-deflate one we
+/// can honour, and tells what became of each.
+fn negotiate(request: &Request) -> Option<DeflateAgreement> {
+    let offers = offers_in(handshake::extension_offers(request));
+    if offers.is_empty() {
+        narrate::summary("no extension offered: messages go uncompressed");
+        return None;
+    }
+    for offer in &offers {
+        narrate::received(format!("Extension offered: {offer}"));
+    }
+    let (agreed, declined) = choose(&offers);
+    for (offer, why) in &declined {
+        narrate::summary(format!("declined \"{offer}\": {why}"));
+    }
+    match agreed {
+        Some(agreement) => {
+            narrate::summary(format!(
+                "offered {:?} → agreed {:?} ({})",
+                offers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                answer_for(&agreement),
+                describe(&agreement)
+            ));
+            Some(agreement)
+        }
+        None => {
+            narrate::summary("no offer of permessage-deflate we can honour: uncompressed");
+            None
+        }
+    }
+}
+
+/// The offers in the `Sec-WebSocket-Extensions` headers, in order: an
+/// extension's name, then its parameters, each with or without a value.
+fn offers_in<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Offer> {
+    let mut offers = Vec::new();
+    // lesson: offers at commas, parameters at semicolons (not inside quotes)
+    todo!("offers at commas, parameters at semicolons (not inside quotes)");
+    // end of lesson
+    offers
+}
+
+/// `text` cut at each `separator` that is not inside a quoted string.
+fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if c == separator && !quoted => {
+                pieces.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(current) = pieces.last_mut() {
+            current.push(c);
+        }
+    }
+    pieces
+}
+
+/// The first permessage-deflate offer we can honour, and the ones passed
+/// over before it, with why. Other extensions are declined by omission.
+fn choose(offers: &[Offer]) -> (Option<DeflateAgreement>, Vec<(Offer, Decline)>) {
+    let mut declined = Vec::new();
+    // lesson: the first permessage-deflate offer we can honour; why each before it was not
+    todo!("the first permessage-deflate offer we can honour; why each before it was not");
+    // end of lesson
+    (None, declined)
+}
+
+/// What one offer of permessage-deflate asks of us (RFC 7692 §7.1), or
+/// why we decline it: a parameter unknown, twice, or with a bad value.
+fn agreement_for(offer: &Offer) -> Result<DeflateAgreement, Decline> {
+    let mut agreement = DeflateAgreement {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        server_window_requested: false,
+        client_max_window_bits: None,
+    };
+    // lesson: RFC 7692 §7.1's four parameters, each at most once
+    todo!("RFC 7692 §7.1's four parameters, each at most once");
+    // end of lesson
+    Ok(agreement)
+}
+
+/// A window size as RFC 7692 §7.1.2 writes it: a decimal 8 to 15, no
+/// leading zero.
+fn window_bits(value: &Option<String>) -> Option<u8> {
+    // lesson: a decimal from 8 to 15, no leading zero
+    todo!("a decimal from 8 to 15, no leading zero")
+    // end of lesson
+}
+
+/// The value of our `Sec-WebSocket-Extensions` answer: the extension, and
+/// every parameter the client must know we accepted.
+fn answer_for(agreement: &DeflateAgreement) -> String {
+    let mut answer = String::from("permessage-deflate");
+    // lesson: repeat what the client must see accepted
+    todo!("repeat what the client must see accepted");
+    // end of lesson
+    answer
+}
+
+/// What an agreement means for this connection, in words.
+fn describe(agreement: &DeflateAgreement) -> String {
+    let keeps = |forgets: bool| if forgets { "forgets" } else { "keeps" };
+    format!(
+        "server {} its {}-bit window between messages, client {} its",
+        keeps(agreement.server_no_context_takeover),
+        agreement.server_max_window_bits.max(9),
+        keeps(agreement.client_no_context_takeover)
+    )
+}
+
+/// The compressed echo: its size and bytes (up to 32 of them).
+fn tell_compressed_echo(sent: &OutgoingFrame, raw_len: usize) {
+    if !sent.compressed {
+        return;
+    }
+    let shown = &sent.payload[..sent.payload.len().min(32)];
+    let more = if sent.payload.len() > shown.len() {
+        " …"
+    } else {
+        ""
+    };
+    let bytes: Vec<String> = shown.iter().map(|byte| format!("{byte:02x}")).collect();
+    if narrate::tells(Level::Frames) {
+        let header = FrameHeader {
+            fin: true,
+            rsv: RSV1,
+            opcode: sent.opcode,
+            mask: None,
+            payload_len: sent.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame compressed, {raw_len} → {} bytes, header {:?}: {}{more}",
+            sent.opcode,
+            sent.payload.len(),
+            frame::encode_header(&header),
+            bytes.join(" ")
+        ));
+        return;
+    }
+    narrate::summary(format!(
+        "  echo compressed {raw_len} → {} bytes, RSV1 set: {}{more}",
+        sent.payload.len(),
+        bytes.join(" ")
+    ));
+}
+
+/// The story of a complete message and its echo: the whole story when
+/// `--verbose`, one line by default.
+fn tell_echo(message: &Message, compressing: bool) {
+    if narrate::tells(Level::Frames) {
+        if message.frames > 1 {
+            narrate::received(format!(
+                "Assembled a {} message from {} frames: {} bytes",
+                message.opcode,
+                message.frames,
+                message.payload.len()
+            ));
+        }
+        narrate::plain(format!("  {}", narrate::preview(message)));
+        if compressing {
+            // Its size is known once compressed: `tell_compressed_echo`.
+            return;
+        }
+        let echo_header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: message.opcode,
+            mask: None,
+            payload_len: message.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame: {} bytes, header {:?}",
+            message.opcode,
+            message.payload.len(),
+            frame::encode_header(&echo_header)
+        ));
+    } else if narrate::tells(Level::Messages) {
+        let frames = if message.frames > 1 {
+            format!(" in {} frames", message.frames)
+        } else {
+            String::new()
+        };
+        let compressed = match message.compressed_len {
+            Some(wire) => format!(" (compressed: {wire})"),
+            None => String::new(),
+        };
+        narrate::summary(format!(
+            "← {} {} bytes{compressed}{frames} {} → echoed",
+            message.opcode,
+            message.payload.len(),
+            narrate::preview(message)
+        ));
+    }
+}
