@@ -84,7 +84,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::net::Shutdown;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,11 +98,11 @@ use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, Event, Session};
-use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
+use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
 use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
 };
-use websocket_from_scratch::server::listener::{self, Failing, ListenError};
+use websocket_from_scratch::server::listener::{self, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 const CHAPTER: &str = "13-event-loop";
@@ -188,13 +188,8 @@ const LINGER_BYTES: usize = 1 << 20;
 /// Listens on loopback and serves every connection from this thread.
 /// Returns after `--connections` connections, if set.
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
-    narrate::init();
-    let port = listen.port;
+    let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
-    // Loopback only: a tutorial server should not be reachable from the network.
-    let listening = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(cannot)?;
-    let port = listening.local_addr().map_or(port, |addr| addr.port());
-    narrate::headline(listener::listening_line(port));
     // lesson: a non-blocking listener, registered with poll
     listening.set_nonblocking(true).map_err(cannot)?;
     let mut listener = TcpListener::from_std(listening);
@@ -206,18 +201,12 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     // end of lesson
     let mut event_loop = EventLoop {
         poll,
-        listener: Some(listener),
+        gate: Gate::new(listener, LISTENER, Admission::new(&listen), &listen),
         connections: Vec::new(),
         free: Vec::new(),
-        open: 0,
-        accepted: 0,
         deadlines: BTreeSet::new(),
         scratch: vec![0; 64 * 1024],
-        failing: Failing::default(),
-        accept_again_at: None,
-        over_cap: 0,
-        shares: AddressShares::new(listen.max_connections_per_address),
-        listen,
+        handshake_timeout: listen.handshake_timeout,
         settings,
     };
     event_loop.run().map_err(cannot)
@@ -227,23 +216,17 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
 /// connection, in slots.
 struct EventLoop {
     poll: Poll,
-    /// `None` once `--connections` have been accepted.
-    listener: Option<TcpListener>,
+    /// The listening socket, behind chapter 10's connection cap and
+    /// address shares (`server::admission`).
+    gate: Gate,
     connections: Vec<Option<Connection>>,
     /// Slots whose connection has gone, to be used again.
     free: Vec<usize>,
-    open: usize,
-    accepted: u64,
     /// Every connection's next deadline, earliest first: (when, slot).
     deadlines: BTreeSet<(Instant, usize)>,
     /// What every connection reads into; the bytes go on into its session.
     scratch: Vec<u8>,
-    failing: Failing,
-    /// While `accept` fails: when to listen again.
-    accept_again_at: Option<Instant>,
-    over_cap: u64,
-    shares: Arc<AddressShares>,
-    listen: listener::Options,
+    handshake_timeout: Duration,
     settings: Settings,
 }
 
@@ -266,8 +249,8 @@ struct Connection {
     wrote_at: Instant,
     /// Nothing more to do: drop the socket.
     done: bool,
-    /// Its place in its address's share, given back when it is dropped.
-    _share: AddressTicket,
+    /// Its place under the cap, given back when it is dropped.
+    _ticket: Ticket,
 }
 
 // lesson: a connection's state: its head, then its session, then closing
@@ -297,10 +280,10 @@ impl EventLoop {
     /// then on what is due. Returns once `--connections` have been served.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        while self.listener.is_some() || self.open > 0 {
+        while self.gate.serving() {
             // lesson: poll until the next deadline, then serve what is ready
             let first = self.deadlines.first().map(|&(at, _)| at);
-            let next = first.into_iter().chain(self.accept_again_at).min();
+            let next = first.into_iter().chain(self.gate.retry_at()).min();
             let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -326,59 +309,13 @@ impl EventLoop {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        while let Some(listener) = &mut self.listener {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    self.failing.recovered();
-                    self.admit(stream, peer.ip());
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    // Out of descriptors, say: trying again at once would
-                    // spin, and sleeping would stop every connection. The
-                    // listener is left alone until a deadline says so.
-                    let wait = self.failing.failed_wait(&error);
-                    let _ = self.poll.registry().deregister(listener);
-                    self.accept_again_at = Some(Instant::now() + wait);
-                    return;
-                }
-            }
+        while let Some(admitted) = self.gate.accept(self.poll.registry()) {
+            self.admit(admitted);
         }
     }
 
-    /// Serves a new connection, or refuses it over the cap or over its
-    /// address's share.
-    fn admit(&mut self, stream: TcpStream, address: IpAddr) {
-        if let Some(cap) = self.listen.max_connections {
-            if self.open >= cap {
-                if self.over_cap == 0 {
-                    narrate::problem(format!(
-                        "{cap} connections open, the most allowed (--max-connections): \
-                         refusing new ones with 503 until some close"
-                    ));
-                }
-                self.over_cap += 1;
-                listener::refuse(stream.into(), "too many connections; try again shortly");
-                return;
-            }
-            if self.over_cap > 0 {
-                let refused = std::mem::take(&mut self.over_cap);
-                narrate::problem(format!(
-                    "Below the connection cap again; {refused} connections were refused"
-                ));
-            }
-        }
-        let Ok(share) = self.shares.admit(address) else {
-            listener::refuse(stream.into(), address_share::OVER_SHARE);
-            return;
-        };
-        self.accepted += 1;
-        if let Some(limit) = self.listen.connections
-            && self.accepted >= limit as u64
-        {
-            self.listener = None;
-        }
+    /// Serves a new connection in a free slot.
+    fn admit(&mut self, Admitted { stream, id, ticket }: Admitted) {
         // Small frames go out at once instead of waiting to be merged (Nagle).
         let _ = stream.set_nodelay(true);
         let slot = self.free.pop().unwrap_or(self.connections.len());
@@ -389,10 +326,10 @@ impl EventLoop {
         // lesson: a new connection, registered for readable, starts with its head
         let mut connection = Connection {
             stream,
-            id: self.accepted,
+            id,
             phase: Phase::Opening {
                 head: Vec::new(),
-                deadline: now + self.listen.handshake_timeout,
+                deadline: now + self.handshake_timeout,
             },
             output: VecDeque::new(),
             written: 0,
@@ -401,7 +338,7 @@ impl EventLoop {
             scheduled: None,
             wrote_at: now,
             done: false,
-            _share: share,
+            _ticket: ticket,
         };
         let registry = self.poll.registry();
         if let Err(error) =
@@ -412,7 +349,6 @@ impl EventLoop {
             return;
         }
         // end of lesson
-        self.open += 1;
         self.connections[slot] = Some(connection);
         // Its request may be here already, and no edge would tell of it.
         self.ready(slot, true, false);
@@ -462,7 +398,6 @@ impl EventLoop {
         if connection.done {
             self.connections[slot] = None;
             self.free.push(slot);
-            self.open -= 1;
             return;
         }
         if connection.scheduled.is_none() {
@@ -491,13 +426,8 @@ impl EventLoop {
 
     /// Acts on every deadline that has passed, and on the listener's.
     fn fire_deadlines(&mut self, now: Instant) {
-        if self.accept_again_at.is_some_and(|at| at <= now) {
-            self.accept_again_at = None;
-            if let Some(listener) = &mut self.listener {
-                let registry = self.poll.registry();
-                let _ = registry.register(listener, LISTENER, Interest::READABLE);
-                self.accept_all();
-            }
+        if self.gate.reopen_if_due(now, self.poll.registry()) {
+            self.accept_all();
         }
         // lesson: a deadline due asks its connection for its real one
         while let Some(&(at, slot)) = self.deadlines.first()
@@ -695,13 +625,7 @@ impl Connection {
     /// and the reason in the log, as chapter 10's listener says them.
     fn refuse(&mut self, error: Error) {
         let mut response = Vec::new();
-        match error.write_refusal(&mut response) {
-            _ if matches!(error, Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(
-                "A connection closed without sending anything (browsers open spare connections ahead of time).",
-            ),
-            Some(status) => narrate::problem(format!("{error} → answered {status}")),
-            None => narrate::problem(error),
-        }
+        error.refuse(&mut response);
         self.send(response);
         self.close(false);
     }
