@@ -95,7 +95,7 @@ use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
-use websocket_from_scratch::protocol::http::{self, HttpError};
+use websocket_from_scratch::protocol::http::HttpError;
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, Event, Session};
 use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
@@ -527,26 +527,16 @@ impl Connection {
             match &mut self.phase {
                 _ if count == 0 => return self.ended(None),
                 Phase::Opening { head, .. } => {
-                    head.extend_from_slice(bytes);
-                    match http::parse_request(head) {
-                        Ok(None) => {}
-                        Ok(Some((request, used))) => {
-                            let rest = head.split_off(used);
-                            self.answer(&request, &rest, settings);
+                    let mut response = Vec::new();
+                    match opening::answer_gathered(head, bytes, &mut response, CHAPTER) {
+                        None => {}
+                        Some(Ok((opening, rest))) => {
+                            self.answered(opening, response, &rest, settings)
                         }
-                        Err(error) => self.refuse(error.into()),
+                        Some(Err(error)) => self.refuse(error),
                     }
                 }
-                Phase::Talking {
-                    session,
-                    read_at,
-                    stretch,
-                } => {
-                    session.receive(bytes);
-                    *read_at = Instant::now();
-                    conversation::check_progress(session, stretch, count, settings.frame_timeout);
-                    self.hand_out();
-                }
+                Phase::Talking { .. } => self.talk(bytes, settings),
                 Phase::Closing { discarded, .. } => {
                     *discarded += count;
                     self.done = *discarded >= LINGER_BYTES;
@@ -559,13 +549,9 @@ impl Connection {
     /// The peer closed its side (`None`), or the socket failed.
     fn ended(&mut self, error: Option<io::Error>) {
         match (&mut self.phase, error) {
-            (Phase::Opening { .. }, Some(error)) => self.refuse(HttpError::Io(error).into()),
-            (Phase::Opening { head, .. }, None) => {
-                let error = match head.len() {
-                    0 => HttpError::ClosedBeforeRequest,
-                    received => HttpError::ClosedMidRequest { received },
-                };
-                self.refuse(error.into());
+            (Phase::Opening { head, .. }, error) => {
+                let error = opening::cut_short(head, error);
+                self.refuse(error);
             }
             (Phase::Talking { .. }, Some(error)) => {
                 narrate::problem(Error::from(error));
@@ -582,43 +568,41 @@ impl Connection {
         }
     }
 
-    /// Answers a whole request head as chapter 10 does: the page, a refusal
-    /// with its status, or the `101` and a session, which takes whatever
-    /// came after the head.
-    fn answer(&mut self, request: &http::Request, rest: &[u8], settings: &Settings) {
-        let mut response = Vec::new();
-        match opening::answer_checking_origin(request, &mut response, None, CHAPTER, None) {
-            Ok(Opening::Upgraded) => {
-                self.send(response);
-                narrate::event(
-                    "Handshake completed. Echoing every message until the client leaves.",
-                );
-                narrate::summary("connected: handshake completed");
-                // lesson: after the 101, bytes go into a session, as in chapter 10
-                let mut session = Session::new(settings.max_message_size)
-                    .with_budget(Arc::clone(&settings.budget));
-                let mut stretch = None;
-                session.receive(rest);
-                conversation::check_progress(
-                    &mut session,
-                    &mut stretch,
-                    rest.len(),
-                    settings.frame_timeout,
-                );
-                self.phase = Phase::Talking {
-                    session: Box::new(session),
-                    read_at: Instant::now(),
-                    stretch,
-                };
-                // end of lesson
-                self.hand_out();
-            }
-            Ok(Opening::ServedPage) => {
-                self.send(response);
-                self.close(false);
-            }
-            Err(error) => self.refuse(error),
+    /// A whole head, answered as chapter 10 answers it: the page, or the
+    /// `101` and a session, which takes whatever came after the head.
+    fn answered(&mut self, opening: Opening, response: Vec<u8>, rest: &[u8], settings: &Settings) {
+        self.send(response);
+        if opening == Opening::ServedPage {
+            return self.close(false);
         }
+        narrate::event("Handshake completed. Echoing every message until the client leaves.");
+        narrate::summary("connected: handshake completed");
+        // lesson: after the 101, bytes go into a session, as in chapter 10
+        let session =
+            Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
+        self.phase = Phase::Talking {
+            session: Box::new(session),
+            read_at: Instant::now(),
+            stretch: None,
+        };
+        // end of lesson
+        self.talk(rest, settings);
+    }
+
+    /// Bytes for the session, which hands out what they made.
+    fn talk(&mut self, bytes: &[u8], settings: &Settings) {
+        let Phase::Talking {
+            session,
+            read_at,
+            stretch,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        session.receive(bytes);
+        *read_at = Instant::now();
+        conversation::check_progress(session, stretch, bytes.len(), settings.frame_timeout);
+        self.hand_out();
     }
 
     /// The request cannot be served: the status that answers it, if any,
@@ -632,10 +616,10 @@ impl Connection {
 
     /// From now on only our last bytes go out.
     fn close(&mut self, peer_gone: bool) {
-        let until = None;
+        let (until, discarded) = (None, 0);
         self.phase = Phase::Closing {
             until,
-            discarded: 0,
+            discarded,
             peer_gone,
         };
     }
@@ -653,23 +637,11 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        let mut frames = Vec::new();
         // lesson: the frames the session queued go into the output, a long payload as it is
-        for outgoing in session.take_outgoing() {
-            let mut header = frame::encode_header(&FrameHeader {
-                fin: true,
-                rsv: conversation::rsv_of(&outgoing),
-                opcode: outgoing.opcode,
-                mask: None,
-                payload_len: outgoing.payload.len() as u64,
-            });
-            if outgoing.payload.len() <= 1024 {
-                header.extend_from_slice(&outgoing.payload);
-                frames.push(header);
-            } else {
-                frames.extend([header, outgoing.payload]);
-            }
-        }
+        let frames: Vec<_> = session
+            .take_outgoing()
+            .flat_map(conversation::wire_bytes)
+            .collect();
         // end of lesson
         let finished = session.is_finished();
         for bytes in frames {

@@ -99,6 +99,25 @@ impl Outbox for Socket {
     }
 }
 
+/// An outgoing frame as an event loop's output queues it: a short frame
+/// in one piece, a long payload after its header as it is, not copied.
+pub fn wire_bytes(outgoing: OutgoingFrame) -> impl Iterator<Item = Vec<u8>> {
+    let mut header = frame::encode_header(&frame::FrameHeader {
+        fin: true,
+        rsv: rsv_of(&outgoing),
+        opcode: outgoing.opcode,
+        mask: None,
+        payload_len: outgoing.payload.len() as u64,
+    });
+    let long = if outgoing.payload.len() <= 1024 {
+        header.extend_from_slice(&outgoing.payload);
+        None
+    } else {
+        Some(outgoing.payload)
+    };
+    std::iter::once(header).chain(long)
+}
+
 /// How much of a frame in progress must arrive in each `frame_timeout`.
 pub const FRAME_PROGRESS_BYTES: usize = 64 * 1024;
 
