@@ -82,7 +82,7 @@
 //! #1 ← close 1000 (normal closure) "bye" → close, hang up
 //! ```
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::process::ExitCode;
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     listener::exit_code(serve(listen, settings))
 }
 
-/// The listening socket's token; a connection's token is its slot.
+/// The listening socket's token; a connection's token is its number.
 const LISTENER: Token = Token(usize::MAX);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
@@ -144,8 +144,7 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     let mut event_loop = EventLoop {
         poll,
         gate: Gate::new(listener, LISTENER, Admission::new(&listen), &listen),
-        connections: Vec::new(),
-        free: Vec::new(),
+        connections: HashMap::new(),
         deadlines: BTreeSet::new(),
         scratch: vec![0; 64 * 1024],
         handshake_timeout: listen.handshake_timeout,
@@ -155,16 +154,14 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
 }
 
 /// One `Poll` (one epoll instance), the listening socket, and every
-/// connection, in slots.
+/// connection.
 struct EventLoop {
     poll: Poll,
     /// The listening socket, behind chapter 10's connection cap and
     /// address shares (`server::admission`).
     gate: Gate,
-    connections: Vec<Option<Connection>>,
-    /// Slots whose connection has gone, to be used again.
-    free: Vec<usize>,
-    /// Every connection's next deadline, earliest first: (when, slot).
+    connections: HashMap<usize, Connection>,
+    /// Every connection's next deadline, earliest first: (when, number).
     deadlines: BTreeSet<(Instant, usize)>,
     /// What every connection reads into; the bytes go on into its session.
     scratch: Vec<u8>,
@@ -175,13 +172,11 @@ struct EventLoop {
 /// A connection, from its first byte to its last.
 struct Connection {
     stream: TcpStream,
-    id: u64,
     phase: Phase,
-    /// Bytes waiting to be written, in order: a long payload as it is,
-    /// not copied. `written` bytes of the first are out already.
+    /// Bytes waiting to be written, in order; `written` bytes of the
+    /// first are out already, `pending` bytes wait in all.
     output: VecDeque<Vec<u8>>,
     written: usize,
-    /// How many bytes wait in all.
     pending: usize,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
@@ -197,9 +192,10 @@ struct Connection {
 
 // lesson: a connection's state: its head, then its session, then closing
 enum Phase {
-    /// The request head gathers in `head` until whole.
-    Opening { head: Vec<u8>, deadline: Instant },
-    /// A WebSocket conversation, driven by its session.
+    Opening {
+        head: Vec<u8>,
+        deadline: Instant,
+    },
     Talking {
         session: Box<Session>,
         read_at: Instant,
@@ -232,14 +228,11 @@ impl EventLoop {
                 result => result?,
             }
             for event in events.iter() {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let writable = event.is_writable() || event.is_write_closed();
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    Token(slot) => self.ready(
-                        slot,
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                        writable,
-                    ),
+                    Token(id) => self.ready(id, readable, writable),
                 }
             }
             self.fire_deadlines(Instant::now());
@@ -251,57 +244,47 @@ impl EventLoop {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        while let Some(admitted) = self.gate.accept(self.poll.registry()) {
-            self.admit(admitted);
+        while let Some(Admitted { stream, id, ticket }) = self.gate.accept(self.poll.registry()) {
+            // Small frames go out at once instead of waiting to be merged (Nagle).
+            let _ = stream.set_nodelay(true);
+            let now = Instant::now();
+            let id = id as usize;
+            // lesson: a new connection, registered for readable, starts with its head
+            let mut connection = Connection {
+                stream,
+                phase: Phase::Opening {
+                    head: Vec::new(),
+                    deadline: now + self.handshake_timeout,
+                },
+                output: VecDeque::new(),
+                written: 0,
+                pending: 0,
+                interest: Interest::READABLE,
+                scheduled: None,
+                wrote_at: now,
+                done: false,
+                _ticket: ticket,
+            };
+            let registry = self.poll.registry();
+            if let Err(error) =
+                registry.register(&mut connection.stream, Token(id), Interest::READABLE)
+            {
+                narrate::problem(format!("Could not set up a connection: {error}"));
+                continue;
+            }
+            // end of lesson
+            self.connections.insert(id, connection);
+            // Its request may be here already, and no edge would tell of it.
+            self.ready(id, true, false);
         }
-    }
-
-    /// Serves a new connection in a free slot.
-    fn admit(&mut self, Admitted { stream, id, ticket }: Admitted) {
-        // Small frames go out at once instead of waiting to be merged (Nagle).
-        let _ = stream.set_nodelay(true);
-        let slot = self.free.pop().unwrap_or(self.connections.len());
-        if slot == self.connections.len() {
-            self.connections.push(None);
-        }
-        let now = Instant::now();
-        // lesson: a new connection, registered for readable, starts with its head
-        let mut connection = Connection {
-            stream,
-            id,
-            phase: Phase::Opening {
-                head: Vec::new(),
-                deadline: now + self.handshake_timeout,
-            },
-            output: VecDeque::new(),
-            written: 0,
-            pending: 0,
-            interest: Interest::READABLE,
-            scheduled: None,
-            wrote_at: now,
-            done: false,
-            _ticket: ticket,
-        };
-        let registry = self.poll.registry();
-        if let Err(error) =
-            registry.register(&mut connection.stream, Token(slot), Interest::READABLE)
-        {
-            narrate::problem(format!("Could not set up a connection: {error}"));
-            self.free.push(slot);
-            return;
-        }
-        // end of lesson
-        self.connections[slot] = Some(connection);
-        // Its request may be here already, and no edge would tell of it.
-        self.ready(slot, true, false);
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
-    fn ready(&mut self, slot: usize, readable: bool, writable: bool) {
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    fn ready(&mut self, id: usize, readable: bool, writable: bool) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
-        narrate::set_connection(connection.id);
+        narrate::set_connection(id as u64);
         if writable {
             connection.flush();
         }
@@ -309,14 +292,14 @@ impl EventLoop {
             connection.read(&mut self.scratch, &self.settings);
         }
         connection.flush();
-        self.settle(slot);
+        self.settle(id);
     }
 
     /// After anything happened to a connection: drop it if it is done,
     /// shut our side once its last bytes are out, keep its deadline in the
     /// set, and ask `poll` for what it now needs to hear.
-    fn settle(&mut self, slot: usize) {
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    fn settle(&mut self, id: usize) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
         if let Phase::Closing {
@@ -334,17 +317,16 @@ impl EventLoop {
         if let Some(at) = connection.scheduled
             && (connection.done || connection.due(self.settings.idle_timeout) < at)
         {
-            self.deadlines.remove(&(at, slot));
+            self.deadlines.remove(&(at, id));
             connection.scheduled = None;
         }
         if connection.done {
-            self.connections[slot] = None;
-            self.free.push(slot);
+            self.connections.remove(&id);
             return;
         }
         if connection.scheduled.is_none() {
             let due = connection.due(self.settings.idle_timeout);
-            self.deadlines.insert((due, slot));
+            self.deadlines.insert((due, id));
             connection.scheduled = Some(due);
         }
         // end of lesson
@@ -358,7 +340,7 @@ impl EventLoop {
             // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
             // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
-            if let Err(error) = registry.reregister(&mut connection.stream, Token(slot), wanted) {
+            if let Err(error) = registry.reregister(&mut connection.stream, Token(id), wanted) {
                 narrate::problem(format!("Could not watch a connection: {error}"));
             }
             connection.interest = wanted;
@@ -372,22 +354,22 @@ impl EventLoop {
             self.accept_all();
         }
         // lesson: a deadline due asks its connection for its real one
-        while let Some(&(at, slot)) = self.deadlines.first()
+        while let Some(&(at, id)) = self.deadlines.first()
             && at <= now
         {
             self.deadlines.pop_first();
-            let Some(Some(connection)) = self.connections.get_mut(slot) else {
+            let Some(connection) = self.connections.get_mut(&id) else {
                 continue;
             };
             connection.scheduled = None;
             // Not yet, if a message has pushed it back: `settle` schedules
             // the later one.
             if connection.due(self.settings.idle_timeout) <= now {
-                narrate::set_connection(connection.id);
+                narrate::set_connection(id as u64);
                 connection.deadline_passed(now);
                 connection.flush();
             }
-            self.settle(slot);
+            self.settle(id);
         }
         // end of lesson
     }
