@@ -143,7 +143,7 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     // end of lesson
     let mut event_loop = EventLoop {
         poll,
-        gate: Gate::new(listener, LISTENER, Admission::new(&listen), &listen),
+        gate: Gate::new(listener, LISTENER, Admission::new(&listen)),
         connections: HashMap::new(),
         deadlines: BTreeSet::new(),
         scratch: vec![0; 64 * 1024],

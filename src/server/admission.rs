@@ -39,6 +39,10 @@ pub struct Admission {
     open: AtomicUsize,
     /// Connections refused at the cap since it was last reached.
     over_cap: AtomicU64,
+    /// Connections admitted so far: they are numbered from 1.
+    admitted: AtomicU64,
+    /// `--connections N`: admit N, then no more.
+    limit: Option<u64>,
     shares: Arc<AddressShares>,
 }
 
@@ -46,6 +50,7 @@ pub struct Admission {
 /// share, given back when dropped.
 #[derive(Debug)]
 pub struct Ticket {
+    id: u64,
     admission: Arc<Admission>,
     _share: AddressTicket,
 }
@@ -61,6 +66,8 @@ impl Admission {
             cap: options.max_connections,
             open: AtomicUsize::new(0),
             over_cap: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            limit: options.connections.map(|limit| limit as u64),
             shares: AddressShares::new(options.max_connections_per_address),
         })
     }
@@ -92,9 +99,16 @@ impl Admission {
             .map_err(|_| Refused(address_share::OVER_SHARE))?;
         self.open.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket {
+            id: self.admitted.fetch_add(1, Ordering::Relaxed) + 1,
             admission: Arc::clone(self),
             _share: share,
         })
+    }
+
+    /// Whether `--connections N` have been admitted: listening can stop.
+    pub fn all_admitted(&self) -> bool {
+        self.limit
+            .is_some_and(|limit| self.admitted.load(Ordering::Relaxed) >= limit)
     }
 
     /// How many admitted connections are open now.
@@ -107,6 +121,14 @@ impl Refused {
     /// Answers `503` with `Retry-After` and closes ([`listener::refuse`]).
     pub fn answer(self, stream: TcpStream) {
         listener::refuse(stream, self.0);
+    }
+}
+
+impl Ticket {
+    /// The connection's number: connections are numbered from 1 in the
+    /// order they are admitted.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -134,8 +156,6 @@ pub struct Gate {
     admission: Arc<Admission>,
     failing: Failing,
     retry_at: Option<Instant>,
-    accepted: u64,
-    limit: Option<u64>,
 }
 
 /// A connection let in: its socket, its number (from 1) and its place.
@@ -148,20 +168,15 @@ pub struct Admitted {
 
 impl Gate {
     /// `listener` is non-blocking and registered with `token` already.
-    pub fn new(
-        listener: mio::net::TcpListener,
-        token: Token,
-        admission: Arc<Admission>,
-        options: &listener::Options,
-    ) -> Gate {
+    /// Several gates (one per event loop, each with its own copy of the
+    /// listening socket) may share one admission.
+    pub fn new(listener: mio::net::TcpListener, token: Token, admission: Arc<Admission>) -> Gate {
         Gate {
             listener: Some(listener),
             token,
             admission,
             failing: Failing::default(),
             retry_at: None,
-            accepted: 0,
-            limit: options.connections.map(|limit| limit as u64),
         }
     }
 
@@ -189,15 +204,25 @@ impl Gate {
                     continue;
                 }
             };
-            self.accepted += 1;
-            if self.limit.is_some_and(|limit| self.accepted >= limit) {
-                self.listener = None;
-            }
+            self.close_if_all_admitted(registry);
             return Some(Admitted {
                 stream,
-                id: self.accepted,
+                id: ticket.id(),
                 ticket,
             });
+        }
+    }
+
+    /// Closes the listener once `--connections N` have been admitted, here
+    /// or by another gate sharing the admission. Taken out of the `poll`
+    /// first: a copy of the socket open in another loop would keep it
+    /// registered, and waking this loop, after it is closed here.
+    pub fn close_if_all_admitted(&mut self, registry: &Registry) {
+        if self.admission.all_admitted()
+            && let Some(mut listener) = self.listener.take()
+            && self.retry_at.is_none()
+        {
+            let _ = registry.deregister(&mut listener);
         }
     }
 

@@ -350,7 +350,6 @@ where
 
     let handler = Arc::new(handler);
     let mut threads = Vec::new();
-    let mut accepted = 0;
     let mut failing = Failing::default();
     let admission = Admission::new(options);
     loop {
@@ -375,8 +374,7 @@ where
             }
         };
         let handler = Arc::clone(&handler);
-        accepted += 1;
-        let id = accepted as u64;
+        let id = ticket.id();
         let timeout = options.handshake_timeout;
         let accepted_on = Accepted {
             stream,
@@ -417,7 +415,7 @@ where
                 );
             }
         }
-        if options.connections.is_some_and(|limit| accepted >= limit) {
+        if admission.all_admitted() {
             break;
         }
     }
