@@ -247,6 +247,11 @@ impl Gate {
         }
     }
 
+    /// Whether the listener is still open: `--connections N` are not all in.
+    pub fn is_open(&self) -> bool {
+        self.listener.is_some()
+    }
+
     /// Whether new connections may still come, or some are still open.
     pub fn serving(&self) -> bool {
         self.listener.is_some() || self.admission.open() > 0
