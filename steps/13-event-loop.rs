@@ -17,11 +17,10 @@
 //!   One thread never gets stuck on one connection; it needs to know which
 //!   sockets are worth trying.
 //! * **Registering interest, and readiness.** Each socket is registered
-//!   with `epoll` (through `mio`, the crate tokio is built on: one system
-//!   call per call, and no `unsafe` code here) for what we want to hear of,
-//!   and `poll` sleeps until some are *ready*: bytes wait, or there is room
-//!   to write. The reads and writes are still ours (io_uring and Windows'
-//!   IOCP report *completion* instead: the kernel did the read).
+//!   with `epoll` (through `mio`, the crate tokio is built on) for what we
+//!   want to hear of, and `poll` sleeps until some are *ready*: bytes
+//!   wait, or there is room to write. The reads and writes are still ours
+//!   (io_uring and IOCP report *completion* instead: the kernel did them).
 //! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
 //!   *becomes* ready. A short read is no proof that it is drained: the
 //!   peer's end of stream or a reset may wait behind the bytes, and no new
@@ -29,43 +28,38 @@
 //!   half a frame and reset hold 200 slots until the idle timeout (the test
 //!   `a_reset_after_a_partial_frame_lets_the_connection_go_at_once`).
 //! * **A connection's state.** A thread keeps its place on its stack; here
-//!   a `Phase` keeps it. The request head gathers until whole and is
-//!   answered as chapter 10 answers it (the page, a refusal, or the `101`);
-//!   then bytes go into the session and its events are handed out at once;
-//!   last, our final bytes go out, our side shuts, and the loop waits up to
-//!   a second for the peer's end. Every read goes into one buffer of the
-//!   loop's, so a connection with nothing arriving holds no read buffer.
-//! * **Write interest only while output waits.** Frames are written at
-//!   once; what the socket does not take waits in the connection's output,
-//!   and only then does the loop ask to hear when it is *writable*. Asked
-//!   always, `poll` would wake for nearly every connection.
+//!   a `Phase` keeps it: the request head gathers until whole and is
+//!   answered as chapter 10 answers it; then bytes go into the session and
+//!   its events are handed out at once; last, our final bytes go out, our
+//!   side shuts, and the loop waits up to a second for the peer's end.
+//!   Every read goes into one buffer of the loop's.
+//! * **Write interest only while output waits.** What the socket does not
+//!   take waits in the connection's output, and only then does the loop
+//!   ask to hear when it is *writable*; asked always, `poll` would wake for
+//!   nearly every connection.
 //! * **Backpressure.** A connection with more than 1 MiB of output waiting
-//!   is not read until its peer catches up: a peer that sends and never
-//!   reads costs bounded memory and no time from the others, and is dropped
-//!   if its output does not move for the idle timeout (chapter 10's write
-//!   timeout).
-//! * **One set of deadlines.** Chapter 10 lets the kernel time each
-//!   blocking read; here one ordered set holds every connection's next
-//!   deadline (the handshake's, the idle timeout, a write that makes no
-//!   progress), and `poll` waits no longer than the earliest. A message
+//!   is not read until its peer catches up, and is dropped if its output
+//!   does not move for the idle timeout (chapter 10's write timeout).
+//! * **One set of deadlines.** One ordered set holds every connection's
+//!   next deadline (the handshake's, the idle timeout, a write that makes
+//!   no progress), and `poll` waits no longer than the earliest. A message
 //!   pushes a deadline back without touching the set: an entry that comes
 //!   due asks its connection for its real deadline. A closed connection's
-//!   entry leaves with it. A binary heap could not take it out, and entries
-//!   kept until due pile up (some 180,000 at 6,000 connections a second)
-//!   for every later connection to pay for.
+//!   entry leaves with it: entries kept until due would pile up (some
+//!   180,000 at 6,000 connections a second) for later connections to pay.
 //! * **Where `async`/`await` fits.** An `async fn` compiles into a state
 //!   machine much like `Phase`: each `.await` on a socket that would block
 //!   returns `Pending` to the runtime (tokio), which has registered the
 //!   socket with `epoll` and resumes the function once `poll` says it is
 //!   ready. Async code reads like chapter 10 and runs like this chapter.
 //!
-//! Every limit of chapter 10 holds: `--max-connections` (503), a failing
-//! `accept` (the listener is left alone a while, longer each time: the
-//! loop cannot sleep), `--max-buffered` (1013), `--frame-timeout` (1008),
-//! and logging through the bounded queue; and so do its behaviour tests
-//! and the Autobahn suite. What the loop buys (15,000 idle connections,
-//! echoes against chapter 10) is measured by `cargo bench --bench scale`
-//! and `cargo bench --bench echo`, with the figures in the README. Nothing
+//! Chapter 10's plumbing comes from the library, one copy for both
+//! chapters: the options (`conversation::ServerOptions`), the connection
+//! cap and each address's share with their once-per-episode log lines,
+//! and the back-off of a failing `accept` (`server::admission`), and the
+//! refusals (`Error::refuse`). Its behaviour tests and the Autobahn suite
+//! pass here too. What the loop buys is measured by `cargo bench --bench
+//! scale` and `cargo bench --bench echo` (figures in the README). Nothing
 //! graduates here: chapter 15 moves the set of deadlines into the library.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then

@@ -455,7 +455,8 @@ pub fn refuse(stream: TcpStream, why: &str) {
 ///
 /// An event loop cannot sleep (every other connection would wait too): it
 /// asks [`Failing::failed_wait`] how long to leave the listener alone, and
-/// serves the others meanwhile (chapter 13).
+/// serves the others meanwhile (`server::admission::Gate`, chapters 13
+/// and 15).
 #[derive(Debug, Default)]
 pub struct Failing {
     attempts: u64,
