@@ -532,12 +532,12 @@ impl Connection {
         self.close(false);
     }
 
-    /// From now on only our last bytes go out.
+    /// From now on only our last bytes go out (`peer_gone`: the peer has
+    /// closed its side already, so there is nothing left to read).
     fn close(&mut self, peer_gone: bool) {
-        let (until, discarded) = (None, 0);
         self.phase = Phase::Closing {
-            until,
-            discarded,
+            until: None,
+            discarded: 0,
             peer_gone,
         };
     }

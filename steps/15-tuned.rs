@@ -187,6 +187,31 @@ fn main() -> ExitCode {
     listener::exit_code(serve(listen, settings, threads))
 }
 
+/// The listening socket's token, and the alarm's; connections are
+/// numbered by their slot.
+const LISTENER: Token = Token(usize::MAX);
+const ALARM: Token = Token(usize::MAX - 1);
+/// The buffer every connection of a loop reads its request head, and what
+/// it sends after our side closed, into.
+const SCRATCH_BYTES: usize = 64 * 1024;
+/// Frames up to this size (header included) are written with one `write`.
+const SMALL_FRAME: usize = 256;
+/// Output beyond which a connection is not read until its peer catches up.
+const BACKED_UP: usize = 1024 * 1024;
+/// At most this much is read from one connection before the others get
+/// their turn; the rest waits for the next round.
+const READ_TURN: usize = 1024 * 1024;
+/// After our side closes: how long, and how much, we read and discard
+/// before dropping the socket (as `listener::Connection::close` does).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+/// How often the loop looks for quiet connections, and how long a
+/// connection must have been quiet for its read buffer to be freed.
+const QUIET: Duration = Duration::from_secs(1);
+/// A connection that has read more often than this since it was last
+/// quiet is busy: it keeps its read buffer between reads.
+const BUSY_READS: u32 = 2;
+
 /// What every loop shares: the settings, and counters across loops.
 struct Shared {
     listen: listener::Options,
@@ -231,31 +256,6 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
     }
     served.map_err(cannot)
 }
-
-/// The listening socket's token, and the alarm's; connections are
-/// numbered by their slot.
-const LISTENER: Token = Token(usize::MAX);
-const ALARM: Token = Token(usize::MAX - 1);
-/// The buffer every connection of a loop reads its request head, and what
-/// it sends after our side closed, into.
-const SCRATCH_BYTES: usize = 64 * 1024;
-/// Frames up to this size (header included) are written with one `write`.
-const SMALL_FRAME: usize = 256;
-/// Output beyond which a connection is not read until its peer catches up.
-const BACKED_UP: usize = 1024 * 1024;
-/// At most this much is read from one connection before the others get
-/// their turn; the rest waits for the next round.
-const READ_TURN: usize = 1024 * 1024;
-/// After our side closes: how long, and how much, we read and discard
-/// before dropping the socket (as `listener::Connection::close` does).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1 << 20;
-/// How often the loop looks for quiet connections, and how long a
-/// connection must have been quiet for its read buffer to be freed.
-const QUIET: Duration = Duration::from_secs(1);
-/// A connection that has read more often than this since it was last
-/// quiet is busy: it keeps its read buffer between reads.
-const BUSY_READS: u32 = 2;
 
 /// One event loop: a `Poll` (one epoll instance), the listening socket,
 /// and every connection it accepted, in slots.
@@ -875,9 +875,7 @@ impl Connection {
     fn refuse(&mut self, error: Error) {
         let mut response = Vec::new();
         error.refuse(&mut response);
-        if !response.is_empty() {
-            self.send(response);
-        }
+        self.send(response);
         self.close(false);
     }
 
