@@ -35,9 +35,12 @@
 //!   session reports, told line by line).
 //! * [`server`]: sockets, threads and event loops around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
-//!     connection, deadlines, the connection cap.
+//!     connection, deadlines.
 //!   - [`server::address_share`]: each client address's share of the
 //!     connection slots.
+//!   - [`server::admission`]: the connection cap and the address's share,
+//!     one copy for every server, and the listening socket of an event
+//!     loop (chapters 13 and 15) behind them.
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
 //!   - [`server::deadlines`]: chapter 13's set of deadlines for every
@@ -48,7 +51,8 @@
 //!     in a buffer.
 //!   - [`server::page`]: the pages the chapters serve.
 //!   - [`server::conversation`]: the blocking loop that drives a
-//!     [`protocol::session::Session`] over a socket.
+//!     [`protocol::session::Session`] over a socket, and what every echo
+//!     server shares: its options and how it tells an echo.
 //!   - [`server::chat`]: chapter 11's room, its members' queues and its wire
 //!     format; [`server::chat::cluster`], the Redis connections that let
 //!     chapter 14 share the room between several servers, and

@@ -17,11 +17,10 @@
 //!   One thread never gets stuck on one connection; it needs to know which
 //!   sockets are worth trying.
 //! * **Registering interest, and readiness.** Each socket is registered
-//!   with `epoll` (through `mio`, the crate tokio is built on: one system
-//!   call per call, and no `unsafe` code here) for what we want to hear of,
-//!   and `poll` sleeps until some are *ready*: bytes wait, or there is room
-//!   to write. The reads and writes are still ours (io_uring and Windows'
-//!   IOCP report *completion* instead: the kernel did the read).
+//!   with `epoll` (through `mio`, the crate tokio is built on) for what we
+//!   want to hear of, and `poll` sleeps until some are *ready*: bytes
+//!   wait, or there is room to write. The reads and writes are still ours
+//!   (io_uring and IOCP report *completion* instead: the kernel did them).
 //! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
 //!   *becomes* ready. A short read is no proof that it is drained: the
 //!   peer's end of stream or a reset may wait behind the bytes, and no new
@@ -29,43 +28,38 @@
 //!   half a frame and reset hold 200 slots until the idle timeout (the test
 //!   `a_reset_after_a_partial_frame_lets_the_connection_go_at_once`).
 //! * **A connection's state.** A thread keeps its place on its stack; here
-//!   a `Phase` keeps it. The request head gathers until whole and is
-//!   answered as chapter 10 answers it (the page, a refusal, or the `101`);
-//!   then bytes go into the session and its events are handed out at once;
-//!   last, our final bytes go out, our side shuts, and the loop waits up to
-//!   a second for the peer's end. Every read goes into one buffer of the
-//!   loop's, so a connection with nothing arriving holds no read buffer.
-//! * **Write interest only while output waits.** Frames are written at
-//!   once; what the socket does not take waits in the connection's output,
-//!   and only then does the loop ask to hear when it is *writable*. Asked
-//!   always, `poll` would wake for nearly every connection.
+//!   a `Phase` keeps it: the request head gathers until whole and is
+//!   answered as chapter 10 answers it; then bytes go into the session and
+//!   its events are handed out at once; last, our final bytes go out, our
+//!   side shuts, and the loop waits up to a second for the peer's end.
+//!   Every read goes into one buffer of the loop's.
+//! * **Write interest only while output waits.** What the socket does not
+//!   take waits in the connection's output, and only then does the loop
+//!   ask to hear when it is *writable*; asked always, `poll` would wake for
+//!   nearly every connection.
 //! * **Backpressure.** A connection with more than 1 MiB of output waiting
-//!   is not read until its peer catches up: a peer that sends and never
-//!   reads costs bounded memory and no time from the others, and is dropped
-//!   if its output does not move for the idle timeout (chapter 10's write
-//!   timeout).
-//! * **One set of deadlines.** Chapter 10 lets the kernel time each
-//!   blocking read; here one ordered set holds every connection's next
-//!   deadline (the handshake's, the idle timeout, a write that makes no
-//!   progress), and `poll` waits no longer than the earliest. A message
+//!   is not read until its peer catches up, and is dropped if its output
+//!   does not move for the idle timeout (chapter 10's write timeout).
+//! * **One set of deadlines.** One ordered set holds every connection's
+//!   next deadline (the handshake's, the idle timeout, a write that makes
+//!   no progress), and `poll` waits no longer than the earliest. A message
 //!   pushes a deadline back without touching the set: an entry that comes
 //!   due asks its connection for its real deadline. A closed connection's
-//!   entry leaves with it. A binary heap could not take it out, and entries
-//!   kept until due pile up (some 180,000 at 6,000 connections a second)
-//!   for every later connection to pay for.
+//!   entry leaves with it: entries kept until due would pile up (some
+//!   180,000 at 6,000 connections a second) for later connections to pay.
 //! * **Where `async`/`await` fits.** An `async fn` compiles into a state
 //!   machine much like `Phase`: each `.await` on a socket that would block
 //!   returns `Pending` to the runtime (tokio), which has registered the
 //!   socket with `epoll` and resumes the function once `poll` says it is
 //!   ready. Async code reads like chapter 10 and runs like this chapter.
 //!
-//! Every limit of chapter 10 holds: `--max-connections` (503), a failing
-//! `accept` (the listener is left alone a while, longer each time: the
-//! loop cannot sleep), `--max-buffered` (1013), `--frame-timeout` (1008),
-//! and logging through the bounded queue; and so do its behaviour tests
-//! and the Autobahn suite. What the loop buys (15,000 idle connections,
-//! echoes against chapter 10) is measured by `cargo bench --bench scale`
-//! and `cargo bench --bench echo`, with the figures in the README. Nothing
+//! Chapter 10's plumbing comes from the library, one copy for both
+//! chapters: the options (`conversation::ServerOptions`), the connection
+//! cap and each address's share with their once-per-episode log lines,
+//! and the back-off of a failing `accept` (`server::admission`), and the
+//! refusals (`Error::refuse`). Its behaviour tests and the Autobahn suite
+//! pass here too. What the loop buys is measured by `cargo bench --bench
+//! scale` and `cargo bench --bench echo` (figures in the README). Nothing
 //! graduates here: chapter 15 moves the set of deadlines into the library.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
@@ -83,9 +77,9 @@
 //! #1 ← close 1000 (normal closure) "bye" → close, hang up
 //! ```
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::net::Shutdown;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,80 +87,22 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
-use websocket_from_scratch::narrate::{self, Level};
-use websocket_from_scratch::protocol::frame::{self, FrameHeader};
-use websocket_from_scratch::protocol::http::{self, HttpError};
-use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{Budget, Event, Session};
-use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
-use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
-};
-use websocket_from_scratch::server::listener::{self, Failing, ListenError};
+use websocket_from_scratch::narrate;
+use websocket_from_scratch::protocol::http::HttpError;
+use websocket_from_scratch::protocol::session::{Event, Session};
+use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
+use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
+use websocket_from_scratch::server::listener::{self, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 const CHAPTER: &str = "13-event-loop";
 
-/// What this server allows, decided once at start-up.
-struct Settings {
-    max_message_size: u64,
-    idle_timeout: Duration,
-    frame_timeout: Duration,
-    /// Shared by every connection: the bytes of messages being received.
-    budget: Arc<Budget>,
-}
-
-/// The whole command line, read once.
-struct Options {
-    listen: listener::Options,
-    settings: Settings,
-    level: Level,
-}
-
-impl Options {
-    fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_with_cap(&mut args)?;
-        if let Some(timeout) = args.seconds("--handshake-timeout")? {
-            listen.handshake_timeout = timeout;
-        }
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let settings = Settings {
-            max_message_size,
-            idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    ONE_MESSAGE,
-                )?
-                .unwrap_or(DEFAULT_MAX_BUFFERED),
-            ),
-        };
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
-        Ok(Options {
-            listen,
-            settings,
-            level,
-        })
-    }
-}
-
 fn main() -> ExitCode {
-    let Options {
+    let ServerOptions {
         listen,
         settings,
         level,
-    } = match Options::from_env() {
+    } = match ServerOptions::from_env() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
@@ -177,7 +113,7 @@ fn main() -> ExitCode {
     listener::exit_code(serve(listen, settings))
 }
 
-/// The listening socket's token; a connection's token is its slot.
+/// The listening socket's token; a connection's token is its number.
 const LISTENER: Token = Token(usize::MAX);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
@@ -189,13 +125,8 @@ const LINGER_BYTES: usize = 1 << 20;
 /// Listens on loopback and serves every connection from this thread.
 /// Returns after `--connections` connections, if set.
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
-    narrate::init();
-    let port = listen.port;
+    let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
-    // Loopback only: a tutorial server should not be reachable from the network.
-    let listening = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(cannot)?;
-    let port = listening.local_addr().map_or(port, |addr| addr.port());
-    narrate::headline(listener::listening_line(port));
     // lesson: a non-blocking listener, registered with poll
     listening.set_nonblocking(true).map_err(cannot)?;
     let mut listener = TcpListener::from_std(listening);
@@ -207,57 +138,40 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     // end of lesson
     let mut event_loop = EventLoop {
         poll,
-        listener: Some(listener),
-        connections: Vec::new(),
-        free: Vec::new(),
-        open: 0,
-        accepted: 0,
+        gate: Gate::new(listener, LISTENER, Admission::new(&listen)),
+        connections: HashMap::new(),
         deadlines: BTreeSet::new(),
         scratch: vec![0; 64 * 1024],
-        failing: Failing::default(),
-        accept_again_at: None,
-        over_cap: 0,
-        shares: AddressShares::new(listen.max_connections_per_address),
-        listen,
+        handshake_timeout: listen.handshake_timeout,
         settings,
     };
     event_loop.run().map_err(cannot)
 }
 
 /// One `Poll` (one epoll instance), the listening socket, and every
-/// connection, in slots.
+/// connection.
 struct EventLoop {
     poll: Poll,
-    /// `None` once `--connections` have been accepted.
-    listener: Option<TcpListener>,
-    connections: Vec<Option<Connection>>,
-    /// Slots whose connection has gone, to be used again.
-    free: Vec<usize>,
-    open: usize,
-    accepted: u64,
-    /// Every connection's next deadline, earliest first: (when, slot).
+    /// The listening socket, behind chapter 10's connection cap and
+    /// address shares (`server::admission`).
+    gate: Gate,
+    connections: HashMap<usize, Connection>,
+    /// Every connection's next deadline, earliest first: (when, number).
     deadlines: BTreeSet<(Instant, usize)>,
     /// What every connection reads into; the bytes go on into its session.
     scratch: Vec<u8>,
-    failing: Failing,
-    /// While `accept` fails: when to listen again.
-    accept_again_at: Option<Instant>,
-    over_cap: u64,
-    shares: Arc<AddressShares>,
-    listen: listener::Options,
+    handshake_timeout: Duration,
     settings: Settings,
 }
 
 /// A connection, from its first byte to its last.
 struct Connection {
     stream: TcpStream,
-    id: u64,
     phase: Phase,
-    /// Bytes waiting to be written, in order: a long payload as it is,
-    /// not copied. `written` bytes of the first are out already.
+    /// Bytes waiting to be written, in order; `written` bytes of the
+    /// first are out already, `pending` bytes wait in all.
     output: VecDeque<Vec<u8>>,
     written: usize,
-    /// How many bytes wait in all.
     pending: usize,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
@@ -267,15 +181,16 @@ struct Connection {
     wrote_at: Instant,
     /// Nothing more to do: drop the socket.
     done: bool,
-    /// Its place in its address's share, given back when it is dropped.
-    _share: AddressTicket,
+    /// Its place under the cap, given back when it is dropped.
+    _ticket: Ticket,
 }
 
 // lesson: a connection's state: its head, then its session, then closing
 enum Phase {
-    /// The request head gathers in `head` until whole.
-    Opening { head: Vec<u8>, deadline: Instant },
-    /// A WebSocket conversation, driven by its session.
+    Opening {
+        head: Vec<u8>,
+        deadline: Instant,
+    },
     Talking {
         session: Box<Session>,
         read_at: Instant,
@@ -298,24 +213,21 @@ impl EventLoop {
     /// then on what is due. Returns once `--connections` have been served.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        while self.listener.is_some() || self.open > 0 {
+        while self.gate.serving() {
             // lesson: poll until the next deadline, then serve what is ready
             let first = self.deadlines.first().map(|&(at, _)| at);
-            let next = first.into_iter().chain(self.accept_again_at).min();
+            let next = first.into_iter().chain(self.gate.retry_at()).min();
             let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => result?,
             }
             for event in events.iter() {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let writable = event.is_writable() || event.is_write_closed();
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    Token(slot) => self.ready(
-                        slot,
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                        writable,
-                    ),
+                    Token(id) => self.ready(id, readable, writable),
                 }
             }
             self.fire_deadlines(Instant::now());
@@ -327,104 +239,47 @@ impl EventLoop {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        while let Some(listener) = &mut self.listener {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    self.failing.recovered();
-                    self.admit(stream, peer.ip());
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    // Out of descriptors, say: trying again at once would
-                    // spin, and sleeping would stop every connection. The
-                    // listener is left alone until a deadline says so.
-                    let wait = self.failing.failed_wait(&error);
-                    let _ = self.poll.registry().deregister(listener);
-                    self.accept_again_at = Some(Instant::now() + wait);
-                    return;
-                }
+        while let Some(Admitted { stream, id, ticket }) = self.gate.accept(self.poll.registry()) {
+            // Small frames go out at once instead of waiting to be merged (Nagle).
+            let _ = stream.set_nodelay(true);
+            let now = Instant::now();
+            let id = id as usize;
+            // lesson: a new connection, registered for readable, starts with its head
+            let mut connection = Connection {
+                stream,
+                phase: Phase::Opening {
+                    head: Vec::new(),
+                    deadline: now + self.handshake_timeout,
+                },
+                output: VecDeque::new(),
+                written: 0,
+                pending: 0,
+                interest: Interest::READABLE,
+                scheduled: None,
+                wrote_at: now,
+                done: false,
+                _ticket: ticket,
+            };
+            let registry = self.poll.registry();
+            if let Err(error) =
+                registry.register(&mut connection.stream, Token(id), Interest::READABLE)
+            {
+                narrate::problem(format!("Could not set up a connection: {error}"));
+                continue;
             }
+            // end of lesson
+            self.connections.insert(id, connection);
+            // Its request may be here already, and no edge would tell of it.
+            self.ready(id, true, false);
         }
-    }
-
-    /// Serves a new connection, or refuses it over the cap or over its
-    /// address's share.
-    fn admit(&mut self, stream: TcpStream, address: IpAddr) {
-        if let Some(cap) = self.listen.max_connections {
-            if self.open >= cap {
-                if self.over_cap == 0 {
-                    narrate::problem(format!(
-                        "{cap} connections open, the most allowed (--max-connections): \
-                         refusing new ones with 503 until some close"
-                    ));
-                }
-                self.over_cap += 1;
-                listener::refuse(stream.into(), "too many connections; try again shortly");
-                return;
-            }
-            if self.over_cap > 0 {
-                let refused = std::mem::take(&mut self.over_cap);
-                narrate::problem(format!(
-                    "Below the connection cap again; {refused} connections were refused"
-                ));
-            }
-        }
-        let Ok(share) = self.shares.admit(address) else {
-            listener::refuse(stream.into(), address_share::OVER_SHARE);
-            return;
-        };
-        self.accepted += 1;
-        if let Some(limit) = self.listen.connections
-            && self.accepted >= limit as u64
-        {
-            self.listener = None;
-        }
-        // Small frames go out at once instead of waiting to be merged (Nagle).
-        let _ = stream.set_nodelay(true);
-        let slot = self.free.pop().unwrap_or(self.connections.len());
-        if slot == self.connections.len() {
-            self.connections.push(None);
-        }
-        let now = Instant::now();
-        // lesson: a new connection, registered for readable, starts with its head
-        let mut connection = Connection {
-            stream,
-            id: self.accepted,
-            phase: Phase::Opening {
-                head: Vec::new(),
-                deadline: now + self.listen.handshake_timeout,
-            },
-            output: VecDeque::new(),
-            written: 0,
-            pending: 0,
-            interest: Interest::READABLE,
-            scheduled: None,
-            wrote_at: now,
-            done: false,
-            _share: share,
-        };
-        let registry = self.poll.registry();
-        if let Err(error) =
-            registry.register(&mut connection.stream, Token(slot), Interest::READABLE)
-        {
-            narrate::problem(format!("Could not set up a connection: {error}"));
-            self.free.push(slot);
-            return;
-        }
-        // end of lesson
-        self.open += 1;
-        self.connections[slot] = Some(connection);
-        // Its request may be here already, and no edge would tell of it.
-        self.ready(slot, true, false);
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
-    fn ready(&mut self, slot: usize, readable: bool, writable: bool) {
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    fn ready(&mut self, id: usize, readable: bool, writable: bool) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
-        narrate::set_connection(connection.id);
+        narrate::set_connection(id as u64);
         if writable {
             connection.flush();
         }
@@ -432,14 +287,14 @@ impl EventLoop {
             connection.read(&mut self.scratch, &self.settings);
         }
         connection.flush();
-        self.settle(slot);
+        self.settle(id);
     }
 
     /// After anything happened to a connection: drop it if it is done,
     /// shut our side once its last bytes are out, keep its deadline in the
     /// set, and ask `poll` for what it now needs to hear.
-    fn settle(&mut self, slot: usize) {
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    fn settle(&mut self, id: usize) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
         if let Phase::Closing {
@@ -457,18 +312,16 @@ impl EventLoop {
         if let Some(at) = connection.scheduled
             && (connection.done || connection.due(self.settings.idle_timeout) < at)
         {
-            self.deadlines.remove(&(at, slot));
+            self.deadlines.remove(&(at, id));
             connection.scheduled = None;
         }
         if connection.done {
-            self.connections[slot] = None;
-            self.free.push(slot);
-            self.open -= 1;
+            self.connections.remove(&id);
             return;
         }
         if connection.scheduled.is_none() {
             let due = connection.due(self.settings.idle_timeout);
-            self.deadlines.insert((due, slot));
+            self.deadlines.insert((due, id));
             connection.scheduled = Some(due);
         }
         // end of lesson
@@ -482,7 +335,7 @@ impl EventLoop {
             // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
             // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
-            if let Err(error) = registry.reregister(&mut connection.stream, Token(slot), wanted) {
+            if let Err(error) = registry.reregister(&mut connection.stream, Token(id), wanted) {
                 narrate::problem(format!("Could not watch a connection: {error}"));
             }
             connection.interest = wanted;
@@ -492,31 +345,26 @@ impl EventLoop {
 
     /// Acts on every deadline that has passed, and on the listener's.
     fn fire_deadlines(&mut self, now: Instant) {
-        if self.accept_again_at.is_some_and(|at| at <= now) {
-            self.accept_again_at = None;
-            if let Some(listener) = &mut self.listener {
-                let registry = self.poll.registry();
-                let _ = registry.register(listener, LISTENER, Interest::READABLE);
-                self.accept_all();
-            }
+        if self.gate.reopen_if_due(now, self.poll.registry()) {
+            self.accept_all();
         }
         // lesson: a deadline due asks its connection for its real one
-        while let Some(&(at, slot)) = self.deadlines.first()
+        while let Some(&(at, id)) = self.deadlines.first()
             && at <= now
         {
             self.deadlines.pop_first();
-            let Some(Some(connection)) = self.connections.get_mut(slot) else {
+            let Some(connection) = self.connections.get_mut(&id) else {
                 continue;
             };
             connection.scheduled = None;
             // Not yet, if a message has pushed it back: `settle` schedules
             // the later one.
             if connection.due(self.settings.idle_timeout) <= now {
-                narrate::set_connection(connection.id);
+                narrate::set_connection(id as u64);
                 connection.deadline_passed(now);
                 connection.flush();
             }
-            self.settle(slot);
+            self.settle(id);
         }
         // end of lesson
     }
@@ -598,26 +446,16 @@ impl Connection {
             match &mut self.phase {
                 _ if count == 0 => return self.ended(None),
                 Phase::Opening { head, .. } => {
-                    head.extend_from_slice(bytes);
-                    match http::parse_request(head) {
-                        Ok(None) => {}
-                        Ok(Some((request, used))) => {
-                            let rest = head.split_off(used);
-                            self.answer(&request, &rest, settings);
+                    let mut response = Vec::new();
+                    match opening::answer_gathered(head, bytes, &mut response, CHAPTER) {
+                        None => {}
+                        Some(Ok((opening, rest))) => {
+                            self.answered(opening, response, &rest, settings)
                         }
-                        Err(error) => self.refuse(error.into()),
+                        Some(Err(error)) => self.refuse(error),
                     }
                 }
-                Phase::Talking {
-                    session,
-                    read_at,
-                    stretch,
-                } => {
-                    session.receive(bytes);
-                    *read_at = Instant::now();
-                    conversation::check_progress(session, stretch, count, settings.frame_timeout);
-                    self.hand_out();
-                }
+                Phase::Talking { .. } => self.talk(bytes, settings),
                 Phase::Closing { discarded, .. } => {
                     *discarded += count;
                     self.done = *discarded >= LINGER_BYTES;
@@ -630,13 +468,9 @@ impl Connection {
     /// The peer closed its side (`None`), or the socket failed.
     fn ended(&mut self, error: Option<io::Error>) {
         match (&mut self.phase, error) {
-            (Phase::Opening { .. }, Some(error)) => self.refuse(HttpError::Io(error).into()),
-            (Phase::Opening { head, .. }, None) => {
-                let error = match head.len() {
-                    0 => HttpError::ClosedBeforeRequest,
-                    received => HttpError::ClosedMidRequest { received },
-                };
-                self.refuse(error.into());
+            (Phase::Opening { head, .. }, error) => {
+                let error = opening::cut_short(head, error);
+                self.refuse(error);
             }
             (Phase::Talking { .. }, Some(error)) => {
                 narrate::problem(Error::from(error));
@@ -653,65 +487,57 @@ impl Connection {
         }
     }
 
-    /// Answers a whole request head as chapter 10 does: the page, a refusal
-    /// with its status, or the `101` and a session, which takes whatever
-    /// came after the head.
-    fn answer(&mut self, request: &http::Request, rest: &[u8], settings: &Settings) {
-        let mut response = Vec::new();
-        match opening::answer_checking_origin(request, &mut response, None, CHAPTER, None) {
-            Ok(Opening::Upgraded) => {
-                self.send(response);
-                narrate::event(
-                    "Handshake completed. Echoing every message until the client leaves.",
-                );
-                narrate::summary("connected: handshake completed");
-                // lesson: after the 101, bytes go into a session, as in chapter 10
-                let mut session = Session::new(settings.max_message_size)
-                    .with_budget(Arc::clone(&settings.budget));
-                let mut stretch = None;
-                session.receive(rest);
-                conversation::check_progress(
-                    &mut session,
-                    &mut stretch,
-                    rest.len(),
-                    settings.frame_timeout,
-                );
-                self.phase = Phase::Talking {
-                    session: Box::new(session),
-                    read_at: Instant::now(),
-                    stretch,
-                };
-                // end of lesson
-                self.hand_out();
-            }
-            Ok(Opening::ServedPage) => {
-                self.send(response);
-                self.close(false);
-            }
-            Err(error) => self.refuse(error),
+    /// A whole head, answered as chapter 10 answers it: the page, or the
+    /// `101` and a session, which takes whatever came after the head.
+    fn answered(&mut self, opening: Opening, response: Vec<u8>, rest: &[u8], settings: &Settings) {
+        self.send(response);
+        if opening == Opening::ServedPage {
+            return self.close(false);
         }
+        narrate::event("Handshake completed. Echoing every message until the client leaves.");
+        narrate::summary("connected: handshake completed");
+        // lesson: after the 101, bytes go into a session, as in chapter 10
+        let session =
+            Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
+        self.phase = Phase::Talking {
+            session: Box::new(session),
+            read_at: Instant::now(),
+            stretch: None,
+        };
+        // end of lesson
+        self.talk(rest, settings);
+    }
+
+    /// Bytes for the session, which hands out what they made.
+    fn talk(&mut self, bytes: &[u8], settings: &Settings) {
+        let Phase::Talking {
+            session,
+            read_at,
+            stretch,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        session.receive(bytes);
+        *read_at = Instant::now();
+        conversation::check_progress(session, stretch, bytes.len(), settings.frame_timeout);
+        self.hand_out();
     }
 
     /// The request cannot be served: the status that answers it, if any,
     /// and the reason in the log, as chapter 10's listener says them.
     fn refuse(&mut self, error: Error) {
         let mut response = Vec::new();
-        match error.write_refusal(&mut response) {
-            _ if matches!(error, Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(
-                "A connection closed without sending anything (browsers open spare connections ahead of time).",
-            ),
-            Some(status) => narrate::problem(format!("{error} → answered {status}")),
-            None => narrate::problem(error),
-        }
+        error.refuse(&mut response);
         self.send(response);
         self.close(false);
     }
 
-    /// From now on only our last bytes go out.
+    /// From now on only our last bytes go out (`peer_gone`: the peer has
+    /// closed its side already, so there is nothing left to read).
     fn close(&mut self, peer_gone: bool) {
-        let until = None;
         self.phase = Phase::Closing {
-            until,
+            until: None,
             discarded: 0,
             peer_gone,
         };
@@ -730,23 +556,11 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        let mut frames = Vec::new();
         // lesson: the frames the session queued go into the output, a long payload as it is
-        for outgoing in session.take_outgoing() {
-            let mut header = frame::encode_header(&FrameHeader {
-                fin: true,
-                rsv: conversation::rsv_of(&outgoing),
-                opcode: outgoing.opcode,
-                mask: None,
-                payload_len: outgoing.payload.len() as u64,
-            });
-            if outgoing.payload.len() <= 1024 {
-                header.extend_from_slice(&outgoing.payload);
-                frames.push(header);
-            } else {
-                frames.extend([header, outgoing.payload]);
-            }
-        }
+        let frames: Vec<_> = session
+            .take_outgoing()
+            .flat_map(conversation::wire_bytes)
+            .collect();
         // end of lesson
         let finished = session.is_finished();
         for bytes in frames {
@@ -786,46 +600,5 @@ impl Connection {
             }
             Phase::Closing { .. } => self.done = true,
         }
-    }
-}
-
-/// The story of a complete message and its echo: the whole story when
-/// `--verbose`, one line by default.
-fn tell_echo(message: &Message) {
-    if narrate::tells(Level::Frames) {
-        if message.frames > 1 {
-            narrate::received(format!(
-                "Assembled a {} message from {} frames: {} bytes",
-                message.opcode,
-                message.frames,
-                message.payload.len()
-            ));
-        }
-        narrate::plain(format!("  {}", narrate::preview(message)));
-        let echo_header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: message.opcode,
-            mask: None,
-            payload_len: message.payload.len() as u64,
-        };
-        narrate::sent(format!(
-            "Echoing {} frame: {} bytes, header {:?}",
-            message.opcode,
-            message.payload.len(),
-            frame::encode_header(&echo_header)
-        ));
-    } else if narrate::tells(Level::Messages) {
-        let frames = if message.frames > 1 {
-            format!(" in {} frames", message.frames)
-        } else {
-            String::new()
-        };
-        narrate::summary(format!(
-            "← {} {} bytes{frames} {} → echoed",
-            message.opcode,
-            message.payload.len(),
-            narrate::preview(message)
-        ));
     }
 }

@@ -132,11 +132,10 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::net::Shutdown;
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -144,87 +143,39 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use websocket_from_scratch::Error;
 use websocket_from_scratch::command_line::{Args, CommandLineError};
-use websocket_from_scratch::narrate::{self, Level};
+use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
-use websocket_from_scratch::protocol::http::{self, HttpError};
-use websocket_from_scratch::protocol::message::Message;
+use websocket_from_scratch::protocol::http::HttpError;
 use websocket_from_scratch::protocol::session::tuning::Tuning;
-use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session};
-use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
-use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
-};
+use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session};
+use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
+use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
 use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
-use websocket_from_scratch::server::listener::{self, Failing, ListenError};
+use websocket_from_scratch::server::listener::{self, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
 
 const CHAPTER: &str = "15-tuned";
 
-/// What this server allows, decided once at start-up.
-struct Settings {
-    max_message_size: u64,
-    idle_timeout: Duration,
-    frame_timeout: Duration,
-    /// Shared by every connection: the bytes of messages being received.
-    budget: Arc<Budget>,
-}
-
-/// The whole command line, read once.
-struct Options {
-    listen: listener::Options,
-    settings: Settings,
-    level: Level,
-    threads: usize,
-}
-
-impl Options {
-    fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_with_cap(&mut args)?;
-        if let Some(timeout) = args.seconds("--handshake-timeout")? {
-            listen.handshake_timeout = timeout;
-        }
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let settings = Settings {
-            max_message_size,
-            idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    ONE_MESSAGE,
-                )?
-                .unwrap_or(DEFAULT_MAX_BUFFERED),
-            ),
-        };
-        let threads = args
-            .value::<NonZeroUsize>("--threads", "N (at least 1)")?
-            .map_or(1, NonZeroUsize::get);
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
-        Ok(Options {
-            listen,
-            settings,
-            level,
-            threads,
-        })
-    }
+/// Chapter 13's command line, and `--threads N`.
+fn options() -> Result<(ServerOptions, usize), CommandLineError> {
+    let mut args = Args::from_env()?;
+    let options = ServerOptions::take(&mut args)?;
+    let threads = args
+        .value::<NonZeroUsize>("--threads", "N (at least 1)")?
+        .map_or(1, NonZeroUsize::get);
+    args.finish()?;
+    Ok((options, threads))
 }
 
 fn main() -> ExitCode {
-    let Options {
-        listen,
-        settings,
-        level,
+    let (
+        ServerOptions {
+            listen,
+            settings,
+            level,
+        },
         threads,
-    } = match Options::from_env() {
+    ) = match options() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
@@ -235,61 +186,6 @@ fn main() -> ExitCode {
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(serve(listen, settings, threads))
-}
-
-/// What every loop shares: the settings, and counters across loops.
-struct Shared {
-    listen: listener::Options,
-    settings: Settings,
-    /// Connections open now, in all loops (for `--max-connections`).
-    open: AtomicUsize,
-    /// Connections accepted so far: they are numbered from 1.
-    accepted: AtomicU64,
-    /// How many connections each address holds, across loops.
-    shares: Arc<AddressShares>,
-}
-
-/// Listens on loopback and runs `threads` event loops, this thread being
-/// the first. Returns after `--connections` connections, if set.
-fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Result<(), ListenError> {
-    narrate::init();
-    let port = listen.port;
-    let cannot = |error| ListenError { port, error };
-    // Loopback only: a tutorial server should not be reachable from the network.
-    let listening = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(cannot)?;
-    let port = listening.local_addr().map_or(port, |addr| addr.port());
-    narrate::headline(listener::listening_line(port));
-    listening.set_nonblocking(true).map_err(cannot)?;
-    let shared = Arc::new(Shared {
-        shares: AddressShares::new(listen.max_connections_per_address),
-        listen,
-        settings,
-        open: AtomicUsize::new(0),
-        accepted: AtomicU64::new(0),
-    });
-    let mut loops = Vec::new();
-    for number in 2..=threads {
-        let copy = listening.try_clone().map_err(cannot)?;
-        let shared = Arc::clone(&shared);
-        let started = thread::Builder::new()
-            .name(format!("event loop {number}"))
-            .spawn(move || {
-                if let Err(error) = EventLoop::new(copy, &shared).and_then(|mut l| l.run()) {
-                    narrate::problem(format!("Event loop {number} stopped: {error}"));
-                }
-            });
-        match started {
-            Ok(handle) => loops.push(handle),
-            Err(error) => narrate::problem(format!(
-                "Could not start event loop {number}: {error}; serving with fewer"
-            )),
-        }
-    }
-    let served = EventLoop::new(listening, &shared).and_then(|mut first| first.run());
-    for handle in loops {
-        let _ = handle.join();
-    }
-    served.map_err(cannot)
 }
 
 /// The listening socket's token, and the alarm's; connections are
@@ -317,14 +213,58 @@ const QUIET: Duration = Duration::from_secs(1);
 /// quiet is busy: it keeps its read buffer between reads.
 const BUSY_READS: u32 = 2;
 
+/// What every loop shares: the settings, and counters across loops.
+struct Shared {
+    listen: listener::Options,
+    settings: Settings,
+    /// The connection cap, each address's share and the connections'
+    /// numbers, across loops.
+    admission: Arc<Admission>,
+}
+
+/// Listens on loopback and runs `threads` event loops, this thread being
+/// the first. Returns after `--connections` connections, if set.
+fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Result<(), ListenError> {
+    let (listening, port) = listener::listen(listen.port)?;
+    let cannot = |error| ListenError { port, error };
+    listening.set_nonblocking(true).map_err(cannot)?;
+    let shared = Arc::new(Shared {
+        admission: Admission::new(&listen),
+        listen,
+        settings,
+    });
+    let mut loops = Vec::new();
+    for number in 2..=threads {
+        let copy = listening.try_clone().map_err(cannot)?;
+        let shared = Arc::clone(&shared);
+        let started = thread::Builder::new()
+            .name(format!("event loop {number}"))
+            .spawn(move || {
+                if let Err(error) = EventLoop::new(copy, &shared).and_then(|mut l| l.run()) {
+                    narrate::problem(format!("Event loop {number} stopped: {error}"));
+                }
+            });
+        match started {
+            Ok(handle) => loops.push(handle),
+            Err(error) => narrate::problem(format!(
+                "Could not start event loop {number}: {error}; serving with fewer"
+            )),
+        }
+    }
+    let served = EventLoop::new(listening, &shared).and_then(|mut first| first.run());
+    for handle in loops {
+        let _ = handle.join();
+    }
+    served.map_err(cannot)
+}
+
 /// One event loop: a `Poll` (one epoll instance), the listening socket,
 /// and every connection it accepted, in slots.
 struct EventLoop<'a> {
     poll: Poll,
-    /// `None` once `--connections` have been accepted.
-    listener: Option<TcpListener>,
-    /// Whether the listener is registered (not while `accept` is failing).
-    listening: bool,
+    /// This loop's copy of the listening socket, behind the shared
+    /// admission (`server::admission`).
+    gate: Gate,
     connections: Vec<Option<Connection>>,
     free: Vec<usize>,
     count: usize,
@@ -337,9 +277,6 @@ struct EventLoop<'a> {
     scratch: Vec<u8>,
     /// Connections whose read turn ended with bytes still waiting.
     again: Vec<(usize, u64)>,
-    failing: Failing,
-    accept_again_at: Option<Instant>,
-    over_cap: u64,
     /// When to free the read buffers of the connections gone quiet.
     sweep_at: Instant,
     /// The time when `poll` last returned: one clock reading per turn of
@@ -364,8 +301,8 @@ struct Connection {
     wrote_at: Instant,
     /// Nothing more to do: drop the socket.
     done: bool,
-    /// Its place in its address's share, given back when it is dropped.
-    _share: AddressTicket,
+    /// Its place under the cap, given back when it is dropped.
+    _ticket: Ticket,
 }
 
 enum Phase {
@@ -542,8 +479,7 @@ impl<'a> EventLoop<'a> {
         let alarm = Alarm::start(Waker::new(poll.registry(), ALARM)?)?;
         Ok(EventLoop {
             poll,
-            listener: Some(listener),
-            listening: true,
+            gate: Gate::new(listener, LISTENER, Arc::clone(&shared.admission)),
             connections: Vec::new(),
             free: Vec::new(),
             count: 0,
@@ -552,9 +488,6 @@ impl<'a> EventLoop<'a> {
             alarm,
             scratch: vec![0; SCRATCH_BYTES],
             again: Vec::new(),
-            failing: Failing::default(),
-            accept_again_at: None,
-            over_cap: 0,
             sweep_at: Instant::now() + QUIET,
             now: Instant::now(),
             shared,
@@ -567,17 +500,12 @@ impl<'a> EventLoop<'a> {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let limit = self.shared.listen.connections;
-        while self.listener.is_some() || self.count > 0 {
+        while self.gate.is_open() || self.count > 0 {
             // `--connections`: another loop may have accepted the last one.
-            if limit
-                .is_some_and(|limit| self.shared.accepted.load(Ordering::Relaxed) >= limit as u64)
-            {
-                self.stop_listening();
-                self.listener = None;
-            }
+            self.gate.close_if_all_admitted(self.poll.registry());
             // lesson: poll until the next deadline, then serve what is ready
             let sweep = (self.count > 0).then_some(self.sweep_at);
-            let next = [self.deadlines.next(), self.accept_again_at, sweep]
+            let next = [self.deadlines.next(), self.gate.retry_at(), sweep]
                 .into_iter()
                 .flatten()
                 .min();
@@ -620,76 +548,14 @@ impl<'a> EventLoop<'a> {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        loop {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    self.failing.recovered();
-                    self.admit(stream, peer.ip());
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    // Out of descriptors, say: trying again at once would
-                    // spin, and sleeping would stop every connection. The
-                    // listener is left alone until a timer says so.
-                    let wait = self.failing.failed_wait(&error);
-                    self.stop_listening();
-                    self.accept_again_at = Some(Instant::now() + wait);
-                    return;
-                }
-            }
+        while let Some(admitted) = self.gate.accept(self.poll.registry()) {
+            self.admit(admitted);
         }
     }
 
-    fn stop_listening(&mut self) {
-        if let Some(listener) = &mut self.listener
-            && self.listening
-        {
-            let _ = self.poll.registry().deregister(listener);
-            self.listening = false;
-        }
-    }
-
-    /// Serves a new connection, or refuses it over the cap or over its
-    /// address's share.
-    fn admit(&mut self, stream: TcpStream, address: IpAddr) {
+    /// Serves a new connection in a free slot.
+    fn admit(&mut self, Admitted { stream, id, ticket }: Admitted) {
         let shared = self.shared;
-        if let Some(cap) = shared.listen.max_connections {
-            if shared.open.load(Ordering::Relaxed) >= cap {
-                if self.over_cap == 0 {
-                    narrate::problem(format!(
-                        "{cap} connections open, the most allowed (--max-connections): \
-                         refusing new ones with 503 until some close"
-                    ));
-                }
-                self.over_cap += 1;
-                listener::refuse(stream.into(), "too many connections; try again shortly");
-                return;
-            }
-            if self.over_cap > 0 {
-                narrate::problem(format!(
-                    "Below the connection cap again; {} connections were refused",
-                    self.over_cap
-                ));
-                self.over_cap = 0;
-            }
-        }
-        let Ok(share) = shared.shares.admit(address) else {
-            listener::refuse(stream.into(), address_share::OVER_SHARE);
-            return;
-        };
-        let id = shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-        if shared
-            .listen
-            .connections
-            .is_some_and(|limit| id >= limit as u64)
-        {
-            self.stop_listening();
-            self.listener = None;
-        }
         // Small frames go out at once instead of waiting to be merged (Nagle).
         let _ = stream.set_nodelay(true);
         let slot = self.free.pop().unwrap_or_else(|| {
@@ -709,7 +575,7 @@ impl<'a> EventLoop<'a> {
             scheduled: None,
             wrote_at: self.now,
             done: false,
-            _share: share,
+            _ticket: ticket,
         };
         self.generation += 1;
         if let Err(error) =
@@ -721,7 +587,6 @@ impl<'a> EventLoop<'a> {
             self.free.push(slot);
             return;
         }
-        shared.open.fetch_add(1, Ordering::Relaxed);
         self.count += 1;
         self.connections[slot] = Some(connection);
         self.settle(slot);
@@ -781,7 +646,6 @@ impl<'a> EventLoop<'a> {
             self.connections[slot] = None;
             self.free.push(slot);
             self.count -= 1;
-            self.shared.open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         // lesson: write interest only while output waits; no reading while it is backed up
@@ -844,16 +708,8 @@ impl<'a> EventLoop<'a> {
     /// Acts on every deadline that has passed, and on the listener's.
     fn fire_deadlines(&mut self) {
         let now = self.now;
-        if self.accept_again_at.is_some_and(|at| at <= now) {
-            self.accept_again_at = None;
-            if let Some(listener) = &mut self.listener {
-                let registered =
-                    self.poll
-                        .registry()
-                        .register(listener, LISTENER, Interest::READABLE);
-                self.listening = registered.is_ok();
-                self.accept_all();
-            }
+        if self.gate.reopen_if_due(now, self.poll.registry()) {
+            self.accept_all();
         }
         let shared = self.shared;
         let settings = &shared.settings;
@@ -967,62 +823,49 @@ impl Connection {
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => return true,
             Err(error) => {
-                self.refuse(HttpError::Io(error).into());
+                let error = opening::cut_short(head, Some(error));
+                self.refuse(error);
                 return false;
             }
         };
         if count == 0 {
-            let error = match head.len() {
-                0 => HttpError::ClosedBeforeRequest,
-                received => HttpError::ClosedMidRequest { received },
-            };
-            self.refuse(error.into());
+            let error = opening::cut_short(head, None);
+            self.refuse(error);
             return false;
         }
-        head.extend_from_slice(&scratch[..count]);
-        match http::parse_request(head) {
+        let mut response = Vec::new();
+        match opening::answer_gathered(head, &scratch[..count], &mut response, CHAPTER) {
             // A short read is no proof that the socket is drained: read
             // on until `WouldBlock`.
-            Ok(None) => self.read_request(scratch, settings, now),
-            Ok(Some((request, used))) => {
-                let rest = head.split_off(used);
-                let mut response = Vec::new();
-                match opening::answer_checking_origin(&request, &mut response, None, CHAPTER, None)
-                {
-                    Ok(Opening::Upgraded) => {
-                        self.send(response);
-                        narrate::event(
-                            "Handshake completed. Echoing every message until the client leaves.",
-                        );
-                        narrate::summary("connected: handshake completed");
-                        let session = Box::new(
-                            Session::new(settings.max_message_size)
-                                .with_budget(Arc::clone(&settings.budget)),
-                        );
-                        self.phase = Phase::Talking {
-                            session,
-                            read_at: now,
-                            stretch: None,
-                            reads: 0,
-                        };
-                        if !rest.is_empty() {
-                            self.feed(&rest, settings, now);
-                        }
-                        self.read_frames(settings, now)
-                    }
-                    Ok(Opening::ServedPage) => {
-                        self.send(response);
-                        self.close(false);
-                        false
-                    }
-                    Err(error) => {
-                        self.refuse(error);
-                        false
-                    }
+            None => self.read_request(scratch, settings, now),
+            Some(Ok((Opening::Upgraded, rest))) => {
+                self.send(response);
+                narrate::event(
+                    "Handshake completed. Echoing every message until the client leaves.",
+                );
+                narrate::summary("connected: handshake completed");
+                let session = Box::new(
+                    Session::new(settings.max_message_size)
+                        .with_budget(Arc::clone(&settings.budget)),
+                );
+                self.phase = Phase::Talking {
+                    session,
+                    read_at: now,
+                    stretch: None,
+                    reads: 0,
+                };
+                if !rest.is_empty() {
+                    self.feed(&rest, settings, now);
                 }
+                self.read_frames(settings, now)
             }
-            Err(error) => {
-                self.refuse(error.into());
+            Some(Ok((Opening::ServedPage, _))) => {
+                self.send(response);
+                self.close(false);
+                false
+            }
+            Some(Err(error)) => {
+                self.refuse(error);
                 false
             }
         }
@@ -1031,27 +874,9 @@ impl Connection {
     /// The request cannot be served: the status that answers it, if any,
     /// and the reason in the log, as chapter 10's listener says them.
     fn refuse(&mut self, error: Error) {
-        match error {
-            Error::Http(HttpError::ClosedBeforeRequest) => narrate::aside(
-                "A connection closed without sending anything (browsers open spare connections ahead of time).",
-            ),
-            error => match error.http_refusal() {
-                Some((status, headers)) => {
-                    let body = format!("{error}\n");
-                    let mut response = Vec::new();
-                    let _ = http::write_response(
-                        &mut response,
-                        status,
-                        headers,
-                        "text/plain; charset=utf-8",
-                        body.as_bytes(),
-                    );
-                    self.send(response);
-                    narrate::problem(format!("{error} → answered {status}"));
-                }
-                None => narrate::problem(error),
-            },
-        }
+        let mut response = Vec::new();
+        error.refuse(&mut response);
+        self.send(response);
         self.close(false);
     }
 
@@ -1248,46 +1073,5 @@ impl Connection {
             }
             Phase::Closing { .. } => self.done = true,
         }
-    }
-}
-
-/// The story of a complete message and its echo: the whole story when
-/// `--verbose`, one line by default.
-fn tell_echo(message: &Message) {
-    if narrate::tells(Level::Frames) {
-        if message.frames > 1 {
-            narrate::received(format!(
-                "Assembled a {} message from {} frames: {} bytes",
-                message.opcode,
-                message.frames,
-                message.payload.len()
-            ));
-        }
-        narrate::plain(format!("  {}", narrate::preview(message)));
-        let echo_header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: message.opcode,
-            mask: None,
-            payload_len: message.payload.len() as u64,
-        };
-        narrate::sent(format!(
-            "Echoing {} frame: {} bytes, header {:?}",
-            message.opcode,
-            message.payload.len(),
-            frame::encode_header(&echo_header)
-        ));
-    } else if narrate::tells(Level::Messages) {
-        let frames = if message.frames > 1 {
-            format!(" in {} frames", message.frames)
-        } else {
-            String::new()
-        };
-        narrate::summary(format!(
-            "← {} {} bytes{frames} {} → echoed",
-            message.opcode,
-            message.payload.len(),
-            narrate::preview(message)
-        ));
     }
 }

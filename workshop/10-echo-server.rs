@@ -135,80 +135,21 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
-use websocket_from_scratch::narrate::{self, Level};
-use websocket_from_scratch::protocol::frame::{self, FrameHeader};
-use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{Budget, Session};
-use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
-};
+use websocket_from_scratch::narrate;
+use websocket_from_scratch::protocol::session::Session;
+use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::memory;
 use websocket_from_scratch::server::opening::{self, Opening};
 
-/// What this server allows, decided once at start-up.
-struct Settings {
-    max_message_size: u64,
-    idle_timeout: Duration,
-    frame_timeout: Duration,
-    /// Shared by every connection: the bytes of messages being received.
-    budget: Arc<Budget>,
-}
-
-/// The whole command line, read once.
-struct Options {
-    listen: listener::Options,
-    settings: Settings,
-    level: Level,
-}
-
-impl Options {
-    fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_with_cap(&mut args)?;
-        if let Some(timeout) = args.seconds("--handshake-timeout")? {
-            listen.handshake_timeout = timeout;
-        }
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let settings = Settings {
-            max_message_size,
-            idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    ONE_MESSAGE,
-                )?
-                .unwrap_or(DEFAULT_MAX_BUFFERED),
-            ),
-        };
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
-        Ok(Options {
-            listen,
-            settings,
-            level,
-        })
-    }
-}
-
 fn main() -> ExitCode {
-    let Options {
+    let ServerOptions {
         listen,
         settings,
         level,
-    } = match Options::from_env() {
+    } = match ServerOptions::from_env() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
@@ -238,45 +179,4 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     // lesson: a Session, conversation::converse; for each message tell_echo, then session.send
     todo!("a Session, conversation::converse; for each message tell_echo, then session.send")
     // end of lesson
-}
-
-/// The story of a complete message and its echo: the whole story when
-/// `--verbose`, one line by default.
-fn tell_echo(message: &Message) {
-    if narrate::tells(Level::Frames) {
-        if message.frames > 1 {
-            narrate::received(format!(
-                "Assembled a {} message from {} frames: {} bytes",
-                message.opcode,
-                message.frames,
-                message.payload.len()
-            ));
-        }
-        narrate::plain(format!("  {}", narrate::preview(message)));
-        let echo_header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: message.opcode,
-            mask: None,
-            payload_len: message.payload.len() as u64,
-        };
-        narrate::sent(format!(
-            "Echoing {} frame: {} bytes, header {:?}",
-            message.opcode,
-            message.payload.len(),
-            frame::encode_header(&echo_header)
-        ));
-    } else if narrate::tells(Level::Messages) {
-        let frames = if message.frames > 1 {
-            format!(" in {} frames", message.frames)
-        } else {
-            String::new()
-        };
-        narrate::summary(format!(
-            "← {} {} bytes{frames} {} → echoed",
-            message.opcode,
-            message.payload.len(),
-            narrate::preview(message)
-        ));
-    }
 }

@@ -10,14 +10,15 @@
 //! frame.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
-use crate::narrate;
+use crate::narrate::{self, Level};
 use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
-use crate::protocol::session::{Event, OutgoingFrame, RSV1, Session};
+use crate::protocol::session::{Budget, Event, OutgoingFrame, RSV1, Session};
 use crate::server::error::Error;
 use crate::server::listener::{self, Connection, Socket};
 
@@ -61,6 +62,116 @@ impl EchoOptions {
     }
 }
 
+/// What an echo server allows (chapters 10, 13 and 15), decided once at
+/// start-up.
+#[derive(Debug)]
+pub struct Settings {
+    pub max_message_size: u64,
+    pub idle_timeout: Duration,
+    pub frame_timeout: Duration,
+    /// Shared by every connection: the bytes of messages being received.
+    pub budget: Arc<Budget>,
+}
+
+/// An echo server's whole command line (chapters 10, 13 and 15), read
+/// once: where to listen and how many at once, what it allows, and how
+/// much it tells.
+#[derive(Debug)]
+pub struct ServerOptions {
+    pub listen: listener::Options,
+    pub settings: Settings,
+    pub level: Level,
+}
+
+impl ServerOptions {
+    /// Takes the listener's options with the connection cap,
+    /// `--handshake-timeout`, `--max-message-size`, `--idle-timeout`,
+    /// `--frame-timeout` (the idle timeout by default), `--max-buffered`
+    /// (at least one message) and `--verbose` or `--quiet`. A chapter with
+    /// options of its own takes them after, then finishes `args`.
+    pub fn take(args: &mut Args) -> Result<ServerOptions, CommandLineError> {
+        let mut listen = listener::Options::take_with_cap(args)?;
+        if let Some(timeout) = args.seconds("--handshake-timeout")? {
+            listen.handshake_timeout = timeout;
+        }
+        let max_message_size = args
+            .value("--max-message-size", "BYTES")?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let idle_timeout = args
+            .seconds("--idle-timeout")?
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let settings = Settings {
+            max_message_size,
+            idle_timeout,
+            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            budget: Budget::new(
+                args.at_least(
+                    "--max-buffered",
+                    "BYTES",
+                    max_message_size.max(1),
+                    ONE_MESSAGE,
+                )?
+                .unwrap_or(DEFAULT_MAX_BUFFERED),
+            ),
+        };
+        let level = narrate::take_level(args);
+        Ok(ServerOptions {
+            listen,
+            settings,
+            level,
+        })
+    }
+
+    /// [`ServerOptions::take`] for a chapter with no options of its own.
+    pub fn from_env() -> Result<ServerOptions, CommandLineError> {
+        let mut args = Args::from_env()?;
+        let options = ServerOptions::take(&mut args)?;
+        args.finish()?;
+        Ok(options)
+    }
+}
+
+/// The story of a complete message and its echo: the whole story when
+/// `--verbose`, one line by default.
+pub fn tell_echo(message: &Message) {
+    if narrate::tells(Level::Frames) {
+        if message.frames > 1 {
+            narrate::received(format!(
+                "Assembled a {} message from {} frames: {} bytes",
+                message.opcode,
+                message.frames,
+                message.payload.len()
+            ));
+        }
+        narrate::plain(format!("  {}", narrate::preview(message)));
+        let echo_header = frame::FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: message.opcode,
+            mask: None,
+            payload_len: message.payload.len() as u64,
+        };
+        narrate::sent(format!(
+            "Echoing {} frame: {} bytes, header {:?}",
+            message.opcode,
+            message.payload.len(),
+            frame::encode_header(&echo_header)
+        ));
+    } else if narrate::tells(Level::Messages) {
+        let frames = if message.frames > 1 {
+            format!(" in {} frames", message.frames)
+        } else {
+            String::new()
+        };
+        narrate::summary(format!(
+            "← {} {} bytes{frames} {} → echoed",
+            message.opcode,
+            message.payload.len(),
+            narrate::preview(message)
+        ));
+    }
+}
+
 /// Sets the timeouts for the conversation that follows a handshake.
 pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Result<(), Error> {
     narrate::summary("connected: handshake completed");
@@ -97,6 +208,25 @@ impl Outbox for Socket {
         )?;
         Ok(())
     }
+}
+
+/// An outgoing frame as an event loop's output queues it: a short frame
+/// in one piece, a long payload after its header as it is, not copied.
+pub fn wire_bytes(outgoing: OutgoingFrame) -> impl Iterator<Item = Vec<u8>> {
+    let mut header = frame::encode_header(&frame::FrameHeader {
+        fin: true,
+        rsv: rsv_of(&outgoing),
+        opcode: outgoing.opcode,
+        mask: None,
+        payload_len: outgoing.payload.len() as u64,
+    });
+    let long = if outgoing.payload.len() <= 1024 {
+        header.extend_from_slice(&outgoing.payload);
+        None
+    } else {
+        Some(outgoing.payload)
+    };
+    std::iter::once(header).chain(long)
 }
 
 /// How much of a frame in progress must arrive in each `frame_timeout`.

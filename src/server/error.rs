@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io;
 
+use crate::narrate;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::FrameError;
 use crate::protocol::handshake::{self, HandshakeError};
@@ -54,6 +55,25 @@ impl Error {
         let _ =
             crate::protocol::http::write_response(writer, status, headers, plain, body.as_bytes());
         Some(status)
+    }
+
+    /// Ends a connection that cannot be served as every server here does:
+    /// the refusal written into `writer` if one still fits, and one log
+    /// line with the reason and the status. A connection that closed
+    /// before its request is a browser's spare, told quietly. The
+    /// thread-per-connection listener writes onto the socket; an event
+    /// loop into the connection's output.
+    pub fn refuse(&self, writer: &mut impl io::Write) {
+        if matches!(self, Error::Http(HttpError::ClosedBeforeRequest)) {
+            narrate::aside(
+                "A connection closed without sending anything (browsers open spare connections ahead of time).",
+            );
+            return;
+        }
+        match self.write_refusal(writer) {
+            Some(status) => narrate::problem(format!("{self} → answered {status}")),
+            None => narrate::problem(self),
+        }
     }
 }
 

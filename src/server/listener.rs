@@ -11,15 +11,15 @@ use std::fmt;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
-use crate::protocol::http::{self, HttpError, Status};
-use crate::server::address_share::{self, AddressShares};
+use crate::protocol::http::{self, Status};
+use crate::server::address_share;
+use crate::server::admission::Admission;
 use crate::server::error::Error;
 
 /// The article's port.
@@ -310,6 +310,19 @@ pub fn port_in_listening_line(line: &str) -> Option<u16> {
         .ok()
 }
 
+/// Opens the listening socket on loopback and says where, in the
+/// [`listening_line`]: the port asked for, or the one the system gave for
+/// port 0.
+pub fn listen(port: u16) -> Result<(TcpListener, u16), ListenError> {
+    narrate::init();
+    // Loopback only: a tutorial server should not be reachable from the network.
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .map_err(|error| ListenError { port, error })?;
+    let port = listener.local_addr().map_or(port, |addr| addr.port());
+    narrate::headline(listening_line(port));
+    Ok((listener, port))
+}
+
 /// Accepts connections on loopback and hands each to `handler` on its own
 /// thread. Returns after `options.connections` connections, if set.
 pub fn serve<F>(chapter: &'static str, options: &Options, handler: F) -> Result<(), ListenError>
@@ -332,26 +345,13 @@ pub fn serve_after<F>(
 where
     F: Fn(&mut Connection) -> Result<(), Error> + Send + Sync + 'static,
 {
-    narrate::init();
-    // Loopback only: a tutorial server should not be reachable from the network.
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).map_err(|error| ListenError {
-            port: options.port,
-            error,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_or(options.port, |addr| addr.port());
-    narrate::headline(listening_line(port));
+    let (listener, port) = listen(options.port)?;
     listening(port);
 
     let handler = Arc::new(handler);
     let mut threads = Vec::new();
-    let mut accepted = 0;
-    let open = Arc::new(AtomicUsize::new(0));
     let mut failing = Failing::default();
-    let mut over_cap = 0_u64;
-    let shares = AddressShares::new(options.max_connections_per_address);
+    let admission = Admission::new(options);
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => {
@@ -363,37 +363,18 @@ where
                 continue;
             }
         };
-        // The cap: over it, a connection is answered at once with 503 and
-        // `Retry-After`, instead of holding a thread and a descriptor.
-        if let Some(cap) = options.max_connections {
-            if open.load(Ordering::Relaxed) >= cap {
-                if over_cap == 0 {
-                    narrate::problem(format!(
-                        "{cap} connections open, the most allowed (--max-connections): \
-                         refusing new ones with 503 until some close"
-                    ));
-                }
-                over_cap += 1;
-                refuse(stream, "too many connections; try again shortly");
+        // Over the cap or the address's share, a connection is answered at
+        // once with 503 and `Retry-After`, instead of holding a thread and
+        // a descriptor.
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                refused.answer(stream);
                 continue;
             }
-            if over_cap > 0 {
-                narrate::problem(format!(
-                    "Below the connection cap again; {over_cap} connections were refused"
-                ));
-                over_cap = 0;
-            }
-        }
-        // Then the address's share: within the cap, one address still
-        // cannot hold every slot.
-        let Ok(ticket) = shares.admit(peer.ip()) else {
-            refuse(stream, address_share::OVER_SHARE);
-            continue;
         };
-        let still_open = OpenConnection::new(&open);
         let handler = Arc::clone(&handler);
-        accepted += 1;
-        let id = accepted as u64;
+        let id = ticket.id();
         let timeout = options.handshake_timeout;
         let accepted_on = Accepted {
             stream,
@@ -410,7 +391,6 @@ where
                 serve_one(accepted_on, timeout, chapter, &*handler);
             }
             drop(ticket);
-            drop(still_open);
         });
         match spawned {
             Ok(thread) => {
@@ -435,7 +415,7 @@ where
                 );
             }
         }
-        if options.connections.is_some_and(|limit| accepted >= limit) {
+        if admission.all_admitted() {
             break;
         }
     }
@@ -466,22 +446,6 @@ pub fn refuse(stream: TcpStream, why: &str) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Counts a connection as open until it is dropped.
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl OpenConnection {
-    fn new(open: &Arc<AtomicUsize>) -> OpenConnection {
-        open.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(Arc::clone(open))
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// A run of failed `accept`s, such as "Too many open files".
 ///
 /// Retrying at once would spin: the cause (no descriptor free) lasts until
@@ -491,7 +455,8 @@ impl Drop for OpenConnection {
 ///
 /// An event loop cannot sleep (every other connection would wait too): it
 /// asks [`Failing::failed_wait`] how long to leave the listener alone, and
-/// serves the others meanwhile (chapter 13).
+/// serves the others meanwhile (`server::admission::Gate`, chapters 13
+/// and 15).
 #[derive(Debug, Default)]
 pub struct Failing {
     attempts: u64,
@@ -562,26 +527,8 @@ where
         }
     };
     connection.set_deadline(Some(Instant::now() + handshake_timeout));
-    match handler(&mut connection) {
-        Ok(()) => {}
-        Err(Error::Http(HttpError::ClosedBeforeRequest)) => narrate::aside(
-            "A connection closed without sending anything (browsers open spare connections ahead of time).",
-        ),
-        Err(error) => {
-            if let Some((status, headers)) = error.http_refusal() {
-                let body = format!("{error}\n");
-                let _ = http::write_response(
-                    &mut connection.writer,
-                    status,
-                    headers,
-                    "text/plain; charset=utf-8",
-                    body.as_bytes(),
-                );
-                narrate::problem(format!("{error} → answered {status}"));
-            } else {
-                narrate::problem(error);
-            }
-        }
+    if let Err(error) = handler(&mut connection) {
+        error.refuse(&mut connection.writer);
     }
     connection.close();
 }

@@ -3,6 +3,7 @@
 //! chapter's binary calls into here for what it does not teach itself.
 
 pub mod address_share;
+pub mod admission;
 pub mod chat;
 pub mod conversation;
 pub mod deadlines;

@@ -9,14 +9,14 @@
 //! [`Error`]; the listener turns it into its HTTP status.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{self, Write};
 
 use crate::narrate;
 use crate::protocol::handshake::{
     self, accept_key, check_origin, validate, write_switching_protocols,
     write_switching_protocols_with,
 };
-use crate::protocol::http::{self, Request};
+use crate::protocol::http::{self, HttpError, Request};
 use crate::server::error::Error;
 use crate::server::listener::Connection;
 use crate::server::page;
@@ -119,6 +119,41 @@ pub fn answer_checking_origin(
     page: Option<&[u8]>,
 ) -> Result<Opening, Error> {
     answer(request, writer, allowed, (chapter, page), true)
+}
+
+/// A request head gathering in an event loop's buffer (chapter 13):
+/// `bytes` join `head`, and once the head is whole it is answered as
+/// [`answer_checking_origin`] answers it, into `response`. `None` while
+/// the head is incomplete; else what became of it, with the bytes that
+/// came after the head.
+pub fn answer_gathered(
+    head: &mut Vec<u8>,
+    bytes: &[u8],
+    response: &mut Vec<u8>,
+    chapter: &str,
+) -> Option<Result<(Opening, Vec<u8>), Error>> {
+    head.extend_from_slice(bytes);
+    match http::parse_request(head) {
+        Ok(None) => None,
+        Ok(Some((request, used))) => {
+            let rest = head.split_off(used);
+            let opening = answer_checking_origin(&request, response, None, chapter, None);
+            Some(opening.map(|opening| (opening, rest)))
+        }
+        Err(error) => Some(Err(error.into())),
+    }
+}
+
+/// Why a head still gathering ended: the socket failed (`error`), or the
+/// peer closed before its request or in the middle of it.
+pub fn cut_short(head: &[u8], error: Option<io::Error>) -> Error {
+    Error::Http(match error {
+        Some(error) => HttpError::Io(error),
+        None if head.is_empty() => HttpError::ClosedBeforeRequest,
+        None => HttpError::ClosedMidRequest {
+            received: head.len(),
+        },
+    })
 }
 
 fn answer(

@@ -1,0 +1,302 @@
+//! Admitting a connection: the connection cap, then the address's share.
+//!
+//! Every server from chapter 10 on holds at most `--max-connections`
+//! connections at once, and each client address at most its share of them
+//! (`--max-connections-per-address`, [`crate::server::address_share`]).
+//! Over either, a new connection is answered `503 Service Unavailable`
+//! with `Retry-After` (RFC 9110 §15.6.4, §10.2.3) and closed, instead of
+//! holding a descriptor and a thread or a slot of an event loop.
+//!
+//! A server asks [`Admission::admit`] for each connection it accepts and
+//! keeps the [`Ticket`] it gets for as long as the connection lives;
+//! dropping the ticket gives both places back. The thread-per-connection
+//! listener ([`crate::server::listener`]) and the event loops of chapters
+//! 13 and 15 share this one copy, so they refuse alike and say so alike:
+//! once when the cap is reached, once when the server is below it again,
+//! with how many were refused in between, never once per connection.
+
+use std::io;
+use std::net::{IpAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use mio::{Interest, Registry, Token};
+
+use crate::narrate;
+use crate::server::address_share::{self, AddressShares, AddressTicket};
+use crate::server::listener::{self, Failing};
+
+/// What a connection refused at the cap is told, in its `503`'s body.
+pub const OVER_CAP: &str = "too many connections; try again shortly";
+
+/// How many connections are open, against the cap and each address's
+/// share; shared by every thread (or event loop) that accepts.
+#[derive(Debug)]
+pub struct Admission {
+    /// `None`: no cap.
+    cap: Option<usize>,
+    open: AtomicUsize,
+    /// Connections refused at the cap since it was last reached.
+    over_cap: AtomicU64,
+    /// Connections admitted so far: they are numbered from 1.
+    admitted: AtomicU64,
+    /// `--connections N`: admit N, then no more.
+    limit: Option<u64>,
+    shares: Arc<AddressShares>,
+}
+
+/// One admitted connection's place, under the cap and in its address's
+/// share, given back when dropped.
+#[derive(Debug)]
+pub struct Ticket {
+    id: u64,
+    admission: Arc<Admission>,
+    _share: AddressTicket,
+}
+
+/// A connection that is not admitted, and why, as its `503` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+impl Admission {
+    /// The cap and the share that `options` name (`None` of either: no limit).
+    pub fn new(options: &listener::Options) -> Arc<Admission> {
+        Arc::new(Admission {
+            cap: options.max_connections,
+            open: AtomicUsize::new(0),
+            over_cap: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            limit: options.connections.map(|limit| limit as u64),
+            shares: AddressShares::new(options.max_connections_per_address),
+        })
+    }
+
+    /// Counts a new connection from `address`, or refuses it: at the cap,
+    /// then at its address's share.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Ticket, Refused> {
+        if let Some(cap) = self.cap {
+            if self.open.load(Ordering::Relaxed) >= cap {
+                if self.over_cap.fetch_add(1, Ordering::Relaxed) == 0 {
+                    narrate::problem(format!(
+                        "{cap} connections open, the most allowed (--max-connections): \
+                         refusing new ones with 503 until some close"
+                    ));
+                }
+                return Err(Refused(OVER_CAP));
+            }
+            let refused = self.over_cap.swap(0, Ordering::Relaxed);
+            if refused > 0 {
+                narrate::problem(format!(
+                    "Below the connection cap again; {refused} connections were refused"
+                ));
+            }
+        }
+        // Within the cap, one address still cannot hold every slot.
+        let share = self
+            .shares
+            .admit(address)
+            .map_err(|_| Refused(address_share::OVER_SHARE))?;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(Ticket {
+            id: self.admitted.fetch_add(1, Ordering::Relaxed) + 1,
+            admission: Arc::clone(self),
+            _share: share,
+        })
+    }
+
+    /// Whether `--connections N` have been admitted: listening can stop.
+    pub fn all_admitted(&self) -> bool {
+        self.limit
+            .is_some_and(|limit| self.admitted.load(Ordering::Relaxed) >= limit)
+    }
+
+    /// How many admitted connections are open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+impl Refused {
+    /// Answers `503` with `Retry-After` and closes ([`listener::refuse`]).
+    pub fn answer(self, stream: TcpStream) {
+        listener::refuse(stream, self.0);
+    }
+}
+
+impl Ticket {
+    /// The connection's number: connections are numbered from 1 in the
+    /// order they are admitted.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.admission.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An event loop's listening socket, non-blocking and registered with its
+/// `poll`, behind the [`Admission`] that every server shares.
+///
+/// [`Gate::accept`] hands out admitted connections until `accept` would
+/// block; whoever is refused is answered `503` on the way. Should `accept`
+/// fail ("Too many open files", say), retrying at once would spin and
+/// sleeping would stop every connection, so the listener is taken out of
+/// the `poll` and left alone until [`Gate::retry_at`], longer each time
+/// ([`Failing`]); the loop calls [`Gate::reopen_if_due`] when that comes.
+/// After `--connections N`, the listener closes.
+#[derive(Debug)]
+pub struct Gate {
+    /// `None` once `--connections` have been accepted.
+    listener: Option<mio::net::TcpListener>,
+    token: Token,
+    admission: Arc<Admission>,
+    failing: Failing,
+    retry_at: Option<Instant>,
+}
+
+/// A connection let in: its socket, its number (from 1) and its place.
+#[derive(Debug)]
+pub struct Admitted {
+    pub stream: mio::net::TcpStream,
+    pub id: u64,
+    pub ticket: Ticket,
+}
+
+impl Gate {
+    /// `listener` is non-blocking and registered with `token` already.
+    /// Several gates (one per event loop, each with its own copy of the
+    /// listening socket) may share one admission.
+    pub fn new(listener: mio::net::TcpListener, token: Token, admission: Arc<Admission>) -> Gate {
+        Gate {
+            listener: Some(listener),
+            token,
+            admission,
+            failing: Failing::default(),
+            retry_at: None,
+        }
+    }
+
+    /// The next admitted connection, or `None` once `accept` would block
+    /// (or fails, or the listener has closed).
+    pub fn accept(&mut self, registry: &Registry) -> Option<Admitted> {
+        loop {
+            let listener = self.listener.as_mut()?;
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    let wait = self.failing.failed_wait(&error);
+                    let _ = registry.deregister(listener);
+                    self.retry_at = Some(Instant::now() + wait);
+                    return None;
+                }
+            };
+            self.failing.recovered();
+            let ticket = match self.admission.admit(peer.ip()) {
+                Ok(ticket) => ticket,
+                Err(refused) => {
+                    refused.answer(stream.into());
+                    continue;
+                }
+            };
+            self.close_if_all_admitted(registry);
+            return Some(Admitted {
+                stream,
+                id: ticket.id(),
+                ticket,
+            });
+        }
+    }
+
+    /// Closes the listener once `--connections N` have been admitted, here
+    /// or by another gate sharing the admission. Taken out of the `poll`
+    /// first: a copy of the socket open in another loop would keep it
+    /// registered, and waking this loop, after it is closed here.
+    pub fn close_if_all_admitted(&mut self, registry: &Registry) {
+        if self.admission.all_admitted()
+            && let Some(mut listener) = self.listener.take()
+            && self.retry_at.is_none()
+        {
+            let _ = registry.deregister(&mut listener);
+        }
+    }
+
+    /// While `accept` is failing: when to try again.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// Puts the listener back into the `poll` once [`Gate::retry_at`] has
+    /// come; then the loop accepts what waits.
+    pub fn reopen_if_due(&mut self, now: Instant, registry: &Registry) -> bool {
+        if self.retry_at.is_none_or(|at| at > now) {
+            return false;
+        }
+        self.retry_at = None;
+        match &mut self.listener {
+            Some(listener) => {
+                let _ = registry.register(listener, self.token, Interest::READABLE);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the listener is still open: `--connections N` are not all in.
+    pub fn is_open(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Whether new connections may still come, or some are still open.
+    pub fn serving(&self) -> bool {
+        self.listener.is_some() || self.admission.open() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const ONE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    const TWO: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+    fn admission(cap: usize, share: usize) -> Arc<Admission> {
+        Admission::new(&listener::Options {
+            port: 0,
+            connections: None,
+            handshake_timeout: listener::HANDSHAKE_TIMEOUT,
+            max_connections: Some(cap),
+            max_connections_per_address: Some(share),
+        })
+    }
+
+    #[test]
+    fn the_cap_refuses_once_full_and_a_dropped_ticket_frees_a_place() {
+        let admission = admission(2, 2);
+        let first = admission.admit(ONE).unwrap();
+        let _second = admission.admit(TWO).unwrap();
+        assert_eq!(admission.admit(TWO).unwrap_err(), Refused(OVER_CAP));
+        assert_eq!(admission.open(), 2);
+        drop(first);
+        assert_eq!(admission.open(), 1);
+        assert!(admission.admit(ONE).is_ok());
+    }
+
+    #[test]
+    fn within_the_cap_an_address_gets_its_share_and_no_more() {
+        let admission = admission(10, 1);
+        let _first = admission.admit(ONE).unwrap();
+        assert_eq!(
+            admission.admit(ONE).unwrap_err(),
+            Refused(address_share::OVER_SHARE)
+        );
+        assert_eq!(admission.open(), 1);
+        assert!(admission.admit(TWO).is_ok());
+    }
+}
