@@ -67,8 +67,9 @@
 //!   goes from 6–8 ms to 27.5, as the kernel maps and zeroes the pages
 //!   afresh for every message (at 8 MiB: 310 and 291 MiB, 31 ms).
 //!
-//! An event loop has one thread, so one arena: chapter 13 peaks at 261
-//! and 263 MiB under the same two loads.
+//! An event loop has one thread, so one arena: chapter 13 peaks at
+//! 255–261 and 259–263 MiB under the same two loads
+//! (`LOAD_ECHO_SERVER=13-event-loop`, two runs).
 
 use std::io;
 
