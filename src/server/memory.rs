@@ -63,9 +63,10 @@
 //!   came and went leave 88–104 MiB behind instead of 17. With two arenas:
 //!   311–386 and 281–292 MiB, and 50–57 MiB left; with four, 445 and 291.
 //! * `mmap_threshold=4194304`, pages of its own for every block over
-//!   4 MiB: 305 and 269 MiB, but the server's CPU time per 16 MiB echo
-//!   goes from 6–8 ms to 27.5, as the kernel maps and zeroes the pages
-//!   afresh for every message (at 8 MiB: 310 and 291 MiB, 31 ms).
+//!   4 MiB: 305 and 269 MiB (with 1 MiB steps), but the server's CPU time
+//!   per 16 MiB echo goes from 6–8 ms to 27.5, as the kernel maps and
+//!   zeroes the pages afresh for every message (at 8 MiB: 310 and 291 MiB,
+//!   31 ms).
 //!
 //! An event loop has one thread, so one arena: chapter 13 peaks at
 //! 255–261 and 259–263 MiB under the same two loads
