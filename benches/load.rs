@@ -9,7 +9,9 @@
 //! ```
 //!
 //! `LOAD_BIN_DIR` is the folder holding `10-echo-server` and `11-chat`
-//! (default `target/release`). Each scenario starts its own server on a
+//! (default `target/release`). `LOAD_ECHO_SERVER` names the echo server
+//! that `memory`, `tricklers`, `trickle`, `churn` and `long_echoes` load
+//! (default `10-echo-server`; `13-event-loop` compares the event loop). Each scenario starts its own server on a
 //! free port and prints what it measured:
 //!
 //! * `burst`: chat, 6 members; one sends a burst of N `say` messages in
@@ -65,6 +67,12 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// How many loopback addresses the clients come from (127.0.0.10, …).
 const SOURCES: u64 = 32;
 const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The echo server the memory scenarios load: `LOAD_ECHO_SERVER`, or
+/// chapter 10.
+fn echo_server() -> String {
+    env::var("LOAD_ECHO_SERVER").unwrap_or_else(|_| "10-echo-server".into())
+}
 
 struct Server {
     child: Child,
@@ -395,7 +403,7 @@ fn descriptors() {
 
 fn memory() {
     println!("memory: 100 clients each send one message of 16 MiB - 64 KiB");
-    let server = Server::start("10-echo-server", &[], None);
+    let server = Server::start(&echo_server(), &[], None);
     let start = server.rss_mib();
     let message = Arc::new(frame::encode(
         true,
@@ -441,7 +449,7 @@ fn memory() {
 
 fn trickling(count: usize, payload_len: usize, sent_at_once: usize, what: &str) {
     println!("{what}");
-    let server = Server::start("10-echo-server", &["--idle-timeout", "3"], None);
+    let server = Server::start(&echo_server(), &["--idle-timeout", "3"], None);
     let bytes = Arc::new(frame::encode(
         true,
         Opcode::Binary,
@@ -499,7 +507,7 @@ fn trickling(count: usize, payload_len: usize, sent_at_once: usize, what: &str) 
 
 fn churn() {
     println!("churn: 5,000 clients connect, echo a message, and leave");
-    let server = Server::start("10-echo-server", &[], None);
+    let server = Server::start(&echo_server(), &[], None);
     thread::sleep(Duration::from_millis(200));
     let start = server.rss_mib();
     let mut clients = Vec::new();
@@ -732,7 +740,7 @@ fn chat500() {
 
 fn long_echoes() {
     println!("long_echoes: one client, 40 echoes of 16 MiB - 64 KiB; the server's CPU per echo");
-    let server = Server::start("10-echo-server", &[], None);
+    let server = Server::start(&echo_server(), &[], None);
     let size = (16 << 20) - (64 << 10);
     let message = frame::encode(true, Opcode::Binary, Some(MASK), &vec![7; size]);
     let stream = server.upgraded(Duration::from_secs(5)).expect("connects");

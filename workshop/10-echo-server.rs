@@ -75,9 +75,14 @@
 //! connections, a zero share, a `--max-buffered` budget smaller than one
 //! message of `--max-message-size`. The budget counts the bytes of
 //! messages, not what the allocator holds around them: under 100 clients
-//! each sending 16 MiB, this server peaks at about twice the budget (494
-//! MiB, `cargo bench --bench load -- memory`); the README's "Limits and
-//! defences" says why, and what bringing it down would cost.
+//! each sending 16 MiB − 64 KiB, this server peaks at up to twice the
+//! budget (392–507 MiB, `cargo bench --bench load -- memory`), under 100
+//! trickling 8 MiB + 64 KiB of 16 MiB at 1.1–1.2 times (271–303 MiB,
+//! `-- tricklers`). A thread per connection spreads over glibc's arenas,
+//! and each keeps the room its last long message freed; the settings that
+//! would keep both within the budget plus 25 % cost more than they give
+//! (`server::memory` has the measurements; so has the README's "Limits
+//! and defences").
 //!
 //! Bounded and calm at capacity. A connection holds one file descriptor
 //! (its reader and writer share the socket, `listener::Socket`), and at
@@ -88,7 +93,7 @@
 //! longer each time up to a second, and says so once, not once per try.
 //!
 //! Memory bounded by what arrived. A message's buffer grows with the bytes
-//! that came, never more than a step (at most 1 MiB) ahead, whatever its
+//! that came, never more than a step (at most 4 MiB) ahead, whatever its
 //! header claims; all the messages being received share one budget,
 //! `--max-buffered` (256 MiB), and a message that would go over it closes
 //! its connection with 1013, "try again later" (`session::Budget`). And a

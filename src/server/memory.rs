@@ -38,11 +38,39 @@
 //! The other way, calling `malloc_trim` when the load has gone, would need
 //! `unsafe` code to reach glibc. Measured with
 //! `cargo bench --bench load -- memory churn` (start, peak, 3 s after the
-//! clients left): 5,000 connections 3 / 163 / 17 MiB (105 MiB left before);
-//! 100 clients each sending 16 MiB 3 / 468 / 27 MiB (151 MiB left before).
-//! The peak of the second is above the 256 MiB `--max-buffered` budget:
-//! the budget counts the bytes of messages, and the allocator holds free
-//! room between them while the load lasts.
+//! clients left): 5,000 connections 3 / 164 / 17 MiB (105 MiB left before);
+//! 100 clients each sending 16 MiB − 64 KiB 3 / 392–507 / 15–23 MiB (151
+//! MiB left before).
+//!
+//! What these settings do not bound is the peak under long messages: the
+//! `--max-buffered` budget (256 MiB) counts the bytes of messages, and
+//! glibc gives every few threads an arena of its own (up to eight per
+//! CPU), each of which keeps the room its last long message left, freed
+//! but resident, while the load lasts. So the overshoot grows with the
+//! arenas times the message size, not with the budget: 392–507 MiB for
+//! the 100 clients above, 1.5 to 2 times the budget; 271–303 MiB for 100
+//! clients trickling 8 MiB + 64 KiB of a 16 MiB frame
+//! (`cargo bench --bench load -- memory tricklers`, three runs). The
+//! settings that bring both within the budget plus 25 % cost more than
+//! they give, measured the same way (`GLIBC_TUNABLES=…`, which the server
+//! inherits, after the three above; CPU time from `-- long_echoes`):
+//!
+//! * `arena_max=1`, one arena for every thread: 274–306 and 270–281 MiB,
+//!   and no cost measured on small or 1 MiB messages (`cargo bench --bench
+//!   echo`, 16 B round trips with 100 connections and 1 MiB echoes, ratios
+//!   0.99 and 1.00 on one CPU). But the one arena is the program's first,
+//!   which gives memory back only from its top: 5,000 connections that
+//!   came and went leave 88–104 MiB behind instead of 17. With two arenas:
+//!   311–386 and 281–292 MiB, and 50–57 MiB left; with four, 445 and 291.
+//! * `mmap_threshold=4194304`, pages of its own for every block over
+//!   4 MiB: 305 and 269 MiB (with 1 MiB steps), but the server's CPU time
+//!   per 16 MiB echo goes from 6–8 ms to 27.5, as the kernel maps and
+//!   zeroes the pages afresh for every message (at 8 MiB: 310 and 291 MiB,
+//!   31 ms).
+//!
+//! An event loop has one thread, so one arena: chapter 13 peaks at
+//! 255–261 and 259–263 MiB under the same two loads
+//! (`LOAD_ECHO_SERVER=13-event-loop`, two runs).
 
 use std::io;
 
