@@ -97,7 +97,7 @@ use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{Budget, Event, Session};
+use websocket_from_scratch::protocol::session::{Budget, Event, Session, Timeout};
 use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
 use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
@@ -642,10 +642,8 @@ impl Connection {
                 self.done = true;
             }
             (Phase::Talking { session, .. }, None) => {
-                match session.peer_closed() {
-                    Ok(()) => narrate::session::tell_hang_up(),
-                    Err(error) => narrate::problem(Error::from(error)),
-                }
+                session.end_of_stream();
+                self.hand_out();
                 self.close(true);
             }
             (Phase::Closing { .. }, _) => self.done = true,
@@ -775,13 +773,8 @@ impl Connection {
                 session, read_at, ..
             } => {
                 *read_at = now;
-                match session.timed_out() {
-                    Ok(()) => self.hand_out(),
-                    Err(error) => {
-                        narrate::problem(Error::from(error));
-                        self.close(false);
-                    }
-                }
+                session.timed_out(Timeout::Idle);
+                self.hand_out();
             }
             Phase::Closing { .. } => self.done = true,
         }

@@ -148,7 +148,7 @@ use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::{self, HttpError};
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::tuning::Tuning;
-use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session};
+use websocket_from_scratch::protocol::session::{Budget, Event, OutgoingFrame, Session, Timeout};
 use websocket_from_scratch::server::address_share::{self, AddressShares, AddressTicket};
 use websocket_from_scratch::server::conversation::{
     self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
@@ -1097,10 +1097,8 @@ impl Connection {
             };
             let count = match read {
                 Ok(0) => {
-                    match session.peer_closed() {
-                        Ok(()) => narrate::session::tell_hang_up(),
-                        Err(error) => narrate::problem(Error::from(error)),
-                    }
+                    session.end_of_stream();
+                    self.hand_out(now);
                     self.close(true);
                     return false;
                 }
@@ -1237,13 +1235,8 @@ impl Connection {
                 session, read_at, ..
             } => {
                 *read_at = now;
-                match session.timed_out() {
-                    Ok(()) => self.hand_out(now),
-                    Err(error) => {
-                        narrate::problem(Error::from(error));
-                        self.close(false);
-                    }
-                }
+                session.timed_out(Timeout::Idle);
+                self.hand_out(now);
             }
             Phase::Closing { .. } => self.done = true,
         }

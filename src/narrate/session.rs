@@ -97,6 +97,17 @@ pub fn tell(event: &Event) {
             narrate::sent(format!("Sending close frame: {code}"));
             narrate::summary(format!("→ close {code}"));
         }
+        Event::CloseAnswered(answer) => {
+            let code = answer
+                .code
+                .map_or("no status code".to_string(), |code| code.to_string());
+            narrate::received(format!(
+                "Received close frame ({code}): the closing handshake we started is complete"
+            ));
+            narrate::summary(format!("← close ({code}), hang up"));
+        }
+        Event::HungUp => tell_hang_up(),
+        Event::Dropped(why) => narrate::problem(why),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::narrate;
 use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
-use crate::protocol::session::{Event, OutgoingFrame, RSV1, Session};
+use crate::protocol::session::{Event, OutgoingFrame, RSV1, Session, Timeout};
 use crate::server::error::Error;
 use crate::server::listener::{self, Connection, Socket};
 
@@ -122,6 +122,11 @@ pub fn converse(
     let mut stretch: Option<(Instant, usize)> = None;
     loop {
         while let Some(event) = session.next_event() {
+            // Given up without a close frame: an error, for the caller to
+            // tell.
+            if let Event::Dropped(why) = event {
+                return Err(frame::FrameError::from(why).into());
+            }
             narrate::session::tell(&event);
             if let Event::Message(message) = event {
                 on_message(message, session)?;
@@ -134,11 +139,7 @@ pub fn converse(
             return Ok(());
         }
         match reader.read(session.buffer()) {
-            Ok(0) => {
-                session.peer_closed()?;
-                narrate::session::tell_hang_up();
-                return Ok(());
-            }
+            Ok(0) => session.end_of_stream(),
             Ok(count) => {
                 session.filled(count);
                 if let Some(limit) = frame_timeout {
@@ -146,7 +147,7 @@ pub fn converse(
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => session.timed_out()?,
+            Err(error) if is_timeout(&error) => session.timed_out(Timeout::Idle),
             Err(error) => return Err(error.into()),
         }
     }
@@ -172,6 +173,8 @@ pub fn check_progress(
     if *arrived >= FRAME_PROGRESS_BYTES {
         *stretch = Some((now, 0));
     } else if now.duration_since(*started) > limit {
-        session.frame_stalled(limit.as_secs_f64());
+        session.timed_out(Timeout::FrameStalled {
+            seconds: limit.as_secs_f64(),
+        });
     }
 }
