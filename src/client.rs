@@ -4,9 +4,14 @@
 //! reproduce the article's numbers: the article's bytes depend on the key
 //! and the mask its browser happened to choose, and [`Client`] lets the
 //! caller choose them instead.
+//!
+//! After the handshake, a [`Client`] can send and read single frames as
+//! they are (what a test of a server needs), or drive a client's
+//! [`Session`], the same engine a server uses, in the client's role
+//! ([`Client::read_into`], [`Client::send_queued`]).
 
 use std::fmt;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
@@ -16,6 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::handshake::{self, VERSION};
 use crate::protocol::http::{self, Head, HttpError};
+use crate::protocol::session::Session;
 
 /// The key the article's browser sent with the request it prints.
 pub const ARTICLE_KEY: &str = "E4i4gDQc1XTIQcQxvf+ODA==";
@@ -33,8 +39,7 @@ pub fn random_key() -> String {
 
 /// A fresh mask for one frame (§5.3).
 pub fn random_mask() -> [u8; 4] {
-    let [a, b, c, d, ..] = random_u64().to_ne_bytes();
-    [a, b, c, d]
+    crate::protocol::mask::random_key()
 }
 
 /// Randomness from the standard library alone: each `RandomState` is seeded
@@ -47,8 +52,17 @@ fn random_u64() -> u64 {
 
 /// The request a browser would send to open a WebSocket on `host`.
 pub fn handshake_request(host: &str, key: &str) -> String {
+    request_for(host, "/", key, None)
+}
+
+/// The opening request for `path` on `host`, offering `extensions` (a
+/// `Sec-WebSocket-Extensions` value, §9.1) if any.
+pub fn request_for(host: &str, path: &str, key: &str, extensions: Option<&str>) -> String {
+    let offer = extensions
+        .map(|value| format!("Sec-WebSocket-Extensions: {value}\r\n"))
+        .unwrap_or_default();
     format!(
-        "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n{offer}\r\n"
     )
 }
 
@@ -96,6 +110,18 @@ impl Client {
     /// Connects to `localhost:port` and performs the opening handshake
     /// with `key`, checking the server's answer.
     pub fn connect(port: u16, key: &str) -> Result<Client, ClientError> {
+        Client::connect_to(port, "/", key, None)
+    }
+
+    /// Connects to `localhost:port` and opens a WebSocket on `path`,
+    /// offering `extensions` if any; the server's answer is in
+    /// [`Client::response`].
+    pub fn connect_to(
+        port: u16,
+        path: &str,
+        key: &str,
+        extensions: Option<&str>,
+    ) -> Result<Client, ClientError> {
         let stream =
             TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(ClientError::Connect)?;
         let timeout = Some(Duration::from_secs(10));
@@ -109,7 +135,7 @@ impl Client {
         let mut writer = stream.try_clone().map_err(ClientError::Connect)?;
         let mut reader = BufReader::new(stream);
 
-        let request = handshake_request(&format!("localhost:{port}"), key);
+        let request = request_for(&format!("localhost:{port}"), path, key, extensions);
         writer
             .write_all(request.as_bytes())
             .map_err(ClientError::Connect)?;
@@ -158,6 +184,42 @@ impl Client {
         let header = frame::read_header(&mut self.reader)?;
         let payload = frame::read_payload(&mut self.reader, &header)?;
         Ok((header, payload))
+    }
+
+    /// Sends, in order, the frames `session` has queued, each masked as a
+    /// client's session masks it.
+    pub fn send_queued(&mut self, session: &mut Session) -> io::Result<()> {
+        for frame in session.take_outgoing() {
+            self.writer.write_all(&frame.to_bytes())?;
+        }
+        self.writer.flush()
+    }
+
+    /// Reads once from the server into `session`: the bytes that came, or
+    /// the end of the stream. A read that fails, the read timeout
+    /// included, is the caller's to decide about.
+    pub fn read_into(&mut self, session: &mut Session) -> io::Result<()> {
+        match self.reader.read(session.buffer()) {
+            Ok(0) => session.end_of_stream(),
+            Ok(count) => session.filled(count),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Once the conversation is over: waits for the server to close TCP
+    /// first, as it should (§7.1.1), discarding anything more it sends.
+    pub fn wait_for_close(&mut self) -> io::Result<()> {
+        let mut discard = [0; 4096];
+        loop {
+            match self.reader.read(&mut discard) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Changes how long [`Client::receive`] waits.
