@@ -18,6 +18,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::protocol::extension::{self, DeflateAgreement, PERMESSAGE_DEFLATE};
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::handshake::{self, VERSION};
 use crate::protocol::http::{self, Head, HttpError};
@@ -77,6 +78,9 @@ pub enum ClientError {
         expected: String,
         got: Option<String>,
     },
+    /// The server's `Sec-WebSocket-Extensions` is not an answer to our
+    /// offer (RFC 7692 §5: the client then fails the connection).
+    Extension(String),
 }
 
 impl fmt::Display for ClientError {
@@ -92,11 +96,36 @@ impl fmt::Display for ClientError {
                 f,
                 "the server answered Sec-WebSocket-Accept {got:?}, expected {expected:?}"
             ),
+            ClientError::Extension(why) => write!(f, "the server's extensions: {why}"),
         }
     }
 }
 
 impl std::error::Error for ClientError {}
+
+/// What a client offers for permessage-deflate: the defaults, and that it
+/// can honour a limit on its own window (RFC 7692 §7.1.2.2).
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// What the server's `101` says of our offer of permessage-deflate: the
+/// agreement, `None` if it declined, or why its answer is not one a client
+/// may accept (§5: an extension we did not offer, or parameters out of
+/// place).
+pub fn deflate_answer(response: &Head) -> Result<Option<DeflateAgreement>, ClientError> {
+    let answers = extension::parse_offers(response.header("Sec-WebSocket-Extensions"));
+    match answers.as_slice() {
+        [] => Ok(None),
+        [answer] if answer.name == PERMESSAGE_DEFLATE => DeflateAgreement::from_offer(answer)
+            .map(Some)
+            .map_err(|why| ClientError::Extension(why.to_string())),
+        _ => Err(ClientError::Extension(format!(
+            "{:?} answers no offer of ours",
+            response
+                .header("Sec-WebSocket-Extensions")
+                .unwrap_or_default()
+        ))),
+    }
+}
 
 /// An open WebSocket, from the client's side.
 pub struct Client {
@@ -260,6 +289,41 @@ mod tests {
         assert_eq!("[80, 191, 161, 254]".parse(), Ok(MaskKey(ARTICLE_MASK)));
         assert!("80,191,161".parse::<MaskKey>().is_err());
         assert!("80,191,161,256".parse::<MaskKey>().is_err());
+    }
+
+    fn response_with(extensions: Option<&str>) -> Head {
+        let mut text = String::from("HTTP/1.1 101 Switching Protocols\r\n");
+        if let Some(value) = extensions {
+            text.push_str(&format!("Sec-WebSocket-Extensions: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        http::read_head(&mut text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_deflate_answer_is_accepted_only_if_it_answers_our_offer() {
+        assert!(matches!(deflate_answer(&response_with(None)), Ok(None)));
+        let agreed = deflate_answer(&response_with(Some(
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+        )));
+        let Ok(Some(agreement)) = agreed else {
+            panic!("{agreed:?}");
+        };
+        assert!(agreement.server_no_context_takeover);
+        assert_eq!(agreement.client_max_window_bits, Some(10));
+        for wrong in [
+            "x-webkit-deflate-frame",
+            "permessage-deflate; colour=blue",
+            "permessage-deflate, permessage-deflate",
+        ] {
+            assert!(
+                matches!(
+                    deflate_answer(&response_with(Some(wrong))),
+                    Err(ClientError::Extension(_))
+                ),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

@@ -39,7 +39,13 @@
 //! --hex "81 80 …"     send these bytes as they are instead of a message
 //! --path PATH         open the WebSocket on PATH (default "/")
 //! --echo              send nothing: echo every message back until the close
+//! --deflate           offer permessage-deflate (chapter 12); if the server
+//!                       agrees, messages go compressed, one frame each
 //! ```
+//!
+//! With `--deflate` against chapter 12, the lesson shows from the client's
+//! side too: the frame it sends, RSV1 set and its payload compressed, and
+//! how many bytes the echo took on the wire.
 //!
 //! With `--echo` the client is the peer Autobahn's client suite tests
 //! (`tests/autobahn/run-client`: `wstest -m fuzzingserver`, one connection
@@ -84,6 +90,7 @@ struct Options {
     hex: Option<HexBytes>,
     path: String,
     echo: bool,
+    deflate: bool,
 }
 
 impl Options {
@@ -110,6 +117,12 @@ impl Options {
         let hex = args.value::<HexBytes>("--hex", "BYTES")?;
         let Path(path) = args.value("--path", "PATH")?.unwrap_or(Path("/".into()));
         let echo = args.flag("--echo");
+        let deflate = args.flag("--deflate");
+        if deflate && fragments > 1 {
+            return Err(args.invalid(
+                "--deflate sends each message in one frame: leave out --fragments".to_string(),
+            ));
+        }
         args.finish()?;
         Ok(Options {
             port,
@@ -125,6 +138,7 @@ impl Options {
             hex,
             path,
             echo,
+            deflate,
         })
     }
 }
@@ -256,8 +270,12 @@ fn talk(options: &Options) -> Result<(), String> {
     let (port, key, mask) = (options.port, options.key.as_str(), options.mask);
     narrate::event(format!("Connecting to ws://localhost:{port}"));
     narrate::sent(format!("Sending handshake with key: {key}"));
+    let offer = options.deflate.then_some(client::DEFLATE_OFFER);
+    if let Some(offer) = offer {
+        narrate::sent(format!("Offering Sec-WebSocket-Extensions: {offer}"));
+    }
     let mut client =
-        Client::connect_to(port, &options.path, key, None).map_err(|error| error.to_string())?;
+        Client::connect_to(port, &options.path, key, offer).map_err(|error| error.to_string())?;
     narrate::received(format!("Server answered: {}", client.response.start_line));
     narrate::received(format!(
         "Sec-WebSocket-Accept: {} (the value our key calls for)",
@@ -266,6 +284,9 @@ fn talk(options: &Options) -> Result<(), String> {
             .header("Sec-WebSocket-Accept")
             .unwrap_or_default()
     ));
+    // What the server sends goes through a client's session: pings are
+    // answered, closes echoed, and every frame checked by RFC 6455's rules.
+    let (mut session, compressing) = session_for(&client, options)?;
 
     if let Some(text) = &options.ping {
         narrate::sent(format!(
@@ -303,34 +324,48 @@ fn talk(options: &Options) -> Result<(), String> {
                 payload.len()
             )),
         }
-        let frames = fragments(opcode, &payload, options.fragments);
-        let count = frames.len();
-        for (index, (fin, kind, piece)) in frames.into_iter().enumerate() {
-            if count > 1 {
+        if compressing {
+            // The session compresses it, as chapter 12's server does.
+            if let Some(frame) = session.send(opcode, payload) {
                 narrate::sent(format!(
-                    "Fragment {} of {count}: {kind} frame, FIN {}, {} bytes",
-                    index + 1,
-                    u8::from(fin),
-                    piece.len()
+                    "Compressed to {} bytes, RSV1 set (RFC 7692 §6)",
+                    frame.payload.len()
                 ));
+                narrate::sent(format!("Frame bytes: {}", shown_bytes(&frame.to_bytes())));
             }
-            let bytes = send(&mut client, fin, kind, piece, mask)?;
-            narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+            client
+                .send_queued(&mut session)
+                .map_err(|error| format!("sending failed: {error}"))?;
+        } else {
+            let frames = fragments(opcode, &payload, options.fragments);
+            let count = frames.len();
+            for (index, (fin, kind, piece)) in frames.into_iter().enumerate() {
+                if count > 1 {
+                    narrate::sent(format!(
+                        "Fragment {} of {count}: {kind} frame, FIN {}, {} bytes",
+                        index + 1,
+                        u8::from(fin),
+                        piece.len()
+                    ));
+                }
+                let bytes = send(&mut client, fin, kind, piece, mask)?;
+                narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+            }
         }
     }
 
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|error| error.to_string())?;
-    // What the server sends goes through a client's session: pings are
-    // answered, closes echoed, and every frame checked by RFC 6455's rules.
-    let mut session = Session::client(MAX_MESSAGE_SIZE, None);
     let mut closing = false;
     loop {
         while let Some(event) = session.next_event() {
             let reply = match event {
                 Event::Message(message) => {
                     tell_message(message.opcode, &message.payload, message.frames);
+                    if let Some(compressed) = message.compressed_len {
+                        narrate::aside(format!("(it came compressed: {compressed} bytes)"));
+                    }
                     true
                 }
                 Event::Ping { payload, .. } => {
@@ -395,6 +430,34 @@ fn talk(options: &Options) -> Result<(), String> {
     }
 }
 
+/// The client's session, and whether it compresses: it does if the server
+/// agreed to our offer of permessage-deflate, masking then with `--mask`,
+/// as the message it sends.
+fn session_for(client: &Client, options: &Options) -> Result<(Session, bool), String> {
+    if !options.deflate {
+        return Ok((Session::client(MAX_MESSAGE_SIZE, None), false));
+    }
+    match client::deflate_answer(&client.response) {
+        Ok(Some(agreement)) => {
+            narrate::received(format!(
+                "Sec-WebSocket-Extensions: {} (the server agreed)",
+                client
+                    .response
+                    .header("Sec-WebSocket-Extensions")
+                    .unwrap_or_default()
+            ));
+            let session =
+                Session::client(MAX_MESSAGE_SIZE, Some(options.mask)).with_deflate(agreement);
+            Ok((session, true))
+        }
+        Ok(None) => {
+            narrate::aside("The server declined permessage-deflate: messages go uncompressed.");
+            Ok((Session::client(MAX_MESSAGE_SIZE, None), false))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// A message from the server, as one line.
 fn tell_message(opcode: Opcode, payload: &[u8], frames: usize) {
     let in_frames = if frames > 1 {
@@ -437,9 +500,10 @@ fn echo(options: &Options) -> Result<(), String> {
         "Connecting to ws://localhost:{port}{}",
         options.path
     ));
-    let mut client = Client::connect_to(port, &options.path, &options.key, None)
+    let offer = options.deflate.then_some(client::DEFLATE_OFFER);
+    let mut client = Client::connect_to(port, &options.path, &options.key, offer)
         .map_err(|error| error.to_string())?;
-    let mut session = Session::client(MAX_MESSAGE_SIZE, None);
+    let (mut session, _) = session_for(&client, options)?;
     let mut echoed = 0_u64;
     loop {
         while let Some(event) = session.next_event() {
