@@ -100,11 +100,11 @@ pub fn tell(event: &Event) {
         Event::CloseAnswered(answer) => {
             let code = answer
                 .code
-                .map_or("no status code".to_string(), |code| code.to_string());
+                .map_or("with no status code".to_string(), |code| code.to_string());
             narrate::received(format!(
-                "Received close frame ({code}): the closing handshake we started is complete"
+                "Received close frame {code}, the answer to ours: the closing handshake is complete"
             ));
-            narrate::summary(format!("← close ({code}), hang up"));
+            narrate::summary(format!("← close {code}, the answer to ours: hang up"));
         }
         Event::HungUp => tell_hang_up(),
         Event::Dropped(why) => narrate::problem(why),

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate;
+use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
@@ -79,6 +80,20 @@ pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Res
 pub trait Outbox {
     /// Sends one complete, unfragmented frame.
     fn send(&mut self, frame: &OutgoingFrame) -> Result<(), Error>;
+
+    /// A close decided away from this connection's thread (the chat room
+    /// letting a member go), once: [`converse`] starts it through the
+    /// session, as the application's own close.
+    fn close_requested(&mut self) -> Option<(CloseCode, &'static str)> {
+        None
+    }
+
+    /// The idle timeout, when reads time out sooner than it to look at
+    /// [`Outbox::close_requested`]; `None`: a read that times out has been
+    /// idle for the idle timeout.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The first header bits of an outgoing frame: RSV1 if it is compressed.
@@ -120,7 +135,13 @@ pub fn converse(
 ) -> Result<(), Error> {
     // When the current stretch of a frame began, and how much came since.
     let mut stretch: Option<(Instant, usize)> = None;
+    let idle_timeout = outbox.idle_timeout();
+    let mut heard_at = Instant::now();
     loop {
+        if let Some((code, reason)) = outbox.close_requested() {
+            narrate::summary(format!("→ close {code} {reason:?}"));
+            session.close(code, reason);
+        }
         while let Some(event) = session.next_event() {
             // Given up without a close frame: an error, for the caller to
             // tell.
@@ -141,13 +162,21 @@ pub fn converse(
         match reader.read(session.buffer()) {
             Ok(0) => session.end_of_stream(),
             Ok(count) => {
+                heard_at = Instant::now();
                 session.filled(count);
                 if let Some(limit) = frame_timeout {
                     check_progress(session, &mut stretch, count, limit);
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => session.timed_out(Timeout::Idle),
+            // A wake-up before the idle timeout only looks for a close.
+            Err(error)
+                if is_timeout(&error)
+                    && idle_timeout.is_some_and(|idle| heard_at.elapsed() < idle) => {}
+            Err(error) if is_timeout(&error) => {
+                heard_at = Instant::now();
+                session.timed_out(Timeout::Idle);
+            }
             Err(error) => return Err(error.into()),
         }
     }
