@@ -4,18 +4,25 @@
 //! reproduce the article's numbers: the article's bytes depend on the key
 //! and the mask its browser happened to choose, and [`Client`] lets the
 //! caller choose them instead.
+//!
+//! After the handshake, a [`Client`] can send and read single frames as
+//! they are (what a test of a server needs), or drive a client's
+//! [`Session`], the same engine a server uses, in the client's role
+//! ([`Client::read_into`], [`Client::send_queued`]).
 
 use std::fmt;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::protocol::extension::{self, DeflateAgreement, PERMESSAGE_DEFLATE};
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::handshake::{self, VERSION};
 use crate::protocol::http::{self, Head, HttpError};
+use crate::protocol::session::Session;
 
 /// The key the article's browser sent with the request it prints.
 pub const ARTICLE_KEY: &str = "E4i4gDQc1XTIQcQxvf+ODA==";
@@ -33,8 +40,7 @@ pub fn random_key() -> String {
 
 /// A fresh mask for one frame (§5.3).
 pub fn random_mask() -> [u8; 4] {
-    let [a, b, c, d, ..] = random_u64().to_ne_bytes();
-    [a, b, c, d]
+    crate::protocol::mask::random_key()
 }
 
 /// Randomness from the standard library alone: each `RandomState` is seeded
@@ -47,8 +53,17 @@ fn random_u64() -> u64 {
 
 /// The request a browser would send to open a WebSocket on `host`.
 pub fn handshake_request(host: &str, key: &str) -> String {
+    request_for(host, "/", key, None)
+}
+
+/// The opening request for `path` on `host`, offering `extensions` (a
+/// `Sec-WebSocket-Extensions` value, §9.1) if any.
+pub fn request_for(host: &str, path: &str, key: &str, extensions: Option<&str>) -> String {
+    let offer = extensions
+        .map(|value| format!("Sec-WebSocket-Extensions: {value}\r\n"))
+        .unwrap_or_default();
     format!(
-        "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n{offer}\r\n"
     )
 }
 
@@ -63,6 +78,9 @@ pub enum ClientError {
         expected: String,
         got: Option<String>,
     },
+    /// The server's `Sec-WebSocket-Extensions` is not an answer to our
+    /// offer (RFC 7692 §5: the client then fails the connection).
+    Extension(String),
 }
 
 impl fmt::Display for ClientError {
@@ -78,11 +96,36 @@ impl fmt::Display for ClientError {
                 f,
                 "the server answered Sec-WebSocket-Accept {got:?}, expected {expected:?}"
             ),
+            ClientError::Extension(why) => write!(f, "the server's extensions: {why}"),
         }
     }
 }
 
 impl std::error::Error for ClientError {}
+
+/// What a client offers for permessage-deflate: the defaults, and that it
+/// can honour a limit on its own window (RFC 7692 §7.1.2.2).
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// What the server's `101` says of our offer of permessage-deflate: the
+/// agreement, `None` if it declined, or why its answer is not one a client
+/// may accept (§5: an extension we did not offer, or parameters out of
+/// place).
+pub fn deflate_answer(response: &Head) -> Result<Option<DeflateAgreement>, ClientError> {
+    let answers = extension::parse_offers(response.header("Sec-WebSocket-Extensions"));
+    match answers.as_slice() {
+        [] => Ok(None),
+        [answer] if answer.name == PERMESSAGE_DEFLATE => DeflateAgreement::from_offer(answer)
+            .map(Some)
+            .map_err(|why| ClientError::Extension(why.to_string())),
+        _ => Err(ClientError::Extension(format!(
+            "{:?} answers no offer of ours",
+            response
+                .header("Sec-WebSocket-Extensions")
+                .unwrap_or_default()
+        ))),
+    }
+}
 
 /// An open WebSocket, from the client's side.
 pub struct Client {
@@ -96,6 +139,18 @@ impl Client {
     /// Connects to `localhost:port` and performs the opening handshake
     /// with `key`, checking the server's answer.
     pub fn connect(port: u16, key: &str) -> Result<Client, ClientError> {
+        Client::connect_to(port, "/", key, None)
+    }
+
+    /// Connects to `localhost:port` and opens a WebSocket on `path`,
+    /// offering `extensions` if any; the server's answer is in
+    /// [`Client::response`].
+    pub fn connect_to(
+        port: u16,
+        path: &str,
+        key: &str,
+        extensions: Option<&str>,
+    ) -> Result<Client, ClientError> {
         let stream =
             TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(ClientError::Connect)?;
         let timeout = Some(Duration::from_secs(10));
@@ -109,7 +164,7 @@ impl Client {
         let mut writer = stream.try_clone().map_err(ClientError::Connect)?;
         let mut reader = BufReader::new(stream);
 
-        let request = handshake_request(&format!("localhost:{port}"), key);
+        let request = request_for(&format!("localhost:{port}"), path, key, extensions);
         writer
             .write_all(request.as_bytes())
             .map_err(ClientError::Connect)?;
@@ -160,6 +215,42 @@ impl Client {
         Ok((header, payload))
     }
 
+    /// Sends, in order, the frames `session` has queued, each masked as a
+    /// client's session masks it.
+    pub fn send_queued(&mut self, session: &mut Session) -> io::Result<()> {
+        for frame in session.take_outgoing() {
+            self.writer.write_all(&frame.to_bytes())?;
+        }
+        self.writer.flush()
+    }
+
+    /// Reads once from the server into `session`: the bytes that came, or
+    /// the end of the stream. A read that fails, the read timeout
+    /// included, is the caller's to decide about.
+    pub fn read_into(&mut self, session: &mut Session) -> io::Result<()> {
+        match self.reader.read(session.buffer()) {
+            Ok(0) => session.end_of_stream(),
+            Ok(count) => session.filled(count),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Once the conversation is over: waits for the server to close TCP
+    /// first, as it should (§7.1.1), discarding anything more it sends.
+    pub fn wait_for_close(&mut self) -> io::Result<()> {
+        let mut discard = [0; 4096];
+        loop {
+            match self.reader.read(&mut discard) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// Changes how long [`Client::receive`] waits.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.writer.set_read_timeout(timeout)
@@ -198,6 +289,41 @@ mod tests {
         assert_eq!("[80, 191, 161, 254]".parse(), Ok(MaskKey(ARTICLE_MASK)));
         assert!("80,191,161".parse::<MaskKey>().is_err());
         assert!("80,191,161,256".parse::<MaskKey>().is_err());
+    }
+
+    fn response_with(extensions: Option<&str>) -> Head {
+        let mut text = String::from("HTTP/1.1 101 Switching Protocols\r\n");
+        if let Some(value) = extensions {
+            text.push_str(&format!("Sec-WebSocket-Extensions: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        http::read_head(&mut text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_deflate_answer_is_accepted_only_if_it_answers_our_offer() {
+        assert!(matches!(deflate_answer(&response_with(None)), Ok(None)));
+        let agreed = deflate_answer(&response_with(Some(
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+        )));
+        let Ok(Some(agreement)) = agreed else {
+            panic!("{agreed:?}");
+        };
+        assert!(agreement.server_no_context_takeover);
+        assert_eq!(agreement.client_max_window_bits, Some(10));
+        for wrong in [
+            "x-webkit-deflate-frame",
+            "permessage-deflate; colour=blue",
+            "permessage-deflate, permessage-deflate",
+        ] {
+            assert!(
+                matches!(
+                    deflate_answer(&response_with(Some(wrong))),
+                    Err(ClientError::Extension(_))
+                ),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

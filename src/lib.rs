@@ -61,8 +61,8 @@
 //!     HTTP status or close code that answers it.
 //!
 //! Beside them: [`client`], our own client (the handshake from the other
-//! side, masked frames), and [`command_line`], the options every binary
-//! reads once at start-up.
+//! side, then a [`protocol::session::Session`] in the client's role), and
+//! [`command_line`], the options every binary reads once at start-up.
 
 pub mod client;
 pub mod command_line;

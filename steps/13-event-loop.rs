@@ -89,7 +89,7 @@ use mio::{Events, Interest, Poll, Token};
 use websocket_from_scratch::Error;
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::http::HttpError;
-use websocket_from_scratch::protocol::session::{Event, Session};
+use websocket_from_scratch::protocol::session::{Event, Session, Timeout};
 use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
 use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
 use websocket_from_scratch::server::listener::{self, ListenError};
@@ -477,10 +477,8 @@ impl Connection {
                 self.done = true;
             }
             (Phase::Talking { session, .. }, None) => {
-                match session.peer_closed() {
-                    Ok(()) => narrate::session::tell_hang_up(),
-                    Err(error) => narrate::problem(Error::from(error)),
-                }
+                session.end_of_stream();
+                self.hand_out();
                 self.close(true);
             }
             (Phase::Closing { .. }, _) => self.done = true,
@@ -590,13 +588,8 @@ impl Connection {
                 session, read_at, ..
             } => {
                 *read_at = now;
-                match session.timed_out() {
-                    Ok(()) => self.hand_out(),
-                    Err(error) => {
-                        narrate::problem(Error::from(error));
-                        self.close(false);
-                    }
-                }
+                session.timed_out(Timeout::Idle);
+                self.hand_out();
             }
             Phase::Closing { .. } => self.done = true,
         }

@@ -147,7 +147,7 @@ use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::HttpError;
 use websocket_from_scratch::protocol::session::tuning::Tuning;
-use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session};
+use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session, Timeout};
 use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
 use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
 use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
@@ -923,10 +923,8 @@ impl Connection {
             };
             let count = match read {
                 Ok(0) => {
-                    match session.peer_closed() {
-                        Ok(()) => narrate::session::tell_hang_up(),
-                        Err(error) => narrate::problem(Error::from(error)),
-                    }
+                    session.end_of_stream();
+                    self.hand_out(now);
                     self.close(true);
                     return false;
                 }
@@ -1063,13 +1061,8 @@ impl Connection {
                 session, read_at, ..
             } => {
                 *read_at = now;
-                match session.timed_out() {
-                    Ok(()) => self.hand_out(now),
-                    Err(error) => {
-                        narrate::problem(Error::from(error));
-                        self.close(false);
-                    }
-                }
+                session.timed_out(Timeout::Idle);
+                self.hand_out(now);
             }
             Phase::Closing { .. } => self.done = true,
         }

@@ -22,7 +22,9 @@
 //! frames as their code and reason, long payloads shortened. When a reply
 //! arrives it starts the closing handshake (a close frame with code 1000,
 //! RFC 6455 §5.5.1), answers pings with pongs, and stops when the server
-//! closes the connection.
+//! closes the connection. What it receives goes through the same session
+//! engine as a server's (`protocol::session`), in the client's role: it
+//! checks the server's frames by the same rules, and refuses masked ones.
 //!
 //! It can also send what each chapter is about, to provoke it by hand:
 //!
@@ -35,7 +37,19 @@
 //! --reason TEXT         and this reason
 //! --invalid-utf8      send text that is not UTF-8 (chapters 5 and 9: 1007)
 //! --hex "81 80 …"     send these bytes as they are instead of a message
+//! --path PATH         open the WebSocket on PATH (default "/")
+//! --echo              send nothing: echo every message back until the close
+//! --deflate           offer permessage-deflate (chapter 12); if the server
+//!                       agrees, messages go compressed, one frame each
 //! ```
+//!
+//! With `--deflate` against chapter 12, the lesson shows from the client's
+//! side too: the frame it sends, RSV1 set and its payload compressed, and
+//! how many bytes the echo took on the wire.
+//!
+//! With `--echo` the client is the peer Autobahn's client suite tests
+//! (`tests/autobahn/run-client`: `wstest -m fuzzingserver`, one connection
+//! per case on `--path "/runCase?case=N&agent=NAME"`).
 
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -44,8 +58,11 @@ use std::time::Duration;
 use websocket_from_scratch::client::{self, Client, MaskKey};
 use websocket_from_scratch::command_line::{Args, CommandLineError};
 use websocket_from_scratch::narrate;
+use websocket_from_scratch::protocol::close::{CloseCode, CloseFrame};
+use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{FrameError, Opcode};
-use websocket_from_scratch::protocol::{close, control};
+use websocket_from_scratch::protocol::http::is_timeout;
+use websocket_from_scratch::protocol::session::{Event, Session, Timeout};
 use websocket_from_scratch::server::listener::DEFAULT_PORT;
 
 /// Two bytes that are not UTF-8: 0xC3 starts a two-byte character, and
@@ -54,6 +71,9 @@ const INVALID_UTF8: [u8; 2] = [0xC3, 0x28];
 
 /// More fragments than this is a typo, not a lesson.
 const MAX_FRAGMENTS: usize = 10_000;
+
+/// The largest message the client accepts: Autobahn's largest is 16 MiB.
+const MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// What to send, and where: the whole command line, read once.
 struct Options {
@@ -68,6 +88,9 @@ struct Options {
     reason: String,
     invalid_utf8: bool,
     hex: Option<HexBytes>,
+    path: String,
+    echo: bool,
+    deflate: bool,
 }
 
 impl Options {
@@ -92,6 +115,14 @@ impl Options {
             .unwrap_or_default();
         let invalid_utf8 = args.flag("--invalid-utf8");
         let hex = args.value::<HexBytes>("--hex", "BYTES")?;
+        let Path(path) = args.value("--path", "PATH")?.unwrap_or(Path("/".into()));
+        let echo = args.flag("--echo");
+        let deflate = args.flag("--deflate");
+        if deflate && fragments > 1 {
+            return Err(args.invalid(
+                "--deflate sends each message in one frame: leave out --fragments".to_string(),
+            ));
+        }
         args.finish()?;
         Ok(Options {
             port,
@@ -105,6 +136,9 @@ impl Options {
             reason,
             invalid_utf8,
             hex,
+            path,
+            echo,
+            deflate,
         })
     }
 }
@@ -119,6 +153,22 @@ impl FromStr for Fragments {
         match text.parse() {
             Ok(count @ 1..=MAX_FRAGMENTS) => Ok(Fragments(count)),
             _ => Err(format!("a number of fragments from 1 to {MAX_FRAGMENTS}")),
+        }
+    }
+}
+
+/// A request target: starts with `/`, and holds nothing that would break
+/// the request line.
+struct Path(String);
+
+impl FromStr for Path {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Path, String> {
+        if text.starts_with('/') && text.chars().all(|c| c.is_ascii_graphic()) {
+            Ok(Path(text.to_string()))
+        } else {
+            Err("a path such as /runCase?case=1&agent=ours: a '/' first, no spaces".to_string())
         }
     }
 }
@@ -156,7 +206,12 @@ fn main() -> ExitCode {
         Err(stop) => return stop.report(),
     };
     narrate::init();
-    match talk(&options) {
+    let outcome = if options.echo {
+        echo(&options)
+    } else {
+        talk(&options)
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             narrate::problem(problem);
@@ -215,7 +270,12 @@ fn talk(options: &Options) -> Result<(), String> {
     let (port, key, mask) = (options.port, options.key.as_str(), options.mask);
     narrate::event(format!("Connecting to ws://localhost:{port}"));
     narrate::sent(format!("Sending handshake with key: {key}"));
-    let mut client = Client::connect(port, key).map_err(|error| error.to_string())?;
+    let offer = options.deflate.then_some(client::DEFLATE_OFFER);
+    if let Some(offer) = offer {
+        narrate::sent(format!("Offering Sec-WebSocket-Extensions: {offer}"));
+    }
+    let mut client =
+        Client::connect_to(port, &options.path, key, offer).map_err(|error| error.to_string())?;
     narrate::received(format!("Server answered: {}", client.response.start_line));
     narrate::received(format!(
         "Sec-WebSocket-Accept: {} (the value our key calls for)",
@@ -224,6 +284,9 @@ fn talk(options: &Options) -> Result<(), String> {
             .header("Sec-WebSocket-Accept")
             .unwrap_or_default()
     ));
+    // What the server sends goes through a client's session: pings are
+    // answered, closes echoed, and every frame checked by RFC 6455's rules.
+    let (mut session, compressing) = session_for(&client, options)?;
 
     if let Some(text) = &options.ping {
         narrate::sent(format!(
@@ -261,19 +324,33 @@ fn talk(options: &Options) -> Result<(), String> {
                 payload.len()
             )),
         }
-        let frames = fragments(opcode, &payload, options.fragments);
-        let count = frames.len();
-        for (index, (fin, kind, piece)) in frames.into_iter().enumerate() {
-            if count > 1 {
+        if compressing {
+            // The session compresses it, as chapter 12's server does.
+            if let Some(frame) = session.send(opcode, payload) {
                 narrate::sent(format!(
-                    "Fragment {} of {count}: {kind} frame, FIN {}, {} bytes",
-                    index + 1,
-                    u8::from(fin),
-                    piece.len()
+                    "Compressed to {} bytes, RSV1 set (RFC 7692 §6)",
+                    frame.payload.len()
                 ));
+                narrate::sent(format!("Frame bytes: {}", shown_bytes(&frame.to_bytes())));
             }
-            let bytes = send(&mut client, fin, kind, piece, mask)?;
-            narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+            client
+                .send_queued(&mut session)
+                .map_err(|error| format!("sending failed: {error}"))?;
+        } else {
+            let frames = fragments(opcode, &payload, options.fragments);
+            let count = frames.len();
+            for (index, (fin, kind, piece)) in frames.into_iter().enumerate() {
+                if count > 1 {
+                    narrate::sent(format!(
+                        "Fragment {} of {count}: {kind} frame, FIN {}, {} bytes",
+                        index + 1,
+                        u8::from(fin),
+                        piece.len()
+                    ));
+                }
+                let bytes = send(&mut client, fin, kind, piece, mask)?;
+                narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+            }
         }
     }
 
@@ -282,75 +359,200 @@ fn talk(options: &Options) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let mut closing = false;
     loop {
-        match client.receive() {
-            Ok((header, payload)) => match header.opcode {
-                Opcode::Text if payload.len() <= 64 => narrate::received(format!(
-                    "Received text frame: {:?}",
-                    String::from_utf8_lossy(&payload)
-                )),
-                Opcode::Text | Opcode::Binary | Opcode::Continuation => narrate::received(format!(
-                    "Received {} frame of {} bytes{}: {}",
-                    header.opcode,
-                    payload.len(),
-                    if header.fin { "" } else { " (a fragment)" },
-                    shown_payload(header.opcode, &payload)
-                )),
-                Opcode::Ping => {
+        while let Some(event) = session.next_event() {
+            let reply = match event {
+                Event::Message(message) => {
+                    tell_message(message.opcode, &message.payload, message.frames);
+                    if let Some(compressed) = message.compressed_len {
+                        narrate::aside(format!("(it came compressed: {compressed} bytes)"));
+                    }
+                    true
+                }
+                Event::Ping { payload, .. } => {
                     narrate::received(format!(
                         "Received ping {}; answering with a pong",
                         control::describe(&payload)
                     ));
-                    let _ = client.send(true, Opcode::Pong, &payload, client::random_mask());
-                    continue;
+                    false
                 }
-                Opcode::Close => {
-                    narrate::received(describe_close(&payload));
-                    if !closing {
-                        let _ = client.send(true, Opcode::Close, &payload, client::random_mask());
-                    }
+                Event::Pong { payload, .. } => {
+                    narrate::received(format!(
+                        "Received {} frame: {}",
+                        Opcode::Pong,
+                        shown_payload(Opcode::Pong, &payload)
+                    ));
+                    true
+                }
+                Event::CloseReceived(frame) | Event::CloseAnswered(frame) => {
+                    narrate::received(describe_close(&frame));
                     closing = true;
-                    continue;
+                    false
                 }
-                other => narrate::received(format!(
-                    "Received {other} frame: {}",
-                    shown_payload(other, &payload)
-                )),
-            },
-            Err(FrameError::Closed) => {
-                narrate::event("The server closed the connection.");
-                return Ok(());
+                Event::Failed { code, reason } => {
+                    narrate::problem(format!("Failing the connection ({code}): {reason}"));
+                    closing = true;
+                    false
+                }
+                Event::HungUp => {
+                    narrate::event("The server closed the connection.");
+                    return Ok(());
+                }
+                Event::Dropped(why) => return Err(why.to_string()),
+                Event::DataFrame(_) | Event::IdlePing => false,
+            };
+            if reply && !closing {
+                start_close(&mut session, options);
+                closing = true;
             }
-            Err(FrameError::TimedOut) if !closing => {}
-            Err(error) => return Err(error.to_string()),
         }
-        if !closing {
-            let code = options.close.unwrap_or(1000);
-            let mut payload = code.to_be_bytes().to_vec();
-            payload.extend_from_slice(options.reason.as_bytes());
-            match options.close {
-                None => narrate::sent("Sending close frame with code 1000 (normal closure)"),
-                Some(_) => narrate::sent(format!(
-                    "Sending close frame with code {} and reason {:?}",
-                    close::CloseCode(code),
-                    options.reason
-                )),
+        client
+            .send_queued(&mut session)
+            .map_err(|error| format!("sending failed: {error}"))?;
+        if session.is_finished() {
+            return match client.wait_for_close() {
+                Ok(()) => {
+                    narrate::event("The server closed the connection.");
+                    Ok(())
+                }
+                Err(error) if is_timeout(&error) => Err(FrameError::TimedOut.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+        }
+        match client.read_into(&mut session) {
+            Ok(()) => {}
+            Err(error) if is_timeout(&error) && !closing => {
+                start_close(&mut session, options);
+                closing = true;
             }
-            let _ = client.send(true, Opcode::Close, &payload, client::random_mask());
-            closing = true;
+            Err(error) if is_timeout(&error) => return Err(FrameError::TimedOut.to_string()),
+            Err(error) => return Err(error.to_string()),
         }
     }
 }
 
-/// A close frame as its code and reason (§5.5.1), or what is wrong with it.
-fn describe_close(payload: &[u8]) -> String {
-    match close::parse(payload) {
-        Ok(frame) => match frame.code {
-            Some(code) => format!(
-                "Received close frame: code {code}, reason {:?}",
-                frame.reason
-            ),
-            None => "Received close frame with no status code".to_string(),
-        },
-        Err(error) => format!("Received a malformed close frame {payload:?}: {error}"),
+/// The client's session, and whether it compresses: it does if the server
+/// agreed to our offer of permessage-deflate, masking then with `--mask`,
+/// as the message it sends.
+fn session_for(client: &Client, options: &Options) -> Result<(Session, bool), String> {
+    if !options.deflate {
+        return Ok((Session::client(MAX_MESSAGE_SIZE, None), false));
+    }
+    match client::deflate_answer(&client.response) {
+        Ok(Some(agreement)) => {
+            narrate::received(format!(
+                "Sec-WebSocket-Extensions: {} (the server agreed)",
+                client
+                    .response
+                    .header("Sec-WebSocket-Extensions")
+                    .unwrap_or_default()
+            ));
+            let session =
+                Session::client(MAX_MESSAGE_SIZE, Some(options.mask)).with_deflate(agreement);
+            Ok((session, true))
+        }
+        Ok(None) => {
+            narrate::aside("The server declined permessage-deflate: messages go uncompressed.");
+            Ok((Session::client(MAX_MESSAGE_SIZE, None), false))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A message from the server, as one line.
+fn tell_message(opcode: Opcode, payload: &[u8], frames: usize) {
+    let in_frames = if frames > 1 {
+        format!(" (in {frames} frames)")
+    } else {
+        String::new()
+    };
+    match opcode {
+        Opcode::Text if payload.len() <= 64 && frames == 1 => narrate::received(format!(
+            "Received text frame: {:?}",
+            String::from_utf8_lossy(payload)
+        )),
+        _ => narrate::received(format!(
+            "Received {opcode} frame of {} bytes{in_frames}: {}",
+            payload.len(),
+            shown_payload(opcode, payload)
+        )),
+    }
+}
+
+/// Starts the closing handshake with `--close` and `--reason`, or 1000.
+fn start_close(session: &mut Session, options: &Options) {
+    let code = CloseCode(options.close.unwrap_or(1000));
+    match options.close {
+        None => narrate::sent("Sending close frame with code 1000 (normal closure)"),
+        Some(_) => narrate::sent(format!(
+            "Sending close frame with code {code} and reason {:?}",
+            options.reason
+        )),
+    }
+    session.close(code, &options.reason);
+}
+
+/// Autobahn's peer: sends nothing of its own, echoes every message back
+/// until the closing handshake, answers pings, and lets the session fail
+/// whatever breaks the rules.
+fn echo(options: &Options) -> Result<(), String> {
+    let port = options.port;
+    narrate::event(format!(
+        "Connecting to ws://localhost:{port}{}",
+        options.path
+    ));
+    let offer = options.deflate.then_some(client::DEFLATE_OFFER);
+    let mut client = Client::connect_to(port, &options.path, &options.key, offer)
+        .map_err(|error| error.to_string())?;
+    let (mut session, _) = session_for(&client, options)?;
+    let mut echoed = 0_u64;
+    loop {
+        while let Some(event) = session.next_event() {
+            match event {
+                Event::Message(message) => {
+                    echoed += 1;
+                    session.send(message.opcode, message.payload);
+                }
+                Event::CloseReceived(frame) | Event::CloseAnswered(frame) => {
+                    narrate::received(describe_close(&frame));
+                }
+                Event::Failed { code, reason } => {
+                    narrate::problem(format!("Failing the connection ({code}): {reason}"));
+                }
+                Event::HungUp => {
+                    narrate::event(format!(
+                        "The server closed the connection; {echoed} messages echoed."
+                    ));
+                    return Ok(());
+                }
+                Event::Dropped(why) => return Err(why.to_string()),
+                _ => {}
+            }
+        }
+        client
+            .send_queued(&mut session)
+            .map_err(|error| format!("sending failed: {error}"))?;
+        if session.is_finished() {
+            // The server closes TCP first (§7.1.1); a reset now is its
+            // business, not a failure of ours.
+            let _ = client.wait_for_close();
+            narrate::event(format!("Closed; {echoed} messages echoed."));
+            return Ok(());
+        }
+        match client.read_into(&mut session) {
+            Ok(()) => {}
+            Err(error) if is_timeout(&error) => session.timed_out(Timeout::Idle),
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// A close frame as its code and reason (§5.5.1).
+fn describe_close(frame: &CloseFrame) -> String {
+    match frame.code {
+        Some(code) => format!(
+            "Received close frame: code {code}, reason {:?}",
+            frame.reason
+        ),
+        None => "Received close frame with no status code".to_string(),
     }
 }

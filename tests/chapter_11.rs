@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, Socket, tungstenite_client, tungstenite_close};
+use support::{Server, Socket, tungstenite_client, tungstenite_close, tungstenite_hang_up};
 use tungstenite::Message;
 
 const CHAT: &str = env!("CARGO_BIN_EXE_11-chat");
@@ -151,6 +151,10 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
     assert_eq!(summary(&receive(&mut ada)), "Bob: still here");
     // When the sleeper wakes up, it finds what it missed, then the reason.
     assert_eq!(tungstenite_close(&mut sleeper).0, 1008);
+    // The server started that close through the sleeper's session and
+    // reads its answer: the closing handshake completes as any other.
+    tungstenite_hang_up(&mut sleeper);
+    server.wait_for_log("#3 ← close 1008 (policy violation), the answer to ours: hang up");
 }
 
 #[test]

@@ -22,12 +22,14 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Server, TEST_MASK};
+use support::{Server, TEST_MASK, run_to_end};
+use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK};
 use websocket_from_scratch::protocol::deflate::PerMessageDeflate;
 use websocket_from_scratch::protocol::extension::{DeflateAgreement, Offer};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_12-compression");
+const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 
 /// zlib's compression of each message in turn, sharing one window.
 const CAN_YOU_HEAR_ME: &[u8] = &[
@@ -359,4 +361,47 @@ fn python_websockets_deflate_bomb_gets_1009_and_the_server_serves_on() {
     assert_eq!(output, "closed: 1009\n");
     let output = python_client(&server, &["echo"]);
     assert!(output.contains("echoed: 55\n"), "{output}");
+}
+
+#[test]
+fn our_client_with_deflate_sends_what_zlib_makes_and_reads_the_compressed_echo() {
+    let server = Server::start(SERVER, &["--connections", "1"]);
+    let port = server.port.to_string();
+    let mask = ARTICLE_MASK.map(|byte| byte.to_string()).join(",");
+    let (ok, log) = run_to_end(
+        CLIENT,
+        &[
+            "--port",
+            &port,
+            "--deflate",
+            "--key",
+            ARTICLE_KEY,
+            "--mask",
+            &mask,
+        ],
+    );
+    assert!(ok, "{log}");
+    let server_log = server.finish();
+    assert!(
+        log.contains("Sec-WebSocket-Extensions: permessage-deflate (the server agreed)"),
+        "{log}"
+    );
+    // zlib's bytes for "Can you hear me?", RSV1 set, masked with the
+    // article's key.
+    let mut expected = frame::encode(true, Opcode::Text, Some(ARTICLE_MASK), CAN_YOU_HEAR_ME);
+    expected[0] |= 0x40;
+    assert!(
+        log.contains(&format!("Frame bytes: {expected:?}")),
+        "expected {expected:?}:\n{log}"
+    );
+    assert!(
+        log.contains("Received text frame: \"Can you hear me?\""),
+        "{log}"
+    );
+    assert!(log.contains("(it came compressed: 18 bytes)"), "{log}");
+    assert!(
+        server_log.contains("← text 16 bytes (compressed: 18) \"Can you hear me?\" → echoed"),
+        "{server_log}"
+    );
+    assert!(log.contains("Received close frame: code 1000"), "{log}");
 }

@@ -201,7 +201,7 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     narrate::event("Handshake completed. Echoing every message until the client leaves.");
     conversation::start(connection, Some(settings.idle_timeout))?;
     let session = match agreed {
-        Some(agreement) => Session::with_deflate(settings.max_message_size, agreement),
+        Some(agreement) => Session::new(settings.max_message_size).with_deflate(agreement),
         None => Session::new(settings.max_message_size),
     };
     let mut session = session.with_budget(Arc::clone(&settings.budget));
@@ -215,9 +215,8 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
         &mut |message, session| {
             let opcode = message.opcode;
             let raw_len = message.payload.len();
-            tell_echo(&message, session.deflate().is_some());
-            session.send(opcode, message.payload);
-            if let Some(sent) = session.queued().last() {
+            tell_echo(&message, agreed.is_some());
+            if let Some(sent) = session.send(opcode, message.payload) {
                 tell_compressed_echo(sent, raw_len);
             }
             Ok(())

@@ -97,6 +97,17 @@ pub fn tell(event: &Event) {
             narrate::sent(format!("Sending close frame: {code}"));
             narrate::summary(format!("→ close {code}"));
         }
+        Event::CloseAnswered(answer) => {
+            let code = answer
+                .code
+                .map_or("with no status code".to_string(), |code| code.to_string());
+            narrate::received(format!(
+                "Received close frame {code}, the answer to ours: the closing handshake is complete"
+            ));
+            narrate::summary(format!("← close {code}, the answer to ours: hang up"));
+        }
+        Event::HungUp => tell_hang_up(),
+        Event::Dropped(why) => narrate::problem(why),
     }
 }
 

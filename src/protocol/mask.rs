@@ -7,6 +7,19 @@
 //! XORed with byte `i % 4` of the key; doing it twice gives the original
 //! back, so the same function masks and unmasks.
 
+/// A fresh key for one frame, as §5.3 asks of a client.
+///
+/// Randomness from the standard library alone: each `RandomState` is
+/// seeded from the operating system. Fine for a tutorial; a browser uses a
+/// cryptographic generator, as §10.3 recommends.
+pub fn random_key() -> [u8; 4] {
+    use std::hash::{BuildHasher, RandomState};
+    let [a, b, c, d, ..] = RandomState::new()
+        .hash_one(std::time::SystemTime::now())
+        .to_ne_bytes();
+    [a, b, c, d]
+}
+
 /// The definition, one byte at a time, exactly as the RFC states it.
 ///
 /// Chapter 3 uses this one because it *is* the rule. It is also slow: the

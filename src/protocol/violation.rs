@@ -14,6 +14,8 @@ use crate::protocol::frame::Opcode;
 pub enum Violation {
     /// §5.1: every frame from a client is masked.
     Unmasked,
+    /// §5.1: no frame from a server is masked.
+    Masked,
     /// §5.2: RSV1–3 must be 0 unless an extension gave them a meaning.
     ReservedBits(u8),
     /// §5.2: opcodes 3–7 and 11–15 are reserved.
@@ -62,6 +64,10 @@ impl fmt::Display for Violation {
             Violation::Unmasked => write!(
                 f,
                 "the client sent an unmasked frame; RFC 6455 §5.1 says every client frame is masked"
+            ),
+            Violation::Masked => write!(
+                f,
+                "the server sent a masked frame; RFC 6455 §5.1 says a server never masks"
             ),
             Violation::ReservedBits(bits) => write!(
                 f,

@@ -7,21 +7,22 @@
 //! nobody writes to another member's socket. Every member has a bounded
 //! queue of outgoing frames and a writer thread that empties it; a
 //! broadcast only *puts* the frame in each queue, never waiting. A member
-//! whose queue is full cannot keep up: it is removed from the room and its
-//! connection closed with 1008.
+//! whose queue is full cannot keep up: it is removed from the room, what
+//! waits in its queue is dropped, and its own thread closes its session
+//! with 1008 (`Session::close`), so that the closing handshake happens as
+//! any other: our close frame, then the member's answer.
 //!
 //! The wire format is small JSON objects in text frames, one Rust enum
 //! for each direction: [`wire::FromMember`] and [`wire::FromRoom`].
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::Shutdown;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::narrate;
-use crate::protocol::close::{self, CloseCode};
+use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{self, FrameHeader, Opcode};
 use crate::protocol::message::Message;
 use crate::protocol::session::OutgoingFrame;
@@ -71,6 +72,8 @@ struct Mailbox {
 struct Mail {
     frames: VecDeque<Encoded>,
     closed: bool,
+    /// Our close frame is queued: nothing may follow it (RFC 6455 §5.5.1).
+    sealed: bool,
     /// When the write in progress began, if one is.
     writing_since: Option<Instant>,
 }
@@ -84,6 +87,7 @@ impl Mailbox {
             state: Mutex::new(Mail {
                 frames: VecDeque::new(),
                 closed: false,
+                sealed: false,
                 writing_since: None,
             }),
             changed: Condvar::new(),
@@ -97,10 +101,11 @@ impl Mailbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Puts a frame in without waiting; a closed mailbox takes nothing.
+    /// Puts a frame in without waiting; a closed or sealed mailbox takes
+    /// nothing.
     fn offer(&self, frame: Encoded) -> Result<(), Full> {
         let mut mail = self.mail();
-        if mail.closed {
+        if mail.closed || mail.sealed {
             return Ok(());
         }
         if mail.frames.len() >= self.capacity {
@@ -112,8 +117,12 @@ impl Mailbox {
     }
 
     /// Puts a frame in, waiting for room; fails once the mailbox is closed.
-    fn send(&self, frame: Encoded) -> Result<(), Error> {
+    /// After our close frame (`last`), nothing more goes in.
+    fn send(&self, frame: Encoded, last: bool) -> Result<(), Error> {
         let mut mail = self.mail();
+        if mail.sealed {
+            return Ok(());
+        }
         while !mail.closed && mail.frames.len() >= self.capacity {
             mail = self
                 .changed
@@ -124,8 +133,16 @@ impl Mailbox {
             return Err(member_gone());
         }
         mail.frames.push_back(frame);
+        mail.sealed = last;
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// Drops what waits to be sent: the member is let go, and gets only
+    /// its close frame now.
+    fn discard_pending(&self) {
+        self.mail().frames.clear();
+        self.changed.notify_all();
     }
 
     fn close(&self) {
@@ -181,13 +198,27 @@ struct Member {
     /// Set, with the reason its close frame gives, when the room gives up
     /// on this member.
     let_go: Farewell,
-    /// To wake the member's reading thread when it is dropped.
-    socket: Socket,
 }
 
 /// Why the room let a member go, once it has: the reason its close frame
 /// (1008) gives.
 type Farewell = Arc<OnceLock<&'static str>>;
+
+impl Member {
+    /// Gives up on this member: what waits in its queue is dropped, and its
+    /// own thread, at its next wake-up ([`WAKE_UP`]), closes its session
+    /// with 1008 and `reason`.
+    fn let_go_with(&self, reason: &'static str) {
+        if self.let_go.set(reason).is_ok() {
+            self.queue.discard_pending();
+        }
+    }
+}
+
+/// How often a member's reading thread wakes up, when nothing arrives, to
+/// see whether the room has let it go: the longest a let-go member waits
+/// for its close frame.
+pub const WAKE_UP: Duration = Duration::from_millis(250);
 
 const TOO_SLOW: &str = "too slow: you stopped reading the room's messages";
 
@@ -307,9 +338,7 @@ impl Room {
         members.retain(|member| match member.queue.offer(Arc::clone(&frame)) {
             Ok(()) => true,
             Err(Full) => {
-                let _ = member.let_go.set(TOO_SLOW);
-                // Ends the blocked read on that member's own thread.
-                let _ = member.socket.shutdown(Shutdown::Read);
+                member.let_go_with(TOO_SLOW);
                 dropped.push(member.name.clone());
                 false
             }
@@ -435,9 +464,7 @@ impl Room {
         else {
             return false;
         };
-        let _ = member.let_go.set(reason);
-        // Ends the blocked read on that member's own thread.
-        let _ = member.socket.shutdown(Shutdown::Read);
+        member.let_go_with(reason);
         true
     }
 
@@ -483,11 +510,10 @@ impl Seat {
         let let_go = Farewell::default();
         let writer = {
             let socket = socket.clone();
-            let let_go = Arc::clone(&let_go);
             // The system may refuse a thread: that ends this connection
             // (close 1013, try again later), not the server.
             thread::Builder::new()
-                .spawn(move || write_frames(socket, frames, &let_go))
+                .spawn(move || write_frames(socket, frames))
                 .map_err(|error| {
                     narrate::problem(format!("Could not start a writer thread: {error}"));
                     Error::Io(error)
@@ -504,13 +530,22 @@ impl Seat {
     }
 
     fn send(&mut self, message: &FromRoom) -> Result<(), Error> {
-        self.queue.send(encode(message))
+        self.queue.send(encode(message), false)
     }
 
-    /// An outbox for the conversation's own frames.
+    /// An outbox for the conversation's own frames, which also tells the
+    /// conversation when the room has let this member go. From here on,
+    /// reads wake up every [`WAKE_UP`] to look; the idle timeout set
+    /// before still counts, in wake-ups.
     pub fn outbox(&self) -> Result<QueueOutbox, Error> {
+        let idle_timeout = self.socket.read_timeout()?;
+        let wake_up = idle_timeout.map_or(WAKE_UP, |idle| idle.min(WAKE_UP));
+        self.socket.set_read_timeout(Some(wake_up))?;
         Ok(QueueOutbox {
             queue: Arc::clone(&self.queue),
+            let_go: Arc::clone(&self.let_go),
+            idle_timeout: idle_timeout.unwrap_or(Duration::MAX),
+            closing: false,
         })
     }
 
@@ -524,6 +559,10 @@ impl Seat {
 
     /// Handles one complete message from this member.
     pub fn handle(&mut self, room: &Room, message: &Message) -> Result<(), Error> {
+        // Let go: what it still sends before its close arrives is ignored.
+        if self.let_go.get().is_some() {
+            return Ok(());
+        }
         if message.opcode != Opcode::Text {
             return self.refuse("the chat speaks JSON in text frames, not binary");
         }
@@ -543,7 +582,6 @@ impl Seat {
                     name: name.clone(),
                     queue: Arc::clone(&self.queue),
                     let_go: Arc::clone(&self.let_go),
-                    socket: self.socket.clone(),
                 };
                 match room.join(member) {
                     Ok(()) => {
@@ -590,9 +628,26 @@ impl Seat {
 /// queue as chat messages, so frames never interleave on the socket.
 pub struct QueueOutbox {
     queue: Arc<Mailbox>,
+    let_go: Farewell,
+    /// The idle timeout, counted in wake-ups (`Duration::MAX`: none).
+    idle_timeout: Duration,
+    /// The close the room asked for has been handed to the conversation.
+    closing: bool,
 }
 
 impl Outbox for QueueOutbox {
+    fn close_requested(&mut self) -> Option<(CloseCode, &'static str)> {
+        let reason = *self.let_go.get()?;
+        if std::mem::replace(&mut self.closing, true) {
+            return None;
+        }
+        Some((CloseCode::POLICY_VIOLATION, reason))
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        Some(self.idle_timeout)
+    }
+
     fn send(&mut self, outgoing: &OutgoingFrame) -> Result<(), Error> {
         let mut bytes = frame::encode_header(&FrameHeader {
             fin: true,
@@ -603,7 +658,7 @@ impl Outbox for QueueOutbox {
         });
         bytes.extend_from_slice(&outgoing.payload);
         let encoded: Encoded = bytes.into();
-        self.queue.send(encoded)
+        self.queue.send(encoded, outgoing.opcode == Opcode::Close)
     }
 }
 
@@ -613,15 +668,12 @@ fn member_gone() -> Error {
 }
 
 /// The writer thread: empties the queue onto the socket until the queue is
-/// closed, the socket fails, or the room gives up on the member. Whatever
-/// has queued up goes out in one write, not one write per frame: a writer
-/// that falls behind catches up in fewer, larger writes.
-fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, let_go: &OnceLock<&'static str>) {
+/// closed or the socket fails. Whatever has queued up goes out in one
+/// write, not one write per frame: a writer that falls behind catches up
+/// in fewer, larger writes.
+fn write_frames(mut socket: Socket, frames: Arc<Mailbox>) {
     let mut batch = Vec::new();
     while let Some(queued) = frames.take_all() {
-        if let_go.get().is_some() {
-            break;
-        }
         batch.clear();
         for frame in &queued {
             batch.extend_from_slice(frame);
@@ -632,9 +684,6 @@ fn write_frames(mut socket: Socket, frames: Arc<Mailbox>, let_go: &OnceLock<&'st
     }
     // Nothing more will be sent: senders must not wait for room.
     frames.close();
-    if let Some(reason) = let_go.get() {
-        let _ = close::send(&mut socket, CloseCode::POLICY_VIOLATION, reason);
-    }
 }
 
 /// Names: 1 to 20 ASCII letters, digits, spaces, '-' or '_', no two

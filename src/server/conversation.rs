@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use crate::command_line::{Args, CommandLineError};
 use crate::narrate::{self, Level};
+use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
-use crate::protocol::session::{Budget, Event, OutgoingFrame, RSV1, Session};
+use crate::protocol::session::{Budget, Event, OutgoingFrame, RSV1, Session, Timeout};
 use crate::server::error::Error;
 use crate::server::listener::{self, Connection, Socket};
 
@@ -190,6 +191,20 @@ pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Res
 pub trait Outbox {
     /// Sends one complete, unfragmented frame.
     fn send(&mut self, frame: &OutgoingFrame) -> Result<(), Error>;
+
+    /// A close decided away from this connection's thread (the chat room
+    /// letting a member go), once: [`converse`] starts it through the
+    /// session, as the application's own close.
+    fn close_requested(&mut self) -> Option<(CloseCode, &'static str)> {
+        None
+    }
+
+    /// The idle timeout, when reads time out sooner than it to look at
+    /// [`Outbox::close_requested`]; `None`: a read that times out has been
+    /// idle for the idle timeout.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The first header bits of an outgoing frame: RSV1 if it is compressed.
@@ -250,8 +265,19 @@ pub fn converse(
 ) -> Result<(), Error> {
     // When the current stretch of a frame began, and how much came since.
     let mut stretch: Option<(Instant, usize)> = None;
+    let idle_timeout = outbox.idle_timeout();
+    let mut heard_at = Instant::now();
     loop {
+        if let Some((code, reason)) = outbox.close_requested() {
+            narrate::summary(format!("→ close {code} {reason:?}"));
+            session.close(code, reason);
+        }
         while let Some(event) = session.next_event() {
+            // Given up without a close frame: an error, for the caller to
+            // tell.
+            if let Event::Dropped(why) = event {
+                return Err(frame::FrameError::from(why).into());
+            }
             narrate::session::tell(&event);
             if let Event::Message(message) = event {
                 on_message(message, session)?;
@@ -264,19 +290,23 @@ pub fn converse(
             return Ok(());
         }
         match reader.read(session.buffer()) {
-            Ok(0) => {
-                session.peer_closed()?;
-                narrate::session::tell_hang_up();
-                return Ok(());
-            }
+            Ok(0) => session.end_of_stream(),
             Ok(count) => {
+                heard_at = Instant::now();
                 session.filled(count);
                 if let Some(limit) = frame_timeout {
                     check_progress(session, &mut stretch, count, limit);
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => session.timed_out()?,
+            // A wake-up before the idle timeout only looks for a close.
+            Err(error)
+                if is_timeout(&error)
+                    && idle_timeout.is_some_and(|idle| heard_at.elapsed() < idle) => {}
+            Err(error) if is_timeout(&error) => {
+                heard_at = Instant::now();
+                session.timed_out(Timeout::Idle);
+            }
             Err(error) => return Err(error.into()),
         }
     }
@@ -302,6 +332,8 @@ pub fn check_progress(
     if *arrived >= FRAME_PROGRESS_BYTES {
         *stretch = Some((now, 0));
     } else if now.duration_since(*started) > limit {
-        session.frame_stalled(limit.as_secs_f64());
+        session.timed_out(Timeout::FrameStalled {
+            seconds: limit.as_secs_f64(),
+        });
     }
 }

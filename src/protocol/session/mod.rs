@@ -1,20 +1,36 @@
 //! A WebSocket conversation as a state machine, without any I/O: RFC 6455
-//! §5 (framing), §5.4 (fragments), §5.5 (control frames), §7 (closing) and
-//! §8.1 (UTF-8).
+//! §5 (framing, masking), §5.4 (fragments), §5.5 (control frames), §7
+//! (closing) and §8.1 (UTF-8).
+//!
+//! The life cycle of a [`Session`], after the handshake:
+//!
+//! - **Open.** Bytes from the peer go in through [`Session::receive`] (or,
+//!   to read a socket straight into place, [`Session::buffer`] then
+//!   [`Session::filled`]). Everything that happens comes out of
+//!   [`Session::next_event`], one channel: messages, pings, pongs,
+//!   protocol failures ([`Event::Failed`]), and what the driver reports
+//!   with [`Session::end_of_stream`] and [`Session::timed_out`]. Frames to
+//!   send ([`Session::send`], and the replies the protocol demands) come
+//!   out of [`Session::take_outgoing`].
+//! - **Closing.** The application starts a close with [`Session::close`];
+//!   messages still arrive until the peer's answer, [`Event::CloseAnswered`].
+//! - **Finished** ([`Session::is_finished`]): after a close either way, a
+//!   failure, or [`Event::HungUp`] / [`Event::Dropped`]. Send what is still
+//!   queued, then close TCP.
+//!
+//! The session takes a role: a server's ([`Session::new`]) unmasks what
+//! arrives and refuses unmasked frames; a client's ([`Session::client`])
+//! masks what it sends and refuses masked frames (§5.1).
 //!
 //! Chapters 5–9 each read from the socket themselves, blocking where they
 //! wait, because that is the clearest way to see the protocol. Chapter 10
-//! moves the same rules here, into a [`Session`] that never touches a
-//! socket: bytes go in, and out come [`Event`]s (a message, a ping, the
-//! peer's close, a failure) and [`OutgoingFrame`]s to send. Whoever drives
-//! it decides how bytes arrive and leave — a thread blocking on one socket
-//! (chapters 10 and 11), an event loop juggling thousands, or a test feeding
+//! moves the same rules here. Whoever drives a session decides how bytes
+//! arrive and leave — a thread blocking on one socket (chapters 10 and
+//! 11), an event loop juggling thousands, our client, or a test feeding
 //! byte vectors. This is the style Python's `wsproto` and `h11` call
 //! "sans-IO".
 //!
-//! Feeding bytes has two forms. [`Session::receive`] takes a slice, which
-//! is all a test needs. A server reads straight into [`Session::buffer`]
-//! and reports the count with [`Session::filled`]: while a long payload is
+//! [`Session::buffer`] is the faster way in: while a long payload is
 //! arriving, that buffer is the message itself, so megabytes go from the
 //! socket to their final place with no copy in between. What only a tuned
 //! event loop needs (chapter 15: one vectored read into two places,
@@ -158,21 +174,106 @@ pub enum Event {
     /// The peer started the closing handshake; our answering close frame is
     /// queued as this event is handed out, and the conversation is over.
     CloseReceived(CloseFrame),
+    /// The peer answered the close we started ([`Session::close`]): the
+    /// closing handshake is complete, and the conversation is over.
+    CloseAnswered(CloseFrame),
     /// Nothing arrived for a while: a ping is queued to ask whether the
     /// peer is still there.
     IdlePing,
     /// We fail the connection (§7.1.7): a close frame with `code` is
     /// queued as this event is handed out, and nothing more is read.
     Failed { code: CloseCode, reason: String },
+    /// The peer ended its stream between frames, without a closing
+    /// handshake (1006): impolite, but nothing was lost.
+    HungUp,
+    /// The conversation is given up with no close frame: a frame was cut
+    /// short or stalled, or our close was never answered.
+    Dropped(Dropped),
 }
 
-/// A frame the session wants sent, unmasked as a server sends it.
+/// Why a conversation was given up without a close frame: any close frame
+/// would wait behind bytes that will never come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The peer ended its stream partway through a frame.
+    Truncated { expected: u64, received: u64 },
+    /// Nothing arrived for the idle timeout partway through a frame.
+    Stalled { received: u64 },
+    /// Nothing arrived for the idle timeout after our close frame.
+    CloseUnanswered,
+}
+
+impl From<Dropped> for FrameError {
+    fn from(dropped: Dropped) -> FrameError {
+        match dropped {
+            Dropped::Truncated { expected, received } => {
+                FrameError::Truncated { expected, received }
+            }
+            Dropped::Stalled { received } => FrameError::Stalled { received },
+            Dropped::CloseUnanswered => FrameError::TimedOut,
+        }
+    }
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dropped::CloseUnanswered => write!(f, "the peer never answered our close frame"),
+            other => FrameError::from(*other).fmt(f),
+        }
+    }
+}
+
+/// What ran out of time, for [`Session::timed_out`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timeout {
+    /// Nothing arrived for the idle timeout.
+    Idle,
+    /// The frame in progress moved too little in `seconds`.
+    FrameStalled { seconds: f64 },
+}
+
+/// Which end of the connection a session speaks for: it decides which
+/// frames are masked (RFC 6455 §5.1, §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Unmasks what arrives, refuses unmasked frames, sends unmasked.
+    Server,
+    /// Refuses masked frames and masks what it sends: with `mask` when
+    /// given (to reproduce recorded bytes), else a fresh key per frame.
+    Client { mask: Option<[u8; 4]> },
+}
+
+/// A frame the session wants sent, one whole frame (FIN set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingFrame {
     pub opcode: Opcode,
+    /// The payload as it should read once unmasked.
     pub payload: Vec<u8>,
     /// The payload is compressed: the frame goes out with RSV1 set.
     pub compressed: bool,
+    /// The key a client masks it with; `None` from a server.
+    pub mask: Option<[u8; 4]>,
+}
+
+impl OutgoingFrame {
+    /// The frame as it goes on the wire: header, then the payload,
+    /// masked if a key is set.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = frame::encode_header(&FrameHeader {
+            fin: true,
+            rsv: if self.compressed { RSV1 } else { 0 },
+            opcode: self.opcode,
+            mask: self.mask,
+            payload_len: self.payload.len() as u64,
+        });
+        let start = bytes.len();
+        bytes.extend_from_slice(&self.payload);
+        if let Some(key) = self.mask {
+            mask::apply(key, &mut bytes[start..]);
+        }
+        bytes
+    }
 }
 
 /// Whether payload bytes in place still carry the client's mask.
@@ -214,9 +315,10 @@ impl FrameInProgress {
     }
 }
 
-/// One side of a conversation, the server's, after the handshake.
+/// One end of a conversation, after the handshake.
 #[derive(Debug)]
 pub struct Session {
+    role: Role,
     max_message_size: u64,
     /// Bytes read but not yet taken apart: `inbox[..inbox_len]`. Empty
     /// until the first read asks for it, and again after
@@ -267,9 +369,22 @@ impl Drop for Session {
 }
 
 impl Session {
-    /// A session that accepts messages of up to `max_message_size` bytes.
+    /// A server's session, accepting messages of up to `max_message_size`
+    /// bytes.
     pub fn new(max_message_size: u64) -> Session {
+        Session::with_role(Role::Server, max_message_size)
+    }
+
+    /// A client's session: it masks every frame it sends, with `mask` if
+    /// given (to reproduce the article's bytes), else with a fresh random
+    /// key per frame, and refuses masked frames.
+    pub fn client(max_message_size: u64, mask: Option<[u8; 4]>) -> Session {
+        Session::with_role(Role::Client { mask }, max_message_size)
+    }
+
+    fn with_role(role: Role, max_message_size: u64) -> Session {
         Session {
+            role,
             max_message_size,
             inbox: Box::default(),
             inbox_len: 0,
@@ -387,28 +502,23 @@ impl Session {
         self.bytes_into_frame().is_some()
     }
 
-    /// The frame in progress has not progressed enough for too long: fails
-    /// the connection with 1008, whatever still trickles in.
-    pub fn frame_stalled(&mut self, seconds: f64) {
-        if !self.finished {
-            self.fail(
-                CloseCode::POLICY_VIOLATION,
-                format!("a frame stalled: too little of it arrived in {seconds} s"),
-            );
-        }
-    }
-
-    /// A session that speaks permessage-deflate as `agreement` says
-    /// (RFC 7692), besides everything [`Session::new`] does.
-    pub fn with_deflate(max_message_size: u64, agreement: DeflateAgreement) -> Session {
-        let mut session = Session::new(max_message_size);
-        session.deflate = Some(PerMessageDeflate::new(agreement));
-        session
-    }
-
-    /// What was agreed for permessage-deflate, if anything.
-    pub fn deflate(&self) -> Option<&DeflateAgreement> {
-        self.deflate.as_ref().map(PerMessageDeflate::agreement)
+    /// The same session, speaking permessage-deflate as `agreement` says
+    /// (RFC 7692). The agreement is written from the server's side; a
+    /// client compresses with what it says of the client, and inflates
+    /// with what it says of the server.
+    pub fn with_deflate(mut self, agreement: DeflateAgreement) -> Session {
+        let ours = match self.role {
+            Role::Server => agreement,
+            Role::Client { .. } => DeflateAgreement {
+                server_no_context_takeover: agreement.client_no_context_takeover,
+                client_no_context_takeover: agreement.server_no_context_takeover,
+                server_max_window_bits: agreement.client_max_window_bits.unwrap_or(15),
+                client_max_window_bits: Some(agreement.server_max_window_bits),
+                ..agreement
+            },
+        };
+        self.deflate = Some(PerMessageDeflate::new(ours));
+        self
     }
 
     /// Whether the conversation is over: once the outgoing frames are sent,
@@ -635,8 +745,10 @@ impl Session {
         if let Opcode::Reserved(bits) = header.opcode {
             return Err(Violation::ReservedOpcode(bits));
         }
-        if header.mask.is_none() {
-            return Err(Violation::Unmasked);
+        match (self.role, header.mask) {
+            (Role::Server, None) => return Err(Violation::Unmasked),
+            (Role::Client { .. }, Some(_)) => return Err(Violation::Masked),
+            _ => {}
         }
         if header.opcode.is_control() {
             return control::check(header);
@@ -821,6 +933,11 @@ impl Session {
                 });
             }
             Opcode::Close => match close::parse(&payload) {
+                // Our close went first: this is its answer.
+                Ok(frame) if self.close_queued => {
+                    self.events.push_back(Event::CloseAnswered(frame));
+                    self.finished = true;
+                }
                 Ok(frame) => {
                     self.events.push_back(Event::CloseReceived(frame));
                     self.finished = true;
@@ -837,7 +954,13 @@ impl Session {
     /// Gives up on the peer: the close frame goes out once the events
     /// before this one have been handled.
     fn fail(&mut self, code: CloseCode, reason: String) {
-        self.events.push_back(Event::Failed { code, reason });
+        self.end(Event::Failed { code, reason });
+    }
+
+    /// The conversation is over with `event`, the last one: nothing more
+    /// is read.
+    fn end(&mut self, event: Event) {
+        self.events.push_back(event);
         self.finished = true;
         // The unfinished message will never be handed out: its memory and
         // its share of the budget go now, not when the session is dropped.
@@ -871,30 +994,43 @@ impl Session {
                 let payload = close::payload(*code, reason);
                 self.queue(Opcode::Close, payload);
             }
-            Event::DataFrame(_) | Event::Message(_) | Event::Pong { .. } => {}
+            Event::DataFrame(_)
+            | Event::Message(_)
+            | Event::Pong { .. }
+            | Event::CloseAnswered(_)
+            | Event::HungUp
+            | Event::Dropped(_) => {}
         }
         Some(event)
     }
 
     /// Sends a message of our own (an echo, a chat line), unless our close
-    /// frame has already gone: nothing may follow it.
-    /// With permessage-deflate, the message goes out compressed.
-    pub fn send(&mut self, opcode: Opcode, payload: Vec<u8>) {
+    /// frame has already gone: nothing may follow it. With
+    /// permessage-deflate, the message goes out compressed. Returns the
+    /// frame as queued, for a chapter to tell what it is about to send.
+    pub fn send(&mut self, opcode: Opcode, payload: Vec<u8>) -> Option<&OutgoingFrame> {
         if self.close_queued {
-            return;
+            return None;
         }
         if let Some(deflate) = &mut self.deflate
             && !opcode.is_control()
             && let Some(compressed) = deflate.compress(&payload)
         {
-            self.outgoing.push(OutgoingFrame {
-                opcode,
-                payload: compressed,
-                compressed: true,
-            });
-            return;
+            self.push_outgoing(opcode, compressed, true);
+        } else {
+            self.queue(opcode, payload);
         }
-        self.queue(opcode, payload);
+        self.outgoing.last()
+    }
+
+    /// Starts the closing handshake (§7.1.2): our close frame with `code`
+    /// and `reason` is queued, nothing is sent after it, and messages that
+    /// arrive meanwhile are still handed out until the peer's answer comes
+    /// as [`Event::CloseAnswered`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        if !self.finished {
+            self.queue(Opcode::Close, close::payload(code, reason));
+        }
     }
 
     fn queue(&mut self, opcode: Opcode, payload: Vec<u8>) {
@@ -902,17 +1038,20 @@ impl Session {
             return;
         }
         self.close_queued = opcode == Opcode::Close;
+        self.push_outgoing(opcode, payload, false);
+    }
+
+    fn push_outgoing(&mut self, opcode: Opcode, payload: Vec<u8>, compressed: bool) {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client { mask } => Some(mask.unwrap_or_else(mask::random_key)),
+        };
         self.outgoing.push(OutgoingFrame {
             opcode,
             payload,
-            compressed: false,
+            compressed,
+            mask,
         });
-    }
-
-    /// The frames queued and not yet taken, for a chapter to tell what it
-    /// is about to send.
-    pub fn queued(&self) -> &[OutgoingFrame] {
-        &self.outgoing
     }
 
     /// The frames to send now, in order.
@@ -920,37 +1059,54 @@ impl Session {
         self.outgoing.drain(..)
     }
 
-    /// Nothing arrived for the idle timeout. Between frames: ping once,
-    /// and if our ping is still unanswered, give up with 1001. Partway
-    /// through a frame, the peer has stalled: an error, and no close frame
-    /// (it would wait behind the stalled frame's missing bytes anyway).
-    pub fn timed_out(&mut self) -> Result<(), FrameError> {
-        if let Some(received) = self.bytes_into_frame() {
-            return Err(FrameError::Stalled { received });
+    /// Time ran out, as [`Timeout`] says; what follows comes as events.
+    ///
+    /// Idle between frames: ping once ([`Event::IdlePing`]), and if our
+    /// ping is still unanswered, fail with 1001. Idle partway through a
+    /// frame, or after our close: [`Event::Dropped`], with no close frame
+    /// (it would wait behind bytes that are not coming). A frame that
+    /// moves too slowly, whatever still trickles in, fails with 1008.
+    pub fn timed_out(&mut self, timeout: Timeout) {
+        if self.finished {
+            return;
         }
-        if self.ping_sent.as_deref() == Some(control::IDLE_PING) {
-            self.fail(
-                CloseCode::GOING_AWAY,
-                "no answer to our ping; dropping an idle connection".to_string(),
-            );
-        } else if !self.finished {
-            self.events.push_back(Event::IdlePing);
+        match timeout {
+            Timeout::FrameStalled { seconds } => self.fail(
+                CloseCode::POLICY_VIOLATION,
+                format!("a frame stalled: too little of it arrived in {seconds} s"),
+            ),
+            Timeout::Idle => {
+                if let Some(received) = self.bytes_into_frame() {
+                    self.end(Event::Dropped(Dropped::Stalled { received }));
+                } else if self.close_queued {
+                    self.end(Event::Dropped(Dropped::CloseUnanswered));
+                } else if self.ping_sent.as_deref() == Some(control::IDLE_PING) {
+                    self.fail(
+                        CloseCode::GOING_AWAY,
+                        "no answer to our ping; dropping an idle connection".to_string(),
+                    );
+                } else {
+                    self.events.push_back(Event::IdlePing);
+                }
+            }
         }
-        Ok(())
     }
 
-    /// The peer closed TCP. Between frames that is only impolite (1006, no
-    /// closing handshake); partway through a frame, it is truncated.
-    pub fn peer_closed(&mut self) -> Result<(), FrameError> {
-        self.finished = true;
+    /// The peer ended its stream (TCP's FIN): [`Event::HungUp`] between
+    /// frames (1006, no closing handshake), [`Event::Dropped`] partway
+    /// through one.
+    pub fn end_of_stream(&mut self) {
+        if self.finished {
+            return;
+        }
         let expected = match &self.frame {
             Some(frame) => frame.header.payload_len,
             None if self.inbox_len < 2 => 2,
             None => frame::header_len([self.inbox[0], self.inbox[1]]) as u64,
         };
         match self.bytes_into_frame() {
-            Some(received) => Err(FrameError::Truncated { expected, received }),
-            None => Ok(()),
+            Some(received) => self.end(Event::Dropped(Dropped::Truncated { expected, received })),
+            None => self.end(Event::HungUp),
         }
     }
 
@@ -963,8 +1119,9 @@ impl Session {
         }
     }
 
-    /// The unfinished message, for narration.
-    pub fn message_in_progress(&self) -> Option<&Message> {
+    /// The unfinished message.
+    #[cfg(test)]
+    fn message_in_progress(&self) -> Option<&Message> {
         self.assembler.in_progress()
     }
 }
@@ -1581,6 +1738,7 @@ mod tests {
                 opcode: Opcode::Close,
                 payload: vec![],
                 compressed: false,
+                mask: None,
             }]
         );
     }
@@ -1588,7 +1746,7 @@ mod tests {
     #[test]
     fn an_idle_peer_is_pinged_then_dropped_unless_it_answers() {
         let mut session = Session::new(1024);
-        session.timed_out().unwrap();
+        session.timed_out(Timeout::Idle);
         assert_eq!(session.next_event(), Some(Event::IdlePing));
         let pings: Vec<_> = session.take_outgoing().collect();
         assert_eq!(pings[0].opcode, Opcode::Ping);
@@ -1601,9 +1759,9 @@ mod tests {
             })
         );
         // Answered: the next silence earns another ping, not a close.
-        session.timed_out().unwrap();
+        session.timed_out(Timeout::Idle);
         assert_eq!(session.next_event(), Some(Event::IdlePing));
-        session.timed_out().unwrap();
+        session.timed_out(Timeout::Idle);
         assert!(matches!(
             session.next_event(),
             Some(Event::Failed {
@@ -1628,23 +1786,132 @@ mod tests {
     }
 
     #[test]
-    fn silence_or_a_hang_up_partway_through_a_frame_is_an_error() {
+    fn silence_or_a_hang_up_partway_through_a_frame_drops_the_conversation() {
         let bytes = masked(true, Opcode::Text, b"never finished");
         for cut in [1, 3, 9] {
             let mut session = Session::new(1024);
             session.receive(&bytes[..cut]);
+            session.timed_out(Timeout::Idle);
+            let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
             assert!(
-                matches!(session.timed_out(), Err(FrameError::Stalled { .. })),
-                "{cut}"
+                matches!(events.last(), Some(Event::Dropped(Dropped::Stalled { .. }))),
+                "{cut}: {events:?}"
             );
+            assert!(session.is_finished());
+            assert_eq!(session.take_outgoing().count(), 0, "no close frame");
+            let mut session = Session::new(1024);
+            session.receive(&bytes[..cut]);
+            session.end_of_stream();
+            let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
             assert!(
-                matches!(session.peer_closed(), Err(FrameError::Truncated { .. })),
-                "{cut}"
+                matches!(
+                    events.last(),
+                    Some(Event::Dropped(Dropped::Truncated { .. }))
+                ),
+                "{cut}: {events:?}"
             );
         }
         let mut between_frames = Session::new(1024);
         between_frames.receive(&masked(true, Opcode::Text, b"done"));
-        assert!(between_frames.peer_closed().is_ok());
+        between_frames.end_of_stream();
+        let events: Vec<Event> = std::iter::from_fn(|| between_frames.next_event()).collect();
+        assert_eq!(events.last(), Some(&Event::HungUp));
+        assert!(between_frames.is_finished());
+    }
+
+    #[test]
+    fn a_frame_that_moves_too_slowly_fails_with_1008() {
+        let mut session = Session::new(1024);
+        session.receive(&masked(true, Opcode::Text, b"slow")[..3]);
+        session.timed_out(Timeout::FrameStalled { seconds: 2.0 });
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert_eq!(failure(&events), Some(1008));
+    }
+
+    #[test]
+    fn a_close_we_start_ends_when_the_peer_answers_it() {
+        let mut session = Session::new(1024);
+        session.close(CloseCode::POLICY_VIOLATION, "too fast");
+        let sent: Vec<OutgoingFrame> = session.take_outgoing().collect();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].opcode, Opcode::Close);
+        assert_eq!(
+            sent[0].payload,
+            close::payload(CloseCode::POLICY_VIOLATION, "too fast")
+        );
+        // Nothing is sent after our close, not even an echo or a pong; a
+        // message on its way still arrives.
+        let bytes = [
+            masked(true, Opcode::Text, b"in flight"),
+            masked(true, Opcode::Ping, b"p"),
+            close_bytes(1008, ""),
+        ]
+        .concat();
+        let (events, sent) = run_session(session, &[&bytes]);
+        assert_eq!(messages(&events), [(Opcode::Text, b"in flight".to_vec())]);
+        assert!(sent.is_empty(), "{sent:?}");
+        assert!(matches!(
+            events.last(),
+            Some(Event::CloseAnswered(CloseFrame {
+                code: Some(CloseCode::POLICY_VIOLATION),
+                ..
+            }))
+        ));
+        // A close never answered is given up at the idle timeout.
+        let mut session = Session::new(1024);
+        session.close(CloseCode::NORMAL, "");
+        session.timed_out(Timeout::Idle);
+        assert_eq!(
+            session.next_event(),
+            Some(Event::Dropped(Dropped::CloseUnanswered))
+        );
+    }
+
+    /// What a server sends, unmasked.
+    fn unmasked(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        frame::encode(fin, opcode, None, payload)
+    }
+
+    #[test]
+    fn a_client_refuses_masked_frames_and_masks_what_it_sends() {
+        let mut client = Session::client(1 << 20, Some(MASK));
+        let bytes = [
+            unmasked(false, Opcode::Text, b"Hel"),
+            unmasked(true, Opcode::Ping, b"p"),
+            unmasked(true, Opcode::Continuation, b"lo"),
+        ]
+        .concat();
+        let (events, sent) = run_session(client, &[&bytes]);
+        assert_eq!(messages(&events), [(Opcode::Text, b"Hello".to_vec())]);
+        let wire: Vec<Vec<u8>> = sent.iter().map(OutgoingFrame::to_bytes).collect();
+        // The pong and the echo, masked with the chosen key (RFC 6455 §5.7).
+        assert_eq!(wire[0], masked(true, Opcode::Pong, b"p"));
+        assert_eq!(
+            wire[1],
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
+        );
+        client = Session::client(1 << 20, Some(MASK));
+        let (events, sent) = run_session(client, &[&masked(true, Opcode::Text, b"hi")]);
+        assert_eq!(failure(&events), Some(1002), "{events:?}");
+        assert_eq!(sent.last().map(|frame| frame.mask.is_some()), Some(true));
+        // Without a chosen key, each frame gets a fresh one.
+        let mut client = Session::client(1 << 20, None);
+        for _ in 0..4 {
+            client.send(Opcode::Binary, vec![0; 4]);
+        }
+        let keys: std::collections::HashSet<_> = client
+            .take_outgoing()
+            .filter_map(|frame| frame.mask)
+            .collect();
+        assert!(keys.len() > 1, "{keys:?}");
+    }
+
+    #[test]
+    fn a_server_sends_unmasked_frames() {
+        let (_, sent) = run(&[&masked(true, Opcode::Text, b"Hello")]);
+        assert_eq!(sent[0].to_bytes(), unmasked(true, Opcode::Text, b"Hello"));
     }
 
     // permessage-deflate (RFC 7692), from here on.
@@ -1672,7 +1939,7 @@ mod tests {
         limit: u64,
         chunks: &[&[u8]],
     ) -> (Vec<Event>, Vec<OutgoingFrame>) {
-        run_session(Session::with_deflate(limit, agreement), chunks)
+        run_session(Session::new(limit).with_deflate(agreement), chunks)
     }
 
     const HELLO: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
@@ -1705,11 +1972,13 @@ mod tests {
                     opcode: Opcode::Text,
                     payload: HELLO.to_vec(),
                     compressed: true,
+                    mask: None,
                 },
                 OutgoingFrame {
                     opcode: Opcode::Text,
                     payload: vec![0xf2, 0x00, 0x11, 0x00, 0x00],
                     compressed: true,
+                    mask: None,
                 },
             ]
         );
