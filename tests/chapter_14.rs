@@ -244,6 +244,10 @@ fn redis_killed_and_restarted_mid_conversation() {
     let b = server(&redis, &[]);
     let (mut ada, _) = join(&a, "Ada");
     let (mut cy, _) = join(&a, "Cy");
+    // Bob's welcome lists them only once B has heard of them; otherwise
+    // their joins reach him afterwards, as news.
+    heard_join(&b, "Ada");
+    heard_join(&b, "Cy");
     let (mut bob, _) = join(&b, "Bob");
     assert_eq!(summary(&receive(&mut ada)), "joined Cy");
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
@@ -427,6 +431,7 @@ fn a_scripted_two_server_session() {
     // come before it.
     let (mut ada, _) = join(&a, "Ada");
     a.wait_for_log("Ada joined");
+    heard_join(&b, "Ada");
     let (mut bob, _) = join(&b, "Bob");
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
     a.wait_for_log("Bob joined on another server");
