@@ -127,15 +127,18 @@ const LINGER_BYTES: usize = 1 << 20;
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
     let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
-    // lesson: a non-blocking listener, registered with poll
-    listening.set_nonblocking(true).map_err(cannot)?;
-    let mut listener = TcpListener::from_std(listening);
-    let poll = Poll::new().map_err(cannot)?;
-    let registry = poll.registry();
-    registry
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .map_err(cannot)?;
-    // end of lesson
+    let (poll, listener) = {
+        // lesson: a non-blocking listener, registered with poll
+        listening.set_nonblocking(true).map_err(cannot)?;
+        let mut listener = TcpListener::from_std(listening);
+        let poll = Poll::new().map_err(cannot)?;
+        let registry = poll.registry();
+        registry
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(cannot)?;
+        (poll, listener)
+        // end of lesson
+    };
     let mut event_loop = EventLoop {
         poll,
         gate: Gate::new(listener, LISTENER, Admission::new(&listen)),
@@ -185,7 +188,7 @@ struct Connection {
     _ticket: Ticket,
 }
 
-// lesson: a connection's state: its head, then its session, then closing
+/// A connection's state: its head, then its session, then closing.
 enum Phase {
     Opening {
         head: Vec<u8>,
@@ -206,7 +209,6 @@ enum Phase {
         peer_gone: bool,
     },
 }
-// end of lesson
 
 impl EventLoop {
     /// Waits for readiness or the next deadline, acts on what is ready,
@@ -242,36 +244,42 @@ impl EventLoop {
         while let Some(Admitted { stream, id, ticket }) = self.gate.accept(self.poll.registry()) {
             // Small frames go out at once instead of waiting to be merged (Nagle).
             let _ = stream.set_nodelay(true);
-            let now = Instant::now();
             let id = id as usize;
-            // lesson: a new connection, registered for readable, starts with its head
-            let mut connection = Connection {
-                stream,
-                phase: Phase::Opening {
-                    head: Vec::new(),
-                    deadline: now + self.handshake_timeout,
-                },
-                output: VecDeque::new(),
-                written: 0,
-                pending: 0,
-                interest: Interest::READABLE,
-                scheduled: None,
-                wrote_at: now,
-                done: false,
-                _ticket: ticket,
+            let connection = match self.open(stream, id, ticket) {
+                Ok(connection) => connection,
+                Err(error) => {
+                    narrate::problem(format!("Could not set up a connection: {error}"));
+                    continue;
+                }
             };
-            let registry = self.poll.registry();
-            if let Err(error) =
-                registry.register(&mut connection.stream, Token(id), Interest::READABLE)
-            {
-                narrate::problem(format!("Could not set up a connection: {error}"));
-                continue;
-            }
-            // end of lesson
             self.connections.insert(id, connection);
             // Its request may be here already, and no edge would tell of it.
             self.ready(id, true, false);
         }
+    }
+
+    /// A new connection, registered for readable, in its first phase.
+    fn open(&self, mut stream: TcpStream, id: usize, ticket: Ticket) -> io::Result<Connection> {
+        let now = Instant::now();
+        // lesson: a new connection, registered for readable, starts with its head
+        let registry = self.poll.registry();
+        registry.register(&mut stream, Token(id), Interest::READABLE)?;
+        Ok(Connection {
+            stream,
+            phase: Phase::Opening {
+                head: Vec::new(),
+                deadline: now + self.handshake_timeout,
+            },
+            output: VecDeque::new(),
+            written: 0,
+            pending: 0,
+            interest: Interest::READABLE,
+            scheduled: None,
+            wrote_at: now,
+            done: false,
+            _ticket: ticket,
+        })
+        // end of lesson
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
@@ -325,22 +333,27 @@ impl EventLoop {
             connection.scheduled = Some(due);
         }
         // end of lesson
-        // lesson: write interest only while output waits; no reading while it is backed up
-        let wanted = match (connection.reads(), connection.output.is_empty()) {
-            (true, true) => Interest::READABLE,
-            (true, false) => Interest::READABLE | Interest::WRITABLE,
-            (false, _) => Interest::WRITABLE,
-        };
-        if wanted != connection.interest {
-            // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
-            // and reports at once what arrived while it was not read.
-            let registry = self.poll.registry();
-            if let Err(error) = registry.reregister(&mut connection.stream, Token(id), wanted) {
-                narrate::problem(format!("Could not watch a connection: {error}"));
+        let watched: io::Result<()> = {
+            // lesson: write interest only while output waits; no reading while it is backed up
+            let wanted = match (connection.reads(), connection.output.is_empty()) {
+                (true, true) => Interest::READABLE,
+                (true, false) => Interest::READABLE | Interest::WRITABLE,
+                (false, _) => Interest::WRITABLE,
+            };
+            if wanted != connection.interest {
+                connection.interest = wanted;
+                // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
+                // and reports at once what arrived while it was not read.
+                let registry = self.poll.registry();
+                registry.reregister(&mut connection.stream, Token(id), wanted)
+            } else {
+                Ok(())
             }
-            connection.interest = wanted;
+            // end of lesson
+        };
+        if let Err(error) = watched {
+            narrate::problem(format!("Could not watch a connection: {error}"));
         }
-        // end of lesson
     }
 
     /// Acts on every deadline that has passed, and on the listener's.
@@ -360,8 +373,7 @@ impl EventLoop {
             // Not yet, if a message has pushed it back: `settle` schedules
             // the later one.
             if connection.due(self.settings.idle_timeout) <= now {
-                narrate::set_connection(id as u64);
-                connection.deadline_passed(now);
+                connection.deadline_passed(id, now);
                 connection.flush();
             }
             self.settle(id);
@@ -403,6 +415,17 @@ impl Connection {
     /// Writes what waits, until the socket takes no more; a write error
     /// ends the connection.
     fn flush(&mut self) {
+        if let Err(error) = self.write_out() {
+            if matches!(self.phase, Phase::Talking { .. }) {
+                narrate::problem(Error::from(error));
+            }
+            self.done = true;
+        }
+    }
+
+    /// The loop of writes itself: `Ok` once everything is out or the
+    /// socket takes no more for now.
+    fn write_out(&mut self) -> io::Result<()> {
         // lesson: a non-blocking write takes what fits; the rest waits
         while let Some(bytes) = self.output.front()
             && !self.done
@@ -417,15 +440,13 @@ impl Connection {
                         self.written = 0;
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(_) => self.done = true,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if matches!(self.phase, Phase::Talking { .. }) => {
-                    narrate::problem(Error::from(error));
-                    self.done = true;
-                }
-                _ => self.done = true,
+                Err(error) => return Err(error),
             }
         }
+        Ok(())
         // end of lesson
     }
 
@@ -461,8 +482,8 @@ impl Connection {
                     self.done = *discarded >= LINGER_BYTES;
                 }
             }
-            // end of lesson
         }
+        // end of lesson
     }
 
     /// The peer closed its side (`None`), or the socket failed.
@@ -554,12 +575,14 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        // lesson: the frames the session queued go into the output, a long payload as it is
-        let frames: Vec<_> = session
-            .take_outgoing()
-            .flat_map(conversation::wire_bytes)
-            .collect();
-        // end of lesson
+        let frames: Vec<Vec<u8>> = {
+            // lesson: the frames the session queued go into the output, a long payload as it is
+            session
+                .take_outgoing()
+                .flat_map(conversation::wire_bytes)
+                .collect()
+            // end of lesson
+        };
         let finished = session.is_finished();
         for bytes in frames {
             self.send(bytes);
@@ -571,7 +594,8 @@ impl Connection {
 
     /// A deadline passed with nothing else happening: chapter 10's
     /// timeouts, one by one.
-    fn deadline_passed(&mut self, now: Instant) {
+    fn deadline_passed(&mut self, id: usize, now: Instant) {
+        narrate::set_connection(id as u64);
         match &mut self.phase {
             // Our output has not moved for the idle timeout.
             _ if !self.output.is_empty() => {

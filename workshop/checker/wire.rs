@@ -96,12 +96,18 @@ impl Server {
                 )));
             }
         };
-        server.port = websocket_from_scratch::server::listener::port_in_listening_line(&first)
-            .ok_or_else(|| {
-                Failure::plain(format!(
-                    "no \"Listening on ws://localhost:PORT\" line, but: {first:?}"
-                ))
-            })?;
+        let Some(port) = websocket_from_scratch::server::listener::port_in_listening_line(&first)
+        else {
+            // A panic before the loop starts (chapter 13's first lesson
+            // runs on the main thread) prints a blank line, then where.
+            server.wait_for_exit(Duration::from_secs(2));
+            return Err(Failure::plain(
+                crate::panic_line(&server.raw_log()).unwrap_or_else(|| {
+                    format!("no \"Listening on ws://localhost:PORT\" line, but: {first:?}")
+                }),
+            ));
+        };
+        server.port = port;
         Ok(server)
     }
 
