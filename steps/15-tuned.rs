@@ -655,13 +655,11 @@ impl<'a> EventLoop<'a> {
             (false, _) => Interest::WRITABLE,
         };
         if wanted != connection.interest {
-            if let Err(error) =
+            let watched =
                 self.poll
                     .registry()
-                    .reregister(&mut connection.stream, Token(slot), wanted)
-            {
-                narrate::problem(format!("Could not watch a connection: {error}"));
-            }
+                    .reregister(&mut connection.stream, Token(slot), wanted);
+            tell_if_unwatched(watched);
             if wanted.is_readable() && !connection.interest.is_readable() {
                 // Bytes that arrived while it was not read: read them now.
                 self.again.push((slot, connection.generation));
@@ -735,7 +733,22 @@ impl<'a> EventLoop<'a> {
     }
 }
 
+/// Says when `poll` could not be told what a connection now waits for.
+fn tell_if_unwatched(watched: io::Result<()>) {
+    if let Err(error) = watched {
+        narrate::problem(format!("Could not watch a connection: {error}"));
+    }
+}
+
 impl Connection {
+    /// A read failed: says why, and ends the connection (`false`: stop
+    /// reading it).
+    fn failed(&mut self, error: io::Error) -> bool {
+        narrate::problem(Error::from(error));
+        self.done = true;
+        false
+    }
+
     /// Whether the loop reads this connection now: not while its output
     /// is backed up (its peer is not reading), nor once its closing bytes
     /// wait to go out.
@@ -931,11 +944,7 @@ impl Connection {
                 Ok(count) => count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    narrate::problem(Error::from(error));
-                    self.done = true;
-                    return false;
-                }
+                Err(error) => return self.failed(error),
             };
             // Reads that brought bytes: the final `WouldBlock` is not one.
             *reads = reads.saturating_add(1);

@@ -1,4 +1,4 @@
-//! Chapter 13, the event loop (`15-tuned`): every behaviour test of
+//! Chapter 15, the tuned event loop (`15-tuned`): every behaviour test of
 //! chapter 10, run against this binary, its narration pinned in
 //! `snapshots/15-tuned.snap`; then what only one thread serving
 //! everyone must show: thousands of connections at once, and a peer that
