@@ -16,24 +16,14 @@ mod one_thread {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    use tungstenite::Message;
     use websocket_from_scratch::protocol::frame::{self, Opcode};
 
     use super::support::{
-        Server, TEST_MASK, connect, expect_frame, tungstenite_client, upgrade_request,
+        Server, TEST_MASK, connect, expect_frame, threads_of, two_thousand_clients_echo_at_once,
+        upgrade_request,
     };
 
     const SERVER: &str = env!("CARGO_BIN_EXE_13-event-loop");
-
-    /// The threads of a process, as Linux counts them.
-    fn threads_of(pid: u32) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Threads:"))
-            .and_then(|count| count.trim().parse().ok())
-            .unwrap()
-    }
 
     #[test]
     fn two_thousand_connections_echo_at_once_on_one_thread() {
@@ -42,31 +32,10 @@ mod one_thread {
             SERVER,
             &["--quiet", "--max-connections-per-address", "2000"],
         );
-        // All of them open before any of them talks: the server holds
-        // 2,000 connections at the same time.
-        let mut sockets: Vec<_> = (0..2000).map(|_| tungstenite_client(&server)).collect();
-        for round in 0..3 {
-            for (id, socket) in sockets.iter_mut().enumerate() {
-                socket
-                    .send(Message::text(format!("client {id}, round {round}")))
-                    .unwrap();
-            }
-            for (id, socket) in sockets.iter_mut().enumerate() {
-                assert_eq!(
-                    socket.read().unwrap(),
-                    Message::text(format!("client {id}, round {round}"))
-                );
-            }
-        }
-        // The loop and the log writer: no thread per connection.
-        assert_eq!(threads_of(server.pid()), 2);
-        for socket in &mut sockets {
-            socket.close(None).unwrap();
-        }
-        for mut socket in sockets {
-            while socket.read().is_ok() {}
-        }
-        assert!(!server.log().contains("panicked"));
+        two_thousand_clients_echo_at_once(&server, || {
+            // The loop and the log writer: no thread per connection.
+            assert_eq!(threads_of(server.pid()), 2);
+        });
     }
 
     #[test]

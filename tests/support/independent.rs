@@ -58,3 +58,43 @@ pub fn tungstenite_hang_up(socket: &mut Socket) {
         other => panic!("expected the server to close the connection, got {other:?}"),
     }
 }
+
+/// 2,000 tungstenite clients, all open before any of them talks, each
+/// echoed three rounds; `while_open` runs with every one still open, then
+/// they all close. What an event loop (chapters 13 and 15) must hold on
+/// its one thread. Every client comes from 127.0.0.1, so the server must
+/// be started with its per-address share raised to 2,000.
+pub fn two_thousand_clients_echo_at_once(server: &Server, while_open: impl FnOnce()) {
+    let mut sockets: Vec<_> = (0..2000).map(|_| tungstenite_client(server)).collect();
+    for round in 0..3 {
+        for (id, socket) in sockets.iter_mut().enumerate() {
+            socket
+                .send(Message::text(format!("client {id}, round {round}")))
+                .unwrap();
+        }
+        for (id, socket) in sockets.iter_mut().enumerate() {
+            assert_eq!(
+                socket.read().unwrap(),
+                Message::text(format!("client {id}, round {round}"))
+            );
+        }
+    }
+    while_open();
+    for socket in &mut sockets {
+        socket.close(None).unwrap();
+    }
+    for mut socket in sockets {
+        while socket.read().is_ok() {}
+    }
+    assert!(!server.log().contains("panicked"));
+}
+
+/// The threads of a process, as Linux counts them.
+pub fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap()
+}
