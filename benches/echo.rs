@@ -35,27 +35,36 @@
 //!   measurement, for profiling one of them;
 //! * `BENCH_SERVER=LIST` (or `BENCH_SERVERS`): which servers, in order,
 //!   separated by commas: `15`, `13`, `10`, `fastwebsockets`, `tungstenite`,
-//!   or the path of another build of a chapter (to compare a change against
-//!   the code before it). Default: `15,13,10,fastwebsockets,tungstenite`.
+//!   the path of another build of a chapter (to compare a change against
+//!   the code before it), or `peer:PATH` for an echo server built outside
+//!   this repository that takes no arguments, listens on loopback only and
+//!   prints its port as the first line of its standard output. Default:
+//!   `15,13,10,fastwebsockets,tungstenite`.
 //!
-//! For connect+echo+close, the server's CPU time per connection is printed
-//! too, overall and in the first and last slot: unlike the rate, it does
-//! not depend on the load generator, nor on how many sockets sit in
-//! `TIME_WAIT`.
+//! For connect+echo+close, the client behaves as an independent one would:
+//! a fresh random key per connection (and the answer checked), the closing
+//! handshake, then waiting for the server to close TCP first (§7.1.1);
+//! it connects from 64 loopback addresses in turn, so that the sockets the
+//! servers leave in `TIME_WAIT` do not slow the servers measured later in
+//! a run. The server's CPU time per connection is printed too, overall and
+//! in the first and last slot: unlike the rate, it does not depend on the
+//! load generator.
 
 mod peers_build;
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, handshake_request};
+use websocket_from_scratch::client::{ARTICLE_MASK, handshake_request, random_key};
 use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::handshake::accept_key;
 use websocket_from_scratch::protocol::http;
 
 /// The CPU everything runs on.
@@ -63,6 +72,8 @@ const CPU: &str = "0";
 /// Set in the environment once the benchmark runs under `taskset`.
 const PINNED: &str = "WS_BENCH_PINNED";
 const SERVE_TUNGSTENITE: &str = "--serve-tungstenite";
+/// `BENCH_SERVERS=peer:PATH` names a server built elsewhere.
+const PEER: &str = "peer:";
 const MIB: usize = 1024 * 1024;
 
 fn main() {
@@ -143,7 +154,10 @@ impl Server {
             "10" => "10-echo-server".into(),
             "13" => "13-event-loop".into(),
             "15" => "15-tuned".into(),
-            other => other.into(),
+            other => match other.strip_prefix(PEER) {
+                Some(path) => path.rsplit('/').next().unwrap_or(path).into(),
+                None => other.into(),
+            },
         }
     }
 
@@ -161,7 +175,10 @@ impl Server {
             ),
             "13" => Server::chapter("13-event-loop", env!("CARGO_BIN_EXE_13-event-loop").into()),
             "15" => Server::chapter("15-tuned", env!("CARGO_BIN_EXE_15-tuned").into()),
-            path => Server::chapter(path, path.into()),
+            other => match other.strip_prefix(PEER) {
+                Some(path) => Server::printing_its_port(&Server::label(other), Command::new(path)),
+                None => Server::chapter(other, other.into()),
+            },
         }
     }
 
@@ -283,21 +300,30 @@ struct Conn {
 }
 
 impl Conn {
+    /// Connects as an independent client would: from the next of
+    /// [`SOURCES`] loopback addresses, with a fresh random key, checking
+    /// the server's `Sec-WebSocket-Accept`.
     fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+        let stream = connect_from_next_source(port);
         stream.set_nodelay(true).expect("nodelay");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let mut writer = stream.try_clone().expect("clone");
         let mut reader = BufReader::new(stream);
-        let request = handshake_request(&format!("localhost:{port}"), ARTICLE_KEY);
+        let key = random_key();
+        let request = handshake_request(&format!("localhost:{port}"), &key);
         writer.write_all(request.as_bytes()).expect("send request");
         let response = http::read_head(&mut reader).expect("a response");
         assert!(
             response.start_line.starts_with("HTTP/1.1 101"),
             "refused: {}",
             response.start_line
+        );
+        assert_eq!(
+            response.header("Sec-WebSocket-Accept"),
+            Some(accept_key(&key).as_str()),
+            "the accept matches the key"
         );
         Conn { reader, writer }
     }
@@ -324,6 +350,31 @@ impl Conn {
         let _ = self.reader.read_to_end(&mut rest);
         let _ = self.writer.shutdown(Shutdown::Both);
     }
+}
+
+/// How many loopback addresses the client connects from (127.0.0.20 and
+/// up). The server closes TCP first (§7.1.1), so each connection leaves a
+/// socket in `TIME_WAIT` on the server's side for a minute; a new
+/// connection from the same address and port meets it and may be delayed.
+/// From one address, the ephemeral ports (28,232 here) come round again
+/// within seconds at thousands of connections a second, and the rate then
+/// depends on how many connections the run made before; from 64 addresses
+/// they do not come round within a minute.
+const SOURCES: u8 = 64;
+
+fn connect_from_next_source(port: u16) -> TcpStream {
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    let index = NEXT.fetch_add(1, Ordering::Relaxed) % SOURCES;
+    let source = Ipv4Addr::new(127, 0, 0, 20 + index);
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from((source, 0)).into())
+        .expect("bind to a loopback address");
+    socket
+        .connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+        .expect("connect");
+    socket.into()
 }
 
 fn close_frame() -> Vec<u8> {
