@@ -2,25 +2,20 @@
 //! §5 (framing, masking), §5.4 (fragments), §5.5 (control frames), §7
 //! (closing) and §8.1 (UTF-8).
 //!
-//! The life cycle of a [`Session`], after the handshake:
+//! The life cycle of a [`Session`], after the handshake, in a dozen lines:
 //!
-//! - **Open.** Bytes from the peer go in through [`Session::receive`] (or,
-//!   to read a socket straight into place, [`Session::buffer`] then
-//!   [`Session::filled`]). Everything that happens comes out of
-//!   [`Session::next_event`], one channel: messages, pings, pongs,
-//!   protocol failures ([`Event::Failed`]), and what the driver reports
-//!   with [`Session::end_of_stream`] and [`Session::timed_out`]. Frames to
-//!   send ([`Session::send`], and the replies the protocol demands) come
-//!   out of [`Session::take_outgoing`].
-//! - **Closing.** The application starts a close with [`Session::close`];
-//!   messages still arrive until the peer's answer, [`Event::CloseAnswered`].
-//! - **Finished** ([`Session::is_finished`]): after a close either way, a
-//!   failure, or [`Event::HungUp`] / [`Event::Dropped`]. Send what is still
-//!   queued, then close TCP.
-//!
-//! The session takes a role: a server's ([`Session::new`]) unmasks what
-//! arrives and refuses unmasked frames; a client's ([`Session::client`])
-//! masks what it sends and refuses masked frames (§5.1).
+//! 1. **Made** for a role: [`Session::new`] for a server (unmasks, refuses
+//!    unmasked frames), [`Session::client`] for a client (masks, refuses
+//!    masked frames), §5.1.
+//! 2. **Bytes in** through [`Session::receive`] (faster: [`Session::buffer`]
+//!    then [`Session::filled`]); the driver adds [`Session::end_of_stream`]
+//!    and [`Session::timed_out`].
+//! 3. **Events out** of [`Session::next_event`], the one channel: messages,
+//!    pings, pongs, failures ([`Event::Failed`]), hang-ups, timeouts.
+//! 4. **Frames out** of [`Session::take_outgoing`]: what [`Session::send`]
+//!    queued and the replies the protocol demands.
+//! 5. **Closing**: [`Session::close`] (answered: [`Event::CloseAnswered`]),
+//!    or the peer's; once [`Session::is_finished`], flush, then close TCP.
 //!
 //! Chapters 5–9 each read from the socket themselves, blocking where they
 //! wait, because that is the clearest way to see the protocol. Chapter 10
