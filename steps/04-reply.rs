@@ -65,7 +65,7 @@ struct Command {
     #[command(flatten)]
     listen: listener::Listen,
     /// The answer, sent as one text frame of at most 125 bytes
-    #[arg(long, value_name = "TEXT", default_value = RESPONSE)]
+    #[arg(long, value_name = "TEXT", default_value = RESPONSE, allow_hyphen_values = true)]
     reply: String,
 }
 

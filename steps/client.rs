@@ -111,7 +111,12 @@ struct Command {
     #[arg(long, value_name = "A,B,C,D")]
     mask: Option<MaskKey>,
     /// The message to send
-    #[arg(long, value_name = "TEXT", default_value = "Can you hear me?")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "Can you hear me?",
+        allow_hyphen_values = true
+    )]
     message: String,
     /// Send the message as a binary message (chapter 6)
     #[arg(long)]
@@ -120,13 +125,18 @@ struct Command {
     #[arg(long, value_name = "N", default_value = "1")]
     fragments: Fragments,
     /// Send a ping with this payload first (chapter 8) [default: no ping]
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     ping: Option<String>,
     /// Close with this code (chapter 9) [default: 1000, normal closure]
     #[arg(long, value_name = "CODE")]
     close: Option<u16>,
-    /// The reason sent with the close code [default: none]
-    #[arg(long, value_name = "TEXT", default_value = "")]
+    /// The reason sent with the close code
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     reason: String,
     /// Send text that is not UTF-8 instead of the message (chapters 5 and
     /// 9: the server closes with 1007)
