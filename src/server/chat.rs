@@ -73,9 +73,9 @@ pub struct ChatArgs {
     /// 1009
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_message_size: u64,
-    /// Other origins whose pages may join, comma-separated, beside this
-    /// server's own page (http://localhost:PORT, http://127.0.0.1:PORT,
-    /// http://[::1]:PORT) [default: none]
+    /// Other origins whose pages may join (scheme, host and port,
+    /// comma-separated), beside this server's own page on localhost,
+    /// 127.0.0.1 and ::1 [default: none]
     #[arg(long, value_name = "URL[,URL…]", value_delimiter = ',')]
     pub allow_origin: Vec<String>,
     /// How many frames may wait for a member before it counts as too slow
