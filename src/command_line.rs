@@ -1,14 +1,31 @@
-//! Command-line options, read by hand.
+//! Command-line options, read with `clap`'s derive API.
 //!
-//! Each chapter takes the options it understands (`--port` for all of them,
-//! more in later chapters) and then calls [`Args::finish`], which refuses
-//! anything left over, so a mistyped option is an error instead of being
-//! silently ignored.
+//! Options several binaries share are `clap::Args` groups beside what they
+//! configure: [`listener::Listen`](crate::server::listener::Listen) and
+//! [`listener::Capped`](crate::server::listener::Capped),
+//! [`conversation::EchoArgs`](crate::server::conversation::EchoArgs) and
+//! [`conversation::ServerArgs`](crate::server::conversation::ServerArgs),
+//! [`chat::ChatArgs`](crate::server::chat::ChatArgs) and
+//! [`narrate::Verbosity`](crate::narrate::Verbosity). A binary with options
+//! of its own declares a small `clap::Parser` that flattens them; the
+//! others read a group alone with [`parse_chapter`].
+//!
+//! Either way `--help` lists every option with its meaning and default and
+//! exits with status 0, and a mistake stops the program before it starts,
+//! with status 2 and the option named. An option given twice takes its last
+//! value. Checks across options, made once clap has parsed them (a budget
+//! smaller than one message, say), report through [`invalid`], in clap's
+//! own format.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 /// A duration written in seconds, such as `10` or `0.5`: more than zero,
 /// and at most a day ([`MAX_SECONDS`]).
@@ -41,253 +58,238 @@ impl FromStr for Seconds {
     }
 }
 
-/// The command line, as options not yet taken by the program.
-pub struct Args {
-    program: String,
-    rest: Vec<String>,
-    known: Vec<String>,
+/// As `--help` shows a default: `30`, `0.5`.
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
 }
 
-/// Why a program does not start: it was asked for help, or its command
-/// line is wrong. Either way the usage is part of the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandLineError {
-    /// `--help` or `-h`: the usage, and nothing wrong.
-    Help { usage: String },
-    /// A mistake, with what was expected.
-    Invalid { problem: String, usage: String },
-}
+/// Why a program does not start: it was asked for `--help` (or
+/// `--version`), or its command line is wrong.
+#[derive(Debug)]
+pub struct CommandLineError(clap::Error);
 
 impl CommandLineError {
     /// Prints the message where it belongs (help to stdout, a mistake to
     /// stderr) and gives the exit status: 0 for help, 2 for a mistake, as
     /// command-line tools conventionally do.
     pub fn report(&self) -> ExitCode {
-        match self {
-            CommandLineError::Help { usage } => {
-                println!("{usage}");
-                ExitCode::SUCCESS
-            }
-            CommandLineError::Invalid { .. } => {
-                eprintln!("{self}");
-                ExitCode::from(2)
-            }
+        // A closed stdout or stderr is no reason to panic.
+        let _ = self.0.print();
+        match self.0.exit_code() {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::from(2),
         }
+    }
+
+    /// What went wrong, as clap says it.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl From<clap::Error> for CommandLineError {
+    fn from(error: clap::Error) -> CommandLineError {
+        CommandLineError(error)
     }
 }
 
 impl fmt::Display for CommandLineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandLineError::Help { usage } => write!(f, "{usage}"),
-            CommandLineError::Invalid { problem, usage } => write!(f, "{problem}\n{usage}"),
-        }
+        write!(f, "{}", self.0)
     }
 }
 
 impl std::error::Error for CommandLineError {}
 
-impl Args {
-    /// The process's own command line. An argument that is not UTF-8 is a
-    /// mistake like any other, not a crash.
-    pub fn from_env() -> Result<Args, CommandLineError> {
-        let mut all = std::env::args_os();
-        let program = all
-            .next()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut rest = Vec::new();
-        for arg in all {
-            match arg.into_string() {
-                Ok(text) => rest.push(text),
-                Err(raw) => {
-                    return Err(CommandLineError::Invalid {
-                        problem: format!("the argument {raw:?} is not valid UTF-8"),
-                        usage: format!("usage: {program} [--help]"),
-                    });
-                }
-            }
-        }
-        Ok(Args::new(program, rest))
-    }
+/// `T`'s command as this process runs it: usage lines name the program
+/// as it was started (`10-echo-server`), and an option given twice takes
+/// its last value, as the hand-written parser before clap did.
+fn command<T: CommandFactory>(program: &str) -> clap::Command {
+    T::command().bin_name(program).args_override_self(true)
+}
 
-    pub fn new(program: String, rest: Vec<String>) -> Args {
-        Args {
-            program,
-            rest,
-            known: Vec::new(),
-        }
-    }
+/// The program's name as it was started: `05-long-payloads`, `client`.
+fn program(args: &[OsString]) -> String {
+    args.first()
+        .map(std::path::Path::new)
+        .and_then(|path| path.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
-    /// Takes `--name VALUE` (or `--name=VALUE`) if present; the last one wins.
-    pub fn value<T: FromStr>(
-        &mut self,
-        name: &str,
-        what: &str,
-    ) -> Result<Option<T>, CommandLineError> {
-        self.known.push(format!("{name} {what}"));
-        let mut found = None;
-        let mut index = 0;
-        while index < self.rest.len() {
-            let arg = &self.rest[index];
-            let inline = arg
-                .strip_prefix(name)
-                .and_then(|tail| tail.strip_prefix('='));
-            let (text, width) = if let Some(text) = inline {
-                (Some(text.to_string()), 1)
-            } else if arg == name {
-                (self.rest.get(index + 1).cloned(), 2)
-            } else {
-                index += 1;
-                continue;
-            };
-            let Some(text) = text else {
-                return Err(self.invalid(format!("{name} needs a value ({what})")));
-            };
-            match text.parse() {
-                Ok(value) => found = Some(value),
-                Err(_) => return Err(self.invalid(format!("{name} expects {what}, not {text:?}"))),
-            }
-            self.rest.drain(index..index + width);
-        }
-        Ok(found)
+/// Parses `args` (the program's name first) as `T`, with `T`'s own `about`
+/// (its doc comment), or `about` when given.
+fn parse_from<T: Parser>(
+    args: Vec<OsString>,
+    about: Option<String>,
+) -> Result<T, CommandLineError> {
+    let mut command = command::<T>(&program(&args));
+    if let Some(about) = about {
+        command = command.about(about);
     }
+    if let Some(position) = args.iter().skip(1).position(|arg| arg.to_str().is_none()) {
+        // Named by its place, not shown: it may be a password in a URL.
+        let after = match args[position].to_str() {
+            Some(option) if position > 0 && option.starts_with('-') => format!(" (after {option})"),
+            _ => String::new(),
+        };
+        let problem = format!("argument {}{after} is not valid UTF-8", position + 1);
+        return Err(clap::Error::raw(ErrorKind::InvalidUtf8, problem)
+            .format(&mut command)
+            .into());
+    }
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    T::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command).into())
+}
 
-    /// Takes `--name N` if present, refusing a value below `minimum` and
-    /// saying `why` that value makes no sense: a limit of zero connections
-    /// would start a server that refuses everyone, and a budget smaller
-    /// than one message would refuse every long message.
-    pub fn at_least<T>(
-        &mut self,
-        name: &str,
-        what: &str,
-        minimum: T,
-        why: &str,
-    ) -> Result<Option<T>, CommandLineError>
-    where
-        T: FromStr + PartialOrd + fmt::Display,
-    {
-        match self.value::<T>(name, what)? {
-            Some(value) if value < minimum => Err(self.invalid(format!(
-                "{name} must be at least {minimum}, not {value}: {why}"
-            ))),
-            found => Ok(found),
-        }
-    }
+/// The process's command line as `T`, a binary's own `clap::Parser`.
+pub fn parse<T: Parser>() -> Result<T, CommandLineError> {
+    parse_from(std::env::args_os().collect(), None)
+}
 
-    /// Takes `--name SECONDS` if present, saying what is wrong with a bad
-    /// value (not a number, not positive, more than a day).
-    pub fn seconds(&mut self, name: &str) -> Result<Option<Duration>, CommandLineError> {
-        match self.value::<String>(name, "SECONDS")? {
-            None => Ok(None),
-            Some(text) => match text.parse::<Seconds>() {
-                Ok(Seconds(duration)) => Ok(Some(duration)),
-                Err(why) => Err(self.invalid(format!("{name} expects SECONDS: {why}"))),
-            },
-        }
-    }
+/// The process's command line as `T`, a group of options shared by
+/// several chapters, for a chapter with no options of its own: its
+/// `--help` opens with the chapter its program's name gives
+/// ([`about_chapter`]).
+pub fn parse_chapter<T: Parser>() -> Result<T, CommandLineError> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let about = about_chapter(&program(&args));
+    parse_from(args, Some(about))
+}
 
-    /// Takes a bare `--name` flag.
-    pub fn flag(&mut self, name: &str) -> bool {
-        self.known.push(name.to_string());
-        let before = self.rest.len();
-        self.rest.retain(|arg| arg != name);
-        self.rest.len() != before
+/// What a chapter's `--help` opens with, from its program's name: the
+/// chapters are `NN-name` (`05-long-payloads`), their workshop starters
+/// `workshop-NN`, an attendee's own chapter ends in its number too.
+pub fn about_chapter(program: &str) -> String {
+    let number: String = program
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    match number.parse::<u32>() {
+        Ok(number) => format!(
+            "Chapter {number} of the tutorial: a WebSocket server built from scratch, narrating what it receives and sends."
+        ),
+        Err(_) => "A chapter of the tutorial: a WebSocket server built from scratch, narrating what it receives and sends.".to_string(),
     }
+}
 
-    /// Refuses leftovers, and answers `--help`.
-    pub fn finish(self) -> Result<(), CommandLineError> {
-        if self.rest.iter().any(|arg| arg == "--help" || arg == "-h") {
-            return Err(CommandLineError::Help {
-                usage: self.usage(),
-            });
-        }
-        match self.rest.first() {
-            Some(unknown) => Err(self.invalid(format!("unknown option {unknown:?}"))),
-            None => Ok(()),
-        }
-    }
+/// A mistake found after parsing, across options (`--max-buffered` under
+/// `--max-message-size`, say): `problem` names the option and says what
+/// is wrong, and the message reads as clap's own, with `T`'s usage.
+pub fn invalid<T: CommandFactory>(problem: impl fmt::Display) -> CommandLineError {
+    let program = program(&std::env::args_os().take(1).collect::<Vec<_>>());
+    clap::Error::raw(ErrorKind::ValueValidation, problem)
+        .format(&mut command::<T>(&program))
+        .into()
+}
 
-    fn usage(&self) -> String {
-        let mut text = format!("usage: {}", self.program);
-        for option in &self.known {
-            text.push_str(&format!(" [{option}]"));
-        }
-        text
-    }
-
-    /// A mistake found in an option's value after taking it, with the usage.
-    pub fn invalid(&self, problem: String) -> CommandLineError {
-        CommandLineError::Invalid {
-            problem,
-            usage: self.usage(),
-        }
-    }
+/// A count that must be at least one (`--threads N`), as a value parser.
+pub fn at_least_one(text: &str) -> Result<NonZeroUsize, String> {
+    let count: usize = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a count: {error}"))?;
+    NonZeroUsize::new(count).ok_or_else(|| "must be at least 1, not 0".to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Args;
+    use super::*;
 
-    fn args(list: &[&str]) -> Args {
-        Args::new("x".into(), list.iter().map(|s| s.to_string()).collect())
+    #[derive(Parser, Debug)]
+    /// A test program.
+    struct Test {
+        /// A port.
+        #[arg(long, value_name = "N", default_value_t = 2345)]
+        port: u16,
+        /// A wait.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<Seconds>,
+        /// A flag.
+        #[arg(long)]
+        verbose: bool,
+        /// A cap.
+        #[arg(long, value_parser = at_least_one)]
+        max: Option<NonZeroUsize>,
+    }
+
+    fn parse(list: &[&str]) -> Result<Test, CommandLineError> {
+        let args = std::iter::once("x").chain(list.iter().copied());
+        parse_from(args.map(OsString::from).collect(), None)
     }
 
     #[test]
-    fn values_and_flags_are_taken() {
-        let mut parsed = args(&["--port", "0", "--verbose", "--max=7"]);
-        assert_eq!(parsed.value::<u16>("--port", "N"), Ok(Some(0)));
-        assert_eq!(parsed.value::<u64>("--max", "BYTES"), Ok(Some(7)));
-        assert!(parsed.flag("--verbose"));
-        assert!(!parsed.flag("--quiet"));
-        assert!(parsed.rest.is_empty());
+    fn values_and_flags_are_taken_and_the_last_value_wins() {
+        let parsed = parse(&["--port", "1", "--verbose", "--max=7", "--port=0"]).unwrap();
+        assert_eq!(parsed.port, 0);
+        assert_eq!(parsed.max.map(NonZeroUsize::get), Some(7));
+        assert!(parsed.verbose);
+        assert_eq!(parse(&[]).unwrap().port, 2345);
     }
 
     #[test]
     fn mistakes_and_help_are_errors_not_exits() {
-        let mut parsed = args(&["--port", "x"]);
-        assert!(matches!(
-            parsed.value::<u16>("--port", "N"),
-            Err(super::CommandLineError::Invalid { .. })
-        ));
-        assert!(matches!(
-            args(&["--bogus"]).finish(),
-            Err(super::CommandLineError::Invalid { .. })
-        ));
-        assert!(matches!(
-            args(&["--help"]).finish(),
-            Err(super::CommandLineError::Help { .. })
-        ));
-        let mut missing = args(&["--port"]);
-        assert!(missing.value::<u16>("--port", "N").is_err());
+        for (args, kind) in [
+            (&["--port", "x"][..], ErrorKind::ValueValidation),
+            (&["--bogus"], ErrorKind::UnknownArgument),
+            (&["--port"], ErrorKind::InvalidValue),
+            (&["--help"], ErrorKind::DisplayHelp),
+        ] {
+            assert_eq!(parse(args).unwrap_err().kind(), kind, "{args:?}");
+        }
     }
 
     #[test]
-    fn a_value_below_its_minimum_is_refused_with_its_name() {
-        let mut parsed = args(&["--max", "0", "--other", "5"]);
-        let refusal = parsed
-            .at_least::<u64>("--max", "N", 1, "nothing would fit")
-            .unwrap_err()
-            .to_string();
+    fn a_count_of_zero_is_refused_with_its_name_and_why() {
+        let refusal = parse(&["--max", "0"]).unwrap_err().to_string();
+        assert!(refusal.contains("--max"), "{refusal}");
+        assert!(refusal.contains("must be at least 1, not 0"), "{refusal}");
+        assert!(parse(&["--max", "x"]).is_err());
+    }
+
+    #[test]
+    fn a_mistake_across_options_reads_as_clap_s_own() {
+        let refusal = invalid::<Test>("--max must be at least 3, not 2").to_string();
         assert!(
-            refusal.starts_with("--max must be at least 1, not 0"),
+            refusal.starts_with("error: --max must be at least 3, not 2"),
             "{refusal}"
         );
-        assert_eq!(parsed.at_least::<u64>("--other", "N", 5, "x"), Ok(Some(5)));
-        assert_eq!(parsed.at_least::<u64>("--absent", "N", 5, "x"), Ok(None));
+        assert!(refusal.contains("Usage:"), "{refusal}");
     }
 
     #[test]
     fn seconds_must_be_positive_and_finite() {
-        use super::Seconds;
-        use std::time::Duration;
         assert_eq!("0.5".parse(), Ok(Seconds(Duration::from_millis(500))));
         for bad in ["-1", "0", "NaN", "inf", "soon", "1e19", "86401"] {
             assert!(bad.parse::<Seconds>().is_err(), "{bad}");
         }
         assert!("86400".parse::<Seconds>().is_ok());
-        let mut parsed = super::Args::new("x".into(), vec!["--wait".into(), "1e19".into()]);
-        let refusal = parsed.seconds("--wait").unwrap_err().to_string();
+        let refusal = parse(&["--wait", "1e19"]).unwrap_err().to_string();
+        assert!(refusal.contains("--wait"), "{refusal}");
         assert!(refusal.contains("more than a day"), "{refusal}");
+        assert_eq!(Seconds(Duration::from_secs(30)).to_string(), "30");
+    }
+
+    #[test]
+    fn an_argument_that_is_not_utf8_is_a_mistake_not_a_crash() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![
+            OsString::from("x"),
+            OsString::from("--port"),
+            OsString::from_vec(vec![0xff]),
+        ];
+        let refusal = parse_from::<Test>(args, None).unwrap_err();
+        assert_eq!(refusal.kind(), ErrorKind::InvalidUtf8);
+        let said = refusal.to_string();
+        assert!(said.contains("argument 2 (after --port)"), "{said}");
+        assert_eq!(refusal.report(), ExitCode::from(2));
+    }
+
+    #[test]
+    fn a_chapter_is_named_by_its_program() {
+        assert!(about_chapter("05-long-payloads").starts_with("Chapter 5 of"));
+        assert!(about_chapter("workshop-13").starts_with("Chapter 13 of"));
     }
 }

@@ -142,7 +142,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::{self, CommandLineError};
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::HttpError;
@@ -156,15 +156,21 @@ use websocket_from_scratch::server::opening::{self, Opening};
 
 const CHAPTER: &str = "15-tuned";
 
+/// Chapter 15 of the tutorial: chapter 13's event loop, tuned, on as
+/// many threads as asked.
+#[derive(clap::Parser)]
+struct Command {
+    #[command(flatten)]
+    server: conversation::ServerArgs,
+    /// How many event loops serve connections, each on a thread of its own
+    #[arg(long, value_name = "N", default_value = "1", value_parser = command_line::at_least_one)]
+    threads: NonZeroUsize,
+}
+
 /// Chapter 13's command line, and `--threads N`.
 fn options() -> Result<(ServerOptions, usize), CommandLineError> {
-    let mut args = Args::from_env()?;
-    let options = ServerOptions::take(&mut args)?;
-    let threads = args
-        .value::<NonZeroUsize>("--threads", "N (at least 1)")?
-        .map_or(1, NonZeroUsize::get);
-    args.finish()?;
-    Ok((options, threads))
+    let command: Command = command_line::parse()?;
+    Ok((command.server.resolve::<Command>()?, command.threads.get()))
 }
 
 fn main() -> ExitCode {

@@ -55,8 +55,9 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::Parser;
 use websocket_from_scratch::client::{self, Client, MaskKey};
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::{self, CommandLineError};
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::close::{CloseCode, CloseFrame};
 use websocket_from_scratch::protocol::control;
@@ -93,57 +94,105 @@ struct Options {
     deflate: bool,
 }
 
+/// Our own WebSocket client, from scratch: it connects to a chapter's
+/// server, sends one message (or what the options ask), prints what the
+/// server answers, and closes.
+#[derive(Parser)]
+struct Command {
+    /// The server's port, on localhost
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// The handshake's Sec-WebSocket-Key, 16 bytes in base64, such as the
+    /// article's E4i4gDQc1XTIQcQxvf+ODA== [default: random]
+    #[arg(long, value_name = "BASE64")]
+    key: Option<String>,
+    /// The masking key of every frame sent, four bytes, such as the
+    /// article's 80,191,161,254 [default: random]
+    #[arg(long, value_name = "A,B,C,D")]
+    mask: Option<MaskKey>,
+    /// The message to send
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "Can you hear me?",
+        allow_hyphen_values = true
+    )]
+    message: String,
+    /// Send the message as a binary message (chapter 6)
+    #[arg(long)]
+    binary: bool,
+    /// Split the message over N frames (chapter 7), 1 to 10000
+    #[arg(long, value_name = "N", default_value = "1")]
+    fragments: Fragments,
+    /// Send a ping with this payload first (chapter 8) [default: no ping]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    ping: Option<String>,
+    /// Close with this code (chapter 9) [default: 1000, normal closure]
+    #[arg(long, value_name = "CODE")]
+    close: Option<u16>,
+    /// The reason sent with the close code
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    reason: String,
+    /// Send text that is not UTF-8 instead of the message (chapters 5 and
+    /// 9: the server closes with 1007)
+    #[arg(long)]
+    invalid_utf8: bool,
+    /// Send these bytes as they are instead of a message, in hex, such as
+    /// "81 80 01 02 03 04" [default: none]
+    #[arg(long, value_name = "BYTES")]
+    hex: Option<HexBytes>,
+    /// Open the WebSocket on this path, such as
+    /// "/runCase?case=1&agent=ours"
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    path: Path,
+    /// Send nothing: echo every message back until the server closes
+    /// (Autobahn's client suite)
+    #[arg(long)]
+    echo: bool,
+    /// Offer permessage-deflate (chapter 12); if the server agrees,
+    /// messages go compressed, one frame each
+    #[arg(long)]
+    deflate: bool,
+}
+
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let port = args.value("--port", "N")?.unwrap_or(DEFAULT_PORT);
-        let key = args
-            .value::<String>("--key", "BASE64")?
-            .unwrap_or_else(client::random_key);
-        let MaskKey(mask) = args
-            .value("--mask", "A,B,C,D")?
-            .unwrap_or(MaskKey(client::random_mask()));
-        let message = args
-            .value::<String>("--message", "TEXT")?
-            .unwrap_or_else(|| "Can you hear me?".to_string());
-        let binary = args.flag("--binary");
-        let Fragments(fragments) = args.value("--fragments", "N")?.unwrap_or(Fragments(1));
-        let ping = args.value::<String>("--ping", "TEXT")?;
-        let close = args.value::<u16>("--close", "CODE")?;
-        let reason = args
-            .value::<String>("--reason", "TEXT")?
-            .unwrap_or_default();
-        let invalid_utf8 = args.flag("--invalid-utf8");
-        let hex = args.value::<HexBytes>("--hex", "BYTES")?;
-        let Path(path) = args.value("--path", "PATH")?.unwrap_or(Path("/".into()));
-        let echo = args.flag("--echo");
-        let deflate = args.flag("--deflate");
-        if deflate && fragments > 1 {
-            return Err(args.invalid(
-                "--deflate sends each message in one frame: leave out --fragments".to_string(),
+        let command: Command = command_line::parse()?;
+        let Fragments(fragments) = command.fragments;
+        if command.deflate && fragments > 1 {
+            return Err(command_line::invalid::<Command>(
+                "--deflate sends each message in one frame: leave out --fragments",
             ));
         }
-        args.finish()?;
+        let Path(path) = command.path;
         Ok(Options {
-            port,
-            key,
-            mask,
-            message,
-            binary,
+            port: command.port,
+            key: command.key.unwrap_or_else(client::random_key),
+            mask: command
+                .mask
+                .map_or_else(client::random_mask, |MaskKey(mask)| mask),
+            message: command.message,
+            binary: command.binary,
             fragments,
-            ping,
-            close,
-            reason,
-            invalid_utf8,
-            hex,
+            ping: command.ping,
+            close: command.close,
+            reason: command.reason,
+            invalid_utf8: command.invalid_utf8,
+            hex: command.hex,
             path,
-            echo,
-            deflate,
+            echo: command.echo,
+            deflate: command.deflate,
         })
     }
 }
 
 /// A number of fragments, 1 to [`MAX_FRAGMENTS`].
+#[derive(Clone)]
 struct Fragments(usize);
 
 impl FromStr for Fragments {
@@ -159,6 +208,7 @@ impl FromStr for Fragments {
 
 /// A request target: starts with `/`, and holds nothing that would break
 /// the request line.
+#[derive(Clone)]
 struct Path(String);
 
 impl FromStr for Path {
@@ -174,6 +224,7 @@ impl FromStr for Path {
 }
 
 /// Bytes written in hex, `81 80 01 02` or `8180,0x01,0x02`.
+#[derive(Clone)]
 struct HexBytes(Vec<u8>);
 
 impl FromStr for HexBytes {

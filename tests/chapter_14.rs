@@ -709,14 +709,17 @@ fn a_redis_url_the_server_cannot_use_stops_it_at_start_up() {
     ] {
         let (status, stderr) = run_briefly(&["--redis", url], &[]);
         assert_eq!(status, Some(2), "{url}: {stderr}");
-        assert!(stderr.starts_with("--redis: "), "{url}: {stderr}");
+        assert!(stderr.starts_with("error: --redis: "), "{url}: {stderr}");
         assert!(stderr.contains(why), "{url}: {stderr}");
         assert!(!stderr.contains("secretpw"), "{url}: {stderr}");
         assert!(!stderr.contains("Listening"), "{url}: {stderr}");
     }
     let (status, stderr) = run_briefly(&[], &[("REDIS_URL", "redis://:secretpw@host:x")]);
     assert_eq!(status, Some(2), "{stderr}");
-    assert!(stderr.starts_with("REDIS_URL: the port \"x\""), "{stderr}");
+    assert!(
+        stderr.starts_with("error: REDIS_URL: the port \"x\""),
+        "{stderr}"
+    );
     assert!(!stderr.contains("secretpw"), "{stderr}");
 }
 

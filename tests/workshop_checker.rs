@@ -386,19 +386,20 @@ fn a_missing_binary_is_said_plainly() {
 }
 
 #[test]
-fn bad_arguments_are_refused_with_the_usage() {
-    for args in [
-        &["check"][..],
-        &["check", "15"],
-        &["hint", "0"],
-        &["frobnicate"],
+fn bad_arguments_are_refused_saying_what_is_wrong() {
+    for (args, said) in [
+        (&["check"][..], "<N>"),
+        (&["check", "15"], "chapters are 1 to 14"),
+        (&["hint", "0"], "chapters are 1 to 14"),
+        (&["frobnicate"], "'frobnicate'"),
+        (&["check", "3", "--reference", "--starters"], "--starters"),
     ] {
         let output = Command::new(CHECKER).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("usage:"),
-            "{args:?}"
-        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(stderr.contains("--help"), "{args:?}: {stderr}");
     }
 }
 

@@ -43,8 +43,9 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+use clap::Parser;
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::{self, CommandLineError};
 use websocket_from_scratch::narrate::{self, diagram};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::violation::Violation;
@@ -63,14 +64,21 @@ fn main() -> ExitCode {
 
 const RESPONSE: &str = "Loud and clear!";
 
-/// `--port N`, `--connections N`, and `--reply TEXT`, the answer (by
-/// default "Loud and clear!").
+/// Chapter 4 of the tutorial: a WebSocket server that answers the
+/// browser's message with a text frame of its own.
+#[derive(Parser)]
+struct Command {
+    #[command(flatten)]
+    listen: listener::Listen,
+    /// The answer, sent as one text frame of at most 125 bytes
+    #[arg(long, value_name = "TEXT", default_value = RESPONSE, allow_hyphen_values = true)]
+    reply: String,
+}
+
+/// `--port N`, `--connections N`, and `--reply TEXT`, the answer.
 fn options() -> Result<(listener::Options, String), CommandLineError> {
-    let mut args = Args::from_env()?;
-    let options = listener::Options::take_from(&mut args)?;
-    let reply = args.value("--reply", "TEXT")?;
-    args.finish()?;
-    Ok((options, reply.unwrap_or_else(|| RESPONSE.to_string())))
+    let command: Command = command_line::parse()?;
+    Ok((command.listen.options(), command.reply))
 }
 
 fn read_and_reply(connection: &mut Connection, reply: &str) -> Result<(), Error> {

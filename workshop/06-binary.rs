@@ -22,11 +22,10 @@
 //!
 //! Try it: `cargo run --bin 06-binary`, then
 //! `cargo run --bin client -- --binary`, or from the browser's console on
-//! the test page: `socket.send(new Uint8Array([1, 2, 3]))`. The test sends
-//! the 256 byte values, 0 to 255:
+//! the test page: `socket.send(new Uint8Array([1, 2, 3]))`.
 //!
-//! You should see, among its narration (as pinned in
-//! `snapshots/06-binary.snap`):
+//! You should see, among its narration when the test sends the 256 byte
+//! values, 0 to 255 (as pinned in `snapshots/06-binary.snap`):
 //!
 //! ```text
 //! Received binary frame: FIN 1, 256 bytes (length 126, then 16-bit [1, 0])

@@ -92,7 +92,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::CommandLineError;
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
@@ -124,37 +124,24 @@ struct Options {
 
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let listen = listener::Options::take_with_cap(&mut args)?;
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
+        let chat::ChatOptions {
+            listen,
+            max_message_size,
+            extra_origins,
+            queue_length,
+            budget,
+            idle_timeout,
+            frame_timeout,
+            level,
+        } = chat::ChatOptions::from_env()?;
         let settings = Settings {
             max_message_size,
-            extra_origins: args
-                .value::<String>("--allow-origin", "URL[,URL…]")?
-                .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
-                .unwrap_or_default(),
-            queue_length: args
-                .value("--queue-length", "FRAMES")?
-                .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    conversation::ONE_MESSAGE,
-                )?
-                .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
-            ),
+            extra_origins,
+            queue_length,
+            budget,
             idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            frame_timeout,
         };
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
         Ok(Options {
             listen,
             settings,

@@ -94,7 +94,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::CommandLineError;
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::extension::{Decline, DeflateAgreement, Offer};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
@@ -102,9 +102,7 @@ use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::http::Request;
 use websocket_from_scratch::protocol::message::Message;
 use websocket_from_scratch::protocol::session::{Budget, OutgoingFrame, RSV1, Session};
-use websocket_from_scratch::server::conversation::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_MESSAGE_SIZE, ONE_MESSAGE,
-};
+use websocket_from_scratch::server::conversation::{self, ServerOptions};
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::memory;
 use websocket_from_scratch::server::opening::{self, Opening};
@@ -127,33 +125,23 @@ struct Options {
 
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let mut listen = listener::Options::take_with_cap(&mut args)?;
-        if let Some(timeout) = args.seconds("--handshake-timeout")? {
-            listen.handshake_timeout = timeout;
-        }
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let ServerOptions {
+            listen,
+            settings,
+            level,
+        } = ServerOptions::from_env()?;
+        let conversation::Settings {
+            max_message_size,
+            idle_timeout,
+            frame_timeout,
+            budget,
+        } = settings;
         let settings = Settings {
             max_message_size,
             idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    ONE_MESSAGE,
-                )?
-                .unwrap_or(DEFAULT_MAX_BUFFERED),
-            ),
+            frame_timeout,
+            budget,
         };
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
         Ok(Options {
             listen,
             settings,

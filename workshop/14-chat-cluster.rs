@@ -143,10 +143,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{Args, CommandLineError};
+use websocket_from_scratch::command_line::{self, CommandLineError, Seconds};
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::close::{self, CloseCode};
 use websocket_from_scratch::protocol::handshake;
@@ -188,46 +189,49 @@ struct Options {
 /// A crashed server's members vanish within this, plus a heartbeat.
 const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(10);
 
+/// Chapter 14 of the tutorial: chapter 11's chat room across several
+/// servers, through Redis pub/sub.
+#[derive(Parser)]
+struct Command {
+    #[command(flatten)]
+    chat: chat::ChatArgs,
+    /// Where Redis is: a redis:// URL, such as redis://:PASSWORD@HOST:6379
+    /// (no database number, no TLS; a password here shows in `ps`, one in
+    /// REDIS_URL does not) [default: $REDIS_URL when set, else
+    /// redis://127.0.0.1:6379]
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// How long a name or a server's presence lasts without a heartbeat,
+    /// in seconds (less is taken as 0.3)
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(DEFAULT_PRESENCE_TTL))]
+    presence_ttl: Seconds,
+}
+
 impl Options {
     fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let listen = listener::Options::take_with_cap(&mut args)?;
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(conversation::DEFAULT_IDLE_TIMEOUT);
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(chat::DEFAULT_MAX_MESSAGE_SIZE);
+        let command: Command = command_line::parse()?;
+        let chat::ChatOptions {
+            listen,
+            max_message_size,
+            extra_origins,
+            queue_length,
+            budget,
+            idle_timeout,
+            frame_timeout,
+            level,
+        } = command.chat.resolve::<Command>()?;
         let settings = Settings {
             max_message_size,
-            extra_origins: args
-                .value::<String>("--allow-origin", "URL[,URL…]")?
-                .map(|list| list.split(',').map(|url| url.trim().to_string()).collect())
-                .unwrap_or_default(),
-            queue_length: args
-                .value("--queue-length", "FRAMES")?
-                .unwrap_or(chat::DEFAULT_QUEUE_LENGTH),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    conversation::ONE_MESSAGE,
-                )?
-                .unwrap_or(conversation::DEFAULT_MAX_BUFFERED),
-            ),
+            extra_origins,
+            queue_length,
+            budget,
             idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
+            frame_timeout,
             page: cluster::page(),
         };
-        let redis = RedisUrl::from_option_or_environment(args.value("--redis", "URL")?)
-            .map_err(|why| args.invalid(why))?;
-        let presence_ttl = args
-            .seconds("--presence-ttl")?
-            .unwrap_or(DEFAULT_PRESENCE_TTL)
-            .max(Duration::from_millis(300));
-        let level = narrate::take_level(&mut args);
-        args.finish()?;
+        let redis = RedisUrl::from_option_or_environment(command.redis)
+            .map_err(command_line::invalid::<Command>)?;
+        let presence_ttl = command.presence_ttl.0.max(Duration::from_millis(300));
         Ok(Options {
             listen,
             settings,

@@ -72,13 +72,25 @@ fn should_color(
     stderr_is_terminal
 }
 
-/// Takes `--verbose` (the frame-by-frame story) or `--quiet` (problems
-/// only) from the command line; without either, one line per message.
-pub fn take_level(args: &mut crate::command_line::Args) -> Level {
-    match (args.flag("--verbose"), args.flag("--quiet")) {
-        (true, _) => Level::Frames,
-        (false, true) => Level::Quiet,
-        (false, false) => Level::Messages,
+/// `--verbose` (the frame-by-frame story) or `--quiet` (problems only);
+/// without either, one line per message.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Verbosity {
+    /// Tell the whole story, frame by frame [default: one line per message]
+    #[arg(long)]
+    pub verbose: bool,
+    /// Tell only problems (--verbose wins if both are given)
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Verbosity {
+    pub fn level(&self) -> Level {
+        match (self.verbose, self.quiet) {
+            (true, _) => Level::Frames,
+            (false, true) => Level::Quiet,
+            (false, false) => Level::Messages,
+        }
     }
 }
 

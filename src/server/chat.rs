@@ -21,14 +21,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::narrate;
+use clap::CommandFactory;
+
+use crate::command_line::{self, CommandLineError, Seconds};
+use crate::narrate::{self, Level, Verbosity};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{self, FrameHeader, Opcode};
 use crate::protocol::message::Message;
-use crate::protocol::session::OutgoingFrame;
+use crate::protocol::session::{Budget, OutgoingFrame};
 use crate::server::conversation::{self, Outbox};
 use crate::server::error::Error;
-use crate::server::listener::Socket;
+use crate::server::listener::{self, Socket};
 
 pub mod cluster;
 pub mod presence;
@@ -52,6 +55,95 @@ pub const DEFAULT_QUEUE_LENGTH: usize = 256;
 pub const MAX_NAME_CHARS: usize = 20;
 /// Longest message, in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
+
+/// A chat server's command line (chapters 11 and 14): the listener's
+/// options with the connection cap, the limits on messages and members,
+/// the timeouts, and how much to tell. Chapter 14 flattens it into its
+/// own `clap::Parser` and calls [`ChatArgs::resolve`].
+#[derive(Debug, Clone, clap::Parser)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub listen: listener::Capped,
+    /// How long a member may stay silent before the server pings it, in
+    /// seconds; silent as long again, it is closed with code 1001
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(conversation::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout: Seconds,
+    /// The largest message accepted, in bytes: enough for the longest chat
+    /// line however it is escaped; a longer one is refused with close code
+    /// 1009
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: u64,
+    /// Other origins whose pages may join (scheme, host and port,
+    /// comma-separated), beside this server's own page on localhost,
+    /// 127.0.0.1 and ::1 [default: none]
+    #[arg(long, value_name = "URL[,URL…]", value_delimiter = ',')]
+    pub allow_origin: Vec<String>,
+    /// How many frames may wait for a member before it counts as too slow
+    /// and is removed from the room (close code 1008)
+    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_QUEUE_LENGTH)]
+    pub queue_length: usize,
+    /// How many bytes of messages being received all members may hold
+    /// together (256 MiB), at least one message of --max-message-size; a
+    /// message over what is left is refused with close code 1013
+    #[arg(long, value_name = "BYTES", default_value_t = conversation::DEFAULT_MAX_BUFFERED)]
+    pub max_buffered: u64,
+    /// A frame in progress must arrive whole, or 64 KiB more of it, within
+    /// each such period, in seconds, or it is refused with close code 1008
+    /// [default: the idle timeout]
+    #[arg(long, value_name = "SECONDS")]
+    pub frame_timeout: Option<Seconds>,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// What a chat server's command line decides, read once.
+#[derive(Debug)]
+pub struct ChatOptions {
+    pub listen: listener::Options,
+    pub max_message_size: u64,
+    /// Origins allowed besides the server's own.
+    pub extra_origins: Vec<String>,
+    pub queue_length: usize,
+    /// Shared by every member: the bytes of messages being received.
+    pub budget: Arc<Budget>,
+    pub idle_timeout: Duration,
+    pub frame_timeout: Duration,
+    pub level: Level,
+}
+
+impl ChatArgs {
+    /// The options these arguments give, once checked across each other;
+    /// a mistake reads as `P`'s (the whole command line's) own.
+    pub fn resolve<P: CommandFactory>(self) -> Result<ChatOptions, CommandLineError> {
+        let idle_timeout = self.idle_timeout.0;
+        Ok(ChatOptions {
+            listen: self.listen.options(),
+            max_message_size: self.max_message_size,
+            extra_origins: self
+                .allow_origin
+                .iter()
+                .map(|url| url.trim().to_string())
+                .collect(),
+            queue_length: self.queue_length,
+            budget: conversation::budget(self.max_buffered, self.max_message_size)
+                .map_err(command_line::invalid::<P>)?,
+            idle_timeout,
+            frame_timeout: self
+                .frame_timeout
+                .map_or(idle_timeout, |Seconds(timeout)| timeout),
+            level: self.verbosity.level(),
+        })
+    }
+}
+
+impl ChatOptions {
+    /// [`ChatArgs`] from the command line, for a chapter with no options
+    /// of its own (chapter 11).
+    pub fn from_env() -> Result<ChatOptions, CommandLineError> {
+        let args: ChatArgs = command_line::parse_chapter()?;
+        args.resolve::<ChatArgs>()
+    }
+}
 
 /// One frame, encoded once and shared by every queue it is put in.
 type Encoded = Arc<[u8]>;

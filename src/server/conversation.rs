@@ -13,8 +13,10 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::command_line::{Args, CommandLineError};
-use crate::narrate::{self, Level};
+use clap::CommandFactory;
+
+use crate::command_line::{self, CommandLineError, Seconds};
+use crate::narrate::{self, Level, Verbosity};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame;
 use crate::protocol::http::is_timeout;
@@ -47,18 +49,25 @@ pub struct EchoOptions {
     pub max_message_size: u64,
 }
 
+/// An echoing chapter's command line (5 to 9): [`listener::Listen`] and
+/// `--max-message-size BYTES`.
+#[derive(Debug, Clone, clap::Parser)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    pub listen: listener::Listen,
+    /// The largest message accepted, in bytes (16 MiB); a longer one is
+    /// refused with close code 1009
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: u64,
+}
+
 impl EchoOptions {
-    /// Takes `--port`, `--connections` and `--max-message-size BYTES`.
+    /// Reads [`EchoArgs`] from the command line.
     pub fn from_env() -> Result<EchoOptions, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let listen = listener::Options::take_from(&mut args)?;
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        args.finish()?;
+        let args: EchoArgs = command_line::parse_chapter()?;
         Ok(EchoOptions {
-            listen,
-            max_message_size,
+            listen: args.listen.options(),
+            max_message_size: args.max_message_size,
         })
     }
 }
@@ -84,51 +93,81 @@ pub struct ServerOptions {
     pub level: Level,
 }
 
-impl ServerOptions {
-    /// Takes the listener's options with the connection cap,
-    /// `--handshake-timeout`, `--max-message-size`, `--idle-timeout`,
-    /// `--frame-timeout` (the idle timeout by default), `--max-buffered`
-    /// (at least one message) and `--verbose` or `--quiet`. A chapter with
-    /// options of its own takes them after, then finishes `args`.
-    pub fn take(args: &mut Args) -> Result<ServerOptions, CommandLineError> {
-        let mut listen = listener::Options::take_with_cap(args)?;
-        if let Some(timeout) = args.seconds("--handshake-timeout")? {
-            listen.handshake_timeout = timeout;
-        }
-        let max_message_size = args
-            .value("--max-message-size", "BYTES")?
-            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
-        let idle_timeout = args
-            .seconds("--idle-timeout")?
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+/// An echo server's options (chapters 10, 12, 13 and 15): the listener's
+/// with the connection cap, the timeouts, the limits on messages, and how
+/// much to tell. A chapter with options of its own flattens it into its
+/// own `clap::Parser` and calls [`ServerArgs::resolve`].
+#[derive(Debug, Clone, clap::Parser)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub listen: listener::Capped,
+    /// How long a client has to send its request head, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(listener::HANDSHAKE_TIMEOUT))]
+    pub handshake_timeout: Seconds,
+    /// The largest message accepted, in bytes (16 MiB); a longer one is
+    /// refused with close code 1009
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: u64,
+    /// How long a connection may stay silent before the server pings it,
+    /// in seconds; silent as long again, it is closed with code 1001
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout: Seconds,
+    /// A frame in progress must arrive whole, or 64 KiB more of it, within
+    /// each such period, in seconds, or it is refused with close code 1008
+    /// [default: the idle timeout]
+    #[arg(long, value_name = "SECONDS")]
+    pub frame_timeout: Option<Seconds>,
+    /// How many bytes of messages being received all connections may hold
+    /// together (256 MiB), at least one message of --max-message-size; a
+    /// message over what is left is refused with close code 1013
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BUFFERED)]
+    pub max_buffered: u64,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// `--max-buffered` checked against `--max-message-size`: the budget must
+/// hold one message. The problem, when there is one, names the option.
+pub fn budget(max_buffered: u64, max_message_size: u64) -> Result<Arc<Budget>, String> {
+    let minimum = max_message_size.max(1);
+    if max_buffered < minimum {
+        return Err(format!(
+            "--max-buffered must be at least {minimum}, not {max_buffered}: {ONE_MESSAGE}"
+        ));
+    }
+    Ok(Budget::new(max_buffered))
+}
+
+impl ServerArgs {
+    /// The options these arguments give, once checked across each other;
+    /// a mistake reads as `P`'s (the whole command line's) own.
+    pub fn resolve<P: CommandFactory>(self) -> Result<ServerOptions, CommandLineError> {
+        let mut listen = self.listen.options();
+        listen.handshake_timeout = self.handshake_timeout.0;
+        let idle_timeout = self.idle_timeout.0;
         let settings = Settings {
-            max_message_size,
+            max_message_size: self.max_message_size,
             idle_timeout,
-            frame_timeout: args.seconds("--frame-timeout")?.unwrap_or(idle_timeout),
-            budget: Budget::new(
-                args.at_least(
-                    "--max-buffered",
-                    "BYTES",
-                    max_message_size.max(1),
-                    ONE_MESSAGE,
-                )?
-                .unwrap_or(DEFAULT_MAX_BUFFERED),
-            ),
+            frame_timeout: self
+                .frame_timeout
+                .map_or(idle_timeout, |Seconds(timeout)| timeout),
+            budget: budget(self.max_buffered, self.max_message_size)
+                .map_err(command_line::invalid::<P>)?,
         };
-        let level = narrate::take_level(args);
         Ok(ServerOptions {
             listen,
             settings,
-            level,
+            level: self.verbosity.level(),
         })
     }
+}
 
-    /// [`ServerOptions::take`] for a chapter with no options of its own.
+impl ServerOptions {
+    /// [`ServerArgs`] from the command line, for a chapter with no options
+    /// of its own.
     pub fn from_env() -> Result<ServerOptions, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let options = ServerOptions::take(&mut args)?;
-        args.finish()?;
-        Ok(options)
+        let args: ServerArgs = command_line::parse_chapter()?;
+        args.resolve::<ServerArgs>()
     }
 }
 

@@ -10,12 +10,13 @@
 use std::fmt;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::command_line::{Args, CommandLineError};
+use crate::command_line::{self, CommandLineError};
 use crate::narrate;
 use crate::protocol::http::{self, Status};
 use crate::server::address_share;
@@ -187,43 +188,89 @@ pub struct Options {
     pub max_connections_per_address: Option<usize>,
 }
 
-impl Options {
-    /// Takes `--port N` and `--connections N` from the command line.
-    pub fn take_from(args: &mut Args) -> Result<Options, CommandLineError> {
-        Ok(Options {
-            port: args.value("--port", "N")?.unwrap_or(DEFAULT_PORT),
-            connections: args.value("--connections", "N")?,
+/// `--port` and `--connections`: what every chapter reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Listen {
+    /// The port to listen on, on loopback; 0 asks the system for any free
+    /// port (the first line on stderr says which)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Stop after serving this many connections (tests and workshops)
+    /// [default: never]
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+}
+
+impl Listen {
+    /// Where and how long to listen, with no cap on connections.
+    pub fn options(&self) -> Options {
+        Options {
+            port: self.port,
+            connections: self.connections,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             max_connections: None,
             max_connections_per_address: None,
+        }
+    }
+}
+
+/// [`Listen`] and the connection cap: `--max-connections N` and
+/// `--max-connections-per-address N`. Zero of either is refused: it would
+/// start a server that answers everyone 503.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Capped {
+    #[command(flatten)]
+    pub listen: Listen,
+    /// The most connections served at once; more are answered 503
+    /// [default: this process's limit on open files (ulimit -n) less 32]
+    #[arg(long, value_name = "N", value_parser = connection_slots)]
+    pub max_connections: Option<usize>,
+    /// The most of those one client address may hold; more from it are
+    /// answered 503 [default: a quarter of --max-connections]
+    #[arg(long, value_name = "N", value_parser = connection_slots)]
+    pub max_connections_per_address: Option<usize>,
+}
+
+impl Capped {
+    /// Without `--max-connections`, the cap is [`default_max_connections`];
+    /// without `--max-connections-per-address`, each address's share is a
+    /// quarter of the cap ([`address_share::default_share`]).
+    pub fn options(&self) -> Options {
+        let cap = self.max_connections.unwrap_or_else(default_max_connections);
+        Options {
+            max_connections: Some(cap),
+            max_connections_per_address: Some(
+                self.max_connections_per_address
+                    .unwrap_or_else(|| address_share::default_share(cap)),
+            ),
+            ..self.listen.options()
+        }
+    }
+}
+
+/// A number of connection slots: zero is refused, since it would start a
+/// server that answers every client 503.
+fn connection_slots(text: &str) -> Result<usize, String> {
+    command_line::at_least_one(text)
+        .map(NonZeroUsize::get)
+        .map_err(|problem| {
+            format!("{problem}: a server with no connection slots would answer every client 503")
         })
-    }
+}
 
-    /// Takes `--max-connections N` too; without it, the cap is
-    /// [`default_max_connections`]. And `--max-connections-per-address N`,
-    /// each address's share of that cap; without it, a quarter of the cap
-    /// ([`address_share::default_share`]). Zero of either is refused: it
-    /// would start a server that answers everyone 503.
-    pub fn take_with_cap(args: &mut Args) -> Result<Options, CommandLineError> {
-        let mut options = Options::take_from(args)?;
-        let refuses_everyone = "a server with no connection slots would answer every client 503";
-        let cap = args
-            .at_least("--max-connections", "N", 1, refuses_everyone)?
-            .unwrap_or_else(default_max_connections);
-        options.max_connections = Some(cap);
-        options.max_connections_per_address = Some(
-            args.at_least("--max-connections-per-address", "N", 1, refuses_everyone)?
-                .unwrap_or_else(|| address_share::default_share(cap)),
-        );
-        Ok(options)
-    }
+/// A chapter's command line when it has no options but [`Listen`]'s.
+#[derive(Debug, clap::Parser)]
+struct ListenCommand {
+    #[command(flatten)]
+    listen: Listen,
+}
 
-    /// For a chapter with no options of its own.
+impl Options {
+    /// For a chapter with no options of its own: `--port` and
+    /// `--connections`.
     pub fn from_env() -> Result<Options, CommandLineError> {
-        let mut args = Args::from_env()?;
-        let options = Options::take_from(&mut args)?;
-        args.finish()?;
-        Ok(options)
+        let command: ListenCommand = command_line::parse_chapter()?;
+        Ok(command.listen.options())
     }
 }
 

@@ -55,6 +55,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
+use clap::{Parser, Subcommand};
+use websocket_from_scratch::command_line;
+
 use failure::Failure;
 use starter::CHAPTERS;
 
@@ -88,65 +91,118 @@ struct Options {
     yes: bool,
 }
 
-const USAGE: &str = "usage: cargo run --bin workshop [-- start [N] | check N [--reference] | hint N | reset N | solution N [--yes] | watch | generate] [--dir FOLDER]";
+/// The workshop's checker: rebuild each chapter of the tutorial in your own
+/// folder and check it against the reference. With no command, every
+/// chapter started is checked, in order, and the first that does not pass
+/// is shown in detail.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Your folder [default: my-workshop/ in this repository]
+    #[arg(long, global = true, value_name = "FOLDER")]
+    dir: Option<PathBuf>,
+    /// Check the reference chapters (steps/NN-name.rs) instead of yours
+    #[arg(long, global = true, conflicts_with_all = ["starters", "binary"])]
+    reference: bool,
+    /// Check the starters as generated (workshop/NN-name.rs) instead of
+    /// yours: the checker's own tests
+    #[arg(long, global = true, conflicts_with = "binary")]
+    starters: bool,
+    /// Check this executable as the chapter instead of yours: the
+    /// checker's own tests [default: none]
+    #[arg(long, global = true, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Use the binaries already built instead of building them
+    #[arg(long, global = true)]
+    no_build: bool,
+    /// For `solution`: show it without asking first
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+}
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        command: "all".into(),
-        chapter: None,
-        whose: Whose::Attendee,
-        dir: root().join(FOLDER),
-        no_build: false,
-        yes: false,
-    };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--reference" => options.whose = Whose::Reference,
-            "--starters" => options.whose = Whose::Starter,
-            "--no-build" => options.no_build = true,
-            "--yes" | "-y" => options.yes = true,
-            "--binary" => match rest.next() {
-                Some(path) => options.whose = Whose::Binary(PathBuf::from(path)),
-                None => return Err("--binary needs a path".into()),
-            },
-            "--dir" => match rest.next() {
-                Some(path) => options.dir = PathBuf::from(path),
-                None => return Err("--dir needs a folder".into()),
-            },
-            "start" | "check" | "hint" | "reset" | "solution" | "watch" | "generate" => {
-                options.command = arg.clone()
-            }
-            number => match number.parse::<usize>() {
-                Ok(n) if (1..=CHAPTERS.len()).contains(&n) => options.chapter = Some(n),
-                _ => {
-                    return Err(format!(
-                        "unknown argument {number:?} (chapters are 1 to {})",
-                        CHAPTERS.len()
-                    ));
-                }
-            },
+#[derive(Subcommand)]
+enum Action {
+    /// Make your folder, with chapter N's starter (late arrivals start at
+    /// their chapter)
+    Start {
+        /// The chapter to start at [default: 1]
+        #[arg(value_name = "N", value_parser = chapter_number)]
+        chapter: Option<usize>,
+    },
+    /// Check chapter N alone (exit status 0 if and only if it passes)
+    Check {
+        /// The chapter
+        #[arg(value_name = "N", value_parser = chapter_number)]
+        chapter: usize,
+    },
+    /// The lesson's hints and the usual mistake
+    Hint {
+        /// The chapter
+        #[arg(value_name = "N", value_parser = chapter_number)]
+        chapter: usize,
+    },
+    /// Put chapter N's starter back (yours is kept in
+    /// target/workshop-backup/)
+    Reset {
+        /// The chapter
+        #[arg(value_name = "N", value_parser = chapter_number)]
+        chapter: usize,
+    },
+    /// The reference's lesson code (asks first if your chapter N does not
+    /// pass yet)
+    Solution {
+        /// The chapter
+        #[arg(value_name = "N", value_parser = chapter_number)]
+        chapter: usize,
+    },
+    /// Check again on every save (or on Enter)
+    Watch,
+    /// For instructors: write the starters workshop/NN-name.rs from steps/
+    Generate,
+}
+
+/// A chapter's number, 1 to the last with a starter.
+fn chapter_number(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(number) if (1..=CHAPTERS.len()).contains(&number) => Ok(number),
+        _ => Err(format!("chapters are 1 to {}", CHAPTERS.len())),
+    }
+}
+
+impl Cli {
+    fn options(self) -> Options {
+        let (command, chapter) = match self.action {
+            None => ("all", None),
+            Some(Action::Start { chapter }) => ("start", chapter),
+            Some(Action::Check { chapter }) => ("check", Some(chapter)),
+            Some(Action::Hint { chapter }) => ("hint", Some(chapter)),
+            Some(Action::Reset { chapter }) => ("reset", Some(chapter)),
+            Some(Action::Solution { chapter }) => ("solution", Some(chapter)),
+            Some(Action::Watch) => ("watch", None),
+            Some(Action::Generate) => ("generate", None),
+        };
+        let whose = match (self.binary, self.reference, self.starters) {
+            (Some(path), _, _) => Whose::Binary(path),
+            (None, true, _) => Whose::Reference,
+            (None, false, true) => Whose::Starter,
+            (None, false, false) => Whose::Attendee,
+        };
+        Options {
+            command: command.into(),
+            chapter,
+            whose,
+            dir: self.dir.unwrap_or_else(|| root().join(FOLDER)),
+            no_build: self.no_build,
+            yes: self.yes,
         }
     }
-    let needs_chapter = ["check", "hint", "reset", "solution"];
-    if needs_chapter.contains(&options.command.as_str()) && options.chapter.is_none() {
-        return Err(format!(
-            "`{}` needs a chapter number, 1 to {}",
-            options.command,
-            CHAPTERS.len()
-        ));
-    }
-    Ok(options)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(options) => options,
-        Err(error) => {
-            complain!("{error}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let options = match command_line::parse::<Cli>() {
+        Ok(cli) => cli.options(),
+        Err(stop) => return stop.report(),
     };
     let chapter = options.chapter.unwrap_or(1);
     let ok = match options.command.as_str() {
@@ -373,10 +429,12 @@ fn write_manifest(dir: &Path) -> Result<(), String> {
         root().display().to_string()
     );
     for line in ours.lines() {
-        // What chapters use besides the library: SHA-1 and base64 (2), mio
-        // (13), serde and Redis (14).
+        // What chapters use besides the library: SHA-1 and base64 (2), clap
+        // (chapters with options of their own: 4, 14), mio (13), serde and
+        // Redis (14).
         let used = [
             "base64 = ",
+            "clap = ",
             "sha1 = ",
             "mio = ",
             "serde = ",
