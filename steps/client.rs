@@ -26,22 +26,13 @@
 //! engine as a server's (`protocol::session`), in the client's role: it
 //! checks the server's frames by the same rules, and refuses masked ones.
 //!
-//! It can also send what each chapter is about, to provoke it by hand:
-//!
-//! ```text
-//! --message TEXT      the message (default "Can you hear me?")
-//! --binary            send it as a binary message (chapter 6)
-//! --fragments N       split it over N frames (chapter 7)
-//! --ping TEXT         send a ping first (chapter 8)
-//! --close CODE        close with this code instead of 1000 (chapter 9),
-//! --reason TEXT         and this reason
-//! --invalid-utf8      send text that is not UTF-8 (chapters 5 and 9: 1007)
-//! --hex "81 80 …"     send these bytes as they are instead of a message
-//! --path PATH         open the WebSocket on PATH (default "/")
-//! --echo              send nothing: echo every message back until the close
-//! --deflate           offer permessage-deflate (chapter 12); if the server
-//!                       agrees, messages go compressed, one frame each
-//! ```
+//! It can also send what each chapter is about, to provoke it by hand: a
+//! binary message (`--binary`, chapter 6), fragments (`--fragments N`,
+//! chapter 7), a ping first (`--ping TEXT`, chapter 8), a close code and
+//! reason of your choice (`--close CODE --reason TEXT`, chapter 9), text
+//! that is not UTF-8 (`--invalid-utf8`, 1007), raw bytes (`--hex`), or an
+//! offer of compression (`--deflate`, chapter 12). `cargo run --bin client
+//! -- --help` lists every option with its meaning and default.
 //!
 //! With `--deflate` against chapter 12, the lesson shows from the client's
 //! side too: the frame it sends, RSV1 set and its payload compressed, and
