@@ -588,6 +588,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_linger_shuts_our_side_once_then_reads_at_most_a_mebibyte_for_a_second() {
+        let listening = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a port");
+        let mut peer =
+            TcpStream::connect(listening.local_addr().expect("its address")).expect("connected");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a read timeout");
+        let (ours, _) = listening.accept().expect("accepted");
+        let ours = mio::net::TcpStream::from_std(ours);
+        let mut linger = Linger::new(false);
+        assert_eq!(
+            linger.until(),
+            None,
+            "nothing to read before our side shuts"
+        );
+        let before = Instant::now();
+        assert!(!linger.shut(&ours), "the peer is still there");
+        let until = linger.until().expect("a deadline once shut");
+        assert!(until >= before + LINGER && until <= Instant::now() + LINGER);
+        assert!(!linger.shut(&ours));
+        assert_eq!(linger.until(), Some(until), "shut once, not again");
+        let mut end = [0; 1];
+        assert_eq!(peer.read(&mut end).expect("the end of our stream"), 0);
+        assert!(!linger.discard(LINGER_BYTES - 1));
+        assert!(linger.discard(1), "a mebibyte is enough");
+        assert!(
+            Linger::new(true).shut(&ours),
+            "a peer gone already: over at once"
+        );
+    }
+
+    #[test]
     fn the_listening_line_gives_its_port_back() {
         assert_eq!(port_in_listening_line(&listening_line(2345)), Some(2345));
         assert_eq!(port_in_listening_line(&listening_line(0)), Some(0));
