@@ -35,7 +35,7 @@
 //!   session reports, told line by line).
 //! * [`server`]: sockets, threads and event loops around the protocol.
 //!   - [`server::listener`]: accepting on loopback, one thread per
-//!     connection, deadlines.
+//!     connection, deadlines; the close an event loop lingers through.
 //!   - [`server::address_share`]: each client address's share of the
 //!     connection slots.
 //!   - [`server::admission`]: the connection cap and the address's share,

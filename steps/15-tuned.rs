@@ -17,28 +17,41 @@
 //! * the server's CPU time per unit of work, from `/proc/PID/stat`:
 //!   `cargo bench --bench echo` prints it per connection, and it does not
 //!   depend on the load generator;
+//! * instructions in user space, which no other load disturbs:
+//!   `valgrind --tool=callgrind --instr-atstart=no` on the server, and
+//!   `callgrind_control -i on PID` and `-i off` around a known number of
+//!   messages;
 //! * the same client against two servers, taking turns, pinned to one CPU,
 //!   many short rounds and the median of their ratios: `cargo bench
-//!   --bench echo` (`BENCH_SERVERS`, `BENCH_ONLY`, `BENCH_ROUNDS`).
+//!   --bench echo` (`BENCH_SERVERS`, `BENCH_ONLY`, `BENCH_ROUNDS`), where a
+//!   server may be the path of another build, such as this chapter with one
+//!   technique taken out.
 //!
 //! Each technique below was found that way, and is kept because it
-//! measured a gain; each figure comes with the command that gives it.
+//! measured a gain; each figure comes with the command that gives it
+//! (the ratios were taken on a shared machine under other load: the
+//! benchmark's alternating rounds make them comparable, not exact).
 //!
 //! **Reading straight into the session.** Chapter 13 reads into one
 //! buffer of the loop's, and `Session::receive` copies the bytes on. Here
 //! the socket reads into `Session::buffer`: the session's small inbox, or,
 //! for the rest of a long payload, the message itself, so megabytes go from
-//! the socket to their final place with no copy between. Cost: the inbox
-//! is the connection's own (8 KiB), so idle connections must give it back
-//! (below).
+//! the socket to their final place with no copy between. Against a build
+//! that reads into the loop's buffer and hands the bytes to
+//! `Session::receive`, as chapter 13 does: 1.04 times on 64 KiB echoes,
+//! 1.08 on 1 MiB, 1.14 on 16 MiB, 1.10 on 1 MiB in 16 fragments
+//! (`BENCH_ONLY=echo BENCH_SERVERS=15,OTHER cargo bench --bench echo`,
+//! one run). Cost: the inbox is the connection's own (8 KiB), so idle
+//! connections must give it back (below).
 //!
 //! **Two places in one `readv`.** While a long payload is due, the read is
-//! vectored (`Tuning::buffers`, from `protocol::session::tuning`): the rest of the
-//! payload into the message, whatever follows into the inbox. A message
-//! sent as 16 fragments of 64 KiB took 32 reads, as fastwebsockets takes
-//! 17; now 17 (`perf stat -e syscalls:sys_enter_readv,syscalls:sys_enter_read
-//! -p PID` during `BENCH_ONLY="1 MiB echo in 16 fragments" cargo bench
-//! --bench echo`). A plain `read` where there is only one place: `readv`
+//! vectored (`Tuning::buffers`, from `protocol::session::tuning`): the
+//! rest of the payload into the message, whatever follows into the inbox.
+//! A message sent as 16 fragments of 64 KiB took 32 reads, as
+//! fastwebsockets takes 17; now 17 (`perf stat -e
+//! syscalls:sys_enter_readv,syscalls:sys_enter_read -p PID` during
+//! `BENCH_ONLY="1 MiB echo in 16 fragments" cargo bench --bench echo`;
+//! mio's plain reads count as `sys_enter_recvfrom`). A plain `read` where there is only one place: `readv`
 //! alone cost 1–3 % on small messages. Cost: a second way into the
 //! session, kept out of the session's plain face.
 //!
@@ -55,19 +68,34 @@
 //! to be written, a frame goes to the socket at once, before it is queued:
 //! a short one put together on the stack and sent with one plain `write`,
 //! a long one as header and payload together in one `writev`, without
-//! copying the payload. Chapter 13 queues every frame first and writes a
-//! long one with two `write`s, header then payload. Not measured alone.
-//! Cost: the bookkeeping of a payload partly written, and of the longest
-//! one written out, kept for recycling.
+//! copying the payload. Chapter 13 queues every frame first (header and
+//! payload copied into one buffer for a short one) and writes it once the
+//! reading is done. Against a build that queues each frame and writes the
+//! queue with the same `writev`: the same system calls per message, but
+//! 2,443–2,716 instructions per 16-byte round trip instead of 3,891
+//! (callgrind, as above, 3,000 round trips, two runs each), and 1.02 times
+//! on 16-byte round trips, 1.07 on 64 KiB echoes (`BENCH_SERVERS=15,OTHER`,
+//! one run each). Cost: the bookkeeping of a payload partly written, and of
+//! the longest one written out, kept for recycling.
 //!
 //! **Idle connections give their memory back.** A connection that reads
 //! only now and then gives its inbox back as soon as it has read
 //! (`Tuning::release_idle_memory`), and once a second the loop frees the
-//! inbox of every busy connection gone quiet. 15,000 idle connections hold
-//! 23.3 MiB; counting every read as busy instead (so that no connection
-//! gives its inbox back), 78.6 MiB (`BENCH_SERVERS=15 cargo bench --bench
-//! scale`, both measured). Cost: a sweep over every connection once a
-//! second, and a busy connection that pauses pays for a fresh inbox.
+//! inbox of every busy connection gone quiet. 15,000 idle connections
+//! that have each echoed one message hold 24.2–24.4 MiB; with neither,
+//! 141.7 MiB (`BENCH_SERVERS=15,OTHER cargo bench --bench scale`, one
+//! run). Either alone gives the same there (24.2 and 24.3 MiB): the sweep
+//! is for connections busy a while and then idle, the release after a read
+//! for those that wake more often than once a second, which the sweep
+//! never finds quiet. Cost: a sweep over every connection once a second,
+//! and a busy connection that pauses pays for a fresh inbox.
+//!
+//! **Connections boxed in their table.** A `HashMap` keeps spare room
+//! (after it grows, up to half its slots are empty), and a slot holding a
+//! connection costs a connection's size: 27.6 MiB for the 15,000 idle
+//! connections above, against 24.2 with each connection in a `Box`, the
+//! table then holding pointers (same command). Cost: an allocation per
+//! connection.
 //!
 //! **No timer at every sleep.** `poll` with a timeout arms and cancels a
 //! kernel timer on every wait: 1.7 % of the rate of 16-byte round trips
@@ -76,35 +104,33 @@
 //! thread per loop (`server::deadlines::Alarm`) sleeps until the earliest
 //! deadline and wakes the loop through a `mio::Waker`; `poll` waits with no
 //! timeout, unless `--connections` is set (50 ms, to notice another loop
-//! took the last one) or a read turn is pending (0). Cost: a thread per
-//! loop, with a 64 KiB stack, and a lock when the earliest deadline moves.
+//! took the last one). Cost: a thread per loop, with a 64 KiB stack, and a
+//! lock when the earliest deadline moves.
 //!
-//! **Deadlines that leave with their connection.** Chapter 13's ordered set
-//! graduates into the library (`server::deadlines`). Entries kept until
-//! they came due made the server's CPU per connection grow with the
-//! connections served before: 94.8 µs in the first slot, 110.3 in the
-//! last, 104.6 over all; taken out as their connection closes, 85.3, 90.3
-//! and 88.5 (`BENCH_ONLY=connect+echo+close BENCH_SERVERS=OLD,15
-//! BENCH_ROUNDS=6 BENCH_SLOT_MS=3000 cargo bench --bench echo`, OLD a build
-//! without `Deadlines::cancel`).
+//! **What graduates.** Chapter 13's set of deadlines moves into the
+//! library, beside the alarm (`server::deadlines`): the same ordered set,
+//! one entry per connection, taken out when its connection closes.
 //!
-//! **Fair turns, and one clock reading per turn.** A connection reads at
-//! most 1 MiB (`READ_TURN`) before the others get theirs; the rest is read
-//! in the next round (the `again` list), so one fast sender cannot hold
-//! the loop. Every connection handled in one turn of the loop shares one
-//! reading of the clock (on a virtual machine, a system call). Neither was
-//! measured alone.
+//! **What did not pay, and went.** One reading of the clock per turn of
+//! the loop, shared by every connection it handles: here the clock is read
+//! without a system call (the kernel's clock source is `tsc`, read through
+//! the vDSO), some ten instructions a reading under callgrind. Fair turns
+//! (at most 1 MiB read from one connection before the others get theirs)
+//! were never shown to gain anything on these scenarios; as in chapter 13,
+//! a connection is read until `WouldBlock`, and one whose output backs up
+//! is not read.
 //!
 //! **Several loops.** `--threads N` runs N loops, each with its own
 //! `epoll` and its own copy of the listening socket: the kernel wakes them
 //! all when a connection arrives, one wins the `accept`, and the others
 //! find `WouldBlock`. The counts `--max-connections` needs are shared
 //! atomics. One loop (the default) is usually enough: a loop is busy only
-//! while bytes move.
+//! while bytes move. Not measured here: the benchmark pins client and
+//! servers to one CPU.
 //!
 //! **Edges still mean reading until `WouldBlock`.** As in chapter 13: a
-//! short read is no proof the socket is drained, so a read turn ends at
-//! `WouldBlock` or at `READ_TURN`, never at a short read.
+//! short read is no proof the socket is drained, so reading ends at
+//! `WouldBlock`, never at a short read.
 //!
 //! **Where it stands.** Against fastwebsockets and chapter 13, `cargo bench
 //! --bench echo` (the README gives the last run's figures); its memory,
@@ -130,9 +156,8 @@
 //! #1 ← close 1000 (normal closure) "bye" → close, hang up
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::Shutdown;
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -151,10 +176,8 @@ use websocket_from_scratch::protocol::session::{Event, OutgoingFrame, Session, T
 use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
 use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
 use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
-use websocket_from_scratch::server::listener::{self, ListenError};
+use websocket_from_scratch::server::listener::{self, Linger, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
-
-const CHAPTER: &str = "15-tuned";
 
 /// Chapter 15 of the tutorial: chapter 13's event loop, tuned, on as
 /// many threads as asked.
@@ -185,33 +208,21 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
-    // No restart with allocator settings, as in chapter 13: with glibc's
-    // trim threshold at 1 MiB, every large message faulted in fresh pages
-    // (1 MiB echoes at 0.36 times fastwebsockets, `cargo bench --bench
-    // echo` with the settings restored).
+    // No restart with allocator settings, unlike chapter 10: one thread
+    // allocates from one arena, which gives its free top back by itself.
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
     listener::exit_code(serve(listen, settings, threads))
 }
 
-/// The listening socket's token, and the alarm's; connections are
-/// numbered by their slot.
+/// The listening socket's token, and the alarm's; a connection's token is
+/// its number.
 const LISTENER: Token = Token(usize::MAX);
 const ALARM: Token = Token(usize::MAX - 1);
-/// The buffer every connection of a loop reads its request head, and what
-/// it sends after our side closed, into.
-const SCRATCH_BYTES: usize = 64 * 1024;
-/// Frames up to this size (header included) are written with one `write`.
-const SMALL_FRAME: usize = 256;
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
-/// At most this much is read from one connection before the others get
-/// their turn; the rest waits for the next round.
-const READ_TURN: usize = 1024 * 1024;
-/// After our side closes: how long, and how much, we read and discard
-/// before dropping the socket (as `listener::Connection::close` does).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1 << 20;
+/// Frames up to this size (header included) are written with one `write`.
+const SMALL_FRAME: usize = 256;
 /// How often the loop looks for quiet connections, and how long a
 /// connection must have been quiet for its read buffer to be freed.
 const QUIET: Duration = Duration::from_secs(1);
@@ -219,34 +230,22 @@ const QUIET: Duration = Duration::from_secs(1);
 /// quiet is busy: it keeps its read buffer between reads.
 const BUSY_READS: u32 = 2;
 
-/// What every loop shares: the settings, and counters across loops.
-struct Shared {
-    listen: listener::Options,
-    settings: Settings,
-    /// The connection cap, each address's share and the connections'
-    /// numbers, across loops.
-    admission: Arc<Admission>,
-}
-
-/// Listens on loopback and runs `threads` event loops, this thread being
-/// the first. Returns after `--connections` connections, if set.
+/// Serves every connection from `threads` loops, this thread running the
+/// first. Returns after `--connections` connections, if set.
 fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Result<(), ListenError> {
     let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
-    listening.set_nonblocking(true).map_err(cannot)?;
-    let shared = Arc::new(Shared {
-        admission: Admission::new(&listen),
-        listen,
-        settings,
-    });
+    let admission = Admission::new(&listen);
     let mut loops = Vec::new();
     for number in 2..=threads {
         let copy = listening.try_clone().map_err(cannot)?;
-        let shared = Arc::clone(&shared);
+        let (listen, settings) = (listen.clone(), settings.clone());
+        let admission = Arc::clone(&admission);
         let started = thread::Builder::new()
             .name(format!("event loop {number}"))
             .spawn(move || {
-                if let Err(error) = EventLoop::new(copy, &shared).and_then(|mut l| l.run()) {
+                let event_loop = EventLoop::new(copy, &listen, settings, admission);
+                if let Err(error) = event_loop.and_then(|mut event_loop| event_loop.run()) {
                     narrate::problem(format!("Event loop {number} stopped: {error}"));
                 }
             });
@@ -257,82 +256,71 @@ fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Resul
             )),
         }
     }
-    let served = EventLoop::new(listening, &shared).and_then(|mut first| first.run());
+    let event_loop = EventLoop::new(listening, &listen, settings, admission);
+    let served = event_loop.and_then(|mut event_loop| event_loop.run());
     for handle in loops {
         let _ = handle.join();
     }
     served.map_err(cannot)
 }
 
-/// One event loop: a `Poll` (one epoll instance), the listening socket,
-/// and every connection it accepted, in slots.
-struct EventLoop<'a> {
+/// One `Poll` (one epoll instance), the listener behind its `Gate`, and every connection.
+struct EventLoop {
     poll: Poll,
-    /// This loop's copy of the listening socket, behind the shared
-    /// admission (`server::admission`).
     gate: Gate,
-    connections: Vec<Option<Connection>>,
-    free: Vec<usize>,
-    count: usize,
-    /// Tells a slot's connections apart over time, for the deadlines.
-    generation: u64,
+    /// Boxed: the table's spare room then costs a pointer, not a connection.
+    connections: HashMap<usize, Box<Connection>>,
+    /// Every connection's next deadline, earliest first.
     deadlines: Deadlines,
+    /// What every connection reads its request head into, and what its
+    /// peer sends after our side closed.
+    scratch: Vec<u8>,
+    handshake_timeout: Duration,
+    settings: Settings,
     /// Wakes `poll` at the earliest deadline, so that `poll` itself needs
     /// no timeout.
     alarm: Alarm,
-    scratch: Vec<u8>,
-    /// Connections whose read turn ended with bytes still waiting.
-    again: Vec<(usize, u64)>,
     /// When to free the read buffers of the connections gone quiet.
     sweep_at: Instant,
-    /// The time when `poll` last returned: one clock reading per turn of
-    /// the loop serves every connection it handles (reading the clock can
-    /// be a system call, on a virtual machine).
-    now: Instant,
-    shared: &'a Shared,
+    /// `--connections` is set: another loop may admit the last one.
+    counting: bool,
 }
 
 /// A connection, from its first byte to its last.
 struct Connection {
     stream: TcpStream,
-    id: u64,
-    generation: u64,
     phase: Phase,
+    /// Bytes waiting to be written, in order.
     output: Output,
     /// What `poll` was last asked to report for this socket.
     interest: Interest,
-    /// The deadline the loop's heap holds for this connection, if any.
+    /// This connection's entry in the set of deadlines, if any.
     scheduled: Option<Instant>,
     /// When a write last made progress (or output began to wait).
     wrote_at: Instant,
-    /// Nothing more to do: drop the socket.
+    /// Nothing more to do: drop the socket, and give back its place.
     done: bool,
-    /// Its place under the cap, given back when it is dropped.
     _ticket: Ticket,
 }
 
+/// A connection's state: its head, then its session, then closing.
 enum Phase {
-    /// The request head is arriving: it gathers in `head` until whole.
-    Opening { head: Vec<u8>, deadline: Instant },
-    /// A WebSocket conversation, driven by its session.
+    Opening {
+        head: Vec<u8>,
+        deadline: Instant,
+    },
     Talking {
-        /// Boxed: a session is a few hundred bytes, and the connections
-        /// still in their handshake need none of them.
         session: Box<Session>,
         read_at: Instant,
         /// A frame's stretch for `conversation::check_progress`.
         stretch: Option<(Instant, usize)>,
         /// Reads since the loop last found this connection quiet: past
-        /// [`BUSY_READS`], it reads straight into its session.
+        /// [`BUSY_READS`], it keeps its session's inbox between reads.
         reads: u32,
     },
-    /// Our last bytes go out; then our side closes and what the peer still
-    /// sends is read and discarded until it closes too, or `until`.
-    Closing {
-        until: Option<Instant>,
-        discarded: usize,
-        peer_gone: bool,
-    },
+    /// Our last bytes go out, then our side shuts and we read what the
+    /// peer still sends until it closes too (chapter 10's close).
+    Closing(Linger),
 }
 
 /// A connection's bytes waiting to be written, in order.
@@ -434,6 +422,7 @@ impl Output {
     /// can (`writev`). Returns whether anything was written.
     fn write_to(&mut self, stream: &mut impl Write) -> io::Result<bool> {
         let mut progress = false;
+        // lesson: a non-blocking write takes what fits; the rest waits
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); 32];
             let mut count = 0;
@@ -453,6 +442,7 @@ impl Output {
                 Err(error) => return Err(error),
             }
         }
+        // end of lesson
         if self.chunks.is_empty() && self.chunks.capacity() > 64 {
             self.chunks = VecDeque::new();
         }
@@ -476,76 +466,67 @@ impl Output {
     }
 }
 
-impl<'a> EventLoop<'a> {
-    fn new(listener: std::net::TcpListener, shared: &'a Shared) -> io::Result<EventLoop<'a>> {
+impl EventLoop {
+    /// A loop on (its copy of) the listening socket.
+    fn new(
+        listening: std::net::TcpListener,
+        listen: &listener::Options,
+        settings: Settings,
+        admission: Arc<Admission>,
+    ) -> io::Result<EventLoop> {
+        // lesson: a non-blocking listener, registered with poll
+        listening.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listening);
         let poll = Poll::new()?;
-        let mut listener = TcpListener::from_std(listener);
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let registry = poll.registry();
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        // end of lesson
         let alarm = Alarm::start(Waker::new(poll.registry(), ALARM)?)?;
         Ok(EventLoop {
             poll,
-            gate: Gate::new(listener, LISTENER, Arc::clone(&shared.admission)),
-            connections: Vec::new(),
-            free: Vec::new(),
-            count: 0,
-            generation: 0,
+            gate: Gate::new(listener, LISTENER, admission),
+            connections: HashMap::new(),
             deadlines: Deadlines::new(),
+            scratch: vec![0; 64 * 1024],
+            handshake_timeout: listen.handshake_timeout,
+            settings,
             alarm,
-            scratch: vec![0; SCRATCH_BYTES],
-            again: Vec::new(),
             sweep_at: Instant::now() + QUIET,
-            now: Instant::now(),
-            shared,
+            counting: listen.connections.is_some(),
         })
     }
 
-    /// The loop: wait for readiness or the next deadline, act on what is
-    /// ready, then on what is due. Returns once `--connections` have been
-    /// served.
+    /// Waits for readiness or the next deadline, then acts on both.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let limit = self.shared.listen.connections;
-        while self.gate.is_open() || self.count > 0 {
-            // `--connections`: another loop may have accepted the last one.
+        while self.gate.serving() {
+            // `--connections`: another loop may have admitted the last one.
             self.gate.close_if_all_admitted(self.poll.registry());
             // lesson: poll until the next deadline, then serve what is ready
-            let sweep = (self.count > 0).then_some(self.sweep_at);
-            let next = [self.deadlines.next(), self.gate.retry_at(), sweep]
+            let first = self.deadlines.next();
+            let sweep = (!self.connections.is_empty()).then_some(self.sweep_at);
+            let next = [first, self.gate.retry_at(), sweep]
                 .into_iter()
                 .flatten()
                 .min();
+            // The alarm wakes `poll` then: `poll` itself arms no timer. With
+            // `--connections`, a loop looks at the count now and then.
             self.alarm.set(next);
-            let timeout = if self.again.is_empty() {
-                // With `--connections`, a loop looks at the count now and then.
-                limit.map(|_| Duration::from_millis(50))
-            } else {
-                Some(Duration::ZERO)
-            };
-            if let Err(error) = self.poll.poll(&mut events, timeout) {
-                if error.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(error);
+            let timeout = self.counting.then_some(Duration::from_millis(50));
+            match self.poll.poll(&mut events, timeout) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
             }
-            self.now = Instant::now();
             for event in events.iter() {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let writable = event.is_writable() || event.is_write_closed();
                 match event.token() {
                     LISTENER => self.accept_all(),
                     ALARM => self.alarm.rang(),
-                    Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
-                        let writable = event.is_writable() || event.is_write_closed();
-                        self.ready(slot, None, readable, writable);
-                    }
+                    Token(id) => self.ready(id, readable, writable),
                 }
             }
-            for (slot, generation) in std::mem::take(&mut self.again) {
-                self.ready(slot, Some(generation), true, false);
-            }
-            self.fire_deadlines();
-            self.sweep();
+            self.fire_deadlines(Instant::now());
             // end of lesson
         }
         Ok(())
@@ -554,133 +535,132 @@ impl<'a> EventLoop<'a> {
     /// Accepts every connection waiting, until `WouldBlock`.
     fn accept_all(&mut self) {
         narrate::forget_connection();
-        while let Some(admitted) = self.gate.accept(self.poll.registry()) {
-            self.admit(admitted);
+        while let Some(Admitted { stream, id, ticket }) = self.gate.accept(self.poll.registry()) {
+            // Small frames go out at once instead of waiting to be merged (Nagle).
+            let _ = stream.set_nodelay(true);
+            let id = id as usize;
+            match self.open(stream, id, ticket) {
+                Ok(connection) => self.connections.insert(id, Box::new(connection)),
+                Err(error) => {
+                    narrate::problem(format!("Could not set up a connection: {error}"));
+                    continue;
+                }
+            };
+            // Its request may be here already, and no edge would tell of it.
+            self.ready(id, true, false);
         }
     }
 
-    /// Serves a new connection in a free slot.
-    fn admit(&mut self, Admitted { stream, id, ticket }: Admitted) {
-        let shared = self.shared;
-        // Small frames go out at once instead of waiting to be merged (Nagle).
-        let _ = stream.set_nodelay(true);
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.connections.push(None);
-            self.connections.len() - 1
-        });
-        let mut connection = Connection {
+    /// A new connection, registered for readable, in its first phase.
+    fn open(&self, mut stream: TcpStream, id: usize, ticket: Ticket) -> io::Result<Connection> {
+        let now = Instant::now();
+        // lesson: a new connection, registered for readable, starts with its head
+        let registry = self.poll.registry();
+        registry.register(&mut stream, Token(id), Interest::READABLE)?;
+        Ok(Connection {
             stream,
-            id,
-            generation: self.generation,
             phase: Phase::Opening {
                 head: Vec::new(),
-                deadline: self.now + shared.listen.handshake_timeout,
+                deadline: now + self.handshake_timeout,
             },
             output: Output::default(),
             interest: Interest::READABLE,
             scheduled: None,
-            wrote_at: self.now,
+            wrote_at: now,
             done: false,
             _ticket: ticket,
-        };
-        self.generation += 1;
-        if let Err(error) =
-            self.poll
-                .registry()
-                .register(&mut connection.stream, Token(slot), Interest::READABLE)
-        {
-            narrate::problem(format!("Could not set up a connection: {error}"));
-            self.free.push(slot);
-            return;
-        }
-        self.count += 1;
-        self.connections[slot] = Some(connection);
-        self.settle(slot);
+        })
+        // end of lesson
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
-    fn ready(&mut self, slot: usize, generation: Option<u64>, readable: bool, writable: bool) {
-        let shared = self.shared;
-        let settings = &shared.settings;
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    fn ready(&mut self, id: usize, readable: bool, writable: bool) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
-        if generation.is_some_and(|generation| generation != connection.generation) {
-            return;
-        }
-        narrate::set_connection(connection.id);
+        narrate::set_connection(id as u64);
         if writable {
             connection.flush();
         }
-        if readable && connection.reads() {
-            let more = connection.read(&mut self.scratch, settings, self.now);
-            if more {
-                self.again.push((slot, connection.generation));
-            }
+        if readable {
+            connection.read(&mut self.scratch, &self.settings);
         }
-        if !connection.done {
-            connection.flush();
-        }
-        self.settle(slot);
+        connection.flush();
+        self.settle(id);
     }
 
-    /// After anything happened to a connection: drop it if it is done,
-    /// close our side once its last bytes are out, ask `poll` for what it
-    /// now needs to hear, and keep its deadline in the heap.
-    fn settle(&mut self, slot: usize) {
-        let idle_timeout = self.shared.settings.idle_timeout;
-        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+    /// After anything happened to a connection: drop it or shut our side,
+    /// keep its deadline in the set, and ask `poll` for what it needs.
+    fn settle(&mut self, id: usize) {
+        let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
-        if let Phase::Closing {
-            until, peer_gone, ..
-        } = &mut connection.phase
-            && until.is_none()
+        if let Phase::Closing(linger) = &mut connection.phase
             && connection.output.is_empty()
         {
-            if *peer_gone {
-                connection.done = true;
-            } else {
-                let _ = connection.stream.shutdown(Shutdown::Write);
-                *until = Some(Instant::now() + LINGER);
-            }
+            connection.done |= linger.shut(&connection.stream);
+        }
+        // lesson: one set of deadlines, one entry per connection, gone with it
+        // (A connection's number is never reused: one generation.)
+        if let Some(at) = connection.scheduled
+            && (connection.done || connection.due(self.settings.idle_timeout) < at)
+        {
+            self.deadlines.cancel(at, id, 0);
+            connection.scheduled = None;
         }
         if connection.done {
-            if let Some(at) = connection.scheduled {
-                self.deadlines.cancel(at, slot, connection.generation);
-            }
-            self.connections[slot] = None;
-            self.free.push(slot);
-            self.count -= 1;
+            self.connections.remove(&id);
             return;
         }
-        // lesson: write interest only while output waits; no reading while it is backed up
-        let wanted = match (connection.reads(), connection.output.is_empty()) {
-            (true, true) => Interest::READABLE,
-            (true, false) => Interest::READABLE | Interest::WRITABLE,
-            (false, _) => Interest::WRITABLE,
-        };
-        if wanted != connection.interest {
-            let watched =
-                self.poll
-                    .registry()
-                    .reregister(&mut connection.stream, Token(slot), wanted);
-            tell_if_unwatched(watched);
-            if wanted.is_readable() && !connection.interest.is_readable() {
-                // Bytes that arrived while it was not read: read them now.
-                self.again.push((slot, connection.generation));
-            }
-            connection.interest = wanted;
-        }
-        // end of lesson
-        let due = connection.due(idle_timeout);
-        if connection.scheduled.is_none_or(|scheduled| due < scheduled) {
-            if let Some(at) = connection.scheduled {
-                self.deadlines.cancel(at, slot, connection.generation);
-            }
-            self.deadlines.schedule(due, slot, connection.generation);
+        if connection.scheduled.is_none() {
+            let due = connection.due(self.settings.idle_timeout);
+            self.deadlines.schedule(due, id, 0);
             connection.scheduled = Some(due);
         }
+        // end of lesson
+        let watched: io::Result<()> = {
+            // lesson: write interest only while output waits; no reading while it is backed up
+            let wanted = match (connection.reads(), connection.output.is_empty()) {
+                (true, true) => Interest::READABLE,
+                (true, false) => Interest::READABLE | Interest::WRITABLE,
+                (false, _) => Interest::WRITABLE,
+            };
+            if wanted == connection.interest {
+                return;
+            }
+            connection.interest = wanted;
+            // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
+            // and reports at once what arrived while it was not read.
+            let registry = self.poll.registry();
+            registry.reregister(&mut connection.stream, Token(id), wanted)
+            // end of lesson
+        };
+        if let Err(error) = watched {
+            narrate::problem(format!("Could not watch a connection: {error}"));
+        }
+    }
+
+    /// Acts on every deadline that has passed, and on the listener's.
+    fn fire_deadlines(&mut self, now: Instant) {
+        if self.gate.reopen_if_due(now, self.poll.registry()) {
+            self.accept_all();
+        }
+        // lesson: a deadline due asks its connection for its real one
+        while let Some(deadline) = self.deadlines.pop_due(now) {
+            let id = deadline.token;
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            connection.scheduled = None;
+            // Not yet, if a message pushed it back: `settle` schedules that.
+            if connection.due(self.settings.idle_timeout) <= now {
+                connection.deadline_passed(id, now);
+                connection.flush();
+            }
+            self.settle(id);
+        }
+        // end of lesson
+        self.sweep(now);
     }
 
     /// Once a second: a connection quiet for a second gives back its read
@@ -688,13 +668,12 @@ impl<'a> EventLoop<'a> {
     /// again. Freed after every read instead, a busy connection would
     /// allocate it again for every message; kept, fifteen thousand idle
     /// connections would hold 8 KiB each for nothing.
-    fn sweep(&mut self) {
-        let now = self.now;
+    fn sweep(&mut self, now: Instant) {
         if now < self.sweep_at {
             return;
         }
         self.sweep_at = now + QUIET;
-        for connection in self.connections.iter_mut().flatten() {
+        for connection in self.connections.values_mut() {
             if let Phase::Talking {
                 session,
                 read_at,
@@ -708,79 +687,40 @@ impl<'a> EventLoop<'a> {
             }
         }
     }
-
-    /// Acts on every deadline that has passed, and on the listener's.
-    fn fire_deadlines(&mut self) {
-        let now = self.now;
-        if self.gate.reopen_if_due(now, self.poll.registry()) {
-            self.accept_all();
-        }
-        let shared = self.shared;
-        let settings = &shared.settings;
-        while let Some(deadline) = self.deadlines.pop_due(now) {
-            let Some(Some(connection)) = self.connections.get_mut(deadline.token) else {
-                continue;
-            };
-            if connection.generation != deadline.generation
-                || connection.scheduled != Some(deadline.at)
-            {
-                continue;
-            }
-            connection.scheduled = None;
-            if connection.due(settings.idle_timeout) <= now {
-                narrate::set_connection(connection.id);
-                connection.deadline_passed(now);
-                if !connection.done {
-                    connection.flush();
-                }
-            }
-            self.settle(deadline.token);
-        }
-    }
-}
-
-/// Says when `poll` could not be told what a connection now waits for.
-fn tell_if_unwatched(watched: io::Result<()>) {
-    if let Err(error) = watched {
-        narrate::problem(format!("Could not watch a connection: {error}"));
-    }
 }
 
 impl Connection {
-    /// A read failed: says why, and ends the connection (`false`: stop
-    /// reading it).
-    fn failed(&mut self, error: io::Error) -> bool {
-        narrate::problem(Error::from(error));
-        self.done = true;
-        false
-    }
-
     /// Whether the loop reads this connection now: not while its output
-    /// is backed up (its peer is not reading), nor once its closing bytes
-    /// wait to go out.
+    /// is backed up, nor while its closing bytes wait to go out.
     fn reads(&self) -> bool {
         match &self.phase {
-            Phase::Opening { .. } | Phase::Talking { .. } => self.output.pending <= BACKED_UP,
-            Phase::Closing { until, .. } => until.is_some(),
+            Phase::Closing(linger) => linger.until().is_some(),
+            _ => self.output.pending <= BACKED_UP,
         }
     }
 
     /// When the loop must look at this connection again if nothing happens.
     fn due(&self, idle_timeout: Duration) -> Instant {
-        if !self.output.is_empty() {
-            // A peer that stops reading: chapter 10's write timeout.
-            return self.wrote_at + idle_timeout;
-        }
         match &self.phase {
+            // A peer that stops reading: chapter 10's write timeout.
+            _ if !self.output.is_empty() => self.wrote_at + idle_timeout,
             Phase::Opening { deadline, .. } => *deadline,
             Phase::Talking { read_at, .. } => *read_at + idle_timeout,
-            Phase::Closing { until, .. } => until.unwrap_or(self.wrote_at + idle_timeout),
+            Phase::Closing(linger) => linger.until().unwrap_or(self.wrote_at + idle_timeout),
         }
     }
 
-    /// Writes what waits; a write error ends the connection.
-    fn flush(&mut self) {
+    /// Queues bytes to send, starting the write clock if none were waiting.
+    fn send(&mut self, bytes: Vec<u8>) {
         if self.output.is_empty() {
+            self.wrote_at = Instant::now();
+        }
+        self.output.push(bytes);
+    }
+
+    /// Writes what waits, until the socket takes no more.
+    fn flush(&mut self) {
+        if self.output.is_empty() || self.done {
             return;
         }
         match self.output.write_to(&mut self.stream) {
@@ -789,12 +729,7 @@ impl Connection {
                 self.recycle_sent();
             }
             Ok(false) => {}
-            Err(error) => {
-                if matches!(self.phase, Phase::Talking { .. }) {
-                    narrate::problem(Error::from(error));
-                }
-                self.done = true;
-            }
+            Err(error) => self.failed(error),
         }
     }
 
@@ -810,185 +745,108 @@ impl Connection {
     }
     // end of lesson
 
-    /// Queues bytes to send, starting the write clock if none were waiting.
-    fn send(&mut self, bytes: Vec<u8>) {
-        if self.output.is_empty() {
-            self.wrote_at = Instant::now();
-        }
-        self.output.push(bytes);
-    }
-
-    /// Reads what arrived, as the phase wants it. True if the read turn
-    /// ended with bytes possibly still waiting.
-    fn read(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
-        match self.phase {
-            Phase::Opening { .. } => self.read_request(scratch, settings, now),
-            Phase::Talking { .. } => self.read_frames(settings, now),
-            Phase::Closing { .. } => {
-                self.discard(scratch);
-                false
-            }
-        }
-    }
-
-    /// Gathers the request head; once whole, answers it, and reads on
-    /// (true, as [`Connection::read_frames`], if bytes may still wait).
-    fn read_request(&mut self, scratch: &mut [u8], settings: &Settings, now: Instant) -> bool {
-        let Phase::Opening { head, .. } = &mut self.phase else {
-            return false;
-        };
-        let count = match self.stream.read(scratch) {
-            Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => return true,
-            Err(error) => {
-                let error = opening::cut_short(head, Some(error));
-                self.refuse(error);
-                return false;
-            }
-        };
-        if count == 0 {
-            let error = opening::cut_short(head, None);
-            self.refuse(error);
-            return false;
-        }
-        let mut response = Vec::new();
-        match opening::answer_gathered(head, &scratch[..count], &mut response, CHAPTER) {
-            // A short read is no proof that the socket is drained: read
-            // on until `WouldBlock`.
-            None => self.read_request(scratch, settings, now),
-            Some(Ok((Opening::Upgraded, rest))) => {
-                self.send(response);
-                narrate::event(
-                    "Handshake completed. Echoing every message until the client leaves.",
-                );
-                narrate::summary("connected: handshake completed");
-                let session = Box::new(
-                    Session::new(settings.max_message_size)
-                        .with_budget(Arc::clone(&settings.budget)),
-                );
-                self.phase = Phase::Talking {
-                    session,
-                    read_at: now,
-                    stretch: None,
-                    reads: 0,
-                };
-                if !rest.is_empty() {
-                    self.feed(&rest, settings, now);
-                }
-                self.read_frames(settings, now)
-            }
-            Some(Ok((Opening::ServedPage, _))) => {
-                self.send(response);
-                self.close(false);
-                false
-            }
-            Some(Err(error)) => {
-                self.refuse(error);
-                false
-            }
-        }
-    }
-
-    /// The request cannot be served: the status that answers it, if any,
-    /// and the reason in the log, as chapter 10's listener says them.
-    fn refuse(&mut self, error: Error) {
-        let mut response = Vec::new();
-        error.refuse(&mut response);
-        self.send(response);
-        self.close(false);
-    }
-
-    /// From now on only our last bytes go out (`peer_gone`: the peer has
-    /// closed its side already, so there is nothing left to read).
-    fn close(&mut self, peer_gone: bool) {
-        self.phase = Phase::Closing {
-            until: None,
-            discarded: 0,
-            peer_gone,
-        };
-    }
-
-    /// Reads frames into the session until the socket has nothing more,
-    /// the output backs up, or the read turn is over (then true).
-    ///
-    /// A connection that reads only now and then gives its session's
-    /// inbox back as soon as it has read (`Tuning::release_idle_memory`):
-    /// fifteen thousand connections that each wake up for one message then
-    /// take turns with one inbox's worth of memory, instead of each keeping
-    /// 8 KiB. A busy connection keeps its inbox until it has been quiet
-    /// for a second (the loop's sweep), and does not allocate it anew for
-    /// every message.
-    fn read_frames(&mut self, settings: &Settings, now: Instant) -> bool {
-        let mut turn = 0;
-        // lesson: read what arrived into the session, and hand out what it made of it
-        while self.output.pending <= BACKED_UP {
-            let Phase::Talking { session, reads, .. } = &mut self.phase else {
-                return false;
-            };
-            // Chapter 10's read, without the wait: into the session's
-            // inbox, or straight into the message for a long payload and
-            // into the inbox for what follows it, in one `readv`.
-            let [room, inbox] = session.buffers();
-            // A plain `read` costs a little less than a `readv`: one only
-            // where there are two places.
-            let read = if room.is_empty() {
-                self.stream.read(inbox)
-            } else if inbox.is_empty() {
-                self.stream.read(room)
-            } else {
-                let mut both = [IoSliceMut::new(room), IoSliceMut::new(inbox)];
-                self.stream.read_vectored(&mut both)
+    /// Reads what arrived, as the phase wants it, until `WouldBlock`.
+    fn read(&mut self, scratch: &mut [u8], settings: &Settings) {
+        // lesson: read until WouldBlock: only then will new bytes make a new edge
+        while self.reads() && !self.done {
+            let read = match &mut self.phase {
+                // Straight into the session: its inbox, and the rest of a
+                // long payload into the message itself, in one `readv`.
+                Phase::Talking { session, .. } => read_into(&mut self.stream, session.buffers()),
+                _ => self.stream.read(scratch),
             };
             let count = match read {
-                Ok(0) => {
-                    session.end_of_stream();
-                    self.hand_out(now);
-                    self.close(true);
-                    return false;
-                }
                 Ok(count) => count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return self.failed(error),
+                Err(error) => return self.ended(Some(error)),
             };
-            // Reads that brought bytes: the final `WouldBlock` is not one.
-            *reads = reads.saturating_add(1);
-            session.filled(count);
-            self.after_read(count, settings, now);
-            if !matches!(self.phase, Phase::Talking { .. }) {
-                return false;
-            }
-            turn += count;
-            // A short read is no proof that the socket is drained (a
-            // reset or the end of the stream may be waiting behind the
-            // bytes): only `WouldBlock` is, and only then will the next
-            // bytes be a new edge.
-            if turn >= READ_TURN {
-                return true;
+            match &mut self.phase {
+                _ if count == 0 => return self.ended(None),
+                Phase::Opening { head, .. } => {
+                    let mut response = Vec::new();
+                    match opening::answer_gathered(
+                        head,
+                        &scratch[..count],
+                        &mut response,
+                        "15-tuned",
+                    ) {
+                        None => {}
+                        Some(Ok((opening, rest))) => {
+                            self.answered(opening, response, &rest, settings)
+                        }
+                        Some(Err(error)) => self.refuse(error),
+                    }
+                }
+                Phase::Talking { session, reads, .. } => {
+                    *reads = reads.saturating_add(1);
+                    session.filled(count);
+                    self.talk(count, settings);
+                }
+                Phase::Closing(linger) => self.done = linger.discard(count),
             }
         }
         // end of lesson
+        // A connection that reads only now and then gives its session's
+        // inbox back as soon as it has read; a busy one keeps it until it
+        // has been quiet for a second (the loop's sweep).
         if let Phase::Talking { session, reads, .. } = &mut self.phase
             && *reads <= BUSY_READS
             && !session.is_mid_frame()
         {
             session.release_idle_memory();
         }
-        false
     }
 
-    /// Hands `bytes` that arrived to the session.
-    fn feed(&mut self, bytes: &[u8], settings: &Settings, now: Instant) {
-        if let Phase::Talking { session, .. } = &mut self.phase {
-            session.receive(bytes);
+    /// The peer closed its side (`None`), or the socket failed.
+    fn ended(&mut self, error: Option<io::Error>) {
+        match (&mut self.phase, error) {
+            (Phase::Opening { head, .. }, error) => {
+                let error = opening::cut_short(head, error);
+                self.refuse(error);
+            }
+            (Phase::Talking { session, .. }, None) => {
+                session.end_of_stream();
+                self.hand_out();
+                self.close(true);
+            }
+            (_, Some(error)) => self.failed(error),
+            (Phase::Closing(_), None) => self.done = true,
         }
-        self.after_read(bytes.len(), settings, now);
     }
 
-    /// `count` bytes reached the session: checks the frame's progress,
-    /// echoes every message, and queues every frame the session made.
-    fn after_read(&mut self, count: usize, settings: &Settings, now: Instant) {
+    /// The socket failed, or our output stopped moving: the connection ends.
+    fn failed(&mut self, error: io::Error) {
+        if matches!(self.phase, Phase::Talking { .. }) {
+            narrate::problem(Error::from(error));
+        }
+        self.done = true;
+    }
+
+    /// A whole head, answered as in chapter 10; after a `101`, a session.
+    fn answered(&mut self, opening: Opening, response: Vec<u8>, rest: &[u8], settings: &Settings) {
+        self.send(response);
+        if opening == Opening::ServedPage {
+            return self.close(false);
+        }
+        narrate::event("Handshake completed. Echoing every message until the client leaves.");
+        narrate::summary("connected: handshake completed");
+        // lesson: after the 101, bytes go into a session, as in chapter 10
+        let mut session =
+            Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
+        session.receive(rest);
+        self.phase = Phase::Talking {
+            session: Box::new(session),
+            read_at: Instant::now(),
+            stretch: None,
+            reads: 0,
+        };
+        // end of lesson
+        self.talk(rest.len(), settings);
+    }
+
+    /// `count` bytes reached the session, which hands out what they made.
+    fn talk(&mut self, count: usize, settings: &Settings) {
         let Phase::Talking {
             session,
             read_at,
@@ -998,15 +856,27 @@ impl Connection {
         else {
             return;
         };
-        *read_at = now;
+        *read_at = Instant::now();
         conversation::check_progress(session, stretch, count, settings.frame_timeout);
-        self.hand_out(now);
+        self.hand_out();
     }
 
-    /// Narrates the session's events, echoes its messages, and moves the
-    /// frames it queued into the output. Once the session is finished,
-    /// the connection closes.
-    fn hand_out(&mut self, now: Instant) {
+    /// The request cannot be served: answered and logged as chapter 10 does.
+    fn refuse(&mut self, error: Error) {
+        let mut response = Vec::new();
+        error.refuse(&mut response);
+        self.send(response);
+        self.close(false);
+    }
+
+    /// From now on only our last bytes go out (`peer_gone`: nothing to read).
+    fn close(&mut self, peer_gone: bool) {
+        self.phase = Phase::Closing(Linger::new(peer_gone));
+    }
+
+    /// Narrates the session's events, echoes its messages, and sends the
+    /// frames it made. Once the session is finished, the connection closes.
+    fn hand_out(&mut self) {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;
         };
@@ -1017,57 +887,35 @@ impl Connection {
                 session.send(message.opcode, message.payload);
             }
         }
-        for frame in session.take_outgoing() {
-            if self.output.is_empty() {
-                self.wrote_at = now;
+        let sent: io::Result<()> = {
+            // lesson: each frame goes straight to the socket while nothing waits, a long payload as it is
+            let (output, stream) = (&mut self.output, &mut self.stream);
+            let waited = !output.is_empty();
+            let mut outgoing = session.take_outgoing();
+            let sent = outgoing.try_for_each(|frame| output.send_frame(stream, frame));
+            if !waited && !output.is_empty() {
+                self.wrote_at = Instant::now();
             }
-            if let Err(error) = self.output.send_frame(&mut self.stream, frame) {
-                narrate::problem(Error::from(error));
-                self.done = true;
-                return;
-            }
+            sent
+            // end of lesson
+        };
+        let finished = session.is_finished();
+        if let Err(error) = sent {
+            return self.failed(error);
         }
-        if session.is_finished() {
+        if finished {
             self.close(false);
         } else {
             self.recycle_sent();
         }
     }
 
-    /// What the peer sends after our side closed: read and dropped.
-    fn discard(&mut self, scratch: &mut [u8]) {
-        let Phase::Closing { discarded, .. } = &mut self.phase else {
-            return;
-        };
-        loop {
-            match self.stream.read(scratch) {
-                Ok(0) => break,
-                Ok(count) => {
-                    *discarded += count;
-                    if *discarded >= LINGER_BYTES {
-                        break;
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        self.done = true;
-    }
-
-    /// A deadline passed with nothing else happening: chapter 10's
-    /// timeouts, one by one.
-    fn deadline_passed(&mut self, now: Instant) {
-        if !self.output.is_empty() {
-            // Our output has not moved for the idle timeout.
-            if matches!(self.phase, Phase::Talking { .. }) {
-                narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
-            }
-            self.done = true;
-            return;
-        }
+    /// A deadline passed with nothing else happening: chapter 10's timeouts.
+    fn deadline_passed(&mut self, id: usize, now: Instant) {
+        narrate::set_connection(id as u64);
         match &mut self.phase {
+            // Our output has not moved for the idle timeout.
+            _ if !self.output.is_empty() => self.failed(io::ErrorKind::TimedOut.into()),
             Phase::Opening { head, .. } => {
                 let received = head.len();
                 self.refuse(HttpError::TimedOut { received }.into());
@@ -1077,9 +925,21 @@ impl Connection {
             } => {
                 *read_at = now;
                 session.timed_out(Timeout::Idle);
-                self.hand_out(now);
+                self.hand_out();
             }
-            Phase::Closing { .. } => self.done = true,
+            Phase::Closing(_) => self.done = true,
         }
+    }
+}
+
+/// A plain `read` where there is one place to read into, a `readv` where
+/// there are two: a `readv` costs a little more.
+fn read_into(stream: &mut TcpStream, [room, inbox]: [&mut [u8]; 2]) -> io::Result<usize> {
+    if room.is_empty() {
+        stream.read(inbox)
+    } else if inbox.is_empty() {
+        stream.read(room)
+    } else {
+        stream.read_vectored(&mut [IoSliceMut::new(room), IoSliceMut::new(inbox)])
     }
 }

@@ -3,64 +3,130 @@
 //!
 //! Chapter 13 is chapter 10 plus an event loop: the same session, options,
 //! limits and narration, served from one thread instead of a thread per
-//! connection (`diff steps/10-echo-server.rs steps/13-event-loop.rs`).
-//! Chapter 15 tunes this loop; this chapter is the lesson.
-//!
-//! A thread per connection stops scaling at tens of thousands of mostly
-//! idle connections (chapter 10 says why). Here one thread serves them all
-//! (the log writer is still a thread of its own), as nginx, Node and tokio
-//! do underneath, and drives chapter 10's `Session` through its plainest
-//! entry point, `Session::receive`: the session never knew who waits.
+//! connection (`diff steps/10-echo-server.rs steps/13-event-loop.rs`); the
+//! log writer is still a thread of its own. Chapter 15 tunes this loop;
+//! this chapter is the lesson, the way nginx, Node and tokio work inside.
 //!
 //! * **Non-blocking sockets.** A `read` with nothing to read returns
 //!   `WouldBlock` at once, and a `write` writes what fits, maybe nothing.
-//!   One thread never gets stuck on one connection; it needs to know which
-//!   sockets are worth trying.
 //! * **Registering interest, and readiness.** Each socket is registered
 //!   with `epoll` (through `mio`, the crate tokio is built on) for what we
-//!   want to hear of, and `poll` sleeps until some are *ready*: bytes
-//!   wait, or there is room to write. The reads and writes are still ours
-//!   (io_uring and IOCP report *completion* instead: the kernel did them).
+//!   want to hear of, and `poll` sleeps until some are *ready*. The reads
+//!   and writes are still ours (io_uring and IOCP report *completion*).
 //! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
-//!   *becomes* ready. A short read is no proof that it is drained: the
-//!   peer's end of stream or a reset may wait behind the bytes, and no new
-//!   edge will tell of them. Stop early, and 200 clients that each send
-//!   half a frame and reset hold 200 slots until the idle timeout (the test
-//!   `a_reset_after_a_partial_frame_lets_the_connection_go_at_once`).
-//! * **A connection's state.** A thread keeps its place on its stack; here
-//!   a `Phase` keeps it: the request head gathers until whole and is
-//!   answered as chapter 10 answers it; then bytes go into the session and
-//!   its events are handed out at once; last, our final bytes go out, our
-//!   side shuts, and the loop waits up to a second for the peer's end.
-//!   Every read goes into one buffer of the loop's.
-//! * **Write interest only while output waits.** What the socket does not
-//!   take waits in the connection's output, and only then does the loop
-//!   ask to hear when it is *writable*; asked always, `poll` would wake for
-//!   nearly every connection.
-//! * **Backpressure.** A connection with more than 1 MiB of output waiting
-//!   is not read until its peer catches up, and is dropped if its output
-//!   does not move for the idle timeout (chapter 10's write timeout).
-//! * **One set of deadlines.** One ordered set holds every connection's
-//!   next deadline (the handshake's, the idle timeout, a write that makes
-//!   no progress), and `poll` waits no longer than the earliest. A message
-//!   pushes a deadline back without touching the set: an entry that comes
-//!   due asks its connection for its real deadline. A closed connection's
-//!   entry leaves with it: entries kept until due would pile up (some
-//!   180,000 at 6,000 connections a second) for later connections to pay.
+//!   *becomes* ready; a short read is no proof that it is drained, and a
+//!   reset or end of stream behind the bytes would make no new edge.
+//! * **A connection's state**, which a thread keeps on its stack, is a
+//!   `Phase` here: the request head gathers until whole; then bytes go
+//!   into the session; last, our final bytes go out, our side shuts, and
+//!   the peer has up to a second to close its own.
+//! * **Write interest only while output waits**: asked always, `poll`
+//!   would wake for nearly every connection. **Backpressure**: a connection
+//!   with more than 1 MiB of output waiting is not read until it drains.
+//! * **One set of deadlines**, earliest first, bounds how long `poll`
+//!   sleeps. A message pushes a deadline back without touching the set: an
+//!   entry that comes due asks its connection for its real deadline. A
+//!   closed connection's entry leaves with it, or entries would pile up
+//!   (some 180,000 at 6,000 connections a second).
 //! * **Where `async`/`await` fits.** An `async fn` compiles into a state
 //!   machine much like `Phase`: each `.await` on a socket that would block
 //!   returns `Pending` to the runtime (tokio), which has registered the
 //!   socket with `epoll` and resumes the function once `poll` says it is
 //!   ready. Async code reads like chapter 10 and runs like this chapter.
 //!
-//! Chapter 10's plumbing comes from the library, one copy for both
-//! chapters: the options (`conversation::ServerOptions`), the connection
-//! cap and each address's share with their once-per-episode log lines,
-//! and the back-off of a failing `accept` (`server::admission`), and the
-//! refusals (`Error::refuse`). Its behaviour tests and the Autobahn suite
-//! pass here too. What the loop buys is measured by `cargo bench --bench
-//! scale` and `cargo bench --bench echo` (figures in the README). Nothing
-//! graduates here: chapter 15 moves the set of deadlines into the library.
+//! The rest is chapter 10's, from the same library code (`ServerOptions`,
+//! `server::admission`, `Error::refuse`, `listener::Linger`).
+//!
+//! Everything from chapters 5–9, put together into a server you could point
+//! a real client at: it echoes text as text and binary as binary, answers
+//! pings, completes and starts closing handshakes, and fails the connection
+//! with the right close code on every protocol error. The Autobahn
+//! conformance suite, the standard test of WebSocket implementations,
+//! passes with no failure and nothing merely "non-strict"
+//! (`tests/autobahn/run`).
+//!
+//! The session is chapter 10's, unchanged:
+//! `protocol::session::Session`, a state machine with no socket inside.
+//! Bytes go in (`Session::receive`, or `Session::buffer` and
+//! `Session::filled` to read straight into place), and out come events —
+//! a message, a ping, the peer's close, a failure — and the frames to send.
+//! Chapter 9 blocks inside `frame::read_header` until a header
+//! has arrived; the session takes whatever TCP delivers, half a header or
+//! three frames at once, and remembers where it stopped. That is what lets
+//! this loop drive it, through its plainest entry point, `Session::receive`.
+//!
+//! As in chapter 10:
+//!
+//! * Text is checked as it arrives (`protocol::utf8::Utf8Stream`), not
+//!   once the message is complete: a message that turns invalid in its
+//!   second byte is refused at the second byte, even while the rest of its
+//!   frame is still on the way (RFC 6455 §8.1).
+//! * Timeouts, so a peer that goes quiet cannot hold its slot for ever: the
+//!   handshake must finish within `--handshake-timeout` (10 s); a connection
+//!   silent for `--idle-timeout` (30 s) is pinged, and closed with 1001 if
+//!   nothing comes back within as long again; a peer that stops reading
+//!   makes our writes time out. Half a frame and silence is a stalled read.
+//! * The log is one line per message, numbered by connection. `--verbose`
+//!   brings back the frame-by-frame story of the earlier chapters; `--quiet`
+//!   keeps only problems, for benchmarks. Lines go through a bounded queue
+//!   to one writer thread (`narrate::write_through_queue`): a stderr nobody
+//!   reads would otherwise freeze every connection in its next log line, and
+//!   a closed one would kill it, so a full queue drops lines and counts them
+//!   ("… 1,234 lines dropped"), and a failed write is ignored.
+//!
+//! Refusals, not crashes: what a client or an operator gets wrong ends one
+//! connection, or stops the server at start-up with a clear message, and
+//! never panics a server that is running. A request with two `Host`
+//! headers gets `400` (RFC 9112 §3.2); a timeout of more than a day is
+//! refused on the command line, before it can overflow the clock.
+//!
+//! What chapter 10 adds to the checks of chapters 1 to 9, which check
+//! only what the article does. The request must be HTTP/1.1 as RFC 9112
+//! says (`handshake::check_http11`): no `Host` is `400` (§3.2); a version
+//! other than `HTTP/1.1` is `505` (RFC 6455 §4.1); a body announced on
+//! the `GET` (`Content-Length`, `Transfer-Encoding`) is `400`, and so is
+//! `*` as the target (§3.2.4); an absolute-form target
+//! (`ws://localhost:2345/`) is taken apart, its path used and its host
+//! checked against `Host` (§3.2); one empty line before the request line
+//! is ignored (§2.2). A handshake that repeats `Upgrade`,
+//! `Sec-WebSocket-Key` or `Sec-WebSocket-Version` is `400` (RFC 6455
+//! §4.2.1, `handshake::check_single_fields`). Each refusal's log line
+//! names its section. One client address holds at most its share of the
+//! connection slots, `--max-connections-per-address` (by default a quarter
+//! of `--max-connections`): over it, `503` with `Retry-After`, said in the
+//! log once per episode, not once per connection (`server::address_share`);
+//! idle clients that answer pings are kept. And limits that make no sense
+//! stop the server at start-up with exit status 2, the option named: zero
+//! connections, a zero share, a `--max-buffered` budget smaller than one
+//! message of `--max-message-size`. The budget counts the bytes of
+//! messages, not what the allocator holds around them.
+//!
+//! Bounded and calm at capacity. A connection holds one socket, and at
+//! most `--max-connections` are served at once (by default, the process's
+//! limit on open files less a few): over the cap, a new connection gets
+//! `503` with `Retry-After` and is closed at once. Should `accept` fail
+//! anyway ("Too many open files"), the loop waits before trying again,
+//! longer each time up to a second, and says so once, not once per try.
+//!
+//! Memory bounded by what arrived. A message's buffer grows with the bytes
+//! that came, never more than a step (at most 4 MiB) ahead, whatever its
+//! header claims; all the messages being received share one budget,
+//! `--max-buffered` (256 MiB), and a message that would go over it closes
+//! its connection with 1013, "try again later" (`session::Budget`). And a
+//! frame must progress: one that gets less than 64 KiB further within
+//! `--frame-timeout` (the idle timeout by default) is closed with 1008,
+//! however steadily it trickles.
+//!
+//! Why one thread for every connection: in chapter 10, each thread costs a
+//! stack (reserved, mostly untouched) and a scheduler entry, which is fine
+//! for hundreds or a few thousand connections. It stops scaling around tens
+//! of thousands of mostly idle connections, where the memory for stacks and
+//! the cost of switching between threads dominate; there, an event loop
+//! (epoll, or an async runtime such as tokio) serves many connections per
+//! thread — and drives the very same `Session`.
+//!
+//! Nothing graduates here (chapter 15 moves the deadlines to the library).
+//! What the loop buys: `cargo bench --bench scale` and `--bench echo`.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -85,7 +151,6 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,10 +163,8 @@ use websocket_from_scratch::protocol::http::HttpError;
 use websocket_from_scratch::protocol::session::{Event, Session, Timeout};
 use websocket_from_scratch::server::admission::{Admission, Admitted, Gate, Ticket};
 use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings, tell_echo};
-use websocket_from_scratch::server::listener::{self, ListenError};
+use websocket_from_scratch::server::listener::{self, Linger, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
-
-const CHAPTER: &str = "13-event-loop";
 
 fn main() -> ExitCode {
     let ServerOptions {
@@ -123,13 +186,8 @@ fn main() -> ExitCode {
 const LISTENER: Token = Token(usize::MAX);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
-/// After our side closes: how long, and how much, we read and discard
-/// before dropping the socket (as `listener::Connection::close` does).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 1 << 20;
 
-/// Listens on loopback and serves every connection from this thread.
-/// Returns after `--connections` connections, if set.
+/// Serves every connection from this thread, until `--connections` if set.
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
     let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
@@ -150,12 +208,9 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     event_loop.run().map_err(cannot)
 }
 
-/// One `Poll` (one epoll instance), the listening socket, and every
-/// connection.
+/// One `Poll` (one epoll instance), the listener behind its `Gate`, and every connection.
 struct EventLoop {
     poll: Poll,
-    /// The listening socket, behind chapter 10's connection cap and
-    /// address shares (`server::admission`).
     gate: Gate,
     connections: HashMap<usize, Connection>,
     /// Every connection's next deadline, earliest first: (when, number).
@@ -181,9 +236,8 @@ struct Connection {
     scheduled: Option<Instant>,
     /// When a write last made progress (or output began to wait).
     wrote_at: Instant,
-    /// Nothing more to do: drop the socket.
+    /// Nothing more to do: drop the socket, and give back its place.
     done: bool,
-    /// Its place under the cap, given back when it is dropped.
     _ticket: Ticket,
 }
 
@@ -199,19 +253,13 @@ enum Phase {
         /// A frame's stretch for `conversation::check_progress`.
         stretch: Option<(Instant, usize)>,
     },
-    /// Our last bytes go out; then our side shuts (`until` is set) and
-    /// what the peer still sends is dropped until it closes too, or
-    /// `until`. `peer_gone`: it has closed already.
-    Closing {
-        until: Option<Instant>,
-        discarded: usize,
-        peer_gone: bool,
-    },
+    /// Our last bytes go out, then our side shuts and we read what the
+    /// peer still sends until it closes too (chapter 10's close).
+    Closing(Linger),
 }
 
 impl EventLoop {
-    /// Waits for readiness or the next deadline, acts on what is ready,
-    /// then on what is due. Returns once `--connections` have been served.
+    /// Waits for readiness or the next deadline, then acts on both.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while self.gate.serving() {
@@ -229,14 +277,13 @@ impl EventLoop {
             // Small frames go out at once instead of waiting to be merged (Nagle).
             let _ = stream.set_nodelay(true);
             let id = id as usize;
-            let connection = match self.open(stream, id, ticket) {
-                Ok(connection) => connection,
+            match self.open(stream, id, ticket) {
+                Ok(connection) => self.connections.insert(id, connection),
                 Err(error) => {
                     narrate::problem(format!("Could not set up a connection: {error}"));
                     continue;
                 }
             };
-            self.connections.insert(id, connection);
             // Its request may be here already, and no edge would tell of it.
             self.ready(id, true, false);
         }
@@ -266,23 +313,16 @@ impl EventLoop {
         self.settle(id);
     }
 
-    /// After anything happened to a connection: drop it if it is done,
-    /// shut our side once its last bytes are out, keep its deadline in the
-    /// set, and ask `poll` for what it now needs to hear.
+    /// After anything happened to a connection: drop it or shut our side,
+    /// keep its deadline in the set, and ask `poll` for what it needs.
     fn settle(&mut self, id: usize) {
         let Some(connection) = self.connections.get_mut(&id) else {
             return;
         };
-        if let Phase::Closing {
-            until: until @ None,
-            peer_gone,
-            ..
-        } = &mut connection.phase
+        if let Phase::Closing(linger) = &mut connection.phase
             && connection.output.is_empty()
         {
-            connection.done |= *peer_gone;
-            let _ = connection.stream.shutdown(Shutdown::Write);
-            *until = Some(Instant::now() + LINGER);
+            connection.done |= linger.shut(&connection.stream);
         }
         // lesson: one set of deadlines, one entry per connection, gone with it
         todo!("one set of deadlines, one entry per connection, gone with it");
@@ -313,7 +353,7 @@ impl Connection {
     /// is backed up, nor while its closing bytes wait to go out.
     fn reads(&self) -> bool {
         match &self.phase {
-            Phase::Closing { until, .. } => until.is_some(),
+            Phase::Closing(linger) => linger.until().is_some(),
             _ => self.pending <= BACKED_UP,
         }
     }
@@ -325,7 +365,7 @@ impl Connection {
             _ if !self.output.is_empty() => self.wrote_at + idle_timeout,
             Phase::Opening { deadline, .. } => *deadline,
             Phase::Talking { read_at, .. } => *read_at + idle_timeout,
-            Phase::Closing { until, .. } => until.unwrap_or(self.wrote_at + idle_timeout),
+            Phase::Closing(linger) => linger.until().unwrap_or(self.wrote_at + idle_timeout),
         }
     }
 
@@ -338,20 +378,8 @@ impl Connection {
         self.output.push_back(bytes);
     }
 
-    /// Writes what waits, until the socket takes no more; a write error
-    /// ends the connection.
+    /// Writes what waits, until the socket takes no more.
     fn flush(&mut self) {
-        if let Err(error) = self.write_out() {
-            if matches!(self.phase, Phase::Talking { .. }) {
-                narrate::problem(Error::from(error));
-            }
-            self.done = true;
-        }
-    }
-
-    /// The loop of writes itself: `Ok` once everything is out or the
-    /// socket takes no more for now.
-    fn write_out(&mut self) -> io::Result<()> {
         // lesson: a non-blocking write takes what fits; the rest waits
         todo!("a non-blocking write takes what fits; the rest waits")
         // end of lesson
@@ -371,21 +399,25 @@ impl Connection {
                 let error = opening::cut_short(head, error);
                 self.refuse(error);
             }
-            (Phase::Talking { .. }, Some(error)) => {
-                narrate::problem(Error::from(error));
-                self.done = true;
-            }
             (Phase::Talking { session, .. }, None) => {
                 session.end_of_stream();
                 self.hand_out();
                 self.close(true);
             }
-            (Phase::Closing { .. }, _) => self.done = true,
+            (_, Some(error)) => self.failed(error),
+            (Phase::Closing(_), None) => self.done = true,
         }
     }
 
-    /// A whole head, answered as chapter 10 answers it: the page, or the
-    /// `101` and a session, which takes whatever came after the head.
+    /// The socket failed, or our output stopped moving: the connection ends.
+    fn failed(&mut self, error: io::Error) {
+        if matches!(self.phase, Phase::Talking { .. }) {
+            narrate::problem(Error::from(error));
+        }
+        self.done = true;
+    }
+
+    /// A whole head, answered as in chapter 10; after a `101`, a session.
     fn answered(&mut self, opening: Opening, response: Vec<u8>, rest: &[u8], settings: &Settings) {
         self.send(response);
         if opening == Opening::ServedPage {
@@ -415,8 +447,7 @@ impl Connection {
         self.hand_out();
     }
 
-    /// The request cannot be served: the status that answers it, if any,
-    /// and the reason in the log, as chapter 10's listener says them.
+    /// The request cannot be served: answered and logged as chapter 10 does.
     fn refuse(&mut self, error: Error) {
         let mut response = Vec::new();
         error.refuse(&mut response);
@@ -424,14 +455,9 @@ impl Connection {
         self.close(false);
     }
 
-    /// From now on only our last bytes go out (`peer_gone`: the peer has
-    /// closed its side already, so there is nothing left to read).
+    /// From now on only our last bytes go out (`peer_gone`: nothing to read).
     fn close(&mut self, peer_gone: bool) {
-        self.phase = Phase::Closing {
-            until: None,
-            discarded: 0,
-            peer_gone,
-        };
+        self.phase = Phase::Closing(Linger::new(peer_gone));
     }
 
     /// Narrates the session's events, echoes its messages, and queues the
@@ -453,26 +479,18 @@ impl Connection {
             // end of lesson
         };
         let finished = session.is_finished();
-        for bytes in frames {
-            self.send(bytes);
-        }
+        frames.into_iter().for_each(|bytes| self.send(bytes));
         if finished {
             self.close(false);
         }
     }
 
-    /// A deadline passed with nothing else happening: chapter 10's
-    /// timeouts, one by one.
+    /// A deadline passed with nothing else happening: chapter 10's timeouts.
     fn deadline_passed(&mut self, id: usize, now: Instant) {
         narrate::set_connection(id as u64);
         match &mut self.phase {
             // Our output has not moved for the idle timeout.
-            _ if !self.output.is_empty() => {
-                if matches!(self.phase, Phase::Talking { .. }) {
-                    narrate::problem(Error::Io(io::ErrorKind::TimedOut.into()));
-                }
-                self.done = true;
-            }
+            _ if !self.output.is_empty() => self.failed(io::ErrorKind::TimedOut.into()),
             Phase::Opening { head, .. } => {
                 let received = head.len();
                 self.refuse(HttpError::TimedOut { received }.into());
@@ -484,7 +502,7 @@ impl Connection {
                 session.timed_out(Timeout::Idle);
                 self.hand_out();
             }
-            Phase::Closing { .. } => self.done = true,
+            Phase::Closing(_) => self.done = true,
         }
     }
 }

@@ -74,7 +74,7 @@ impl EchoOptions {
 
 /// What an echo server allows (chapters 10, 13 and 15), decided once at
 /// start-up.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub max_message_size: u64,
     pub idle_timeout: Duration,

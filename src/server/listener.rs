@@ -159,15 +159,65 @@ impl Connection {
         let _ = self.writer.shutdown(Shutdown::Write);
         // An overall deadline, not a per-read timeout: a peer trickling a
         // byte at a time must not keep this thread here.
-        self.set_deadline(Some(Instant::now() + Duration::from_secs(1)));
+        self.set_deadline(Some(Instant::now() + LINGER));
         let mut discard = [0; 4096];
-        let mut budget: usize = 1 << 20;
+        let mut budget: usize = LINGER_BYTES;
         while let Ok(count @ 1..) = self.reader.read(&mut discard) {
             budget = budget.saturating_sub(count);
             if budget == 0 {
                 break;
             }
         }
+    }
+}
+
+/// After our side closes: how long, and how much, a server reads and
+/// discards before it drops the socket.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// [`Connection::close`] for an event loop (chapters 13 and 15), which
+/// cannot wait in a read: once the connection's last bytes are out, our
+/// side shuts, and what the peer still sends is read and dropped, up to
+/// 1 MiB, until it closes too or a second has passed.
+#[derive(Debug)]
+pub struct Linger {
+    until: Option<Instant>,
+    discarded: usize,
+    peer_gone: bool,
+}
+
+impl Linger {
+    /// Closing starts; `peer_gone`: the peer has closed its side already,
+    /// so there will be nothing to read.
+    pub fn new(peer_gone: bool) -> Linger {
+        Linger {
+            until: None,
+            discarded: 0,
+            peer_gone,
+        }
+    }
+
+    /// Our last bytes are out: shuts our side, once. Returns whether the
+    /// connection is over already (the peer had closed).
+    pub fn shut(&mut self, stream: &mio::net::TcpStream) -> bool {
+        if self.until.is_none() {
+            let _ = stream.shutdown(Shutdown::Write);
+            self.until = Some(Instant::now() + LINGER);
+        }
+        self.peer_gone
+    }
+
+    /// When to stop waiting for the peer: `None` until our side has shut
+    /// (until then there is nothing to read).
+    pub fn until(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// `count` more bytes read and dropped; whether that is enough.
+    pub fn discard(&mut self, count: usize) -> bool {
+        self.discarded += count;
+        self.discarded >= LINGER_BYTES
     }
 }
 
@@ -583,6 +633,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_linger_shuts_our_side_once_then_reads_at_most_a_mebibyte_for_a_second() {
+        let listening = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a port");
+        let mut peer =
+            TcpStream::connect(listening.local_addr().expect("its address")).expect("connected");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a read timeout");
+        let (ours, _) = listening.accept().expect("accepted");
+        let ours = mio::net::TcpStream::from_std(ours);
+        let mut linger = Linger::new(false);
+        assert_eq!(
+            linger.until(),
+            None,
+            "nothing to read before our side shuts"
+        );
+        let before = Instant::now();
+        assert!(!linger.shut(&ours), "the peer is still there");
+        let until = linger.until().expect("a deadline once shut");
+        assert!(until >= before + LINGER && until <= Instant::now() + LINGER);
+        assert!(!linger.shut(&ours));
+        assert_eq!(linger.until(), Some(until), "shut once, not again");
+        let mut end = [0; 1];
+        assert_eq!(peer.read(&mut end).expect("the end of our stream"), 0);
+        assert!(!linger.discard(LINGER_BYTES - 1));
+        assert!(linger.discard(1), "a mebibyte is enough");
+        assert!(
+            Linger::new(true).shut(&ours),
+            "a peer gone already: over at once"
+        );
+    }
 
     #[test]
     fn the_listening_line_gives_its_port_back() {
