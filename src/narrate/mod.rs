@@ -250,22 +250,30 @@ pub fn headline(text: impl Display) {
 
 /// A milestone: a new connection, a completed handshake.
 pub fn event(text: impl Display) {
-    say(text.to_string().bold());
+    if tells(Level::Frames) {
+        say(text.to_string().bold());
+    }
 }
 
 /// Something the peer sent us.
 pub fn received(text: impl Display) {
-    say(text.to_string().cyan());
+    if tells(Level::Frames) {
+        say(text.to_string().cyan());
+    }
 }
 
 /// Something we send to the peer.
 pub fn sent(text: impl Display) {
-    say(text.to_string().green());
+    if tells(Level::Frames) {
+        say(text.to_string().green());
+    }
 }
 
 /// An explanation on the side, dimmed so the protocol stands out.
 pub fn aside(text: impl Display) {
-    say(text.to_string().dimmed());
+    if tells(Level::Frames) {
+        say(text.to_string().dimmed());
+    }
 }
 
 /// Something went wrong with one connection; the server carries on.

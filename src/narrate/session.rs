@@ -61,10 +61,15 @@ pub fn tell(event: &Event) {
             ));
             narrate::summary(format!("← pong {payload}"));
         }
-        Event::Pong { payload, .. } => narrate::aside(format!(
-            "Received an unsolicited pong {}; ignoring it (§5.5.3 allows them)",
-            control::describe(payload)
-        )),
+        Event::Pong { payload, .. } => {
+            // Formatted only when told: a peer may send these by the million.
+            if narrate::tells(Level::Frames) {
+                narrate::aside(format!(
+                    "Received an unsolicited pong {}; ignoring it (§5.5.3 allows them)",
+                    control::describe(payload)
+                ));
+            }
+        }
         Event::CloseReceived(received) => {
             match received.code {
                 Some(code) => {
