@@ -2,40 +2,35 @@
 //! the article).
 //!
 //! Chapter 13 is chapter 10 plus an event loop: the same session, options,
-//! limits and narration, served from one thread instead of a thread per
-//! connection (`diff steps/10-echo-server.rs steps/13-event-loop.rs`); the
-//! log writer is still a thread of its own. Chapter 15 tunes this loop;
-//! this chapter is the lesson, the way nginx, Node and tokio work inside.
+//! limits and narration, served from one thread (the log writer keeps its
+//! own) instead of one per connection (`diff steps/10-echo-server.rs
+//! steps/13-event-loop.rs`): how nginx, Node and tokio work inside.
 //!
 //! * **Non-blocking sockets.** A `read` with nothing to read returns
 //!   `WouldBlock` at once, and a `write` writes what fits, maybe nothing.
 //! * **Registering interest, and readiness.** Each socket is registered
-//!   with `epoll` (through `mio`, the crate tokio is built on) for what we
-//!   want to hear of, and `poll` sleeps until some are *ready*. The reads
-//!   and writes are still ours (io_uring and IOCP report *completion*).
+//!   with `epoll` (through `mio`, tokio's base) for what we want to hear
+//!   of; `poll` sleeps until some are *ready*, and the reads are ours.
 //! * **Edges: read until `WouldBlock`.** `mio` reports a socket when it
 //!   *becomes* ready; a short read is no proof that it is drained, and a
 //!   reset or end of stream behind the bytes would make no new edge.
-//! * **A connection's state**, which a thread keeps on its stack, is a
-//!   `Phase` here: the request head gathers until whole; then bytes go
-//!   into the session; last, our final bytes go out, our side shuts, and
-//!   the peer has up to a second to close its own.
+//! * **A connection's state**, kept on a thread's stack in chapter 10, is
+//!   a `Phase`: the head gathers; bytes go into the session; last, our
+//!   final bytes go out, our side shuts, the peer has a second to close.
+//! * **Fair turns.** A turn reads at most 64 KiB; a connection with more
+//!   asks `epoll` again, which reports it after the others. Unasked-for
+//!   pongs need no answer: without turns, a peer sending them faster than
+//!   we parse would hold the loop for ever.
 //! * **Write interest only while output waits**: asked always, `poll`
 //!   would wake for nearly every connection. **Backpressure**: a connection
 //!   with more than 1 MiB of output waiting is not read until it drains.
 //! * **One set of deadlines**, earliest first, bounds how long `poll`
-//!   sleeps. A message pushes a deadline back without touching the set: an
-//!   entry that comes due asks its connection for its real deadline. A
-//!   closed connection's entry leaves with it, or entries would pile up
-//!   (some 180,000 at 6,000 connections a second).
+//!   sleeps. A due entry asks its connection for its real deadline; a
+//!   closed connection's entry leaves with it, or entries would pile up.
 //! * **Where `async`/`await` fits.** An `async fn` compiles into a state
-//!   machine much like `Phase`: each `.await` on a socket that would block
-//!   returns `Pending` to the runtime (tokio), which has registered the
-//!   socket with `epoll` and resumes the function once `poll` says it is
-//!   ready. Async code reads like chapter 10 and runs like this chapter.
-//!
-//! The rest is chapter 10's, from the same library code (`ServerOptions`,
-//! `server::admission`, `Error::refuse`, `listener::Linger`).
+//!   machine much like `Phase`: an `.await` that would block returns
+//!   `Pending` to the runtime (tokio), which has registered the socket with
+//!   `epoll` and resumes the function once it is ready.
 //!
 //! Everything from chapters 5–9, put together into a server you could point
 //! a real client at: it echoes text as text and binary as binary, answers
@@ -125,8 +120,8 @@
 //! (epoll, or an async runtime such as tokio) serves many connections per
 //! thread — and drives the very same `Session`.
 //!
-//! Nothing graduates here (chapter 15 moves the deadlines to the library).
-//! What the loop buys: `cargo bench --bench scale` and `--bench echo`.
+//! Nothing graduates here; chapter 15 tunes this loop. What the loop buys:
+//! `cargo bench --bench scale`.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -180,6 +175,8 @@ fn main() -> ExitCode {
 const LISTENER: Token = Token(usize::MAX);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
+/// The most read from one connection before the others get their turn.
+const READ_TURN: usize = 64 * 1024;
 
 /// Serves every connection from this thread, until `--connections` if set.
 fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
@@ -337,8 +334,10 @@ impl EventLoop {
         if writable {
             connection.flush();
         }
-        if readable {
-            connection.read(&mut self.scratch, &self.settings);
+        if readable && connection.read(&mut self.scratch, &self.settings) {
+            // Its turn is over, bytes left: asked again, epoll reports it after the others.
+            let registry = self.poll.registry();
+            let _ = registry.reregister(&mut connection.stream, Token(id), connection.interest);
         }
         connection.flush();
         self.settle(id);
@@ -474,19 +473,22 @@ impl Connection {
         // end of lesson
     }
 
-    /// Reads what arrived, as the phase wants it, until `WouldBlock`.
-    fn read(&mut self, scratch: &mut [u8], settings: &Settings) {
+    /// Reads what arrived, as the phase wants it, until `WouldBlock`, or
+    /// until its turn ends: then it says there is more to read.
+    fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         // lesson: read until WouldBlock: only then will new bytes make a new edge
-        while self.reads() && !self.done {
-            let count = match self.stream.read(scratch) {
-                Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+        let mut turn = 0;
+        while self.reads() && !self.done && turn < READ_TURN {
+            let (count, error) = match self.stream.read(scratch) {
+                Ok(count) => (count, None),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return self.ended(Some(error)),
+                Err(error) => (0, Some(error)),
             };
+            turn += count;
             let bytes = &scratch[..count];
             match &mut self.phase {
-                _ if count == 0 => return self.ended(None),
+                _ if count == 0 => self.ended(error),
                 Phase::Opening { head, .. } => {
                     let mut response = Vec::new();
                     match opening::answer_gathered(head, bytes, &mut response, "13-event-loop") {
@@ -501,6 +503,8 @@ impl Connection {
                 Phase::Closing(linger) => self.done = linger.discard(count),
             }
         }
+        // Not stopped by `WouldBlock`: its turn is over, with more to read.
+        self.reads() && !self.done
         // end of lesson
     }
 

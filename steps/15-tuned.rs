@@ -114,11 +114,7 @@
 //! **What did not pay, and went.** One reading of the clock per turn of
 //! the loop, shared by every connection it handles: here the clock is read
 //! without a system call (the kernel's clock source is `tsc`, read through
-//! the vDSO), some ten instructions a reading under callgrind. Fair turns
-//! (at most 1 MiB read from one connection before the others get theirs)
-//! were never shown to gain anything on these scenarios; as in chapter 13,
-//! a connection is read until `WouldBlock`, and one whose output backs up
-//! is not read.
+//! the vDSO), some ten instructions a reading under callgrind.
 //!
 //! **Several loops.** `--threads N` runs N loops, each with its own
 //! `epoll` and its own copy of the listening socket: the kernel wakes them
@@ -128,9 +124,13 @@
 //! while bytes move. Not measured here: the benchmark pins client and
 //! servers to one CPU.
 //!
-//! **Edges still mean reading until `WouldBlock`.** As in chapter 13: a
-//! short read is no proof the socket is drained, so reading ends at
-//! `WouldBlock`, never at a short read.
+//! **Edges still mean reading until `WouldBlock`, in fair turns.** As in
+//! chapter 13: a short read is no proof the socket is drained, so reading
+//! ends at `WouldBlock` or when the connection's turn (64 KiB) is over,
+//! never at a short read. A turn ends after the read that passes 64 KiB,
+//! so a long payload read straight into its message may take several
+//! megabytes in one turn: copying them costs little, unlike parsing
+//! megabytes of small frames.
 //!
 //! **Where it stands.** Against fastwebsockets and chapter 13, `cargo bench
 //! --bench echo` (the README gives the last run's figures); its memory,
@@ -221,6 +221,8 @@ const LISTENER: Token = Token(usize::MAX);
 const ALARM: Token = Token(usize::MAX - 1);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
+/// The most read from one connection before the others get their turn.
+const READ_TURN: usize = 64 * 1024;
 /// Frames up to this size (header included) are written with one `write`.
 const SMALL_FRAME: usize = 256;
 /// How often the loop looks for quiet connections, and how long a
@@ -582,8 +584,10 @@ impl EventLoop {
         if writable {
             connection.flush();
         }
-        if readable {
-            connection.read(&mut self.scratch, &self.settings);
+        if readable && connection.read(&mut self.scratch, &self.settings) {
+            // Its turn is over, bytes left: asked again, epoll reports it after the others.
+            let registry = self.poll.registry();
+            let _ = registry.reregister(&mut connection.stream, Token(id), connection.interest);
         }
         connection.flush();
         self.settle(id);
@@ -745,24 +749,27 @@ impl Connection {
     }
     // end of lesson
 
-    /// Reads what arrived, as the phase wants it, until `WouldBlock`.
-    fn read(&mut self, scratch: &mut [u8], settings: &Settings) {
+    /// Reads what arrived, as the phase wants it, until `WouldBlock`, or
+    /// until its turn ends: then it says there is more to read.
+    fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         // lesson: read until WouldBlock: only then will new bytes make a new edge
-        while self.reads() && !self.done {
+        let mut turn = 0;
+        while self.reads() && !self.done && turn < READ_TURN {
             let read = match &mut self.phase {
                 // Straight into the session: its inbox, and the rest of a
                 // long payload into the message itself, in one `readv`.
                 Phase::Talking { session, .. } => read_into(&mut self.stream, session.buffers()),
                 _ => self.stream.read(scratch),
             };
-            let count = match read {
-                Ok(count) => count,
+            let (count, error) = match read {
+                Ok(count) => (count, None),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return self.ended(Some(error)),
+                Err(error) => (0, Some(error)),
             };
+            turn += count;
             match &mut self.phase {
-                _ if count == 0 => return self.ended(None),
+                _ if count == 0 => self.ended(error),
                 Phase::Opening { head, .. } => {
                     let mut response = Vec::new();
                     match opening::answer_gathered(
@@ -786,6 +793,8 @@ impl Connection {
                 Phase::Closing(linger) => self.done = linger.discard(count),
             }
         }
+        // Not stopped by `WouldBlock`: its turn is over, with more to read.
+        let more = turn >= READ_TURN && self.reads() && !self.done;
         // end of lesson
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
@@ -796,6 +805,7 @@ impl Connection {
         {
             session.release_idle_memory();
         }
+        more
     }
 
     /// The peer closed its side (`None`), or the socket failed.

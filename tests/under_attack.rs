@@ -1,4 +1,4 @@
-//! Chapters 10, 11 and 13 under attack: each defence, tried with
+//! Chapters 10 to 15 under attack: each defence, tried with
 //! small configured limits so that every test runs in seconds. The load
 //! figures themselves come from `cargo bench --bench load`, run by hand.
 
@@ -984,4 +984,55 @@ fn five_hundred_emoji_sent_as_json_escapes_are_served() {
     ada.send(Message::text(frame)).unwrap();
     let refused: serde_json::Value = serde_json::from_str(&next_text(&mut ada)).unwrap();
     assert_eq!(refused["type"], "error", "{refused}");
+}
+
+/// Pongs nobody asked for need no answer, so nothing backs up to stop a
+/// peer that sends them without pause: an event loop must still take turns
+/// (chapter 13's "fair turns"), or every other connection waits for ever.
+#[test]
+fn a_peer_flooding_unasked_pongs_does_not_hold_up_the_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for binary in [ECHO, EVENT, TUNED] {
+        let server = Raw::of(binary, &["--quiet"]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let pong = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Pong,
+            Some(MASK),
+            b"",
+        );
+        let flood: Vec<u8> = pong.repeat(10_000);
+        let flooders: Vec<_> = (0..2)
+            .map(|_| {
+                let mut stream = upgraded(&server);
+                let (stop, flood) = (Arc::clone(&stop), flood.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && stream.write_all(&flood).is_ok() {}
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(300));
+        // Within the raw stream's 10-second read timeout, or the test fails.
+        let mut other = upgraded(&server);
+        let ping = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Binary,
+            Some(MASK),
+            b"still served?",
+        );
+        for _ in 0..20 {
+            other.write_all(&ping).unwrap();
+            let mut echo = [0; 15];
+            other
+                .read_exact(&mut echo)
+                .unwrap_or_else(|error| panic!("{binary}: no echo while others flood: {error}"));
+            assert_eq!(&echo[2..], b"still served?");
+        }
+        stop.store(true, Ordering::Relaxed);
+        drop(server);
+        for flooder in flooders {
+            flooder.join().unwrap();
+        }
+    }
 }

@@ -579,8 +579,8 @@ fn a_drained_socket_taken_for_an_error_is_named() {
     let (passed, said) = mistake(
         "loop-would-block",
         13,
-        "Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,\n                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,",
-        "Err(error) if error.kind() == io::ErrorKind::WouldBlock => return self.ended(Some(error)),\n                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,",
+        "Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,\n                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,",
+        "Err(error) if error.kind() == io::ErrorKind::WouldBlock => (0, Some(error)),\n                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,",
     );
     assert!(!passed, "{said}");
     assert!(
