@@ -143,10 +143,14 @@
 //! 1.04 on connect, 0.98 on one connection. Cost: being right now leans
 //! on the readiness flags, which is why the exception is tested.
 //!
-//! **Fair turns**, as in chapter 13: a turn ends after the read that
-//! passes 64 KiB, so a long payload read straight into its message may
-//! take megabytes in one turn; copying them costs little, unlike parsing
-//! megabytes of small frames.
+//! **Longer turns.** Chapter 13's turn is 64 KiB; here it is 1 MiB, and a
+//! turn that ended on a short read is not over early. With 64 KiB, each
+//! fragment of a 1 MiB message in 16 ended a turn: 15 more `epoll_ctl`
+//! and `epoll_wait` per message, 0.91 times fastwebsockets; with 1 MiB,
+//! none, 1.01 (`perf stat` as above; `BENCH_ONLY="1 MiB echo in 16
+//! fragments" BENCH_SERVERS=15,fastwebsockets BENCH_ROUNDS=21`). Cost:
+//! while two peers flood pongs, another client's echo takes 6.7 ms
+//! (median of 50) instead of 1.7.
 //!
 //! **Where it stands.** Against fastwebsockets and chapter 13, `cargo bench
 //! --bench echo` (the README gives the last run's figures); its memory,
@@ -238,7 +242,7 @@ const ALARM: Token = Token(usize::MAX - 1);
 /// Output beyond which a connection is not read until its peer catches up.
 const BACKED_UP: usize = 1024 * 1024;
 /// The most read from one connection before the others get their turn.
-const READ_TURN: usize = 64 * 1024;
+const READ_TURN: usize = 1024 * 1024;
 /// Frames up to this size (header included) are written with one `write`.
 const SMALL_FRAME: usize = 256;
 /// How often the loop looks for quiet connections, and how long a
@@ -771,7 +775,7 @@ impl Connection {
     /// until its turn ends: then it says there is more to read.
     fn read(&mut self, scratch: &mut [u8], settings: &Settings, ended: bool) -> bool {
         // lesson: read until WouldBlock: only then will new bytes make a new edge
-        let mut turn = 0;
+        let (mut turn, mut drained) = (0, false);
         while self.reads() && !self.done && turn < READ_TURN {
             let (read, asked) = match &mut self.phase {
                 // Straight into the session: its inbox, and the rest of a
@@ -818,11 +822,12 @@ impl Connection {
             // edge. Not when the peer's end or an error came with the edge:
             // nothing would tell of it again, so read on until it shows.
             if count < asked && !ended {
+                drained = true;
                 break;
             }
         }
         // Not stopped by `WouldBlock`: its turn is over, with more to read.
-        let more = turn >= READ_TURN && self.reads() && !self.done;
+        let more = !drained && turn >= READ_TURN && self.reads() && !self.done;
         // end of lesson
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
