@@ -296,7 +296,7 @@ impl EventLoop {
                     continue;
                 }
             };
-            // Its request may be here already, and no edge would tell of it.
+            // Its request may be here already: read now (epoll would report it too).
             self.ready(id, true, false);
         }
     }
