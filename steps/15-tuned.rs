@@ -51,9 +51,10 @@
 //! fastwebsockets takes 17; now 17 (`perf stat -e
 //! syscalls:sys_enter_readv,syscalls:sys_enter_read -p PID` during
 //! `BENCH_ONLY="1 MiB echo in 16 fragments" cargo bench --bench echo`;
-//! mio's plain reads count as `sys_enter_recvfrom`). A plain `read` where there is only one place: `readv`
-//! alone cost 1–3 % on small messages. Cost: a second way into the
-//! session, kept out of the session's plain face.
+//! mio's plain reads count as `sys_enter_recvfrom`). A plain `read` where
+//! there is only one place: `readv` alone cost 1–3 % on small messages.
+//! Cost: a second way into the session, kept out of the session's plain
+//! face.
 //!
 //! **Recycling payloads.** A `read` in safe Rust takes only initialized
 //! bytes, so every fresh buffer is zeroed before the socket fills it: 11 %
