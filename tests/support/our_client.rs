@@ -2,11 +2,14 @@
 //! it can send what no well-behaved client would.
 
 use std::fmt;
+use std::io::{Read, Write};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, Client};
 use websocket_from_scratch::protocol::frame::{self, FrameError, Opcode};
 
-use super::Server;
+use super::{Server, upgrade_request};
 
 /// A fixed mask per test frame, so snapshots are the same on every run.
 pub const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
@@ -264,4 +267,44 @@ pub fn assert_close_codes(server: &Server, rows: &[(&str, Vec<u8>, u16)]) {
         rows.len(),
         wrong.join("\n")
     );
+}
+
+/// An event loop's peer that never reads: its echoes back up and it stops
+/// being read, while another client is served in full (chapters 13, 15).
+pub fn a_peer_that_never_reads_does_not_stop_the_loop(binary: &str) {
+    // Its idle timeout is long: the stuck peer is still there, backed
+    // up, all the while the other client is served.
+    let server = Server::start(binary, &["--idle-timeout", "30"]);
+    let mut stuck = server.connect_raw();
+    stuck
+        .write_all(upgrade_request(server.port, ("", "")).as_slice())
+        .unwrap();
+    let mut head = [0; 12];
+    stuck.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    let big = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &vec![0; 1 << 20]);
+    // Send until the server stops reading us: its echoes, which we
+    // never read, back up, and it stops taking our messages.
+    stuck
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while stuck.write_all(&big).is_ok() && Instant::now() < give_up {}
+    // Meanwhile, another client is served in full.
+    let mut client = connect(&server);
+    for round in 0..200 {
+        let text = format!("round {round}");
+        client
+            .send(true, Opcode::Text, text.as_bytes(), TEST_MASK)
+            .unwrap();
+        assert_eq!(expect_frame(&mut client, Opcode::Text), text.as_bytes());
+    }
+    let log = server.log();
+    assert!(!log.contains("stopped reading"), "{log}");
+    drop(stuck);
+    thread::sleep(Duration::from_millis(100));
+    client
+        .send(true, Opcode::Text, b"after", TEST_MASK)
+        .unwrap();
+    assert_eq!(expect_frame(&mut client, Opcode::Text), b"after");
 }
