@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use colored::Colorize;
+use colored::{ColoredString, Colorize};
 
 use crate::protocol::frame::{FrameHeader, LengthField, Opcode};
 use crate::protocol::message::Message;
@@ -221,9 +221,12 @@ pub fn flush() {
     }
 }
 
-fn say(line: impl Display) {
+/// A line of the frame-by-frame story, styled: shown at [`Level::Frames`]
+/// only, and neither formatted nor styled at other levels (a peer may send
+/// frames by the million).
+fn say(text: impl Display, style: fn(&str) -> ColoredString) {
     if tells(Level::Frames) {
-        emit(line.to_string());
+        emit(style(&text.to_string()).to_string());
     }
 }
 
@@ -240,7 +243,7 @@ pub fn summary(text: impl Display) {
 
 /// A plain line, such as a request header printed as it arrived.
 pub fn plain(text: impl Display) {
-    say(text);
+    say(text, |text| text.normal());
 }
 
 /// A line printed at every level, such as where the server listens.
@@ -250,30 +253,22 @@ pub fn headline(text: impl Display) {
 
 /// A milestone: a new connection, a completed handshake.
 pub fn event(text: impl Display) {
-    if tells(Level::Frames) {
-        say(text.to_string().bold());
-    }
+    say(text, |text| text.bold());
 }
 
 /// Something the peer sent us.
 pub fn received(text: impl Display) {
-    if tells(Level::Frames) {
-        say(text.to_string().cyan());
-    }
+    say(text, |text| text.cyan());
 }
 
 /// Something we send to the peer.
 pub fn sent(text: impl Display) {
-    if tells(Level::Frames) {
-        say(text.to_string().green());
-    }
+    say(text, |text| text.green());
 }
 
 /// An explanation on the side, dimmed so the protocol stands out.
 pub fn aside(text: impl Display) {
-    if tells(Level::Frames) {
-        say(text.to_string().dimmed());
-    }
+    say(text, |text| text.dimmed());
 }
 
 /// Something went wrong with one connection; the server carries on.
