@@ -50,11 +50,12 @@
 //! in the first and last slot: unlike the rate, it does not depend on the
 //! load generator.
 
+mod loopback;
 mod peers_build;
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -366,15 +367,7 @@ fn connect_from_next_source(port: u16) -> TcpStream {
     static NEXT: AtomicU8 = AtomicU8::new(0);
     let index = NEXT.fetch_add(1, Ordering::Relaxed) % SOURCES;
     let source = Ipv4Addr::new(127, 0, 0, 20 + index);
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
-    socket
-        .bind(&SocketAddr::from((source, 0)).into())
-        .expect("bind to a loopback address");
-    socket
-        .connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
-        .expect("connect");
-    socket.into()
+    loopback::connect_from(source, port).expect("connect from a loopback address")
 }
 
 fn close_frame() -> Vec<u8> {

@@ -52,9 +52,11 @@
 //! 127.0.0.41), since each address holds only its share of a server's
 //! slots; `share` picks its addresses itself.
 
+mod loopback;
+
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -173,10 +175,7 @@ impl Server {
     }
 
     fn connect_from(&self, source: Ipv4Addr) -> std::io::Result<TcpStream> {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-        socket.bind(&SocketAddr::from((source, 0)).into())?;
-        socket.connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)).into())?;
-        Ok(socket.into())
+        loopback::connect_from(source, self.port)
     }
 
     /// Connects and completes the handshake; the status code otherwise.
