@@ -22,7 +22,7 @@ pub fn tell(event: &Event) {
                 } else {
                     ""
                 };
-                narrate::received(format!(
+                narrate::received(format_args!(
                     "Received {} frame: FIN {}, {} bytes ({}){compressed}",
                     header.opcode,
                     u8::from(header.fin),
@@ -38,33 +38,33 @@ pub fn tell(event: &Event) {
         } => {
             let payload = control::describe(payload);
             if narrate::tells(Level::Frames) {
-                narrate::received(format!(
+                narrate::received(format_args!(
                     "Received ping {payload}; answering with a pong carrying the same payload"
                 ));
                 if let Some((frames, opcode)) = between_fragments {
-                    narrate::aside(format!(
+                    narrate::aside(format_args!(
                         "(it arrived between fragments {frames} and {} of a {opcode} message)",
                         frames + 1
                     ));
                 }
-                narrate::sent(format!("Sent pong {payload}"));
+                narrate::sent(format_args!("Sent pong {payload}"));
             }
-            narrate::summary(format!("← ping {payload} → pong"));
+            narrate::summary(format_args!("← ping {payload} → pong"));
         }
         Event::Pong {
             payload,
             answers_ours: true,
         } => {
             let payload = control::describe(payload);
-            narrate::received(format!(
+            narrate::received(format_args!(
                 "Received pong {payload}: the client answered our ping"
             ));
-            narrate::summary(format!("← pong {payload}"));
+            narrate::summary(format_args!("← pong {payload}"));
         }
         Event::Pong { payload, .. } => {
             // Formatted only when told: a peer may send these by the million.
             if narrate::tells(Level::Frames) {
-                narrate::aside(format!(
+                narrate::aside(format_args!(
                     "Received an unsolicited pong {}; ignoring it (§5.5.3 allows them)",
                     control::describe(payload)
                 ));
@@ -73,12 +73,12 @@ pub fn tell(event: &Event) {
         Event::CloseReceived(received) => {
             match received.code {
                 Some(code) => {
-                    narrate::received(format!(
+                    narrate::received(format_args!(
                         "Received close frame: code {code}, reason {:?}",
                         received.reason
                     ));
-                    narrate::sent(format!("Answering with close frame: code {code}"));
-                    narrate::summary(format!(
+                    narrate::sent(format_args!("Answering with close frame: code {code}"));
+                    narrate::summary(format_args!(
                         "← close {code} {:?} → close, hang up",
                         received.reason
                     ));
@@ -99,17 +99,17 @@ pub fn tell(event: &Event) {
         }
         Event::Failed { code, reason } => {
             narrate::problem(format!("Failing the connection: {reason}"));
-            narrate::sent(format!("Sending close frame: {code}"));
-            narrate::summary(format!("→ close {code}"));
+            narrate::sent(format_args!("Sending close frame: {code}"));
+            narrate::summary(format_args!("→ close {code}"));
         }
         Event::CloseAnswered(answer) => {
             let code = answer
                 .code
                 .map_or("with no status code".to_string(), |code| code.to_string());
-            narrate::received(format!(
+            narrate::received(format_args!(
                 "Received close frame {code}, the answer to ours: the closing handshake is complete"
             ));
-            narrate::summary(format!("← close {code}, the answer to ours: hang up"));
+            narrate::summary(format_args!("← close {code}, the answer to ours: hang up"));
         }
         Event::HungUp => tell_hang_up(),
         Event::Dropped(why) => narrate::problem(why),
@@ -118,11 +118,11 @@ pub fn tell(event: &Event) {
 
 /// The peer closed TCP between frames, without a closing handshake.
 pub fn tell_hang_up() {
-    narrate::aside(format!(
+    narrate::aside(format_args!(
         "The client closed TCP without a closing handshake: {}.",
         CloseCode::ABNORMAL
     ));
-    narrate::summary(format!(
+    narrate::summary(format_args!(
         "← hung up without a close frame ({})",
         CloseCode::ABNORMAL
     ));

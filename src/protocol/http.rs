@@ -201,16 +201,21 @@ pub fn read_head_line(
             }
         });
     }
-    let text = String::from_utf8_lossy(&line);
-    let text = text.trim_end_matches('\n').trim_end_matches('\r');
+    // The line ending goes: `\n`, and any `\r` before it.
+    line.pop();
+    while line.ends_with(b"\r") {
+        line.pop();
+    }
     // The start line, then at most MAX_HEADERS header lines before the blank one.
-    if !text.is_empty() {
+    if !line.is_empty() {
         so_far.lines += 1;
         if so_far.lines > MAX_HEADERS + 1 {
             return Err(HttpError::TooManyHeaders);
         }
     }
-    Ok(text.to_string())
+    // Valid UTF-8 becomes the line as it is, without a copy.
+    Ok(String::from_utf8(line)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
 }
 
 /// Reads one message head, byte-bounded and line-bounded: a start line,
@@ -414,7 +419,9 @@ impl fmt::Display for Status {
 pub fn response_head(status: Status, headers: &[(&str, &str)]) -> String {
     let mut head = format!("HTTP/1.1 {status}\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        for piece in [name, ": ", value, "\r\n"] {
+            head.push_str(piece);
+        }
     }
     head.push_str("\r\n");
     head

@@ -176,14 +176,14 @@ impl ServerOptions {
 pub fn tell_echo(message: &Message) {
     if narrate::tells(Level::Frames) {
         if message.frames > 1 {
-            narrate::received(format!(
+            narrate::received(format_args!(
                 "Assembled a {} message from {} frames: {} bytes",
                 message.opcode,
                 message.frames,
                 message.payload.len()
             ));
         }
-        narrate::plain(format!("  {}", narrate::preview(message)));
+        narrate::plain(format_args!("  {}", narrate::preview(message)));
         let echo_header = frame::FrameHeader {
             fin: true,
             rsv: 0,
@@ -191,7 +191,7 @@ pub fn tell_echo(message: &Message) {
             mask: None,
             payload_len: message.payload.len() as u64,
         };
-        narrate::sent(format!(
+        narrate::sent(format_args!(
             "Echoing {} frame: {} bytes, header {:?}",
             message.opcode,
             message.payload.len(),
@@ -203,7 +203,7 @@ pub fn tell_echo(message: &Message) {
         } else {
             String::new()
         };
-        narrate::summary(format!(
+        narrate::summary(format_args!(
             "← {} {} bytes{frames} {} → echoed",
             message.opcode,
             message.payload.len(),
@@ -308,7 +308,7 @@ pub fn converse(
     let mut heard_at = Instant::now();
     loop {
         if let Some((code, reason)) = outbox.close_requested() {
-            narrate::summary(format!("→ close {code} {reason:?}"));
+            narrate::summary(format_args!("→ close {code} {reason:?}"));
             session.close(code, reason);
         }
         while let Some(event) = session.next_event() {

@@ -57,10 +57,10 @@ pub fn perform_negotiating(
     }
     handshake::check_single_fields(&request)?;
     let key = validate(&request)?;
-    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    narrate::received(format_args!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
     let extensions = answer_extensions(&request);
-    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    narrate::sent(format_args!("Responding to handshake with key: {accept}"));
     write_switching_protocols_with(&mut connection.writer, &accept, extensions.as_deref())?;
     connection.handshake_finished();
     Ok(Opening::Upgraded)
@@ -185,9 +185,9 @@ fn answer(
     if let Some(allowed) = allowed {
         check_origin(request, allowed)?;
     }
-    narrate::received(format!("Websocket handshake detected with key: {key}"));
+    narrate::received(format_args!("Websocket handshake detected with key: {key}"));
     let accept = accept_key(key);
-    narrate::sent(format!("Responding to handshake with key: {accept}"));
+    narrate::sent(format_args!("Responding to handshake with key: {accept}"));
     write_switching_protocols(writer, &accept)?;
     Ok(Opening::Upgraded)
 }

@@ -55,11 +55,14 @@ pub fn answer(writer: &mut impl Write, request: &Request, page: &[u8]) -> Result
             &b"Not found\n"[..],
         ),
     };
-    narrate::sent(format!(
+    narrate::sent(format_args!(
         "Not a WebSocket request: answering {} {} with {status}",
         request.method, request.target
     ));
-    narrate::summary(format!("{} {} → {status}", request.method, request.target));
+    narrate::summary(format_args!(
+        "{} {} → {status}",
+        request.method, request.target
+    ));
     http::write_response(writer, status, &[], content_type, body)?;
     Ok(())
 }
