@@ -186,7 +186,7 @@ pub fn invalid<T: CommandFactory>(problem: impl fmt::Display) -> CommandLineErro
         .into()
 }
 
-/// A count that must be at least one (`--threads N`), as a value parser.
+/// A count that must be at least one (`--max-connections N`), as a value parser.
 pub fn at_least_one(text: &str) -> Result<NonZeroUsize, String> {
     let count: usize = text
         .parse()

@@ -107,11 +107,10 @@
 //! kernel timer on every wait: 1.7 % of the rate of 16-byte round trips
 //! (64,894 against 63,788 messages a second, one build with the timeout
 //! switched off, `BENCH_ONLY="16 B round trips, 1 connection"`). An alarm
-//! thread per loop (`server::deadlines::Alarm`) sleeps until the earliest
+//! thread (`server::deadlines::Alarm`) sleeps until the earliest
 //! deadline and wakes the loop through a `mio::Waker`; `poll` waits with no
-//! timeout, unless `--connections` is set (50 ms, to notice another loop
-//! took the last one). Cost: a thread per loop, with a 64 KiB stack, and a
-//! lock when the earliest deadline moves.
+//! timeout. Cost: a thread, with a 64 KiB stack, and a lock when the
+//! earliest deadline moves.
 //!
 //! **What graduates.** Chapter 13's set of deadlines moves into the
 //! library, beside the alarm (`server::deadlines`): the same ordered set,
@@ -120,15 +119,12 @@
 //! **What did not pay, and went.** One reading of the clock per turn of
 //! the loop, shared by every connection it handles: here the clock is read
 //! without a system call (the kernel's clock source is `tsc`, read through
-//! the vDSO), some ten instructions a reading under callgrind.
-//!
-//! **Several loops.** `--threads N` runs N loops, each with its own
-//! `epoll` and its own copy of the listening socket: the kernel wakes them
-//! all when a connection arrives, one wins the `accept`, and the others
-//! find `WouldBlock`. The counts `--max-connections` needs are shared
-//! atomics. One loop (the default) is usually enough: a loop is busy only
-//! while bytes move. Not measured here: the benchmark pins client and
-//! servers to one CPU.
+//! the vDSO), some ten instructions a reading under callgrind. Several
+//! loops, each on a thread with its own `epoll` and its own copy of the
+//! listening socket (`--threads N` until then): the benchmark pins client
+//! and servers to one CPU, where a second loop can only take turns with
+//! the first, so no gain could be measured, and the shared counts it needed
+//! went with it. One loop is busy only while bytes move.
 //!
 //! **A short read ends the turn, unless the peer's end came with it.**
 //! Chapter 13 reads until `WouldBlock`: a second `read` per message that
@@ -163,8 +159,8 @@
 //! `cargo bench --bench scale`. The peak of one 16 MiB echo stays under
 //! 20 MiB (the same benchmark's last lines).
 //!
-//! The options, the page, the narration and its levels are chapter 13's,
-//! and `--threads`. Every behaviour test of chapter 10 runs against this
+//! The options, the page, the narration and its levels are chapter 13's.
+//! Every behaviour test of chapter 10 runs against this
 //! chapter too, and so does the Autobahn suite.
 //!
 //! Try it: `cargo run --bin 15-tuned`, then
@@ -184,16 +180,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::{self, CommandLineError};
 use websocket_from_scratch::narrate;
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::http::HttpError;
@@ -205,32 +198,12 @@ use websocket_from_scratch::server::deadlines::{Alarm, Deadlines};
 use websocket_from_scratch::server::listener::{self, Linger, ListenError};
 use websocket_from_scratch::server::opening::{self, Opening};
 
-/// Chapter 15 of the tutorial: chapter 13's event loop, tuned, on as
-/// many threads as asked.
-#[derive(clap::Parser)]
-struct Command {
-    #[command(flatten)]
-    server: conversation::ServerArgs,
-    /// How many event loops serve connections, each on a thread of its own
-    #[arg(long, value_name = "N", default_value = "1", value_parser = command_line::at_least_one)]
-    threads: NonZeroUsize,
-}
-
-/// Chapter 13's command line, and `--threads N`.
-fn options() -> Result<(ServerOptions, usize), CommandLineError> {
-    let command: Command = command_line::parse()?;
-    Ok((command.server.resolve::<Command>()?, command.threads.get()))
-}
-
 fn main() -> ExitCode {
-    let (
-        ServerOptions {
-            listen,
-            settings,
-            level,
-        },
-        threads,
-    ) = match options() {
+    let ServerOptions {
+        listen,
+        settings,
+        level,
+    } = match ServerOptions::from_env() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
@@ -238,7 +211,7 @@ fn main() -> ExitCode {
     // allocates from one arena, which gives its free top back by itself.
     narrate::set_level(level);
     narrate::write_through_queue(narrate::QUEUE_LINES);
-    listener::exit_code(serve(listen, settings, threads))
+    listener::exit_code(serve(listen, settings))
 }
 
 /// The listening socket's token, and the alarm's; a connection's token is
@@ -258,38 +231,34 @@ const QUIET: Duration = Duration::from_secs(1);
 /// and then: it gives its read buffer back after each read.
 const NOW_AND_THEN: Duration = Duration::from_millis(100);
 
-/// Serves every connection from `threads` loops, this thread running the
-/// first. Returns after `--connections` connections, if set.
-fn serve(listen: listener::Options, settings: Settings, threads: usize) -> Result<(), ListenError> {
+/// Serves every connection from this thread, until `--connections` if set.
+fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenError> {
     let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
-    let admission = Admission::new(&listen);
-    let mut loops = Vec::new();
-    for number in 2..=threads {
-        let copy = listening.try_clone().map_err(cannot)?;
-        let (listen, settings) = (listen.clone(), settings.clone());
-        let admission = Arc::clone(&admission);
-        let started = thread::Builder::new()
-            .name(format!("event loop {number}"))
-            .spawn(move || {
-                let event_loop = EventLoop::new(copy, &listen, settings, admission);
-                if let Err(error) = event_loop.and_then(|mut event_loop| event_loop.run()) {
-                    narrate::problem(format!("Event loop {number} stopped: {error}"));
-                }
-            });
-        match started {
-            Ok(handle) => loops.push(handle),
-            Err(error) => narrate::problem(format!(
-                "Could not start event loop {number}: {error}; serving with fewer"
-            )),
-        }
-    }
-    let event_loop = EventLoop::new(listening, &listen, settings, admission);
-    let served = event_loop.and_then(|mut event_loop| event_loop.run());
-    for handle in loops {
-        let _ = handle.join();
-    }
-    served.map_err(cannot)
+    let (poll, listener) = {
+        // lesson: a non-blocking listener, registered with poll
+        listening.set_nonblocking(true).map_err(cannot)?;
+        let mut listener = TcpListener::from_std(listening);
+        let poll = Poll::new().map_err(cannot)?;
+        let registry = poll.registry();
+        let registered = registry.register(&mut listener, LISTENER, Interest::READABLE);
+        registered.map_err(cannot)?;
+        (poll, listener)
+        // end of lesson
+    };
+    let waker = Waker::new(poll.registry(), ALARM).map_err(cannot)?;
+    let mut event_loop = EventLoop {
+        poll,
+        gate: Gate::new(listener, LISTENER, Admission::new(&listen)),
+        connections: HashMap::new(),
+        deadlines: Deadlines::new(),
+        scratch: vec![0; 64 * 1024],
+        handshake_timeout: listen.handshake_timeout,
+        settings,
+        alarm: Alarm::start(waker).map_err(cannot)?,
+        sweep_at: Instant::now() + QUIET,
+    };
+    event_loop.run().map_err(cannot)
 }
 
 /// One `Poll` (one epoll instance), the listener behind its `Gate`, and every connection.
@@ -310,8 +279,6 @@ struct EventLoop {
     alarm: Alarm,
     /// When to free the read buffers of the connections gone quiet.
     sweep_at: Instant,
-    /// `--connections` is set: another loop may admit the last one.
-    counting: bool,
 }
 
 /// A connection, from its first byte to its last.
@@ -492,41 +459,10 @@ impl Output {
 }
 
 impl EventLoop {
-    /// A loop on (its copy of) the listening socket.
-    fn new(
-        listening: std::net::TcpListener,
-        listen: &listener::Options,
-        settings: Settings,
-        admission: Arc<Admission>,
-    ) -> io::Result<EventLoop> {
-        // lesson: a non-blocking listener, registered with poll
-        listening.set_nonblocking(true)?;
-        let mut listener = TcpListener::from_std(listening);
-        let poll = Poll::new()?;
-        let registry = poll.registry();
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        // end of lesson
-        let alarm = Alarm::start(Waker::new(poll.registry(), ALARM)?)?;
-        Ok(EventLoop {
-            poll,
-            gate: Gate::new(listener, LISTENER, admission),
-            connections: HashMap::new(),
-            deadlines: Deadlines::new(),
-            scratch: vec![0; 64 * 1024],
-            handshake_timeout: listen.handshake_timeout,
-            settings,
-            alarm,
-            sweep_at: Instant::now() + QUIET,
-            counting: listen.connections.is_some(),
-        })
-    }
-
     /// Waits for readiness or the next deadline, then acts on both.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while self.gate.serving() {
-            // `--connections`: another loop may have admitted the last one.
-            self.gate.close_if_all_admitted(self.poll.registry());
             // lesson: poll until the next deadline, then serve what is ready
             let first = self.deadlines.next();
             let sweep = (!self.connections.is_empty()).then_some(self.sweep_at);
@@ -534,11 +470,9 @@ impl EventLoop {
                 .into_iter()
                 .flatten()
                 .min();
-            // The alarm wakes `poll` then: `poll` itself arms no timer. With
-            // `--connections`, a loop looks at the count now and then.
+            // The alarm wakes `poll` then: `poll` itself arms no timer.
             self.alarm.set(next);
-            let timeout = self.counting.then_some(Duration::from_millis(50));
-            match self.poll.poll(&mut events, timeout) {
+            match self.poll.poll(&mut events, None) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => result?,
             }

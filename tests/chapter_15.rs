@@ -12,13 +12,7 @@ mod echo_behaviour;
 echo_server_behaviour!(env!("CARGO_BIN_EXE_15-tuned"), "15-tuned");
 
 mod one_thread {
-    use std::thread;
-
-    use tungstenite::Message;
-
-    use super::support::{
-        Server, threads_of, tungstenite_client, two_thousand_clients_echo_at_once,
-    };
+    use super::support::{Server, threads_of, two_thousand_clients_echo_at_once};
 
     const SERVER: &str = env!("CARGO_BIN_EXE_15-tuned");
 
@@ -33,44 +27,6 @@ mod one_thread {
             // One loop, its alarm, and the log writer: no thread per connection.
             assert_eq!(threads_of(server.pid()), 3);
         });
-    }
-
-    #[test]
-    fn several_loops_share_the_listener_and_the_numbering() {
-        let server = Server::start(SERVER, &["--threads", "3", "--connections", "60"]);
-        thread::scope(|scope| {
-            for id in 0..60 {
-                let server = &server;
-                scope.spawn(move || {
-                    let mut socket = tungstenite_client(server);
-                    let text = format!("client {id}");
-                    socket.send(Message::text(text.clone())).unwrap();
-                    assert_eq!(socket.read().unwrap(), Message::text(text));
-                    socket.close(None).unwrap();
-                    while socket.read().is_ok() {}
-                });
-            }
-        });
-        let log = server.finish();
-        // Every connection once, numbered 1 to 60 whichever loop served it.
-        for id in 1..=60 {
-            assert_eq!(
-                log.matches(&format!("#{id} connected: handshake completed\n"))
-                    .count(),
-                1,
-                "#{id}:\n{log}"
-            );
-        }
-    }
-
-    #[test]
-    fn zero_threads_is_refused_at_start_up() {
-        let output = std::process::Command::new(SERVER)
-            .args(["--threads", "0"])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&output.stderr).contains("--threads"));
     }
 
     #[test]

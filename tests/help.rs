@@ -189,7 +189,6 @@ fn a_chapter_s_help_lists_the_options_it_reads() {
         ),
         ("11-chat", &["--allow-origin", "--queue-length"]),
         ("14-chat-cluster", &["--redis", "--presence-ttl"]),
-        ("15-tuned", &["--threads"]),
         (
             "client",
             &["--key", "--mask", "--message", "--deflate", "--echo"],

@@ -213,11 +213,9 @@ impl Gate {
         }
     }
 
-    /// Closes the listener once `--connections N` have been admitted, here
-    /// or by another gate sharing the admission. Taken out of the `poll`
-    /// first: a copy of the socket open in another loop would keep it
-    /// registered, and waking this loop, after it is closed here.
-    pub fn close_if_all_admitted(&mut self, registry: &Registry) {
+    /// Closes the listener once `--connections N` have been admitted,
+    /// taken out of the `poll` first.
+    fn close_if_all_admitted(&mut self, registry: &Registry) {
         if self.admission.all_admitted()
             && let Some(mut listener) = self.listener.take()
             && self.retry_at.is_none()
