@@ -792,7 +792,9 @@ impl Session {
                 let offset = frame.received;
                 // Into the room first, then onto the end of the vector.
                 let into_room = count.min(self.room);
-                if let Some(message) = self.assembler.payload_mut() {
+                if into_room > 0
+                    && let Some(message) = self.assembler.payload_mut()
+                {
                     let at = message.len() - self.room;
                     mask::copy_applying_from(
                         key,
