@@ -431,30 +431,43 @@ pub fn read_payload(reader: &mut impl Read, header: &FrameHeader) -> Result<Vec<
 
 /// The header bytes for a frame, with the length in its shortest form.
 pub fn encode_header(header: &FrameHeader) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(14);
+    let (bytes, length) = encode_header_array(header);
+    bytes[..length].to_vec()
+}
+
+/// [`encode_header`] without an allocation: the bytes, in an array of
+/// the longest header's size, and how many of them the header takes.
+pub fn encode_header_array(header: &FrameHeader) -> ([u8; MAX_HEADER_LEN], usize) {
+    let mut bytes = [0; MAX_HEADER_LEN];
     let fin = if header.fin { 0b1000_0000 } else { 0 };
-    bytes.push(fin | (header.rsv & 0b111) << 4 | header.opcode.bits());
+    bytes[0] = fin | (header.rsv & 0b111) << 4 | header.opcode.bits();
     let mask_bit = if header.mask.is_some() {
         0b1000_0000
     } else {
         0
     };
     let length = header.payload_len;
-    match header.length_field() {
-        LengthField::Short => bytes.push(mask_bit | length as u8),
+    let mut end = match header.length_field() {
+        LengthField::Short => {
+            bytes[1] = mask_bit | length as u8;
+            2
+        }
         LengthField::Extended16 => {
-            bytes.push(mask_bit | 126);
-            bytes.extend_from_slice(&(length as u16).to_be_bytes());
+            bytes[1] = mask_bit | 126;
+            bytes[2..4].copy_from_slice(&(length as u16).to_be_bytes());
+            4
         }
         LengthField::Extended64 => {
-            bytes.push(mask_bit | 127);
-            bytes.extend_from_slice(&length.to_be_bytes());
+            bytes[1] = mask_bit | 127;
+            bytes[2..10].copy_from_slice(&length.to_be_bytes());
+            10
         }
-    }
+    };
     if let Some(key) = header.mask {
-        bytes.extend_from_slice(&key);
+        bytes[end..end + 4].copy_from_slice(&key);
+        end += 4;
     }
-    bytes
+    (bytes, end)
 }
 
 /// A whole frame as bytes: header, then payload (masked when `mask` is given).
