@@ -203,9 +203,7 @@ pub fn read_head_line(
     }
     // The line ending goes: `\n`, and any `\r` before it.
     line.pop();
-    while line.ends_with(b"\r") {
-        line.pop();
-    }
+    line.truncate(without_carriage_returns(&line).len());
     // The start line, then at most MAX_HEADERS header lines before the blank one.
     if !line.is_empty() {
         so_far.lines += 1;
@@ -271,13 +269,99 @@ pub fn read_request_after_empty_line(reader: &mut impl BufRead) -> Result<Reques
 /// errors are [`read_request`]'s, checked line by line as before, and one
 /// empty line before the request line is ignored, as
 /// [`read_request_after_empty_line`] does.
+///
+/// It reads the lines where they are: the first pass finds them and
+/// checks the limits, copying nothing, so that a head still arriving costs
+/// no allocation; only a whole head is copied, once, into its [`Request`].
 pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
-    let mut rest = bytes;
-    match read_request_after_empty_line(&mut rest) {
-        Ok(request) => Ok(Some((request, bytes.len() - rest.len()))),
-        Err(HttpError::ClosedBeforeRequest | HttpError::ClosedMidRequest { .. }) => Ok(None),
-        Err(error) => Err(error),
+    let mut lines = LinesSoFar::new(bytes);
+    let Some(mut start_line) = lines.next()? else {
+        return Ok(None);
+    };
+    if start_line.is_empty() {
+        let Some(second) = lines.next()? else {
+            return Ok(None);
+        };
+        if second.is_empty() {
+            return Err(HttpError::MalformedStartLine(String::new()));
+        }
+        start_line = second;
     }
+    let headers_start = lines.used;
+    let mut header_count = 0;
+    loop {
+        let Some(line) = lines.next()? else {
+            return Ok(None);
+        };
+        if line.is_empty() {
+            break;
+        }
+        header_count += 1;
+    }
+    let used = lines.used;
+    let header_lines = bytes[headers_start..used]
+        .split(|&byte| byte == b'\n')
+        .map(without_carriage_returns)
+        .take(header_count);
+    let mut headers = Vec::with_capacity(header_count);
+    for line in header_lines {
+        headers.push(parse_header(&String::from_utf8_lossy(line))?);
+    }
+    let head = Head {
+        start_line: String::from_utf8_lossy(start_line).into_owned(),
+        headers,
+    };
+    Ok(Some((Request::from_head(head)?, used)))
+}
+
+/// The lines of a head among the bytes that have arrived, found where
+/// they are, with [`read_head_line`]'s limits and errors.
+struct LinesSoFar<'a> {
+    bytes: &'a [u8],
+    used: usize,
+    so_far: HeadSoFar,
+}
+
+impl<'a> LinesSoFar<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LinesSoFar {
+            bytes,
+            used: 0,
+            so_far: HeadSoFar::default(),
+        }
+    }
+
+    /// The next line, without its line ending; `None` while it has not
+    /// all arrived.
+    fn next(&mut self) -> Result<Option<&'a [u8]>, HttpError> {
+        let rest = &self.bytes[self.used..];
+        let within = &rest[..rest.len().min(MAX_HEAD_BYTES - self.so_far.received)];
+        let Some(end) = within.iter().position(|&byte| byte == b'\n') else {
+            self.so_far.received += within.len();
+            if self.so_far.received >= MAX_HEAD_BYTES {
+                return Err(HttpError::HeadTooLarge);
+            }
+            return Ok(None);
+        };
+        self.used += end + 1;
+        self.so_far.received += end + 1;
+        let line = without_carriage_returns(&within[..end]);
+        if !line.is_empty() {
+            self.so_far.lines += 1;
+            if self.so_far.lines > MAX_HEADERS + 1 {
+                return Err(HttpError::TooManyHeaders);
+            }
+        }
+        Ok(Some(line))
+    }
+}
+
+/// A line without the `\r`s before its `\n`, as [`read_head_line`] takes them off.
+fn without_carriage_returns(mut line: &[u8]) -> &[u8] {
+    while let [before @ .., b'\r'] = line {
+        line = before;
+    }
+    line
 }
 
 impl Head {
@@ -417,7 +501,19 @@ impl fmt::Display for Status {
 /// article's Ruby heredoc sends bare LF, which browsers forgive but the
 /// RFC does not promise.
 pub fn response_head(status: Status, headers: &[(&str, &str)]) -> String {
-    let mut head = format!("HTTP/1.1 {status}\r\n");
+    let length: usize = headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    let mut head = String::with_capacity(length + 64);
+    head.push_str("HTTP/1.1 ");
+    // A status code is three digits (RFC 9110 §15), written without `fmt`.
+    for place in [100, 10, 1] {
+        head.push(char::from(b'0' + (status.code / place % 10) as u8));
+    }
+    for piece in [" ", status.reason, "\r\n"] {
+        head.push_str(piece);
+    }
     for (name, value) in headers {
         for piece in [name, ": ", value, "\r\n"] {
             head.push_str(piece);
@@ -500,6 +596,82 @@ mod tests {
             parse_request(b"hello\r\n\r\n"),
             Err(HttpError::MalformedStartLine(_))
         ));
+    }
+
+    /// What [`parse_request`] must agree with: the blocking reader of
+    /// chapters 10 and up, given the bytes that have arrived.
+    fn parse_request_by_reading(bytes: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+        let mut rest = bytes;
+        match read_request_after_empty_line(&mut rest) {
+            Ok(request) => Ok(Some((request, bytes.len() - rest.len()))),
+            Err(HttpError::ClosedBeforeRequest | HttpError::ClosedMidRequest { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn assert_parsed_as_read(bytes: &[u8]) {
+        let parsed = format!("{:?}", parse_request(bytes));
+        let read = format!("{:?}", parse_request_by_reading(bytes));
+        assert_eq!(parsed, read, "for {:?}", String::from_utf8_lossy(bytes));
+    }
+
+    #[test]
+    fn a_head_parsed_where_it_lies_is_the_head_the_reader_reads() {
+        let lines: [&[u8]; 14] = [
+            b"GET / HTTP/1.1",
+            b"GET /chat HTTP/1.0",
+            b"",
+            b"Host: localhost:2345",
+            b"upgrade:websocket",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            b"X:\t spaced \t",
+            b"X: a\rb",
+            b" folded: no",
+            b"no colon",
+            b"Caf\xc3\xa9: ol\xe9",
+            b"\xff\xfe",
+            b"GET /\x1b[31m HTTP/1.1",
+            b"GET  / HTTP/1.1",
+        ];
+        let endings: [&[u8]; 4] = [b"\r\n", b"\n", b"\r\r\n", b"\r"];
+        // A small generator of its own, so that every run checks the same heads.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        for _ in 0..600 {
+            let mut bytes = Vec::new();
+            for _ in 0..next(7) {
+                bytes.extend_from_slice(lines[next(lines.len())]);
+                bytes.extend_from_slice(endings[next(endings.len())]);
+            }
+            bytes.extend_from_slice(b"\r\n\x81\x80");
+            for cut in 0..=bytes.len() {
+                assert_parsed_as_read(&bytes[..cut]);
+            }
+        }
+        // Near the limits: header lines around MAX_HEADERS, bytes around MAX_HEAD_BYTES.
+        for extra in [0, 1, 2] {
+            let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+            for _ in 0..MAX_HEADERS - 1 + extra {
+                many.extend_from_slice(b"X: y\r\n");
+            }
+            many.extend_from_slice(b"\r\n");
+            assert_parsed_as_read(&many);
+            assert_parsed_as_read(&many[..many.len() - 2]);
+        }
+        let start = b"GET / HTTP/1.1\r\nX: ";
+        for length in MAX_HEAD_BYTES - start.len() - 6..MAX_HEAD_BYTES - start.len() + 2 {
+            let mut long = start.to_vec();
+            long.resize(start.len() + length, b'a');
+            long.extend_from_slice(b"\r\n\r\n");
+            for cut in long.len() - 8..=long.len() {
+                assert_parsed_as_read(&long[..cut]);
+            }
+        }
     }
 
     #[test]

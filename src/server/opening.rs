@@ -132,11 +132,22 @@ pub fn answer_gathered(
     response: &mut Vec<u8>,
     chapter: &str,
 ) -> Option<Result<(Opening, Vec<u8>), Error>> {
-    head.extend_from_slice(bytes);
-    match http::parse_request(head) {
-        Ok(None) => None,
+    // A head that arrives whole, as most do, is parsed where it lies; only
+    // one that comes in pieces is gathered in `head`.
+    let first_piece = head.is_empty();
+    if !first_piece {
+        head.extend_from_slice(bytes);
+    }
+    let gathered = if first_piece { bytes } else { &head[..] };
+    match http::parse_request(gathered) {
+        Ok(None) => {
+            if first_piece {
+                head.extend_from_slice(bytes);
+            }
+            None
+        }
         Ok(Some((request, used))) => {
-            let rest = head.split_off(used);
+            let rest = gathered[used..].to_vec();
             let opening = answer_checking_origin(&request, response, None, chapter, None);
             Some(opening.map(|opening| (opening, rest)))
         }
