@@ -203,7 +203,9 @@ pub fn read_head_line(
     }
     // The line ending goes: `\n`, and any `\r` before it.
     line.pop();
-    line.truncate(without_carriage_returns(&line).len());
+    while line.ends_with(b"\r") {
+        line.pop();
+    }
     // The start line, then at most MAX_HEADERS header lines before the blank one.
     if !line.is_empty() {
         so_far.lines += 1;
@@ -272,7 +274,7 @@ pub fn read_request_after_empty_line(reader: &mut impl BufRead) -> Result<Reques
 ///
 /// It reads the lines where they are: the first pass finds them and
 /// checks the limits, copying nothing, so that a head still arriving costs
-/// no allocation; only a whole head is copied, once, into its [`Request`].
+/// no allocation; only a whole head is copied into its [`Request`].
 pub fn parse_request(bytes: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
     let mut lines = LinesSoFar::new(bytes);
     let Some(mut start_line) = lines.next()? else {
@@ -507,9 +509,11 @@ pub fn response_head(status: Status, headers: &[(&str, &str)]) -> String {
         .sum();
     let mut head = String::with_capacity(length + 64);
     head.push_str("HTTP/1.1 ");
-    // A status code is three digits (RFC 9110 §15), written without `fmt`.
-    for place in [100, 10, 1] {
-        head.push(char::from(b'0' + (status.code / place % 10) as u8));
+    // The code's digits, without `fmt` (a status code has three, RFC 9110 §15).
+    for place in [10_000, 1_000, 100, 10, 1] {
+        if status.code >= place || place == 1 {
+            head.push(char::from(b'0' + (status.code / place % 10) as u8));
+        }
     }
     for piece in [" ", status.reason, "\r\n"] {
         head.push_str(piece);
@@ -653,9 +657,24 @@ mod tests {
                 assert_parsed_as_read(&bytes[..cut]);
             }
         }
-        // Near the limits: header lines around MAX_HEADERS, bytes around MAX_HEAD_BYTES.
+        // One stray empty line, however it ends, then a head and a frame.
+        for stray in endings {
+            let mut bytes = stray.to_vec();
+            bytes.extend_from_slice(b"GET / HTTP/1.1\r\r\nHost: a\n\r\n\x81\x80");
+            for cut in 0..=bytes.len() {
+                assert_parsed_as_read(&bytes[..cut]);
+            }
+        }
+        // Near the limits (header lines around MAX_HEADERS, bytes around
+        // MAX_HEAD_BYTES), with and without a stray empty line first.
+        for stray in [&b""[..], b"\r\n"] {
+            assert_limits_parsed_as_read(stray);
+        }
+    }
+
+    fn assert_limits_parsed_as_read(stray: &[u8]) {
         for extra in [0, 1, 2] {
-            let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+            let mut many = [stray, b"GET / HTTP/1.1\r\n"].concat();
             for _ in 0..MAX_HEADERS - 1 + extra {
                 many.extend_from_slice(b"X: y\r\n");
             }
@@ -663,7 +682,7 @@ mod tests {
             assert_parsed_as_read(&many);
             assert_parsed_as_read(&many[..many.len() - 2]);
         }
-        let start = b"GET / HTTP/1.1\r\nX: ";
+        let start = [stray, b"GET / HTTP/1.1\r\nX: "].concat();
         for length in MAX_HEAD_BYTES - start.len() - 6..MAX_HEAD_BYTES - start.len() + 2 {
             let mut long = start.to_vec();
             long.resize(start.len() + length, b'a');

@@ -122,8 +122,9 @@ pub fn answer_checking_origin(
 }
 
 /// A request head gathering in an event loop's buffer (chapter 13):
-/// `bytes` join `head`, and once the head is whole it is answered as
-/// [`answer_checking_origin`] answers it, into `response`. `None` while
+/// `bytes` join `head` until the head is whole (one that arrives in one
+/// piece is parsed where it lies, and `head` stays empty); it is then
+/// answered as [`answer_checking_origin`] answers it, into `response`. `None` while
 /// the head is incomplete; else what became of it, with the bytes that
 /// came after the head.
 pub fn answer_gathered(
