@@ -96,7 +96,7 @@
 //! there were since the last sweep: counting, every new connection gave
 //! its inbox back after its first reads and paid for a fresh one at the
 //! next, 54,811 instructions per connection (handshake, one echo, closing
-//! handshake) against 46,242 now (callgrind, as above, over 1,000
+//! handshake) against 46,242 going by time (callgrind, as above, over 1,000
 //! connections). Cost: a sweep over every connection once a second, and a
 //! busy connection that pauses pays for a fresh inbox.
 //!
