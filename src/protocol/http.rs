@@ -167,6 +167,25 @@ pub struct HeadSoFar {
     lines: usize,
 }
 
+impl HeadSoFar {
+    /// How many more bytes the head may take.
+    fn room(&self) -> usize {
+        MAX_HEAD_BYTES - self.received
+    }
+
+    /// Counts a whole line, given without its line ending: the start line,
+    /// then at most [`MAX_HEADERS`] header lines before the blank one.
+    fn count_line(&mut self, line: &[u8]) -> Result<(), HttpError> {
+        if !line.is_empty() {
+            self.lines += 1;
+            if self.lines > MAX_HEADERS + 1 {
+                return Err(HttpError::TooManyHeaders);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads the next line of a message head, without its line ending: an
 /// empty line is the blank line that ends the head.
 ///
@@ -179,7 +198,7 @@ pub fn read_head_line(
     so_far: &mut HeadSoFar,
 ) -> Result<String, HttpError> {
     let mut line = Vec::new();
-    let budget = (MAX_HEAD_BYTES - so_far.received) as u64;
+    let budget = so_far.room() as u64;
     let count = match reader.by_ref().take(budget).read_until(b'\n', &mut line) {
         Ok(count) => count,
         Err(error) if is_timeout(&error) => {
@@ -206,13 +225,7 @@ pub fn read_head_line(
     while line.ends_with(b"\r") {
         line.pop();
     }
-    // The start line, then at most MAX_HEADERS header lines before the blank one.
-    if !line.is_empty() {
-        so_far.lines += 1;
-        if so_far.lines > MAX_HEADERS + 1 {
-            return Err(HttpError::TooManyHeaders);
-        }
-    }
+    so_far.count_line(&line)?;
     // Valid UTF-8 becomes the line as it is, without a copy.
     Ok(String::from_utf8(line)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
@@ -337,7 +350,7 @@ impl<'a> LinesSoFar<'a> {
     /// all arrived.
     fn next(&mut self) -> Result<Option<&'a [u8]>, HttpError> {
         let rest = &self.bytes[self.used..];
-        let within = &rest[..rest.len().min(MAX_HEAD_BYTES - self.so_far.received)];
+        let within = &rest[..rest.len().min(self.so_far.room())];
         let Some(end) = within.iter().position(|&byte| byte == b'\n') else {
             self.so_far.received += within.len();
             if self.so_far.received >= MAX_HEAD_BYTES {
@@ -348,12 +361,7 @@ impl<'a> LinesSoFar<'a> {
         self.used += end + 1;
         self.so_far.received += end + 1;
         let line = without_carriage_returns(&within[..end]);
-        if !line.is_empty() {
-            self.so_far.lines += 1;
-            if self.so_far.lines > MAX_HEADERS + 1 {
-                return Err(HttpError::TooManyHeaders);
-            }
-        }
+        self.so_far.count_line(line)?;
         Ok(Some(line))
     }
 }
@@ -728,6 +736,19 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert!(matches!(parse(&many), Err(HttpError::TooManyHeaders)));
+
+        // Exactly MAX_HEADERS header lines are within the limit, for both readers.
+        let mut most = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..MAX_HEADERS {
+            most.extend_from_slice(b"X: y\r\n");
+        }
+        most.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&most).unwrap().head.headers.len(), MAX_HEADERS);
+        let (request, used) = parse_request(&most).unwrap().unwrap();
+        assert_eq!(
+            (request.head.headers.len(), used),
+            (MAX_HEADERS, most.len())
+        );
     }
 
     #[test]
