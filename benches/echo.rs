@@ -46,9 +46,9 @@
 //! handshake, then waiting for the server to close TCP first (§7.1.1);
 //! it connects from 64 loopback addresses in turn, so that the sockets the
 //! servers leave in `TIME_WAIT` do not slow the servers measured later in
-//! a run. The server's CPU time per connection is printed too, overall and
-//! in the first and last slot: unlike the rate, it does not depend on the
-//! load generator.
+//! a run. The server's CPU time per connection is printed too, overall
+//! (user space and kernel apart) and in the first and last slot: unlike
+//! the rate, it does not depend on the load generator.
 
 mod loopback;
 mod peers_build;
@@ -254,9 +254,10 @@ impl Server {
     }
 
     /// CPU time the server has used so far, all threads (including those
-    /// that have ended), in seconds. `/proc/PID/stat` counts it in ticks of
-    /// 1/100 s (`USER_HZ`, 100 on Linux).
-    fn cpu_seconds(&self) -> f64 {
+    /// that have ended), in seconds: in user space, and in the kernel on
+    /// its behalf. `/proc/PID/stat` counts it in ticks of 1/100 s
+    /// (`USER_HZ`, 100 on Linux).
+    fn cpu_seconds(&self) -> CpuTime {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .expect("/proc/PID/stat");
         // The fields after the command name, which is in parentheses:
@@ -267,7 +268,10 @@ impl Server {
             .split_whitespace()
             .collect();
         let ticks = |index: usize| fields[index].parse::<f64>().expect("ticks");
-        (ticks(14 - 3) + ticks(15 - 3)) / 100.0
+        CpuTime {
+            user: ticks(14 - 3) / 100.0,
+            system: ticks(15 - 3) / 100.0,
+        }
     }
 
     /// Peak resident memory so far, in bytes.
@@ -508,13 +512,35 @@ impl Scenario {
     }
 }
 
+/// A server's CPU time, in seconds: user space and kernel. Where two
+/// servers make the same system calls, a difference in CPU time that is
+/// all user time is a difference in their own code.
+#[derive(Clone, Copy, Default)]
+struct CpuTime {
+    user: f64,
+    system: f64,
+}
+
+impl CpuTime {
+    fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    fn since(self, before: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - before.user,
+            system: self.system - before.system,
+        }
+    }
+}
+
 /// One server's results in one scenario, over all its slots.
 #[derive(Default)]
 struct Tally {
     units: f64,
     seconds: f64,
     /// CPU time the server used.
-    cpu_seconds: f64,
+    cpu: CpuTime,
     /// Every slot's rate.
     slots: Vec<f64>,
     /// Every slot's server CPU time per unit, in microseconds.
@@ -522,12 +548,13 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, units: f64, seconds: f64, cpu_seconds: f64) {
+    fn add(&mut self, units: f64, seconds: f64, cpu: CpuTime) {
         self.slots.push(units / seconds);
-        self.cpu_per_unit.push(1e6 * cpu_seconds / units);
+        self.cpu_per_unit.push(1e6 * cpu.total() / units);
         self.units += units;
         self.seconds += seconds;
-        self.cpu_seconds += cpu_seconds;
+        self.cpu.user += cpu.user;
+        self.cpu.system += cpu.system;
     }
 
     fn rate(&self) -> f64 {
@@ -550,21 +577,24 @@ impl Tally {
             "{:>7.0} {unit:<6} (slots {slowest:.0}-{fastest:.0}, {slow} of {} slow, server {:.0}% CPU)",
             self.rate(),
             self.slots.len(),
-            100.0 * self.cpu_seconds / self.seconds
+            100.0 * self.cpu.total() / self.seconds
         )
     }
 
-    /// The server's CPU time per unit over all slots, and in its first and
-    /// last slots: a figure that does not depend on how busy the machine
-    /// is, and that shows whether a server's cost grows with the work it
-    /// has done before. `/proc` counts CPU time in 10 ms ticks, so a
+    /// The server's CPU time per unit over all slots (and how much of it
+    /// was user space, how much kernel), and in its first and last slots:
+    /// a figure that does not depend on how busy the machine is, and that
+    /// shows whether a server's cost grows with the work it has done
+    /// before. `/proc` counts CPU time in 10 ms ticks, so a
     /// slot's figure is only as good as its slot is long.
     fn describe_cpu(&self, unit: &str) -> String {
         let first = self.cpu_per_unit.first().copied().unwrap_or(0.0);
         let last = self.cpu_per_unit.last().copied().unwrap_or(0.0);
         format!(
-            "server CPU {:.1} µs per {unit} (first slot {first:.1}, last {last:.1})",
-            1e6 * self.cpu_seconds / self.units
+            "server CPU {:.1} µs per {unit} (user {:.1}, system {:.1}; first slot {first:.1}, last {last:.1})",
+            1e6 * self.cpu.total() / self.units,
+            1e6 * self.cpu.user / self.units,
+            1e6 * self.cpu.system / self.units
         )
     }
 }
@@ -710,7 +740,7 @@ fn run() {
                 let server = &servers[which];
                 let cpu_before = server.cpu_seconds();
                 let (units, seconds) = scenario.run(server.port, slot);
-                tallies[which].add(units, seconds, server.cpu_seconds() - cpu_before);
+                tallies[which].add(units, seconds, server.cpu_seconds().since(cpu_before));
                 rates[which] = units / seconds;
             }
             for (ratio, &(a, b)) in ratios.iter_mut().zip(&pairs) {
