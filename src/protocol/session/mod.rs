@@ -141,6 +141,11 @@ impl Budget {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// Bytes that may still be taken.
+    fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.used())
+    }
+
     /// Bytes taken now.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
@@ -469,14 +474,7 @@ impl Session {
         if let Some(budget) = &self.budget
             && !budget.take(more)
         {
-            let limit = budget.limit;
-            self.fail(
-                CloseCode::TRY_AGAIN_LATER,
-                format!(
-                    "the server is holding its limit of {limit} bytes of messages; try again later"
-                ),
-            );
-            return false;
+            return self.budget_refused();
         }
         message.reserve_exact(target - message.len());
         let grown = (message.capacity() - capacity) as u64;
@@ -896,6 +894,11 @@ impl Session {
     /// Inflates the compressed frame that just ended (its bytes are the
     /// message in progress so far, which then holds nothing again), checks
     /// the text it yields, and says whether all went well.
+    ///
+    /// What the message holds from then on is the inflated bytes, so they
+    /// are what it takes from the budget: the compressed frame's share
+    /// goes back, and the inflated bytes may grow no further than the
+    /// budget has room for.
     fn inflate_frame(&mut self, last: bool) -> bool {
         let (Some(deflate), Some(inflating), Some(message)) = (
             &mut self.deflate,
@@ -908,22 +911,53 @@ impl Session {
         let compressed = std::mem::take(&mut message.payload);
         inflating.compressed_len += compressed.len() as u64;
         let start = inflating.inflated.len();
-        let limit = self.max_message_size;
+        // All this message has taken can go to its inflated bytes, and
+        // whatever the budget has left.
+        let room_in_budget = self.budget.as_ref().map_or(u64::MAX, |budget| {
+            budget.left().saturating_add(self.charged)
+        });
+        let limit = self.max_message_size.min(room_in_budget);
         let outcome = deflate.inflate(&compressed, last, &mut inflating.inflated, limit);
+        let holding = inflating.inflated.capacity() as u64;
         let violation = match outcome {
+            Err(InflateError::TooBig { .. }) if limit < self.max_message_size => {
+                return self.budget_refused();
+            }
             Err(InflateError::TooBig { .. }) => Some(Violation::InflatesTooBig { limit }),
             Err(InflateError::Invalid(why)) => Some(Violation::BadCompressedData(why)),
             Ok(()) if is_text => self.text.feed(&inflating.inflated[start..]).err(),
             Ok(()) => None,
         };
-        match violation {
-            Some(violation) => {
-                self.inflating = None;
-                self.fail(violation.close_code(), violation.to_string());
-                false
-            }
-            None => true,
+        if let Some(violation) = violation {
+            self.inflating = None;
+            self.fail(violation.close_code(), violation.to_string());
+            return false;
         }
+        if let Some(budget) = &self.budget {
+            if holding > self.charged {
+                if !budget.take(holding - self.charged) {
+                    return self.budget_refused();
+                }
+            } else {
+                budget.give_back(self.charged - holding);
+            }
+        }
+        self.charged = holding;
+        true
+    }
+
+    /// The shared budget has no room for what this message needs: the
+    /// session fails with 1013, and says false.
+    fn budget_refused(&mut self) -> bool {
+        self.inflating = None;
+        let limit = self.budget.as_ref().map_or(0, |budget| budget.limit);
+        self.fail(
+            CloseCode::TRY_AGAIN_LATER,
+            format!(
+                "the server is holding its limit of {limit} bytes of messages; try again later"
+            ),
+        );
+        false
     }
 
     fn control_frame(&mut self, opcode: Opcode, payload: Vec<u8>) {
@@ -2043,6 +2077,63 @@ mod tests {
                 (Opcode::Text, b"Hello".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn compressed_frames_that_inflate_to_nothing_give_their_share_back() {
+        // Empty stored blocks inflate to nothing; a peer that sends frame
+        // after frame of them, never the last, must not hold the budget
+        // that their compressed bytes took while they were read.
+        let budget = Budget::new(1 << 20);
+        let mut session = Session::new(16 << 20)
+            .with_deflate(takeover())
+            .with_budget(Arc::clone(&budget));
+        let empty_blocks = [0x00, 0x00, 0x00, 0xff, 0xff].repeat(13_000);
+        session.receive(&compressed(false, Opcode::Binary, &empty_blocks));
+        for _ in 0..100 {
+            session.receive(&masked(false, Opcode::Continuation, &empty_blocks));
+        }
+        assert!(budget.used() < 100_000, "{} bytes held", budget.used());
+        session.receive(&masked(true, Opcode::Continuation, &HELLO));
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert_eq!(failure(&events), None, "{events:?}");
+        assert_eq!(messages(&events), [(Opcode::Binary, b"Hello".to_vec())]);
+        drop(session);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn inflated_bytes_are_counted_in_the_budget() {
+        // Four mebibytes of zeros take a few kilobytes compressed: what
+        // the budget must bound is what they inflate to.
+        let mut compressor = flate2::Compress::new(flate2::Compression::fast(), false);
+        let mut deflated = Vec::with_capacity(1 << 16);
+        let zeros = vec![0; 4 << 20];
+        let flush = flate2::FlushCompress::Sync;
+        let status = compressor.compress_vec(&zeros, &mut deflated, flush);
+        assert!(status.is_ok() && compressor.total_in() == zeros.len() as u64);
+        let first_frame = compressed(false, Opcode::Binary, &deflated);
+
+        // A budget with room: the inflated bytes are held against it while
+        // the rest of the message is awaited, and given back with it.
+        let roomy = Budget::new(8 << 20);
+        let mut session = Session::new(16 << 20)
+            .with_deflate(takeover())
+            .with_budget(Arc::clone(&roomy));
+        session.receive(&first_frame);
+        assert!(roomy.used() >= 4 << 20, "{} bytes held", roomy.used());
+        drop(session);
+        assert_eq!(roomy.used(), 0);
+
+        // A budget without: 1013, as for a message sent as it is.
+        let tight = Budget::new(1 << 20);
+        let mut session = Session::new(16 << 20)
+            .with_deflate(takeover())
+            .with_budget(Arc::clone(&tight));
+        session.receive(&first_frame);
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert_eq!(failure(&events), Some(1013), "{events:?}");
+        assert_eq!(tight.used(), 0);
     }
 
     #[test]
