@@ -230,18 +230,26 @@ impl Gate {
     }
 
     /// Puts the listener back into the `poll` once [`Gate::retry_at`] has
-    /// come; then the loop accepts what waits.
+    /// come; then the loop accepts what waits. If `poll` will not take it
+    /// back, it is tried again later, as a failed `accept` is.
     pub fn reopen_if_due(&mut self, now: Instant, registry: &Registry) -> bool {
         if self.retry_at.is_none_or(|at| at > now) {
             return false;
         }
         self.retry_at = None;
-        match &mut self.listener {
-            Some(listener) => {
-                let _ = registry.register(listener, self.token, Interest::READABLE);
-                true
+        let Some(listener) = &mut self.listener else {
+            return false;
+        };
+        match registry.register(listener, self.token, Interest::READABLE) {
+            Ok(()) => true,
+            // Still registered: taking it out failed when `accept` did.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => true,
+            // Not watched, the listener would never be accepted from
+            // again: tried again later, as a failed `accept` is.
+            Err(error) => {
+                self.retry_at = Some(now + self.failing.failed_wait(&error));
+                false
             }
-            None => false,
         }
     }
 
