@@ -525,13 +525,21 @@ where
 /// Answers `503 Service Unavailable` with `Retry-After` on the accepting
 /// thread, and closes: used when a connection cannot be served (no thread
 /// for it, or too many connections). Never waits: the response goes into
-/// the socket's empty send buffer, and whatever the client already sent is
-/// read and discarded first, so that closing does not reset the
-/// connection before the response is read.
+/// the socket's empty send buffer, and what the client already sent (up to
+/// 256 KiB) is read and discarded first, so that closing does not reset
+/// the connection before the response is read.
 pub fn refuse(stream: TcpStream, why: &str) {
+    /// At most 256 KiB read and discarded: a request head is 8 KiB at most.
+    const REFUSE_DISCARD_READS: usize = 64;
     let _ = stream.set_nonblocking(true);
     let mut discard = [0; 4096];
-    while let Ok(1..) = (&stream).read(&mut discard) {}
+    // Bounded: a client that keeps sending cannot keep this thread (the
+    // accepting one, or an event loop) here.
+    for _ in 0..REFUSE_DISCARD_READS {
+        if !matches!((&stream).read(&mut discard), Ok(1..)) {
+            break;
+        }
+    }
     let body = format!("{why}\n");
     let _ = http::write_response(
         &mut &stream,
