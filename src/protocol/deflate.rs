@@ -39,6 +39,8 @@ pub enum InflateError {
     Invalid(String),
     /// It inflates past the limit (1009); `size` is as far as it got.
     TooBig { size: u64 },
+    /// The memory its output needed was refused (by a shared budget: 1013).
+    Refused,
 }
 
 /// One connection's compressor and decompressor, as agreed.
@@ -125,23 +127,29 @@ impl PerMessageDeflate {
     /// may grow to at most `limit` bytes. `last` says the message ends
     /// with this piece: its sync tail is put back, and without client
     /// context takeover the window is forgotten afterwards.
+    ///
+    /// Before `out`'s memory grows, `may_grow` is asked for the bytes it
+    /// grows by; if it says no, the output stops there
+    /// ([`InflateError::Refused`]). A few kilobytes of input can claim
+    /// megabytes, so whoever keeps a budget must be asked as they come.
     pub fn inflate(
         &mut self,
         piece: &[u8],
         last: bool,
         out: &mut Vec<u8>,
         limit: u64,
+        may_grow: &mut dyn FnMut(usize) -> bool,
     ) -> Result<(), InflateError> {
         self.message_started |= !piece.is_empty();
         // A message with no compressed byte at all is empty: the tail
         // alone would be a stored block missing its first byte.
         let with_tail = last && self.message_started;
-        let result = self
-            .inflate_some(piece, out, limit)
-            .and_then(|()| match with_tail {
-                true => self.inflate_some(&SYNC_TAIL, out, limit),
-                false => Ok(()),
-            });
+        let result =
+            self.inflate_some(piece, out, limit, may_grow)
+                .and_then(|()| match with_tail {
+                    true => self.inflate_some(&SYNC_TAIL, out, limit, may_grow),
+                    false => Ok(()),
+                });
         if last || result.is_err() {
             self.message_started = false;
             if self.stream_ended || self.agreement.client_no_context_takeover {
@@ -157,6 +165,7 @@ impl PerMessageDeflate {
         mut input: &[u8],
         out: &mut Vec<u8>,
         limit: u64,
+        may_grow: &mut dyn FnMut(usize) -> bool,
     ) -> Result<(), InflateError> {
         // A 15-bit window reads data made with any smaller one.
         let decompressor = self
@@ -168,7 +177,18 @@ impl PerMessageDeflate {
             let room = (limit + 1)
                 .saturating_sub(start as u64)
                 .min(INFLATE_STEP as u64) as usize;
-            out.resize(start + room, 0);
+            let needed = start + room;
+            if needed > out.capacity() {
+                // Twice as much, as a vector grows by itself, but never
+                // past what the limit allows, and asked for first.
+                let most = (limit + 1).min(usize::MAX as u64) as usize;
+                let target = needed.max(out.capacity().saturating_mul(2).min(most));
+                if !may_grow(target - out.capacity()) {
+                    return Err(InflateError::Refused);
+                }
+                out.reserve_exact(target - out.len());
+            }
+            out.resize(needed, 0);
             let (in_before, out_before) = (decompressor.total_in(), decompressor.total_out());
             let status = decompressor.decompress(input, &mut out[start..], FlushDecompress::Sync);
             let consumed = (decompressor.total_in() - in_before) as usize;
@@ -213,7 +233,9 @@ mod tests {
         let mut out = Vec::new();
         for (i, piece) in pieces.iter().enumerate() {
             codec
-                .inflate(piece, i + 1 == pieces.len(), &mut out, 1 << 20)
+                .inflate(piece, i + 1 == pieces.len(), &mut out, 1 << 20, &mut |_| {
+                    true
+                })
                 .unwrap();
         }
         out
@@ -337,9 +359,38 @@ mod tests {
         assert!(bomb.len() < 20_000);
         let mut codec = PerMessageDeflate::new(agreement());
         let mut out = Vec::new();
-        let result = codec.inflate(&bomb, true, &mut out, 100_000);
+        let result = codec.inflate(&bomb, true, &mut out, 100_000, &mut |_| true);
         assert_eq!(result, Err(InflateError::TooBig { size: 100_001 }));
         assert!(out.capacity() < 200_000, "{}", out.capacity());
+    }
+
+    #[test]
+    fn the_output_grows_only_as_far_as_it_is_allowed_to() {
+        let mut sender = PerMessageDeflate::new(agreement());
+        let bomb = sender.compress(&vec![0; 10_000_000]).unwrap();
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        // Every byte the output grows by is asked for first; past 1 MB,
+        // the answer is no.
+        let mut granted = 0;
+        let mut may_grow = |more: usize| {
+            granted += more;
+            granted <= 1_000_000
+        };
+        let result = codec.inflate(&bomb, true, &mut out, 100_000_000, &mut may_grow);
+        assert_eq!(result, Err(InflateError::Refused));
+        assert!(out.capacity() <= 1_000_000, "{}", out.capacity());
+        // Without a no, the whole of it.
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        let mut asked = 0;
+        let mut may_grow = |more: usize| {
+            asked += more;
+            true
+        };
+        let result = codec.inflate(&bomb, true, &mut out, 100_000_000, &mut may_grow);
+        assert_eq!((result, out.len()), (Ok(()), 10_000_000));
+        assert_eq!(asked, out.capacity());
     }
 
     #[test]
@@ -347,7 +398,7 @@ mod tests {
         let mut codec = PerMessageDeflate::new(agreement());
         let mut out = Vec::new();
         // Block type 3 is reserved (RFC 1951 §3.2.3).
-        let result = codec.inflate(&[0xff, 0xff, 0xff], true, &mut out, 1000);
+        let result = codec.inflate(&[0xff, 0xff, 0xff], true, &mut out, 1000, &mut |_| true);
         assert!(
             matches!(result, Err(InflateError::Invalid(_))),
             "{result:?}"

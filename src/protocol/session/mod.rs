@@ -141,11 +141,6 @@ impl Budget {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Bytes that may still be taken.
-    fn left(&self) -> u64 {
-        self.limit.saturating_sub(self.used())
-    }
-
     /// Bytes taken now.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
@@ -895,10 +890,9 @@ impl Session {
     /// message in progress so far, which then holds nothing again), checks
     /// the text it yields, and says whether all went well.
     ///
-    /// What the message holds from then on is the inflated bytes, so they
-    /// are what it takes from the budget: the compressed frame's share
-    /// goes back, and the inflated bytes may grow no further than the
-    /// budget has room for.
+    /// What the message holds from then on is its inflated bytes, so they
+    /// are what it takes from the budget, as they grow: the compressed
+    /// frame's share goes back once it is inflated.
     fn inflate_frame(&mut self, last: bool) -> bool {
         let (Some(deflate), Some(inflating), Some(message)) = (
             &mut self.deflate,
@@ -911,18 +905,26 @@ impl Session {
         let compressed = std::mem::take(&mut message.payload);
         inflating.compressed_len += compressed.len() as u64;
         let start = inflating.inflated.len();
-        // All this message has taken can go to its inflated bytes, and
-        // whatever the budget has left.
-        let room_in_budget = self.budget.as_ref().map_or(u64::MAX, |budget| {
-            budget.left().saturating_add(self.charged)
-        });
-        let limit = self.max_message_size.min(room_in_budget);
-        let outcome = deflate.inflate(&compressed, last, &mut inflating.inflated, limit);
-        let holding = inflating.inflated.capacity() as u64;
+        // The inflated bytes take from the budget as they grow, while the
+        // compressed ones still hold their share: both are in memory.
+        let mut taken = 0;
+        let budget = self.budget.as_deref();
+        let mut may_grow = |more: usize| {
+            let granted = budget.is_none_or(|budget| budget.take(more as u64));
+            taken += if granted { more as u64 } else { 0 };
+            granted
+        };
+        let limit = self.max_message_size;
+        let outcome = deflate.inflate(
+            &compressed,
+            last,
+            &mut inflating.inflated,
+            limit,
+            &mut may_grow,
+        );
+        self.charged += taken;
         let violation = match outcome {
-            Err(InflateError::TooBig { .. }) if limit < self.max_message_size => {
-                return self.budget_refused();
-            }
+            Err(InflateError::Refused) => return self.budget_refused(),
             Err(InflateError::TooBig { .. }) => Some(Violation::InflatesTooBig { limit }),
             Err(InflateError::Invalid(why)) => Some(Violation::BadCompressedData(why)),
             Ok(()) if is_text => self.text.feed(&inflating.inflated[start..]).err(),
@@ -933,14 +935,14 @@ impl Session {
             self.fail(violation.close_code(), violation.to_string());
             return false;
         }
+        // The compressed bytes are gone: what the message holds now is
+        // its inflated bytes.
+        let holding = inflating.inflated.capacity() as u64;
         if let Some(budget) = &self.budget {
-            if holding > self.charged {
-                if !budget.take(holding - self.charged) {
-                    return self.budget_refused();
-                }
-            } else {
-                budget.give_back(self.charged - holding);
+            if holding > self.charged && !budget.take(holding - self.charged) {
+                return self.budget_refused();
             }
+            budget.give_back(self.charged.saturating_sub(holding));
         }
         self.charged = holding;
         true
@@ -2115,8 +2117,10 @@ mod tests {
         let first_frame = compressed(false, Opcode::Binary, &deflated);
 
         // A budget with room: the inflated bytes are held against it while
-        // the rest of the message is awaited, and given back with it.
-        let roomy = Budget::new(8 << 20);
+        // the rest of the message is awaited, and given back with it. (The
+        // memory they hold doubles as it grows, as a vector's does, so 4
+        // MiB may hold 8 at the moment the last bytes come out.)
+        let roomy = Budget::new(16 << 20);
         let mut session = Session::new(16 << 20)
             .with_deflate(takeover())
             .with_budget(Arc::clone(&roomy));
