@@ -256,6 +256,27 @@ fn malformed_messages_get_an_error_for_the_sender_only() {
 }
 
 #[test]
+fn what_a_refusal_quotes_reaches_the_log_escaped() {
+    // A JSON error quotes the unknown type: an escape sequence and a line
+    // break in it would let a member write lines of its own into the log.
+    let server = Server::start(CHAT, &[]);
+    let mut mallory = tungstenite_client(&server);
+    let forged = "\u{1b}[2K\r#7 Root joined (1 in the room)\n";
+    send(&mut mallory, json!({ "type": forged }));
+    assert_refused(&receive(&mut mallory), "#7 Root joined", "a forged line");
+    let log = server.wait_for_log("unknown variant");
+    assert!(
+        log.contains(r"`\u{1b}[2K\u{d}#7 Root joined (1 in the room)\u{a}`"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(
+        !log.lines().any(|line| line.starts_with("#7 Root")),
+        "{log}"
+    );
+}
+
+#[test]
 fn markup_characters_travel_escaped_and_arrive_unchanged() {
     let server = Server::start(CHAT, &[]);
     let mut ada = join(&server, "Ada");

@@ -643,7 +643,7 @@ impl Seat {
 
     /// Tells this member (and only this member) what was wrong.
     fn refuse(&mut self, why: &str) -> Result<(), Error> {
-        narrate::problem(format!("Refused: {why}"));
+        narrate::problem(format!("Refused: {}", escaped_for_log(why)));
         self.send(&FromRoom::Error {
             error: why.to_string(),
         })
@@ -808,6 +808,21 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("a name has no two spaces in a row".to_string());
     }
     Ok(())
+}
+
+/// `text` with what could fake the log's layout (control and invisible
+/// formatting characters, as [`check_text`] refuses) written as escapes:
+/// a reason may quote what a member sent, as JSON errors do.
+fn escaped_for_log(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_deceptive(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// Messages: no control characters and no invisible formatting ones.
