@@ -424,7 +424,7 @@ impl Cluster {
     ) -> (u64, Option<String>, bool) {
         // lesson: count what was lost since that server's last publication, and take in who is there
         let missed = match self.presence.heard(node, seq) {
-            Some(last) => seq.saturating_sub(last + 1),
+            Some(last) => seq.saturating_sub(last.saturating_add(1)),
             None => 0, // the first heard from it: nothing to compare with
         };
         // Anyone who can reach Redis can publish: what comes from there

@@ -394,6 +394,30 @@ fn what_comes_through_redis_obeys_the_rooms_rules() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn publications_numbered_anyhow_never_stop_a_server_hearing() {
+    // Counting what was lost since a server's last publication must not
+    // overflow, whatever numbers come: the thread that hears Redis is the
+    // only one.
+    let redis = Redis::start();
+    let a = server(&redis, &[]);
+    let (mut ada, _) = join(&a, "Ada");
+    let mut publisher = redis.connection().unwrap();
+    for (seq, text) in [(u64::MAX, "first"), (1, "second"), (2, "third")] {
+        let event = json!({"type": "message", "from": "Eve", "text": text});
+        let envelope = json!({"node": "intruder", "seq": seq, "v": 0, "event": event});
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("chat:room")
+            .arg(envelope.to_string())
+            .query(&mut publisher)
+            .unwrap();
+    }
+    for text in ["first", "second", "third"] {
+        assert_eq!(summary(&receive(&mut ada)), format!("Eve: {text}"));
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_killed_servers_members_vanish_within_the_ttl() {
     let redis = Redis::start();
     let ttl = ["--presence-ttl", "2"];
