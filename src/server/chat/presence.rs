@@ -64,6 +64,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::check_name;
 use super::cluster::{Broker, COMMAND_TIMEOUT, LAST_RETRY};
 use super::wire::FromRoom;
 use super::{NAME_TAKEN_ELSEWHERE, Room};
@@ -186,6 +187,14 @@ pub struct Others {
     settled: bool,
 }
 
+/// The most servers besides this one whose members are kept track of.
+/// Anyone who can reach Redis can publish, as many node ids as it likes:
+/// past this, new ones are not listed.
+pub const MAX_OTHER_SERVERS: usize = 100;
+/// The most names listed on other servers, all together: past this, more
+/// joins elsewhere are not announced here.
+pub const MAX_NAMES_ELSEWHERE: usize = 10_000;
+
 impl Others {
     pub fn new(ttl: Duration) -> Others {
         Others {
@@ -235,7 +244,7 @@ impl Others {
     /// A publication `seq` from `node`, heard at `now`: returns the one
     /// heard before from that node, if any.
     pub fn heard(&mut self, node: &str, seq: u64, now: Instant) -> Option<u64> {
-        let server = self.server(node);
+        let server = self.server(node)?;
         server.heard = Some(now);
         server.seq.replace(seq)
     }
@@ -244,21 +253,30 @@ impl Others {
     /// news (nobody else listed the name).
     pub fn heard_joined(&mut self, node: &str, v: u64, name: &str) -> bool {
         let news = !self.listed(name);
-        let server = self.server(node);
+        let room = self.names_listed() < MAX_NAMES_ELSEWHERE;
+        let Some(server) = self.server(node) else {
+            return false;
+        };
         if v <= server.members.v {
             return false;
         }
         server.members.v = v;
-        if !server.members.names.iter().any(|other| other == name) {
-            server.members.names.push(name.to_string());
+        if server.members.names.iter().any(|other| other == name) {
+            return news;
         }
+        if !room {
+            return false;
+        }
+        server.members.names.push(name.to_string());
         news
     }
 
     /// `name` left `node`, whose version is then `v`: whether that is news
     /// (no other server lists the name).
     pub fn heard_left(&mut self, node: &str, v: u64, name: &str) -> bool {
-        let server = self.server(node);
+        let Some(server) = self.server(node) else {
+            return false;
+        };
         if v <= server.members.v {
             return false;
         }
@@ -306,8 +324,19 @@ impl Others {
         }
         let missing_counts = self.settled;
         let found_nodes: HashSet<String> = found.iter().map(|(node, _)| node.clone()).collect();
-        for (node, members) in found {
-            let server = self.server(&node);
+        for (node, mut members) in found {
+            // Stored in Redis by anyone who can reach it: the names obey
+            // the room's rules, and take no more than the room has left.
+            members.names.retain(|name| check_name(name).is_ok());
+            let Some(listed_there) = self.server(&node).map(|server| server.members.names.len())
+            else {
+                continue;
+            };
+            let left = MAX_NAMES_ELSEWHERE.saturating_sub(self.names_listed() - listed_there);
+            members.names.truncate(left);
+            let Some(server) = self.server(&node) else {
+                continue;
+            };
             if members.v > server.members.v {
                 server.members = members;
             }
@@ -327,15 +356,18 @@ impl Others {
             });
         }
         let after = self.names();
+        let (had, has): (HashSet<&String>, HashSet<&String>) =
+            (before.iter().collect(), after.iter().collect());
         let mut changes: Vec<Change> = after
             .iter()
-            .filter(|name| !before.contains(name))
+            .filter(|name| !had.contains(name))
             .map(|name| Change::Joined(name.clone()))
             .collect();
         changes.extend(
             before
-                .into_iter()
-                .filter(|name| !after.contains(name))
+                .iter()
+                .filter(|name| !has.contains(name))
+                .cloned()
                 .map(|name| Change::Left {
                     server_gone: gone.contains(&name),
                     name,
@@ -344,12 +376,26 @@ impl Others {
         changes
     }
 
-    fn server(&mut self, node: &str) -> &mut Server {
-        self.servers.entry(node.to_string()).or_insert(Server {
+    /// The names listed on other servers, counted with repeats.
+    fn names_listed(&self) -> usize {
+        self.servers
+            .values()
+            .map(|server| server.members.names.len())
+            .sum()
+    }
+
+    /// What is known of `node`, made if new; `None` for a new one once
+    /// [`MAX_OTHER_SERVERS`] are known.
+    fn server(&mut self, node: &str) -> Option<&mut Server> {
+        if !self.servers.contains_key(node) && self.servers.len() >= MAX_OTHER_SERVERS {
+            return None;
+        }
+        let server = self.servers.entry(node.to_string()).or_insert(Server {
             members: Members::default(),
             seq: None,
             heard: None,
-        })
+        });
+        Some(server)
     }
 }
 
@@ -701,6 +747,37 @@ mod tests {
 
     fn joined(name: &str) -> Change {
         Change::Joined(name.into())
+    }
+
+    #[test]
+    fn what_comes_from_redis_obeys_the_room_s_rules_and_bounds() {
+        // Anyone who can reach Redis can write a server's list, and publish
+        // as many servers and joins as it likes.
+        let mut others = Others::new(TTL);
+        let now = Instant::now();
+        let long = "x".repeat(5000);
+        let forged = ["\u{202e}Admin", "Ada\u{1b}[2J\nFAKE", &long, "Bob"];
+        let changes = others.scanned(found(&[("evil", members(1, &forged))]), now);
+        assert_eq!(changes, [joined("Bob")]);
+
+        let crowd = Members {
+            v: 2,
+            names: (0..MAX_NAMES_ELSEWHERE + 50)
+                .map(|i| format!("m{i}"))
+                .collect(),
+        };
+        others.scanned(vec![("evil".to_string(), crowd)], now);
+        assert_eq!(others.names().len(), MAX_NAMES_ELSEWHERE);
+        for v in 3..103 {
+            assert!(!others.heard_joined("evil", v, &format!("p{v}")));
+        }
+        assert_eq!(others.names().len(), MAX_NAMES_ELSEWHERE);
+
+        for i in 0..MAX_OTHER_SERVERS + 10 {
+            others.heard(&format!("node{i}"), 1, now);
+            others.heard_joined(&format!("node{i}"), 1, "Carol");
+        }
+        assert_eq!(others.servers(), MAX_OTHER_SERVERS + 1);
     }
 
     /// A server that has scanned steadily for `settle` already, knowing
