@@ -235,6 +235,17 @@ impl Others {
             .collect()
     }
 
+    /// How many members are elsewhere, each name once: counted without
+    /// copying the names, as every line about the room says it.
+    pub fn count(&self) -> usize {
+        let mut seen = HashSet::new();
+        self.servers
+            .values()
+            .flat_map(|server| &server.members.names)
+            .filter(|name| seen.insert(name.as_str()))
+            .count()
+    }
+
     fn listed(&self, name: &str) -> bool {
         self.servers
             .values()
@@ -509,7 +520,7 @@ impl Keeper {
 
     /// How many members the whole room has, this server's and the others'.
     pub fn count(&self) -> usize {
-        self.room.count_here() + self.names().len()
+        self.room.count_here() + lock(&self.others).count()
     }
 
     /// What this server says of the room's span.
@@ -778,6 +789,8 @@ mod tests {
             others.heard_joined(&format!("node{i}"), 1, "Carol");
         }
         assert_eq!(others.servers(), MAX_OTHER_SERVERS + 1);
+        // Carol, listed by many servers, counts once.
+        assert_eq!(others.count(), others.names().len());
     }
 
     /// A server that has scanned steadily for `settle` already, knowing
