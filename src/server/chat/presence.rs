@@ -23,6 +23,11 @@
 //! elsewhere), with [`Others::heard_joined`] and [`Others::heard_left`]
 //! for the joins and leaves heard through pub/sub in between.
 //!
+//! Anyone who can reach Redis can write there, so what comes from it is
+//! held to the room's rules, as a member's words are: a stored list's
+//! names must pass `check_name`, and at most [`MAX_OTHER_SERVERS`] other
+//! servers and [`MAX_NAMES_ELSEWHERE`] names are kept track of.
+//!
 //! A name is announced as joined when the first server lists it, and as
 //! left when the last one stops listing it: a server that restarts under
 //! a new node id while its member reconnects to it shows no one leaving
