@@ -687,7 +687,7 @@ fn a_password_in_the_redis_url_never_reaches_the_log() {
 /// Runs chapter 14 with `args` and no `REDIS_URL` unless given: its exit
 /// status and what it wrote on stderr.
 fn run_briefly(args: &[&str], environment: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = std::process::Command::new(CHAT)
+    let child = std::process::Command::new(CHAT)
         .args(["--port", "0"])
         .args(args)
         .env_remove("REDIS_URL")
@@ -697,21 +697,7 @@ fn run_briefly(args: &[&str], environment: &[(&str, &str)]) -> (Option<i32>, Str
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status, stderr)
+    support::exit_within_seconds(child)
 }
 
 #[test]

@@ -242,6 +242,31 @@ fn durations_over_a_day_are_refused_at_start_up() {
     }
 }
 
+#[test]
+fn an_origin_no_browser_would_send_is_refused_at_start_up() {
+    // A path (a final `/` too) never matches a browser's `Origin`: that
+    // site's pages would be refused for good, without a word at start-up.
+    for wrong in [
+        "https://chat.example.com/",
+        "chat.example.com",
+        "https://chat.example.com:http",
+        "https://",
+        "https://user@chat.example.com",
+    ] {
+        let child = Command::new(CHAT)
+            .args(["--port", "0", "--allow-origin", wrong])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (status, said) = support::exit_within_seconds(child);
+        assert_eq!(status, Some(2), "{wrong}: {said}");
+        assert!(said.contains("--allow-origin"), "{wrong}: {said}");
+        assert!(said.contains("not an origin"), "{wrong}: {said}");
+    }
+}
+
 // (3) Bounded and calm at capacity.
 
 /// CPU time (user + system, in clock ticks) the process has used.

@@ -76,7 +76,7 @@ pub struct ChatArgs {
     /// Other origins whose pages may join (scheme, host and port,
     /// comma-separated), beside this server's own page on localhost,
     /// 127.0.0.1 and ::1 [default: none]
-    #[arg(long, value_name = "URL[,URL…]", value_delimiter = ',')]
+    #[arg(long, value_name = "URL[,URL…]", value_delimiter = ',', value_parser = origin)]
     pub allow_origin: Vec<String>,
     /// How many frames may wait for a member before it counts as too slow
     /// and is removed from the room (close code 1008)
@@ -94,6 +94,43 @@ pub struct ChatArgs {
     pub frame_timeout: Option<Seconds>,
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// An origin as a browser sends it in `Origin` (RFC 6454 §6.2):
+/// `scheme://host`, or `scheme://host:port`, and nothing after. Anything
+/// more, even a final `/`, would never match what a browser sends, and
+/// that site's pages could never join: a mistake to stop at, not serve.
+fn origin(text: &str) -> Result<String, String> {
+    let origin = text.trim();
+    let not = |why: String| Err(format!("not an origin (scheme://host[:port]): {why}"));
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return not("no \"://\"".to_string());
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return not(format!("{scheme:?} is no scheme"));
+    }
+    let stray = |c: char| matches!(c, '/' | '?' | '#' | '@' | '\\') || c.is_whitespace();
+    if let Some(bad) = rest.chars().find(|&c| stray(c) || c.is_control()) {
+        return not(format!("a browser sends no {bad:?} after the host"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        // After the last colon of `[::1]` comes no port, but `1]`.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    if host.is_empty() {
+        return not("no host".to_string());
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return not(format!("{port:?} is no port"));
+    }
+    Ok(origin.to_string())
 }
 
 /// What a chat server's command line decides, read once.
@@ -119,11 +156,7 @@ impl ChatArgs {
         Ok(ChatOptions {
             listen: self.listen.options(),
             max_message_size: self.max_message_size,
-            extra_origins: self
-                .allow_origin
-                .iter()
-                .map(|url| url.trim().to_string())
-                .collect(),
+            extra_origins: self.allow_origin,
             queue_length: self.queue_length,
             budget: conversation::budget(self.max_buffered, self.max_message_size)
                 .map_err(command_line::invalid::<P>)?,
@@ -873,7 +906,28 @@ fn is_deceptive(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_name, check_text};
+    use super::{check_name, check_text, origin};
+
+    #[test]
+    fn origins_are_what_a_browser_sends() {
+        for right in [
+            "https://chat.example.com",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+            "http://[::1]",
+            " https://friend.example ",
+        ] {
+            assert_eq!(origin(right).as_deref(), Ok(right.trim()), "{right}");
+        }
+        for wrong in [
+            "https://a.example/",
+            "a.example",
+            "://a.example",
+            "https://a.example:99999",
+        ] {
+            assert!(origin(wrong).is_err(), "{wrong}");
+        }
+    }
 
     #[test]
     fn names_are_checked() {

@@ -150,6 +150,30 @@ impl Drop for Server {
     }
 }
 
+/// Waits at most five seconds for `child` (stderr piped) to exit, killing
+/// it then: its exit code (`None` if killed) and its stderr. For a program
+/// that should stop at start-up, so that one that serves instead fails
+/// the test rather than hanging it.
+pub fn exit_within_seconds(mut child: Child) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    (status, stderr)
+}
+
 /// Runs a binary (our client, say) to completion and returns its plain stderr.
 pub fn run_to_end(binary: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(binary)
