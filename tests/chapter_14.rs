@@ -350,6 +350,17 @@ fn a_name_claimed_elsewhere_during_an_outage_is_let_go_here() {
     assert_eq!(holder, "another-server");
 }
 
+/// Publishes `event` straight to the room's channel, as a server that
+/// does not exist would: anyone who can reach Redis can.
+fn publish_as_intruder(publisher: &mut redis::Connection, seq: u64, event: Value) {
+    let envelope = json!({"node": "intruder", "seq": seq, "v": 0, "event": event});
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("chat:room")
+        .arg(envelope.to_string())
+        .query(publisher)
+        .unwrap();
+}
+
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn what_comes_through_redis_obeys_the_rooms_rules() {
@@ -357,27 +368,19 @@ fn what_comes_through_redis_obeys_the_rooms_rules() {
     let a = server(&redis, &[]);
     let (mut ada, _) = join(&a, "Ada");
     let mut publisher = redis.connection().unwrap();
-    let publish = |publisher: &mut redis::Connection, seq: u64, event: Value| {
-        let envelope = json!({"node": "intruder", "seq": seq, "v": 0, "event": event});
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg("chat:room")
-            .arg(envelope.to_string())
-            .query(publisher)
-            .unwrap();
-    };
     // A look-alike name, and a right-to-left override in a message.
     let ada_cyrillic = "\u{0410}da";
-    publish(
+    publish_as_intruder(
         &mut publisher,
         1,
         json!({"type": "message", "from": ada_cyrillic, "text": "trust me"}),
     );
-    publish(
+    publish_as_intruder(
         &mut publisher,
         2,
         json!({"type": "message", "from": "Eve", "text": "abc\u{202E}gnp.exe"}),
     );
-    publish(
+    publish_as_intruder(
         &mut publisher,
         3,
         json!({"type": "message", "from": "Eve", "text": "plain words"}),
@@ -404,12 +407,7 @@ fn publications_numbered_anyhow_never_stop_a_server_hearing() {
     let mut publisher = redis.connection().unwrap();
     for (seq, text) in [(u64::MAX, "first"), (1, "second"), (2, "third")] {
         let event = json!({"type": "message", "from": "Eve", "text": text});
-        let envelope = json!({"node": "intruder", "seq": seq, "v": 0, "event": event});
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg("chat:room")
-            .arg(envelope.to_string())
-            .query(&mut publisher)
-            .unwrap();
+        publish_as_intruder(&mut publisher, seq, event);
     }
     for text in ["first", "second", "third"] {
         assert_eq!(summary(&receive(&mut ada)), format!("Eve: {text}"));

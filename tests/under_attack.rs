@@ -952,7 +952,7 @@ fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
     ];
     for binary in [ECHO, CHAT, COMPRESSION, EVENT, CLUSTER, TUNED] {
         for (args, said) in cases {
-            let mut child = Command::new(binary)
+            let child = Command::new(binary)
                 .args(["--port", "0"])
                 .args(args)
                 .stdout(Stdio::null())
@@ -960,25 +960,8 @@ fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
                 .spawn()
                 .unwrap();
             // A server that accepted the limit would listen for ever.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break Some(status);
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                thread::sleep(Duration::from_millis(10));
-            };
-            let mut stderr = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            assert_eq!(
-                status.and_then(|status| status.code()),
-                Some(2),
-                "{binary} {args:?}: {stderr}"
-            );
+            let (status, stderr) = support::exit_within_seconds(child);
+            assert_eq!(status, Some(2), "{binary} {args:?}: {stderr}");
             assert!(stderr.starts_with("error: "), "{binary} {args:?}: {stderr}");
             for words in said {
                 assert!(stderr.contains(words), "{binary} {args:?}: {stderr}");

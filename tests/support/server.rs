@@ -150,12 +150,12 @@ impl Drop for Server {
     }
 }
 
-/// Waits at most five seconds for `child` (stderr piped) to exit, killing
+/// Waits at most ten seconds for `child` (stderr piped) to exit, killing
 /// it then: its exit code (`None` if killed) and its stderr. For a program
 /// that should stop at start-up, so that one that serves instead fails
 /// the test rather than hanging it.
 pub fn exit_within_seconds(mut child: Child) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code();

@@ -231,24 +231,21 @@ impl Others {
 
     /// The names of the members elsewhere, each once.
     pub fn names(&self) -> Vec<String> {
-        let mut seen = HashSet::new();
-        self.servers
-            .values()
-            .flat_map(|server| &server.members.names)
-            .filter(|name| seen.insert(name.as_str()))
-            .cloned()
-            .collect()
+        self.each_name_once().cloned().collect()
     }
 
-    /// How many members are elsewhere, each name once: counted without
-    /// copying the names, as every line about the room says it.
+    /// How many members are elsewhere: counted without copying the names,
+    /// as every line about the room says it.
     pub fn count(&self) -> usize {
+        self.each_name_once().count()
+    }
+
+    fn each_name_once(&self) -> impl Iterator<Item = &String> {
         let mut seen = HashSet::new();
         self.servers
             .values()
             .flat_map(|server| &server.members.names)
-            .filter(|name| seen.insert(name.as_str()))
-            .count()
+            .filter(move |name| seen.insert(name.as_str()))
     }
 
     fn listed(&self, name: &str) -> bool {
