@@ -338,19 +338,18 @@ impl Others {
         let missing_counts = self.settled;
         let found_nodes: HashSet<String> = found.iter().map(|(node, _)| node.clone()).collect();
         for (node, mut members) in found {
-            // Stored in Redis by anyone who can reach it: the names obey
-            // the room's rules, and take no more than the room has left.
-            members.names.retain(|name| check_name(name).is_ok());
-            let Some(listed_there) = self.server(&node).map(|server| server.members.names.len())
-            else {
-                continue;
-            };
-            let left = MAX_NAMES_ELSEWHERE.saturating_sub(self.names_listed() - listed_there);
-            members.names.truncate(left);
+            let listed = self.names_listed();
             let Some(server) = self.server(&node) else {
                 continue;
             };
             if members.v > server.members.v {
+                // Stored in Redis by anyone who can reach it: the names obey
+                // the room's rules, and take no more than the room has left.
+                members.names.retain(|name| check_name(name).is_ok());
+                let elsewhere = listed - server.members.names.len();
+                members
+                    .names
+                    .truncate(MAX_NAMES_ELSEWHERE.saturating_sub(elsewhere));
                 server.members = members;
             }
         }
