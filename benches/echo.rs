@@ -46,9 +46,9 @@
 //! handshake, then waiting for the server to close TCP first (§7.1.1);
 //! it connects from 64 loopback addresses in turn, so that the sockets the
 //! servers leave in `TIME_WAIT` do not slow the servers measured later in
-//! a run. The server's CPU time per connection is printed too, overall
-//! (user space and kernel apart) and in the first and last slot: unlike
-//! the rate, it does not depend on the load generator.
+//! a run. The server's CPU time per unit (message, MB, connection) is
+//! printed too, overall (user space and kernel apart) and in the first and
+//! last slot: unlike the rate, it does not depend on the load generator.
 
 mod loopback;
 mod peers_build;
@@ -441,6 +441,15 @@ impl Scenario {
         }
     }
 
+    /// What one unit of the rate is, for the server's CPU time per unit.
+    fn counted(self) -> &'static str {
+        match self {
+            Scenario::RoundTrips { .. } => "message",
+            Scenario::Echo { .. } => "MB",
+            Scenario::Connections => "connection",
+        }
+    }
+
     /// Runs against `port` for about `slot`; returns (units done, seconds).
     /// Connections for the round trips are opened before the clock starts
     /// and closed after it stops.
@@ -750,9 +759,7 @@ fn run() {
         println!("{}", scenario.label());
         for (server, tally) in servers.iter().zip(&tallies) {
             println!("  {:<16} {}", server.name, tally.describe(scenario.unit()));
-            if scenario == Scenario::Connections {
-                println!("  {:<16} {}", "", tally.describe_cpu("connection"));
-            }
+            println!("  {:<16} {}", "", tally.describe_cpu(scenario.counted()));
         }
         let medians: Vec<f64> = ratios.into_iter().map(median).collect();
         let said: Vec<String> = pairs
