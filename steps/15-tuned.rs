@@ -271,7 +271,6 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
     let (listening, port) = listener::listen(listen.port)?;
     let cannot = |error| ListenError { port, error };
     let (poll, listener) = {
-        // lesson: a non-blocking listener, registered with poll
         listening.set_nonblocking(true).map_err(cannot)?;
         let mut listener = TcpListener::from_std(listening);
         let poll = Poll::new().map_err(cannot)?;
@@ -279,7 +278,6 @@ fn serve(listen: listener::Options, settings: Settings) -> Result<(), ListenErro
         let registered = registry.register(&mut listener, LISTENER, Interest::READABLE);
         registered.map_err(cannot)?;
         (poll, listener)
-        // end of lesson
     };
     let waker = Waker::new(poll.registry(), ALARM).map_err(cannot)?;
     let mut event_loop = EventLoop {
@@ -390,6 +388,7 @@ impl Output {
     /// in one `writev`), and whatever the socket does not take now is
     /// queued. A long payload is queued as it is, without a copy.
     fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
+        // lesson: a frame straight to the socket: short from the stack, long in one writev
         // The header on the stack too: it is copied only if it must wait.
         let (bytes, length) = frame::encode_header_array(&FrameHeader {
             fin: true,
@@ -447,13 +446,14 @@ impl Output {
             self.push(payload);
         }
         Ok(())
+        // end of lesson
     }
 
     /// Writes as much as the socket takes, in as few system calls as it
     /// can (`writev`). Returns whether anything was written.
     fn write_to(&mut self, stream: &mut impl Write) -> io::Result<bool> {
         let mut progress = false;
-        // lesson: a non-blocking write takes what fits; the rest waits
+        // lesson: the queue goes out in one writev of up to 32 chunks, as much as fits
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); 32];
             let mut count = 0;
@@ -502,7 +502,7 @@ impl EventLoop {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while self.gate.serving() {
-            // lesson: poll until the next deadline, then serve what is ready
+            // lesson: the alarm rings at the next deadline (the sweep's too): poll arms no timer
             let first = self.deadlines.next();
             let sweep = (!self.connections.is_empty()).then_some(self.sweep_at);
             let next = [first, self.gate.retry_at(), sweep]
@@ -511,6 +511,7 @@ impl EventLoop {
                 .min();
             // The alarm wakes `poll` then: `poll` itself arms no timer.
             self.alarm.set(next);
+            // end of lesson
             match self.poll.poll(&mut events, None) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 result => result?,
@@ -527,7 +528,6 @@ impl EventLoop {
                 }
             }
             self.fire_deadlines(Instant::now());
-            // end of lesson
         }
         Ok(())
     }
@@ -554,7 +554,6 @@ impl EventLoop {
     /// A new connection, registered for readable, in its first phase.
     fn open(&self, mut stream: TcpStream, id: usize, ticket: Ticket) -> io::Result<Connection> {
         let now = Instant::now();
-        // lesson: a new connection, registered for readable, starts with its head
         let registry = self.poll.registry();
         registry.register(&mut stream, Token(id), Interest::READABLE)?;
         Ok(Connection {
@@ -570,7 +569,6 @@ impl EventLoop {
             done: false,
             _ticket: ticket,
         })
-        // end of lesson
     }
 
     /// A connection's socket is ready: writes what waits, reads what came.
@@ -602,7 +600,6 @@ impl EventLoop {
         {
             connection.done |= linger.shut(&connection.stream);
         }
-        // lesson: one set of deadlines, one entry per connection, gone with it
         // (A connection's number is never reused: one generation.)
         if let Some(at) = connection.scheduled
             && (connection.done || connection.due(self.settings.idle_timeout) < at)
@@ -619,9 +616,7 @@ impl EventLoop {
             self.deadlines.schedule(due, id, 0);
             connection.scheduled = Some(due);
         }
-        // end of lesson
         let watched: io::Result<()> = {
-            // lesson: write interest only while output waits; no reading while it is backed up
             let wanted = match (connection.reads(), connection.output.is_empty()) {
                 (true, true) => Interest::READABLE,
                 (true, false) => Interest::READABLE | Interest::WRITABLE,
@@ -635,7 +630,6 @@ impl EventLoop {
             // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
             registry.reregister(&mut connection.stream, Token(id), wanted)
-            // end of lesson
         };
         if let Err(error) = watched {
             narrate::problem(format!("Could not watch a connection: {error}"));
@@ -647,7 +641,6 @@ impl EventLoop {
         if self.gate.reopen_if_due(now, self.poll.registry()) {
             self.accept_all();
         }
-        // lesson: a deadline due asks its connection for its real one
         while let Some(deadline) = self.deadlines.pop_due(now) {
             let id = deadline.token;
             let Some(connection) = self.connections.get_mut(&id) else {
@@ -661,7 +654,6 @@ impl EventLoop {
             }
             self.settle(id);
         }
-        // end of lesson
         self.sweep(now);
     }
 
@@ -675,6 +667,7 @@ impl EventLoop {
             return;
         }
         self.sweep_at = now + QUIET;
+        // lesson: every connection quiet for a second gives its inbox back
         for connection in self.connections.values_mut() {
             if let Phase::Talking {
                 session, read_at, ..
@@ -684,6 +677,7 @@ impl EventLoop {
                 session.release_idle_memory();
             }
         }
+        // end of lesson
     }
 }
 
@@ -731,17 +725,17 @@ impl Connection {
         }
     }
 
-    // lesson: a payload, once sent, receives the next message
     /// Gives the session back the longest payload sent out in full, to
     /// receive the next long message into (`Tuning::recycle`).
     fn recycle_sent(&mut self) {
+        // lesson: a payload, once sent, receives the next message
         if let Some(payload) = self.output.sent.take()
             && let Phase::Talking { session, .. } = &mut self.phase
         {
             session.recycle(payload);
         }
+        // end of lesson
     }
-    // end of lesson
 
     /// Reads what arrived, as the phase wants it, until `WouldBlock`, or
     /// until its turn ends: then it says there is more to read.
@@ -750,16 +744,17 @@ impl Connection {
             Phase::Talking { read_at, .. } => Some(*read_at),
             _ => None,
         };
-        // lesson: read until WouldBlock: only then will new bytes make a new edge
         let (mut turn, mut drained) = (0, false);
         while self.reads() && !self.done && turn < READ_TURN {
             let (read, asked) = match &mut self.phase {
                 // Straight into the session: its inbox, and the rest of a
                 // long payload into the message itself, in one `readv`.
                 Phase::Talking { session, .. } => {
+                    // lesson: read into the session's places; say how much room they offered
                     let places = session.buffers();
                     let asked = places[0].len() + places[1].len();
                     (read_into(&mut self.stream, places), asked)
+                    // end of lesson
                 }
                 _ => (self.stream.read(scratch), scratch.len()),
             };
@@ -788,25 +783,29 @@ impl Connection {
                     }
                 }
                 Phase::Talking { session, .. } => {
+                    // lesson: tell the session how much arrived, then hand out what it made
                     session.filled(count);
                     self.talk(count, settings);
+                    // end of lesson
                 }
                 Phase::Closing(linger) => self.done = linger.discard(count),
             }
             // A short read took all there was: the next bytes make a new
             // edge. Not when the peer's end or an error came with the edge:
             // nothing would tell of it again, so read on until it shows.
+            // lesson: a short read ends the turn, unless the peer's end came with the edge
             if count < asked && !ended {
                 drained = true;
                 break;
             }
+            // end of lesson
         }
         // Not stopped by `WouldBlock`: its turn is over, with more to read.
         let more = !drained && turn >= READ_TURN && self.reads() && !self.done;
-        // end of lesson
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
         // has been quiet for a second (the loop's sweep).
+        // lesson: a connection that reads only now and then gives its inbox back at once
         if let Phase::Talking {
             session, read_at, ..
         } = &mut self.phase
@@ -815,6 +814,7 @@ impl Connection {
         {
             session.release_idle_memory();
         }
+        // end of lesson
         more
     }
 
@@ -851,7 +851,6 @@ impl Connection {
         }
         narrate::event("Handshake completed. Echoing every message until the client leaves.");
         narrate::summary("connected: handshake completed");
-        // lesson: after the 101, bytes go into a session, as in chapter 10
         let mut session =
             Session::new(settings.max_message_size).with_budget(Arc::clone(&settings.budget));
         session.receive(rest);
@@ -860,7 +859,6 @@ impl Connection {
             read_at: Instant::now(),
             stretch: None,
         };
-        // end of lesson
         self.talk(rest.len(), settings);
     }
 
@@ -907,7 +905,7 @@ impl Connection {
             }
         }
         let sent: io::Result<()> = {
-            // lesson: each frame goes straight to the socket while nothing waits, a long payload as it is
+            // lesson: each frame straight to the socket while nothing waits; the rest queued
             let (output, stream) = (&mut self.output, &mut self.stream);
             let waited = !output.is_empty();
             let mut outgoing = session.take_outgoing();
@@ -954,6 +952,7 @@ impl Connection {
 /// A plain `read` where there is one place to read into, a `readv` where
 /// there are two: a `readv` costs a little more.
 fn read_into(stream: &mut TcpStream, [room, inbox]: [&mut [u8]; 2]) -> io::Result<usize> {
+    // lesson: one place, a plain read; two, one readv: the payload's room first
     if room.is_empty() {
         stream.read(inbox)
     } else if inbox.is_empty() {
@@ -961,4 +960,5 @@ fn read_into(stream: &mut TcpStream, [room, inbox]: [&mut [u8]; 2]) -> io::Resul
     } else {
         stream.read_vectored(&mut [IoSliceMut::new(room), IoSliceMut::new(inbox)])
     }
+    // end of lesson
 }

@@ -12,7 +12,7 @@ mod starter;
 use std::fs;
 use std::path::Path;
 
-use starter::{CHAPTERS, WITHOUT_STARTER, has_starter, lessons, starter, starter_from_own};
+use starter::{CHAPTERS, WITHOUT_STARTER, base, has_starter, lessons, starter, starter_from_own};
 
 fn read(path: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -71,6 +71,35 @@ fn an_attendees_own_answers_carry_over_where_the_reference_keeps_them() {
 }
 
 #[test]
+fn a_starter_is_made_from_the_attendees_own_base_chapter() {
+    // Each chapter builds on the one its first lines name, as the README's
+    // table says: chapters 12 and 13 on 10, 14 on 11, 15 on 13.
+    let bases: Vec<usize> = CHAPTERS
+        .iter()
+        .enumerate()
+        .map(|(index, name)| base(index + 1, &read(&format!("steps/{name}.rs"))))
+        .collect();
+    assert_eq!(bases, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 11, 13]);
+    // Chapter 15 keeps chapter 13's listener and write interest as they
+    // were: the attendee's own answers to those lessons carry over.
+    let thirteenth = read("steps/13-event-loop.rs");
+    let fifteenth = read("steps/15-tuned.rs");
+    let own = thirteenth.replace(
+        "registered.map_err(cannot)?;",
+        "registered.map_err(|error| cannot(error))?;",
+    );
+    assert_ne!(own, thirteenth);
+    let (made, taken) = starter_from_own(15, &fifteenth, &thirteenth, &own).unwrap();
+    assert!(taken >= 2, "{taken} of chapter 13's answers taken");
+    assert!(made.contains("registered.map_err(|error| cannot(error))?;"));
+    // What chapter 15 teaches is still cut.
+    assert_eq!(
+        lessons(&made).unwrap().len(),
+        lessons(&fifteenth).unwrap().len()
+    );
+}
+
+#[test]
 fn no_narration_is_inside_a_lesson() {
     for (index, name) in CHAPTERS.iter().enumerate() {
         if !has_starter(index + 1) {
@@ -115,8 +144,12 @@ fn the_attendee_writes_the_protocol() {
     }
     assert!(total >= 220, "{total} lines of lesson in all");
     // Beyond the article: the offer parsed and answered (12), the fan-out
-    // (14).
-    for (name, least) in [("12-compression", 40), ("14-chat-cluster", 40)] {
+    // (14), the tuning (15).
+    for (name, least) in [
+        ("12-compression", 40),
+        ("14-chat-cluster", 40),
+        ("15-tuned", 100),
+    ] {
         let lines = lesson_lines(name);
         assert!(
             lines >= least,

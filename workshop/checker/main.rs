@@ -430,8 +430,8 @@ fn write_manifest(dir: &Path) -> Result<(), String> {
     );
     for line in ours.lines() {
         // What chapters use besides the library: SHA-1 and base64 (2), clap
-        // (chapters with options of their own: 4, 14), mio (13), serde and
-        // Redis (14).
+        // (chapters with options of their own: 4, 14), mio (13, 15), serde
+        // and Redis (14).
         let used = [
             "base64 = ",
             "clap = ",
@@ -715,8 +715,8 @@ fn advance(number: usize, options: &Options) {
     }
 }
 
-/// Chapter `number`'s starter: from the attendee's own chapter before it
-/// where there is one, else from the reference alone.
+/// Chapter `number`'s starter: from the attendee's own version of the
+/// chapter it builds on where there is one, else from the reference alone.
 fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
     if !starter::has_starter(number) {
         return Err(format!(
@@ -727,14 +727,15 @@ fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
         ));
     }
     let reference = fs::read_to_string(reference_file(number)).map_err(|e| e.to_string())?;
-    let own_previous = (number > 1)
-        .then(|| fs::read_to_string(own_file(dir, number - 1)).ok())
+    let base = starter::base(number, &reference);
+    let own_base = (base > 0)
+        .then(|| fs::read_to_string(own_file(dir, base)).ok())
         .flatten();
-    match own_previous {
+    match own_base {
         Some(own) => {
-            let previous =
-                fs::read_to_string(reference_file(number - 1)).map_err(|e| e.to_string())?;
-            starter::starter_from_own(number, &reference, &previous, &own)
+            let base_reference =
+                fs::read_to_string(reference_file(base)).map_err(|e| e.to_string())?;
+            starter::starter_from_own(number, &reference, &base_reference, &own)
         }
         None => Ok((starter::starter(number, &reference)?, 0)),
     }
@@ -790,7 +791,7 @@ fn hint(number: usize) -> String {
 }
 
 /// The usual mistake per chapter, said as what to watch for.
-const MISTAKES: [&str; 14] = [
+const MISTAKES: [&str; 15] = [
     "a request head ends at the first empty line; stop there, do not wait for the connection to close",
     "the GUID is 258EAFA5-E914-47DA-95CA-C5AB0DC85B11, appended to the key as text, hashed, then base64",
     "byte i is XORed with key[i % 4], in that order; the masked bytes must unmask to \"Can you hear me?\"",
@@ -805,6 +806,7 @@ const MISTAKES: [&str; 14] = [
     "the answer repeats what was accepted (no_context_takeover, server_max_window_bits); an offer you cannot honour is declined whole, and the next one tried",
     "read until WouldBlock and write what fits: an edge comes once, and a full socket is no error",
     "drop your own echoes by node id: your members already heard what you published",
+    "a short read ends the turn only if no end of stream came with it; what the socket does not take waits, the header before its payload",
 ];
 
 fn reset(number: usize, options: &Options) -> bool {

@@ -63,13 +63,14 @@ pub fn play(number: usize, binary: &Path) -> Run {
         7 => fragments(&mut server),
         8 => ping_between_fragments(&mut server),
         9 => closing(&mut server),
-        10 | 13 => echo_server(&mut server),
+        10 | 13 | 15 => echo_server(&mut server),
         11 => chat(&mut server),
         12 => compression(&mut server),
-        _ => match &redis_url {
+        14 => match &redis_url {
             Some(url) => chat_across_servers(&mut server, url),
             None => Err(Failure::plain("chapter 14 needs Redis".into())),
         },
+        _ => Err(Failure::plain(format!("chapter {number} has no scenario"))),
     };
     // Whether the server died on its own, before the checker stops it.
     let mut died = None;
@@ -652,7 +653,9 @@ pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
         2 => old_version(binary),
         4 => reply_in_bytes(binary),
         12 => offers_declined(binary),
-        13 => long_echo(binary),
+        13 | 15 => long_echo(binary)
+            .and_then(|()| fragmented_long_echo(binary))
+            .and_then(|()| partial_frames_then_end_of_stream(binary)),
         5 => refuse_frame(
             binary,
             number,
@@ -736,6 +739,58 @@ fn long_echo(binary: &Path) -> Result<(), Failure> {
         &expected,
         "the echo of an 8 MiB text message (more than one write can take)",
     )?;
+    Ok(())
+}
+
+/// A message sent in fragments longer than the server's reads: each
+/// fragment's last bytes land in the message, the next header after them.
+fn fragmented_long_echo(binary: &Path) -> Result<(), Failure> {
+    let mut server = Server::start(binary, 1)?;
+    let mut wire = open(&mut server)?;
+    let fragment = vec![b'f'; 64 << 10];
+    let frames: Vec<(bool, Opcode, &[u8])> = (0..16)
+        .map(|index| {
+            let opcode = if index == 0 {
+                Opcode::Binary
+            } else {
+                Opcode::Continuation
+            };
+            (index == 15, opcode, fragment.as_slice())
+        })
+        .collect();
+    wire.send_frames(&frames)?;
+    let expected = frame::encode(true, Opcode::Binary, None, &vec![b'f'; 1 << 20]);
+    wire.expect_frame(
+        &expected,
+        "the echo of a 1 MiB binary message sent as 16 fragments of 64 KiB",
+    )?;
+    Ok(())
+}
+
+/// Peers that end their stream partway through a frame are let go at once,
+/// as chapter 10 lets them go. Their end of stream comes with their last
+/// bytes, and no later edge will tell of it: a loop that stops reading
+/// before it sees the end keeps them until the idle timeout.
+fn partial_frames_then_end_of_stream(binary: &Path) -> Result<(), Failure> {
+    const PEERS: usize = 20;
+    let mut server = Server::start(binary, PEERS)?;
+    let mut wires = Vec::new();
+    for _ in 0..PEERS {
+        wires.push(open(&mut server)?);
+    }
+    let whole = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[b'p'; 1000]);
+    for wire in &mut wires {
+        wire.send(&whole[..300])?;
+        wire.end_stream()?;
+    }
+    for wire in &mut wires {
+        if let Err((_, why)) = wire.read_to_end() {
+            return Err(Failure::plain(format!(
+                "a peer sent 300 bytes of a 1,000-byte frame, then ended its stream \
+                 (shutdown): the server must hang up at once, not at its idle timeout ({why})"
+            )));
+        }
+    }
     Ok(())
 }
 

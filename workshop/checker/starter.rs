@@ -12,7 +12,7 @@
 //! attendee's right answer prints exactly what the reference prints.
 
 /// Every chapter, in order: the name of its file in `steps/` and `workshop/`.
-pub const CHAPTERS: [&str; 14] = [
+pub const CHAPTERS: [&str; 15] = [
     "01-print-request",
     "02-handshake",
     "03-read-frame",
@@ -27,6 +27,7 @@ pub const CHAPTERS: [&str; 14] = [
     "12-compression",
     "13-event-loop",
     "14-chat-cluster",
+    "15-tuned",
 ];
 
 const LESSON: &str = "// lesson: ";
@@ -109,7 +110,28 @@ pub fn lessons(reference: &str) -> Result<Vec<Lesson>, String> {
     Ok(found)
 }
 
-/// The starter of chapter `number` (1 to 14), made from its reference text.
+/// The chapter that chapter `number` builds on: the one its reference's
+/// doc comment names ("Chapter 13 is chapter 10 plus …"), else the one
+/// before it.
+pub fn base(number: usize, reference: &str) -> usize {
+    let doc: Vec<&str> = reference
+        .lines()
+        .map_while(|line| line.trim_start().strip_prefix("//!"))
+        .collect();
+    let doc = doc.join(" ").to_lowercase();
+    let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let needle = format!("chapter {number} is chapter ");
+    doc.find(&needle)
+        .map(|at| &doc[at + needle.len()..])
+        .and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .filter(|&named| (1..number).contains(&named))
+        .unwrap_or(number.saturating_sub(1))
+}
+
+/// The starter of chapter `number`, made from its reference text.
 pub fn starter(number: usize, reference: &str) -> Result<String, String> {
     if lessons(reference)?.is_empty() {
         return Err("no lesson is marked".into());
@@ -173,21 +195,21 @@ fn header(number: usize) -> String {
     )
 }
 
-/// The starter of chapter `number`, made when the attendee's chapter
-/// `number - 1` passes: the reference's starter, in which the code of
-/// every lesson of the chapter before that the reference carries over
-/// unchanged is replaced by the attendee's own answer to it. Returns the
-/// text and how many of the attendee's answers it took.
+/// The starter of chapter `number`, made from the attendee's own version
+/// of the chapter it builds on ([`base`]): the reference's starter, in
+/// which the code of every lesson of the base that the reference carries
+/// over unchanged is replaced by the attendee's own answer to it. Returns
+/// the text and how many of the attendee's answers it took.
 pub fn starter_from_own(
     number: usize,
     reference: &str,
-    previous_reference: &str,
-    own_previous: &str,
+    base_reference: &str,
+    own_base: &str,
 ) -> Result<(String, usize), String> {
     let mut text = starter(number, reference)?;
-    let own = lessons(own_previous)?;
+    let own = lessons(own_base)?;
     let mut taken = 0;
-    for lesson in lessons(previous_reference)? {
+    for lesson in lessons(base_reference)? {
         let Some(mine) = own.iter().find(|mine| mine.hint == lesson.hint) else {
             continue;
         };

@@ -276,6 +276,13 @@ impl Wire {
         self.send(&bytes)
     }
 
+    /// Ends our side of the stream (TCP's FIN), as a peer done sending.
+    pub fn end_stream(&mut self) -> Result<(), Failure> {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|error| Failure::plain(format!("ending the stream failed: {error}")))
+    }
+
     /// Everything until the server hangs up (or the timeout).
     pub fn read_to_end(&mut self) -> Result<Vec<u8>, (Vec<u8>, String)> {
         let mut answer = Vec::new();
