@@ -86,6 +86,12 @@ const FIRST_ROOM: u64 = 256 * 1024;
 /// three runs each).
 const LARGEST_STEP: usize = 4 * 1024 * 1024;
 
+/// How many events, or frames to send, a session keeps room for once
+/// they are handed out. A read of many tiny frames (a burst of pings)
+/// queues thousands; kept, that room would stay with the connection for
+/// as long as it lives, idle or not.
+const KEPT_QUEUE: usize = 64;
+
 /// How far ahead of its `length` bytes a message may be given room: as
 /// much as it holds, from 256 KiB to 4 MiB. Doubling keeps copies few;
 /// the 4 MiB bound keeps memory following what arrived, not what a
@@ -1026,7 +1032,12 @@ impl Session {
     /// The next thing the peer did, if any. Handing out a ping, a close or
     /// a failure queues the frame that answers it.
     pub fn next_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        let Some(event) = self.events.pop_front() else {
+            if self.events.capacity() > KEPT_QUEUE {
+                self.events = VecDeque::new();
+            }
+            return None;
+        };
         match &event {
             Event::Ping { payload, .. } => self.queue(Opcode::Pong, payload.clone()),
             Event::CloseReceived(received) => {
@@ -1107,8 +1118,11 @@ impl Session {
     }
 
     /// The frames to send now, in order.
-    pub fn take_outgoing(&mut self) -> std::vec::Drain<'_, OutgoingFrame> {
-        self.outgoing.drain(..)
+    pub fn take_outgoing(&mut self) -> impl Iterator<Item = OutgoingFrame> + '_ {
+        // A burst's frames leave with their room (`KEPT_QUEUE`).
+        let burst =
+            (self.outgoing.capacity() > KEPT_QUEUE).then(|| std::mem::take(&mut self.outgoing));
+        burst.into_iter().flatten().chain(self.outgoing.drain(..))
     }
 
     /// Time ran out, as [`Timeout`] says; what follows comes as events.
@@ -1187,6 +1201,23 @@ mod tests {
 
     fn masked(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
         frame::encode(fin, opcode, Some(MASK), payload)
+    }
+
+    #[test]
+    fn a_burst_of_pings_leaves_no_room_behind_once_handed_out() {
+        let mut session = Session::new(1 << 20);
+        let burst = masked(true, Opcode::Ping, b"").repeat(10_000);
+        session.receive(&burst);
+        let pings = std::iter::from_fn(|| session.next_event()).count();
+        assert_eq!(pings, 10_000);
+        assert_eq!(session.take_outgoing().count(), 10_000);
+        assert!(session.events.capacity() <= KEPT_QUEUE);
+        assert!(session.outgoing.capacity() <= KEPT_QUEUE);
+        // A few at a time keep their room, and lose nothing.
+        session.receive(&burst[..6 * 3]);
+        assert_eq!(std::iter::from_fn(|| session.next_event()).count(), 3);
+        assert_eq!(session.take_outgoing().count(), 3);
+        assert!(session.outgoing.capacity() > 0);
     }
 
     #[test]
