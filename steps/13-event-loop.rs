@@ -17,10 +17,9 @@
 //! * **A connection's state**, kept on a thread's stack in chapter 10, is
 //!   a `Phase`: the head gathers; bytes go into the session; last, our
 //!   final bytes go out, our side shuts, the peer has a second to close.
-//! * **Fair turns.** A turn reads at most 64 KiB; a connection with more
-//!   asks `epoll` again, which reports it after the others. Unasked-for
-//!   pongs need no answer: without turns, a peer sending them faster than
-//!   we parse would hold the loop for ever.
+//! * **Fair turns.** A turn ends once it has read 64 KiB; a connection
+//!   with more asks `epoll` again, which reports it after the others, so
+//!   a peer flooding pongs (which need no answer) cannot hold the loop.
 //! * **Write interest only while output waits**: asked always, `poll`
 //!   would wake for nearly every connection. **Backpressure**: a connection
 //!   with more than 1 MiB of output waiting is not read until it drains.
@@ -120,8 +119,7 @@
 //! (epoll, or an async runtime such as tokio) serves many connections per
 //! thread — and drives the very same `Session`.
 //!
-//! Nothing graduates here; chapter 15 tunes this loop. What the loop buys:
-//! `cargo bench --bench scale`.
+//! Nothing graduates here. What the loop buys: `cargo bench --bench scale`.
 //!
 //! Try it: `cargo run --bin 13-event-loop`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
@@ -218,7 +216,6 @@ struct EventLoop {
     settings: Settings,
 }
 
-/// A connection, from its first byte to its last.
 struct Connection {
     stream: TcpStream,
     phase: Phase,
@@ -337,7 +334,8 @@ impl EventLoop {
         if readable && connection.read(&mut self.scratch, &self.settings) {
             // Its turn is over, bytes left: asked again, epoll reports it after the others.
             let registry = self.poll.registry();
-            let _ = registry.reregister(&mut connection.stream, Token(id), connection.interest);
+            let asked = registry.reregister(&mut connection.stream, Token(id), connection.interest);
+            connection.done |= asked.is_err();
         }
         connection.flush();
         self.settle(id);
@@ -381,11 +379,11 @@ impl EventLoop {
             if wanted == connection.interest {
                 return;
             }
-            connection.interest = wanted;
             // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
             // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
-            registry.reregister(&mut connection.stream, Token(id), wanted)
+            let asked = registry.reregister(&mut connection.stream, Token(id), wanted);
+            asked.map(|()| connection.interest = wanted)
             // end of lesson
         };
         if let Err(error) = watched {
@@ -440,12 +438,16 @@ impl Connection {
     }
 
     /// Queues bytes to send, starting the write clock if none were waiting.
+    /// A short frame joins the last chunk: alone, a 2-byte pong holds ~50.
     fn send(&mut self, bytes: Vec<u8>) {
         if self.output.is_empty() {
             self.wrote_at = Instant::now();
         }
         self.pending += bytes.len();
-        self.output.push_back(bytes);
+        match self.output.back_mut() {
+            Some(last) if bytes.len() < 1024 && last.len() < 64 * 1024 => last.extend(bytes),
+            _ => self.output.push_back(bytes),
+        }
     }
 
     /// Writes what waits, until the socket takes no more.
@@ -473,8 +475,7 @@ impl Connection {
         // end of lesson
     }
 
-    /// Reads what arrived, as the phase wants it, until `WouldBlock`, or
-    /// until its turn ends: then it says there is more to read.
+    /// Reads what arrived until `WouldBlock`, or says its turn ended first.
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
         // lesson: read until WouldBlock: only then will new bytes make a new edge
         let mut turn = 0;
@@ -582,8 +583,7 @@ impl Connection {
         self.phase = Phase::Closing(Linger::new(peer_gone));
     }
 
-    /// Narrates the session's events, echoes its messages, and queues the
-    /// frames it made. Once the session is finished, the connection closes.
+    /// Narrates and echoes what the session hands out, and queues its frames.
     fn hand_out(&mut self) {
         let Phase::Talking { session, .. } = &mut self.phase else {
             return;

@@ -33,4 +33,14 @@ mod one_thread {
     fn a_peer_that_never_reads_does_not_stop_the_loop() {
         super::support::a_peer_that_never_reads_does_not_stop_the_loop(SERVER);
     }
+
+    #[test]
+    fn peers_that_never_read_their_pongs_cost_about_their_backlog() {
+        super::support::peers_that_never_read_their_pongs_cost_about_their_backlog(SERVER);
+    }
+
+    #[test]
+    fn a_burst_of_pings_leaves_no_memory_behind() {
+        super::support::a_burst_of_pings_leaves_no_memory_behind(SERVER);
+    }
 }

@@ -10,7 +10,7 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::Socket;
+use support::{Socket, status_number};
 use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
 
@@ -479,17 +479,6 @@ fn a_trickled_frame_is_closed_however_steadily_it_trickles() {
 }
 
 // Memory given back once the load has gone (`server::memory`).
-
-/// A number from `/proc/PID/status`, such as the `Threads:` count.
-fn status_number(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
 
 /// Writable mappings of exactly a thread's stack size (Rust's default,
 /// 2 MiB): the stacks the process still holds, running or not.

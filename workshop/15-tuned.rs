@@ -371,10 +371,15 @@ impl Output {
         self.pending == 0
     }
 
+    /// Queues `bytes`. A short frame joins the last chunk: in a vector of
+    /// its own, a pong of 2 bytes would hold some 50, and `BACKED_UP`
+    /// counts only the 2.
     fn push(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.pending += bytes.len();
-            self.chunks.push_back(bytes);
+        self.pending += bytes.len();
+        match self.chunks.back_mut() {
+            _ if bytes.is_empty() => {}
+            Some(last) if bytes.len() < 1024 && last.len() < 64 * 1024 => last.extend(bytes),
+            _ => self.chunks.push_back(bytes),
         }
     }
 
@@ -508,7 +513,8 @@ impl EventLoop {
         if readable && connection.read(&mut self.scratch, &self.settings, ended) {
             // Its turn is over, bytes left: asked again, epoll reports it after the others.
             let registry = self.poll.registry();
-            let _ = registry.reregister(&mut connection.stream, Token(id), connection.interest);
+            let asked = registry.reregister(&mut connection.stream, Token(id), connection.interest);
+            connection.done |= asked.is_err();
         }
         connection.flush();
         self.settle(id);
@@ -550,11 +556,11 @@ impl EventLoop {
             if wanted == connection.interest {
                 return;
             }
-            connection.interest = wanted;
             // Asked again for readable, epoll looks again (`EPOLL_CTL_MOD`),
             // and reports at once what arrived while it was not read.
             let registry = self.poll.registry();
-            registry.reregister(&mut connection.stream, Token(id), wanted)
+            let asked = registry.reregister(&mut connection.stream, Token(id), wanted);
+            asked.map(|()| connection.interest = wanted)
         };
         if let Err(error) = watched {
             narrate::problem(format!("Could not watch a connection: {error}"));

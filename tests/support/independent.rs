@@ -91,10 +91,16 @@ pub fn two_thousand_clients_echo_at_once(server: &Server, while_open: impl FnOnc
 
 /// The threads of a process, as Linux counts them.
 pub fn threads_of(pid: u32) -> usize {
+    status_number(pid, "Threads:") as usize
+}
+
+/// A number from `/proc/PID/status`, such as `Threads:` or `VmRSS:` (KiB).
+pub fn status_number(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, Client};
 use websocket_from_scratch::protocol::frame::{self, FrameError, Opcode};
 
-use super::{Server, upgrade_request};
+use super::{Server, status_number, tungstenite_client, upgrade_request};
 
 /// A fixed mask per test frame, so snapshots are the same on every run.
 pub const TEST_MASK: [u8; 4] = [1, 2, 3, 4];
@@ -307,4 +307,112 @@ pub fn a_peer_that_never_reads_does_not_stop_the_loop(binary: &str) {
         .send(true, Opcode::Text, b"after", TEST_MASK)
         .unwrap();
     assert_eq!(expect_frame(&mut client, Opcode::Text), b"after");
+}
+
+/// A raw connection past its `101`, its receive buffer set to `receive_buffer`
+/// bytes when given (small: what the server sends backs up in the server).
+fn upgraded_raw(server: &Server, receive_buffer: Option<usize>) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes).unwrap();
+    }
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    socket.connect(&address.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(&upgrade_request(server.port, ("", "")))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+/// The server's resident memory now, in KiB, once a first client has come
+/// and gone (so that what every connection shares is counted already).
+fn resident_after_a_first_client(server: &Server) -> u64 {
+    drop(tungstenite_client(server));
+    thread::sleep(Duration::from_millis(200));
+    status_number(server.pid(), "VmRSS:")
+}
+
+/// Peers that send empty pings and never read their pongs: past
+/// `BACKED_UP` (1 MiB of output waiting) an event loop stops reading them,
+/// and each costs about that much memory, not a queue slot and an
+/// allocation of its own for every 2-byte pong (chapters 13, 15).
+pub fn peers_that_never_read_their_pongs_cost_about_their_backlog(binary: &str) {
+    const PEERS: usize = 2;
+    let server = Server::start(binary, &["--quiet", "--idle-timeout", "60"]);
+    let before = resident_after_a_first_client(&server);
+    let flood = masked(true, Opcode::Ping, b"").repeat(50_000);
+    let peers: Vec<_> = (0..PEERS)
+        .map(|_| upgraded_raw(&server, Some(4096)))
+        .collect();
+    thread::scope(|scope| {
+        for mut stream in &peers {
+            let flood = &flood;
+            scope.spawn(move || {
+                // Until the server stops reading us (a write waits 3 s), or 60 MB.
+                stream
+                    .set_write_timeout(Some(Duration::from_secs(3)))
+                    .unwrap();
+                let mut sent = 0;
+                while sent < 60_000_000 && stream.write_all(flood).is_ok() {
+                    sent += flood.len();
+                }
+            });
+        }
+    });
+    let grown = status_number(server.pid(), "VmRSS:").saturating_sub(before);
+    // 1 MiB of output each, with room for the allocator's slack.
+    let allowed = PEERS as u64 * 4 * 1024;
+    assert!(
+        grown < allowed,
+        "{PEERS} peers that never read their pongs grew the server by {grown} KiB (allowed {allowed})"
+    );
+}
+
+/// Connections that once sent a burst of empty pings, read every pong and
+/// then stay idle cost an idle connection's memory, not the burst's: the
+/// queues a burst filled give their room back (chapters 13, 15).
+pub fn a_burst_of_pings_leaves_no_memory_behind(binary: &str) {
+    const CLIENTS: usize = 40;
+    let server = Server::start(
+        binary,
+        &[
+            "--quiet",
+            "--idle-timeout",
+            "60",
+            "--max-connections-per-address",
+            "100",
+        ],
+    );
+    let before = resident_after_a_first_client(&server);
+    let burst = masked(true, Opcode::Ping, b"").repeat(64 * 1024 / 6);
+    let pongs = burst.len() / 6 * 2;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut stream = upgraded_raw(&server, None);
+            stream.write_all(&burst).unwrap();
+            let mut answer = vec![0; pongs];
+            stream.read_exact(&mut answer).unwrap();
+            stream
+        })
+        .collect();
+    // Past chapter 15's once-a-second sweep of idle connections.
+    thread::sleep(Duration::from_millis(2500));
+    let grown = status_number(server.pid(), "VmRSS:").saturating_sub(before);
+    let allowed = CLIENTS as u64 * 64;
+    assert!(
+        grown < allowed,
+        "{CLIENTS} idle connections hold {grown} KiB after one burst of pings each (allowed {allowed})"
+    );
+    drop(clients);
 }
