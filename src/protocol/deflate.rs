@@ -174,14 +174,15 @@ impl PerMessageDeflate {
         while !self.stream_ended {
             let start = out.len();
             // One byte past the limit is enough to know it was passed.
-            let room = (limit + 1)
+            let room = limit
+                .saturating_add(1)
                 .saturating_sub(start as u64)
                 .min(INFLATE_STEP as u64) as usize;
             let needed = start + room;
             if needed > out.capacity() {
                 // Twice as much, as a vector grows by itself, but never
                 // past what the limit allows, and asked for first.
-                let most = (limit + 1).min(usize::MAX as u64) as usize;
+                let most = limit.saturating_add(1).min(usize::MAX as u64) as usize;
                 let target = needed.max(out.capacity().saturating_mul(2).min(most));
                 if !may_grow(target - out.capacity()) {
                     return Err(InflateError::Refused);
@@ -239,6 +240,19 @@ mod tests {
                 .unwrap();
         }
         out
+    }
+
+    #[test]
+    fn inflating_with_the_largest_limit_does_not_overflow() {
+        // `--max-message-size 18446744073709551615` makes the limit
+        // u64::MAX: one past it must not overflow.
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        codec
+            .inflate(&hello, true, &mut out, u64::MAX, &mut |_| true)
+            .unwrap();
+        assert_eq!(out, b"Hello");
     }
 
     #[test]
