@@ -529,26 +529,30 @@ impl Session {
     /// arriving then costs no read buffer (chapter 13 holds thousands of
     /// them), and a read costs none either.
     pub fn receive(&mut self, mut bytes: &[u8]) {
-        let had_inbox = !self.inbox.is_empty();
+        // A new read: whoever took the last messages is done with them.
+        self.release_handed_out();
         while !bytes.is_empty() && !self.finished {
             // Nothing left over from before: the bytes are taken apart
             // where they are, and only a piece of a header that stops
             // short is kept, below.
             if self.inbox_len == 0 {
-                self.release_handed_out();
                 let taken = self.take_apart(bytes);
                 bytes = &bytes[taken..];
                 if bytes.is_empty() || self.finished {
                     break;
                 }
             }
+            // The messages this read made are not handed out yet: they keep
+            // their share through `buffer`, which gives back a read's before.
+            let made_now = std::mem::take(&mut self.handed_out);
             let room = self.buffer();
             let count = room.len().min(bytes.len());
             room[..count].copy_from_slice(&bytes[..count]);
             self.filled(count);
+            self.handed_out += made_now;
             bytes = &bytes[count..];
         }
-        if !had_inbox && self.inbox_len == 0 {
+        if self.inbox_len == 0 {
             self.inbox = Box::default();
         }
     }
@@ -1201,6 +1205,49 @@ mod tests {
 
     fn masked(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
         frame::encode(fin, opcode, Some(MASK), payload)
+    }
+
+    #[test]
+    fn a_message_not_yet_handed_out_stays_in_the_budget() {
+        // Given back "at the next read", once whoever took the message is
+        // done with it: not within the read that made it.
+        let budget = Budget::new(1 << 20);
+        let mut session = Session::new(1 << 20).with_budget(Arc::clone(&budget));
+        let mut bytes = masked(true, Opcode::Binary, &[7; 1000]);
+        // The next frame's first byte, a header cut short.
+        bytes.push(masked(true, Opcode::Binary, b"x")[0]);
+        session.receive(&bytes);
+        assert!(
+            budget.used() >= 1000,
+            "{} bytes counted for a message of 1000 not yet handed out",
+            budget.used()
+        );
+        assert!(matches!(session.next_event(), Some(Event::DataFrame(_))));
+        assert!(matches!(session.next_event(), Some(Event::Message(_))));
+        session.receive(&masked(true, Opcode::Binary, b"x")[1..]);
+        assert!(
+            budget.used() < 1000,
+            "{} bytes still counted",
+            budget.used()
+        );
+    }
+
+    #[test]
+    fn an_inbox_that_held_half_a_header_goes_once_the_header_is_whole() {
+        // `receive` keeps no inbox unless a header stops short: once the
+        // rest of it has come, an idle session holds none again.
+        let mut session = Session::new(1 << 20);
+        let bytes = masked(true, Opcode::Text, b"Hello");
+        session.receive(&bytes[..1]);
+        assert!(!session.inbox.is_empty());
+        session.receive(&bytes[1..]);
+        assert!(matches!(session.next_event(), Some(Event::DataFrame(_))));
+        assert!(matches!(session.next_event(), Some(Event::Message(_))));
+        assert!(
+            session.inbox.is_empty(),
+            "{} bytes kept",
+            session.inbox.len()
+        );
     }
 
     #[test]
