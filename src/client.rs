@@ -13,7 +13,7 @@
 use std::fmt;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -81,6 +81,9 @@ pub enum ClientError {
     /// The server's `Sec-WebSocket-Extensions` is not an answer to our
     /// offer (RFC 7692 §5: the client then fails the connection).
     Extension(String),
+    /// The `101` lacks `Upgrade: websocket` or `Connection: Upgrade`
+    /// (RFC 6455 §4.1: the client then fails the connection).
+    NotUpgraded,
 }
 
 impl fmt::Display for ClientError {
@@ -97,6 +100,10 @@ impl fmt::Display for ClientError {
                 "the server answered Sec-WebSocket-Accept {got:?}, expected {expected:?}"
             ),
             ClientError::Extension(why) => write!(f, "the server's extensions: {why}"),
+            ClientError::NotUpgraded => write!(
+                f,
+                "the server's 101 lacks Upgrade: websocket or Connection: Upgrade"
+            ),
         }
     }
 }
@@ -172,6 +179,21 @@ impl Client {
         if !response.start_line.starts_with("HTTP/1.1 101") {
             return Err(ClientError::Refused(response.start_line));
         }
+        // §4.1: the 101 upgrades to WebSocket, and names no extension we
+        // did not offer.
+        let upgrades = response
+            .header("Upgrade")
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"));
+        if !upgrades || !response.header_has_token("Connection", "upgrade") {
+            return Err(ClientError::NotUpgraded);
+        }
+        if extensions.is_none()
+            && let Some(answer) = response.header("Sec-WebSocket-Extensions")
+        {
+            return Err(ClientError::Extension(format!(
+                "{answer:?} answers no offer of ours"
+            )));
+        }
         let expected = handshake::accept_key(key);
         let got = response.header("Sec-WebSocket-Accept");
         if got != Some(expected.as_str()) {
@@ -238,10 +260,18 @@ impl Client {
     }
 
     /// Once the conversation is over: waits for the server to close TCP
-    /// first, as it should (§7.1.1), discarding anything more it sends.
-    pub fn wait_for_close(&mut self) -> io::Result<()> {
+    /// first, as it should (§7.1.1), discarding anything more it sends, for
+    /// `within` at most (then a `TimedOut` error): a server that keeps
+    /// sending cannot keep us for ever.
+    pub fn wait_for_close(&mut self, within: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + within;
         let mut discard = [0; 4096];
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.writer.set_read_timeout(Some(left))?;
             match self.reader.read(&mut discard) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}

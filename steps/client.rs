@@ -44,7 +44,7 @@
 
 use std::process::ExitCode;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use websocket_from_scratch::client::{self, Client, MaskKey};
@@ -67,11 +67,18 @@ const MAX_FRAGMENTS: usize = 10_000;
 /// The largest message the client accepts: Autobahn's largest is 16 MiB.
 const MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 
+/// How long the client waits for a reply, then for the answer to its
+/// close, then for the server to close TCP. Each is a deadline, not a
+/// read timeout: a server that keeps sending pings, pongs or empty
+/// fragments cannot keep the client for ever.
+const PATIENCE: Duration = Duration::from_secs(5);
+
 /// What to send, and where: the whole command line, read once.
 struct Options {
     port: u16,
     key: String,
-    mask: [u8; 4],
+    /// `--mask`: every frame's key; without it, a fresh key per frame.
+    mask: Option<[u8; 4]>,
     message: String,
     binary: bool,
     fragments: usize,
@@ -98,7 +105,7 @@ struct Command {
     #[arg(long, value_name = "BASE64")]
     key: Option<String>,
     /// The masking key of every frame sent, four bytes, such as the
-    /// article's 80,191,161,254 [default: random]
+    /// article's 80,191,161,254 [default: a fresh random key per frame]
     #[arg(long, value_name = "A,B,C,D")]
     mask: Option<MaskKey>,
     /// The message to send
@@ -164,9 +171,7 @@ impl Options {
         Ok(Options {
             port: command.port,
             key: command.key.unwrap_or_else(client::random_key),
-            mask: command
-                .mask
-                .map_or_else(client::random_mask, |MaskKey(mask)| mask),
+            mask: command.mask.map(|MaskKey(mask)| mask),
             message: command.message,
             binary: command.binary,
             fragments,
@@ -309,7 +314,10 @@ fn send(
 }
 
 fn talk(options: &Options) -> Result<(), String> {
-    let (port, key, mask) = (options.port, options.key.as_str(), options.mask);
+    let (port, key) = (options.port, options.key.as_str());
+    // §5.3: a fresh key for every frame, unless --mask chose one.
+    let fresh_mask = || options.mask.unwrap_or_else(client::random_mask);
+    let mask = fresh_mask();
     narrate::event(format!("Connecting to ws://localhost:{port}"));
     narrate::sent(format!("Sending handshake with key: {key}"));
     let offer = options.deflate.then_some(client::DEFLATE_OFFER);
@@ -335,7 +343,13 @@ fn talk(options: &Options) -> Result<(), String> {
             "Sending ping {}",
             control::describe(text.as_bytes())
         ));
-        let bytes = send(&mut client, true, Opcode::Ping, text.as_bytes(), mask)?;
+        let bytes = send(
+            &mut client,
+            true,
+            Opcode::Ping,
+            text.as_bytes(),
+            fresh_mask(),
+        )?;
         narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
     }
     if let Some(HexBytes(bytes)) = &options.hex {
@@ -390,16 +404,17 @@ fn talk(options: &Options) -> Result<(), String> {
                         piece.len()
                     ));
                 }
-                let bytes = send(&mut client, fin, kind, piece, mask)?;
+                let key = if index == 0 { mask } else { fresh_mask() };
+                let bytes = send(&mut client, fin, kind, piece, key)?;
                 narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
             }
         }
     }
 
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|error| error.to_string())?;
     let mut closing = false;
+    let mut deadline = Instant::now() + PATIENCE;
+    // Failing the connection is a failure, whatever follows.
+    let mut failure = None;
     loop {
         while let Some(event) = session.next_event() {
             let reply = match event {
@@ -432,12 +447,13 @@ fn talk(options: &Options) -> Result<(), String> {
                 }
                 Event::Failed { code, reason } => {
                     narrate::problem(format!("Failing the connection ({code}): {reason}"));
+                    failure = Some(format!("we failed the connection ({code}): {reason}"));
                     closing = true;
                     false
                 }
                 Event::HungUp => {
                     narrate::event("The server closed the connection.");
-                    return Ok(());
+                    return failure.map_or(Ok(()), Err);
                 }
                 Event::Dropped(why) => return Err(why.to_string()),
                 Event::DataFrame(_) | Event::IdlePing => false,
@@ -445,28 +461,39 @@ fn talk(options: &Options) -> Result<(), String> {
             if reply && !closing {
                 start_close(&mut session, options);
                 closing = true;
+                deadline = Instant::now() + PATIENCE;
             }
         }
         client
             .send_queued(&mut session)
             .map_err(|error| format!("sending failed: {error}"))?;
         if session.is_finished() {
-            return match client.wait_for_close() {
+            return match client.wait_for_close(PATIENCE) {
                 Ok(()) => {
                     narrate::event("The server closed the connection.");
-                    Ok(())
+                    failure.map_or(Ok(()), Err)
                 }
                 Err(error) if is_timeout(&error) => Err(FrameError::TimedOut.to_string()),
                 Err(error) => Err(error.to_string()),
             };
         }
-        match client.read_into(&mut session) {
-            Ok(()) => {}
-            Err(error) if is_timeout(&error) && !closing => {
-                start_close(&mut session, options);
-                closing = true;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            if closing {
+                return Err(FrameError::TimedOut.to_string());
             }
-            Err(error) if is_timeout(&error) => return Err(FrameError::TimedOut.to_string()),
+            start_close(&mut session, options);
+            closing = true;
+            deadline = Instant::now() + PATIENCE;
+            continue;
+        }
+        client
+            .set_read_timeout(Some(left))
+            .map_err(|error| error.to_string())?;
+        match client.read_into(&mut session) {
+            // A timeout is the deadline's, decided above.
+            Ok(()) => {}
+            Err(error) if is_timeout(&error) => {}
             Err(error) => return Err(error.to_string()),
         }
     }
@@ -488,8 +515,7 @@ fn session_for(client: &Client, options: &Options) -> Result<(Session, bool), St
                     .header("Sec-WebSocket-Extensions")
                     .unwrap_or_default()
             ));
-            let session =
-                Session::client(MAX_MESSAGE_SIZE, Some(options.mask)).with_deflate(agreement);
+            let session = Session::client(MAX_MESSAGE_SIZE, options.mask).with_deflate(agreement);
             Ok((session, true))
         }
         Ok(None) => {
@@ -576,7 +602,7 @@ fn echo(options: &Options) -> Result<(), String> {
         if session.is_finished() {
             // The server closes TCP first (§7.1.1); a reset now is its
             // business, not a failure of ours.
-            let _ = client.wait_for_close();
+            let _ = client.wait_for_close(PATIENCE);
             narrate::event(format!("Closed; {echoed} messages echoed."));
             return Ok(());
         }

@@ -2,6 +2,8 @@
 //! mask, talking to chapter 4: what it prints, pinned in
 //! `snapshots/client.snap`. Its handshake from the client's side, the
 //! article's masked bytes, the reply, and the closing handshake it starts.
+//! Then against servers that break the rules: it refuses what RFC 6455
+//! says a client must refuse, and no server can keep it for ever.
 
 mod support;
 
@@ -115,4 +117,210 @@ fn our_client_never_panics_on_its_arguments() {
         assert!(!ok, "{args:?} was accepted:\n{log}");
         assert!(!log.contains("panicked"), "{args:?}:\n{log}");
     }
+}
+
+// Against servers that break the rules: each a thread on a free loopback
+// port that answers one handshake, then does as the test says.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::handshake::accept_key;
+
+/// A server that answers one handshake with a `101` carrying
+/// `extra_headers` (and the right `Sec-WebSocket-Accept`), reads and drops
+/// what the client sends if `drain` (so that it never blocks writing), and
+/// then does `behave`.
+fn rule_breaker(
+    extra_headers: &'static str,
+    drain: bool,
+    behave: impl FnOnce(TcpStream) + Send + 'static,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(value) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                key = value.trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut writer = stream.try_clone().unwrap();
+        write!(
+            writer,
+            "HTTP/1.1 101 Switching Protocols\r\n{extra_headers}Sec-WebSocket-Accept: {}\r\n\r\n",
+            accept_key(&key)
+        )
+        .unwrap();
+        if drain {
+            thread::spawn(move || {
+                let mut sink = [0; 4096];
+                while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+            });
+        }
+        behave(stream);
+    });
+    port
+}
+
+const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+
+/// Runs our client on `port` with `args`: its exit code (`None` if it was
+/// still running after 30 s, and killed) and its narration.
+fn client_on(port: u16, args: &[&str]) -> (Option<i32>, String) {
+    let child = std::process::Command::new(CLIENT)
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::exit_within(child, Duration::from_secs(30))
+}
+
+/// Reads until the client has gone.
+fn wait_for_the_client_to_go(mut stream: TcpStream) {
+    let mut sink = [0; 4096];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// Writes `frame` every `pause` until the client has gone.
+fn keep_sending(mut stream: TcpStream, frame: &[u8], pause: Duration) {
+    while stream.write_all(frame).is_ok() {
+        thread::sleep(pause);
+    }
+}
+
+#[test]
+fn a_server_that_only_pings_does_not_keep_our_client() {
+    let port = rule_breaker(UPGRADE, true, |stream| {
+        let ping = frame::encode(true, Opcode::Ping, None, b"hi");
+        keep_sending(stream, &ping, Duration::from_millis(500));
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(status.is_some(), "still running after 30 s:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn a_server_that_never_answers_our_close_does_not_keep_our_client() {
+    let port = rule_breaker(UPGRADE, true, |mut stream| {
+        // The echo, then a pong nobody asked for every half second, never
+        // the answer to our close.
+        let echo = frame::encode(true, Opcode::Text, None, b"echo");
+        stream.write_all(&echo).unwrap();
+        let pong = frame::encode(true, Opcode::Pong, None, b"");
+        keep_sending(stream, &pong, Duration::from_millis(500));
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(status.is_some(), "still running after 30 s:\n{log}");
+}
+
+#[test]
+fn a_server_that_answers_our_close_and_never_hangs_up_does_not_keep_our_client() {
+    let port = rule_breaker(UPGRADE, true, |mut stream| {
+        let echo = frame::encode(true, Opcode::Text, None, b"echo");
+        stream.write_all(&echo).unwrap();
+        let close = frame::encode(true, Opcode::Close, None, &[0x03, 0xe8]);
+        stream.write_all(&close).unwrap();
+        // Then a byte now and then, and never the end of TCP (§7.1.1).
+        keep_sending(stream, b"x", Duration::from_millis(500));
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(status.is_some(), "still running after 30 s:\n{log}");
+}
+
+#[test]
+fn a_server_that_drips_endless_fragments_does_not_keep_our_client() {
+    let port = rule_breaker(UPGRADE, true, |mut stream| {
+        let first = frame::encode(false, Opcode::Text, None, b"a");
+        stream.write_all(&first).unwrap();
+        // One byte more of the same message every fifth of a second: the
+        // 16 MiB limit is weeks away.
+        let more = frame::encode(false, Opcode::Continuation, None, b"a");
+        keep_sending(stream, &more, Duration::from_millis(200));
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(status.is_some(), "still running after 30 s:\n{log}");
+}
+
+#[test]
+fn our_client_that_fails_the_connection_exits_with_failure() {
+    // A masked frame from a server breaks §5.1: the client fails the
+    // connection with 1002, and its exit status says so.
+    let port = rule_breaker(UPGRADE, true, |mut stream| {
+        let masked = frame::encode(true, Opcode::Text, Some([1, 2, 3, 4]), b"bad");
+        stream.write_all(&masked).unwrap();
+        thread::sleep(Duration::from_millis(500));
+        let _ = stream.shutdown(Shutdown::Both);
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(log.contains("1002"), "{log}");
+    assert_eq!(status, Some(1), "{log}");
+}
+
+#[test]
+fn without_mask_our_client_masks_each_frame_with_a_fresh_key() {
+    // §5.3: the client picks a fresh masking key for every frame.
+    let (keys_seen, keys) = mpsc::channel();
+    let port = rule_breaker(UPGRADE, false, move |stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let header = frame::read_header(&mut reader).unwrap();
+            frame::read_payload(&mut reader, &header).unwrap();
+            seen.push(header.mask);
+        }
+        keys_seen.send(seen).unwrap();
+        let mut writer = stream;
+        let close = frame::encode(true, Opcode::Close, None, &[0x03, 0xe8]);
+        let _ = writer.write_all(&close);
+        let _ = writer.shutdown(Shutdown::Both);
+    });
+    let (_, log) = client_on(port, &["--fragments", "3", "--message", "abcdef"]);
+    let keys = keys.recv_timeout(Duration::from_secs(5)).expect(&log);
+    assert!(
+        keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2],
+        "one key on several frames: {keys:?}"
+    );
+}
+
+#[test]
+fn our_client_refuses_a_101_that_does_not_upgrade_to_websocket() {
+    // §4.1: without `Upgrade: websocket` and `Connection: Upgrade`, the
+    // client fails the connection.
+    let port = rule_breaker("", true, |stream| {
+        keep_sending(stream, b"", Duration::from_millis(100))
+    });
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("lacks Upgrade: websocket"), "{log}");
+    assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
+}
+
+#[test]
+fn our_client_refuses_an_extension_it_did_not_offer() {
+    // §4.1, RFC 7692 §5: an extension the client did not offer fails the
+    // connection.
+    let port = rule_breaker(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+        false,
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("answers no offer of ours"), "{log}");
 }

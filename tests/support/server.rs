@@ -154,8 +154,14 @@ impl Drop for Server {
 /// it then: its exit code (`None` if killed) and its stderr. For a program
 /// that should stop at start-up, so that one that serves instead fails
 /// the test rather than hanging it.
-pub fn exit_within_seconds(mut child: Child) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn exit_within_seconds(child: Child) -> (Option<i32>, String) {
+    exit_within(child, Duration::from_secs(10))
+}
+
+/// Waits at most `limit` for `child` (stderr piped) to exit, killing it
+/// then: its exit code (`None` if killed) and its stderr.
+pub fn exit_within(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code();
