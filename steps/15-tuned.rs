@@ -606,11 +606,10 @@ impl EventLoop {
         {
             connection.done |= linger.shut(&connection.stream);
         }
-        // (A connection's number is never reused: one generation.)
         if let Some(at) = connection.scheduled
             && (connection.done || connection.due(self.settings.idle_timeout) < at)
         {
-            self.deadlines.cancel(at, id, 0);
+            self.deadlines.cancel(at, id);
             connection.scheduled = None;
         }
         if connection.done {
@@ -619,7 +618,7 @@ impl EventLoop {
         }
         if connection.scheduled.is_none() {
             let due = connection.due(self.settings.idle_timeout);
-            self.deadlines.schedule(due, id, 0);
+            self.deadlines.schedule(due, id);
             connection.scheduled = Some(due);
         }
         let watched: io::Result<()> = {

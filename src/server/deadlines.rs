@@ -11,10 +11,10 @@
 //!
 //! Deadlines move all the time: every message pushes a connection's idle
 //! deadline back. So a deadline that moves *later* is not touched ("lazy
-//! deletion"): an entry names its connection by token *and generation*
-//! (a token is reused once its connection is gone), and when an entry
-//! comes due, the loop asks the connection for its real deadline now, and
-//! schedules again if it is later. A read costs no operation here at all.
+//! deletion"): an entry names its connection by token (chapter 15's is
+//! the connection's number, never reused), and when an entry comes due,
+//! the loop asks the connection for its real deadline now, and schedules
+//! again if it is later. A read costs no operation here at all.
 //! What must not stay is an entry whose connection is gone: kept until it
 //! comes due (up to the idle timeout, 30 s: some 180,000 entries at 6,000
 //! connections a second), every operation pays for them, and the work per
@@ -42,7 +42,6 @@ use std::time::Instant;
 pub struct Deadline {
     pub at: Instant,
     pub token: usize,
-    pub generation: u64,
 }
 
 /// Deadlines, earliest first.
@@ -56,24 +55,15 @@ impl Deadlines {
         Deadlines::default()
     }
 
-    /// Adds a deadline for connection `token` (of `generation`) at `at`.
-    pub fn schedule(&mut self, at: Instant, token: usize, generation: u64) {
-        self.set.insert(Deadline {
-            at,
-            token,
-            generation,
-        });
+    /// Adds a deadline for connection `token` at `at`.
+    pub fn schedule(&mut self, at: Instant, token: usize) {
+        self.set.insert(Deadline { at, token });
     }
 
-    /// Takes out the entry scheduled for connection `token` (of
-    /// `generation`) at `at`, if there is one: its connection closed, or
-    /// it needs an earlier one.
-    pub fn cancel(&mut self, at: Instant, token: usize, generation: u64) {
-        self.set.remove(&Deadline {
-            at,
-            token,
-            generation,
-        });
+    /// Takes out the entry scheduled for connection `token` at `at`, if
+    /// there is one: its connection closed, or it needs an earlier one.
+    pub fn cancel(&mut self, at: Instant, token: usize) {
+        self.set.remove(&Deadline { at, token });
     }
 
     /// The earliest deadline, if there is any: how long the loop may wait.
@@ -201,7 +191,7 @@ mod tests {
         let mut deadlines = Deadlines::new();
         assert_eq!(deadlines.next(), None);
         for (millis, token) in [(30, 3), (10, 1), (20, 2), (10, 4)] {
-            deadlines.schedule(at(start, millis), token, 0);
+            deadlines.schedule(at(start, millis), token);
         }
         assert_eq!(deadlines.next(), Some(at(start, 10)));
         assert_eq!(deadlines.pop_due(at(start, 5)), None);
@@ -216,26 +206,14 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_carries_its_generation_so_a_reused_token_can_tell_it_is_stale() {
-        let start = Instant::now();
-        let mut deadlines = Deadlines::new();
-        deadlines.schedule(at(start, 10), 7, 1);
-        deadlines.schedule(at(start, 20), 7, 2);
-        let first = deadlines.pop_due(at(start, 30)).unwrap();
-        let second = deadlines.pop_due(at(start, 30)).unwrap();
-        assert_eq!((first.token, first.generation), (7, 1));
-        assert_eq!((second.token, second.generation), (7, 2));
-    }
-
-    #[test]
     fn a_cancelled_entry_is_gone_at_once() {
         let start = Instant::now();
         let mut deadlines = Deadlines::new();
-        deadlines.schedule(at(start, 10), 7, 1);
-        deadlines.schedule(at(start, 20), 8, 1);
-        deadlines.cancel(at(start, 10), 7, 1);
-        // Not this one: another generation of the same token.
-        deadlines.cancel(at(start, 20), 8, 2);
+        deadlines.schedule(at(start, 10), 7);
+        deadlines.schedule(at(start, 20), 8);
+        deadlines.cancel(at(start, 10), 7);
+        // Not this one: another time for the same connection.
+        deadlines.cancel(at(start, 30), 8);
         assert_eq!(deadlines.len(), 1);
         assert_eq!(deadlines.next(), Some(at(start, 20)));
     }
@@ -246,7 +224,7 @@ mod tests {
         let mut deadlines = Deadlines::new();
         // A scrambled order: 0, 37, 74, ... modulo 1000 visits every value.
         for i in 0..1000_u64 {
-            deadlines.schedule(at(start, i * 37 % 1000), i as usize, 0);
+            deadlines.schedule(at(start, i * 37 % 1000), i as usize);
         }
         let mut last = start;
         let mut count = 0;

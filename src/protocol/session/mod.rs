@@ -182,7 +182,8 @@ pub enum Event {
     /// peer is still there.
     IdlePing,
     /// We fail the connection (§7.1.7): a close frame with `code` is
-    /// queued as this event is handed out, and nothing more is read.
+    /// queued as this event is handed out (unless ours went already), and
+    /// nothing more is read.
     Failed { code: CloseCode, reason: String },
     /// The peer ended its stream between frames, without a closing
     /// handshake (1006): impolite, but nothing was lost.
