@@ -367,12 +367,17 @@ impl Output {
 
     /// Queues `bytes`. A short frame joins the last chunk: in a vector of
     /// its own, a pong of 2 bytes would hold some 50, and `BACKED_UP`
-    /// counts only the 2.
+    /// counts only the 2. Unlike chapter 13, never by copying a long
+    /// payload elsewhere to make room: only into a short chunk, or into
+    /// room a long one has spare.
     fn push(&mut self, bytes: Vec<u8>) {
         self.pending += bytes.len();
+        let short = bytes.len() < 1024;
         match self.chunks.back_mut() {
             _ if bytes.is_empty() => {}
-            Some(last) if bytes.len() < 1024 && last.len() < 64 * 1024 => last.extend(bytes),
+            Some(last) if short && last.len() + bytes.len() <= last.capacity().max(1024) => {
+                last.extend(bytes)
+            }
             _ => self.chunks.push_back(bytes),
         }
     }
@@ -507,7 +512,7 @@ impl EventLoop {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while self.gate.serving() {
-            // lesson: the alarm rings at the next deadline (the sweep's too): poll arms no timer
+            // lesson: the alarm rings at the earliest: deadlines, the gate's retry, the sweep
             let first = self.deadlines.next();
             let sweep = (!self.connections.is_empty()).then_some(self.sweep_at);
             let next = [first, self.gate.retry_at(), sweep]
@@ -810,7 +815,7 @@ impl Connection {
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
         // has been quiet for a second (the loop's sweep).
-        // lesson: a connection that reads only now and then gives its inbox back at once
+        // lesson: last read over NOW_AND_THEN ago and not mid-frame: give the inbox back
         if let Phase::Talking {
             session, read_at, ..
         } = &mut self.phase

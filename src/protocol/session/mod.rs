@@ -359,8 +359,8 @@ pub struct Session {
     /// this session has taken.
     budget: Option<Arc<Budget>>,
     charged: u64,
-    /// What the last message handed out took: given back at the next read,
-    /// once whoever took the message (an echo, say) is done with it.
+    /// What the messages made since the last read took: given back at the
+    /// next read, once whoever took them (an echo, say) is done with them.
     handed_out: u64,
 }
 
