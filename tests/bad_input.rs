@@ -67,6 +67,21 @@ fn refused_requests_get_the_right_status() {
             "HTTP/1.1 431 Request Header Fields Too Large",
         ),
         (
+            "a request line over 8 KiB",
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000)).into_bytes(),
+            "HTTP/1.1 414 URI Too Long",
+        ),
+        (
+            "HTTP/2.0",
+            b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n".to_vec(),
+            "HTTP/1.1 505 HTTP Version Not Supported",
+        ),
+        (
+            "a page request offering another upgrade (curl --http2)",
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n".to_vec(),
+            "HTTP/1.1 200 OK",
+        ),
+        (
             "version 8",
             upgrade_request(port, ("Version: 13", "Version: 8")),
             "HTTP/1.1 426 Upgrade Required",

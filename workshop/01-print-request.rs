@@ -16,11 +16,11 @@
 //!
 //! What differs from the article: it reads lines until a blank one with no
 //! limit and no timeout, one connection at a time. Here each line comes
-//! from `http::read_head_line`, which counts what arrived and stops at
-//! 8 KiB or 100 header lines (answered with `431`), and `listener::serve`
-//! gives each connection its own thread and a deadline, because browsers
-//! open spare connections that send nothing and would otherwise block the
-//! loop. A request line that is not `METHOD target HTTP/1.x` gets `400`.
+//! from `http::read_head_line`, which stops at 8 KiB (`414` for a request
+//! line that long, `431` for a head) or 100 header lines (`431`), and
+//! `listener::serve` gives each connection a thread and a deadline, since
+//! browsers open spare connections that send nothing and would block the
+//! loop. A malformed request line gets `400`; `HTTP/2.0`, say, gets `505`.
 //!
 //! Try it: `cargo run --bin 01-print-request`, then open
 //! <http://localhost:2345>, or send the article's request with our client:

@@ -36,9 +36,13 @@ pub fn accept_key(key: &str) -> String {
 /// Whether the request asks for a WebSocket at all, rather than a page.
 ///
 /// A plain `GET /` from a browser's address bar carries none of the
-/// WebSocket headers; chapters answer it with their test page.
+/// WebSocket headers; chapters answer it with their test page. So does a
+/// request that offers to upgrade to another protocol (`Upgrade: h2c`, as
+/// `curl --http2` sends): a server may ignore an upgrade it does not want
+/// (RFC 9110 §7.8).
 pub fn is_websocket_request(request: &Request) -> bool {
-    request.header("Upgrade").is_some() || request.header("Sec-WebSocket-Key").is_some()
+    request.head.header_has_token("Upgrade", "websocket")
+        || request.header("Sec-WebSocket-Key").is_some()
 }
 
 /// Why a request cannot become a WebSocket.
@@ -339,6 +343,13 @@ mod tests {
     }
 
     const GOOD: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn an_upgrade_to_another_protocol_is_a_page_request() {
+        let h2c = "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n";
+        assert!(!is_websocket_request(&request(h2c)));
+        assert!(is_websocket_request(&request(GOOD)));
+    }
 
     #[test]
     fn accepts_tokens_in_any_case_and_in_lists() {

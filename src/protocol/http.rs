@@ -92,7 +92,11 @@ pub enum HttpError {
         received: usize,
     },
     HeadTooLarge,
+    /// The request line alone is over [`MAX_HEAD_BYTES`] (RFC 9112 §3: 414).
+    RequestLineTooLong,
     TooManyHeaders,
+    /// A well-formed `HTTP/x.y` that is not HTTP/1 (RFC 9110 §15.6.6: 505).
+    VersionNotSupported(String),
     MalformedStartLine(String),
     MalformedHeader(String),
     Io(io::Error),
@@ -105,6 +109,8 @@ impl HttpError {
             HttpError::HeadTooLarge | HttpError::TooManyHeaders => {
                 Some(Status::HEADER_FIELDS_TOO_LARGE)
             }
+            HttpError::RequestLineTooLong => Some(Status::URI_TOO_LONG),
+            HttpError::VersionNotSupported(_) => Some(Status::HTTP_VERSION_NOT_SUPPORTED),
             HttpError::MalformedStartLine(_) | HttpError::MalformedHeader(_) => {
                 Some(Status::BAD_REQUEST)
             }
@@ -139,6 +145,14 @@ impl fmt::Display for HttpError {
             HttpError::TooManyHeaders => {
                 write!(f, "the request has more than {MAX_HEADERS} header lines")
             }
+            HttpError::RequestLineTooLong => write!(
+                f,
+                "the request line is longer than {MAX_HEAD_BYTES} bytes (RFC 9112 §3)"
+            ),
+            HttpError::VersionNotSupported(version) => write!(
+                f,
+                "the request is {version}; this server speaks HTTP/1.1 (RFC 9110 §15.6.6)"
+            ),
             HttpError::MalformedStartLine(line) => {
                 write!(f, "malformed request line: {line:?}")
             }
@@ -171,6 +185,16 @@ impl HeadSoFar {
     /// How many more bytes the head may take.
     fn room(&self) -> usize {
         MAX_HEAD_BYTES - self.received
+    }
+
+    /// The error for a head that reached [`MAX_HEAD_BYTES`] without a line
+    /// end: still in its request line, or past it.
+    fn too_large(&self) -> HttpError {
+        if self.lines == 0 {
+            HttpError::RequestLineTooLong
+        } else {
+            HttpError::HeadTooLarge
+        }
     }
 
     /// Counts a whole line, given without its line ending: the start line,
@@ -211,7 +235,7 @@ pub fn read_head_line(
     so_far.received += count;
     if !line.ends_with(b"\n") {
         return Err(if so_far.received >= MAX_HEAD_BYTES {
-            HttpError::HeadTooLarge
+            so_far.too_large()
         } else if so_far.received == 0 {
             HttpError::ClosedBeforeRequest
         } else {
@@ -354,7 +378,7 @@ impl<'a> LinesSoFar<'a> {
         let Some(end) = within.iter().position(|&byte| byte == b'\n') else {
             self.so_far.received += within.len();
             if self.so_far.received >= MAX_HEAD_BYTES {
-                return Err(HttpError::HeadTooLarge);
+                return Err(self.so_far.too_large());
             }
             return Ok(None);
         };
@@ -406,6 +430,15 @@ impl Request {
         let version_is_http1 = version.len() == 8
             && version.starts_with("HTTP/1.")
             && version.as_bytes()[7].is_ascii_digit();
+        // Another version, well formed (`HTTP/` digit `.` digit), is 505.
+        let version_is_http = version.len() == 8
+            && version.starts_with("HTTP/")
+            && version.as_bytes()[5].is_ascii_digit()
+            && version.as_bytes()[6] == b'.'
+            && version.as_bytes()[7].is_ascii_digit();
+        if method_is_token && target_is_clean && version_is_http && !version_is_http1 {
+            return Err(HttpError::VersionNotSupported(version.to_string()));
+        }
         if !method_is_token || !target_is_clean || !version_is_http1 {
             return Err(HttpError::MalformedStartLine(head.start_line.clone()));
         }
@@ -492,6 +525,7 @@ impl Status {
     pub const METHOD_NOT_ALLOWED: Status = Status::new(405, "Method Not Allowed");
     pub const REQUEST_TIMEOUT: Status = Status::new(408, "Request Timeout");
     pub const UPGRADE_REQUIRED: Status = Status::new(426, "Upgrade Required");
+    pub const URI_TOO_LONG: Status = Status::new(414, "URI Too Long");
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status::new(431, "Request Header Fields Too Large");
     pub const SERVICE_UNAVAILABLE: Status = Status::new(503, "Service Unavailable");
     pub const HTTP_VERSION_NOT_SUPPORTED: Status = Status::new(505, "HTTP Version Not Supported");
@@ -722,6 +756,26 @@ mod tests {
         let request = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive, UPGRADE\r\n\r\n").unwrap();
         assert!(request.head.header_has_token("connection", "upgrade"));
         assert!(!request.head.header_has_token("connection", "close"));
+    }
+
+    #[test]
+    fn another_version_is_505_and_a_request_line_over_the_limit_414() {
+        let error = parse(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n").unwrap_err();
+        assert_eq!(
+            error.status(),
+            Some(Status::HTTP_VERSION_NOT_SUPPORTED),
+            "{error}"
+        );
+        // Not well formed: still 400.
+        let error = parse(b"GET / HTTP/2\r\nHost: a\r\n\r\n").unwrap_err();
+        assert_eq!(error.status(), Some(Status::BAD_REQUEST), "{error}");
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_HEAD_BYTES));
+        for error in [
+            parse(long.as_bytes()).unwrap_err(),
+            parse_request(long.as_bytes()).unwrap_err(),
+        ] {
+            assert_eq!(error.status(), Some(Status::URI_TOO_LONG), "{error}");
+        }
     }
 
     #[test]
