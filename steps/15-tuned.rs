@@ -398,7 +398,6 @@ impl Output {
     /// in one `writev`), and whatever the socket does not take now is
     /// queued. A long payload is queued as it is, without a copy.
     fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
-        // lesson: a frame straight to the socket: short from the stack, long in one writev
         // The header on the stack too: it is copied only if it must wait.
         let (bytes, length) = frame::encode_header_array(&FrameHeader {
             fin: true,
@@ -410,6 +409,7 @@ impl Output {
         let header = &bytes[..length];
         let payload = frame.payload;
         let mut header_out = 0;
+        // lesson: nothing waits: to the socket, a short frame from the stack, a long in one writev
         if self.is_empty() {
             // A short frame is put together on the stack and goes in one
             // plain `write`: cheaper than `writev` for a few bytes.
@@ -447,6 +447,8 @@ impl Output {
             }
             header_out = written;
         }
+        // end of lesson
+        // lesson: what the socket did not take waits: a short frame whole, a long payload as it is
         let mut waiting = header[header_out..].to_vec();
         if payload.len() <= 1024 {
             waiting.extend_from_slice(&payload);

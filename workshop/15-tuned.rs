@@ -404,8 +404,22 @@ impl Output {
     /// in one `writev`), and whatever the socket does not take now is
     /// queued. A long payload is queued as it is, without a copy.
     fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
-        // lesson: a frame straight to the socket: short from the stack, long in one writev
-        todo!("a frame straight to the socket: short from the stack, long in one writev")
+        // The header on the stack too: it is copied only if it must wait.
+        let (bytes, length) = frame::encode_header_array(&FrameHeader {
+            fin: true,
+            rsv: conversation::rsv_of(&frame),
+            opcode: frame.opcode,
+            mask: None,
+            payload_len: frame.payload.len() as u64,
+        });
+        let header = &bytes[..length];
+        let payload = frame.payload;
+        let mut header_out = 0;
+        // lesson: nothing waits: to the socket, a short frame from the stack, a long in one writev
+        todo!("nothing waits: to the socket, a short frame from the stack, a long in one writev");
+        // end of lesson
+        // lesson: what the socket did not take waits: a short frame whole, a long payload as it is
+        todo!("what the socket did not take waits: a short frame whole, a long payload as it is")
         // end of lesson
     }
 
