@@ -383,13 +383,7 @@ fn upgraded(server: &Raw) -> TcpStream {
     stream
         .write_all(format!("{UPGRADE}\r\n").as_bytes())
         .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    support::read_101(&mut stream);
     stream
 }
 

@@ -325,14 +325,20 @@ fn upgraded_raw(server: &Server, receive_buffer: Option<usize>) -> std::net::Tcp
     stream
         .write_all(&upgrade_request(server.port, ("", "")))
         .unwrap();
+    read_101(&mut stream);
+    stream
+}
+
+/// Reads a response head byte by byte, so that nothing after it is taken,
+/// and checks that it is a `101`.
+pub fn read_101(stream: &mut std::net::TcpStream) {
     let mut head = Vec::new();
     let mut byte = [0];
     while !head.ends_with(b"\r\n\r\n") {
         stream.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
-    stream
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
 }
 
 /// The server's resident memory now, in KiB, once a first client has come
