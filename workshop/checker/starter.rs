@@ -111,9 +111,16 @@ pub fn lessons(reference: &str) -> Result<Vec<Lesson>, String> {
 }
 
 /// The chapter that chapter `number` builds on: the one its reference's
-/// doc comment names ("Chapter 13 is chapter 10 plus …"), else the one
-/// before it.
+/// doc comment names, else the one before it.
 pub fn base(number: usize, reference: &str) -> usize {
+    named_base(number, reference)
+        .filter(|named| (1..number).contains(named))
+        .unwrap_or(number.saturating_sub(1))
+}
+
+/// The chapter a reference's doc comment names as its base: "Chapter 13
+/// is chapter 10 plus …" (the book's diffs go by it too).
+pub fn named_base(number: usize, reference: &str) -> Option<usize> {
     let doc: Vec<&str> = reference
         .lines()
         .map_while(|line| line.trim_start().strip_prefix("//!"))
@@ -121,14 +128,9 @@ pub fn base(number: usize, reference: &str) -> usize {
     let doc = doc.join(" ").to_lowercase();
     let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
     let needle = format!("chapter {number} is chapter ");
-    doc.find(&needle)
-        .map(|at| &doc[at + needle.len()..])
-        .and_then(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .filter(|&named| (1..number).contains(&named))
-        .unwrap_or(number.saturating_sub(1))
+    let rest = &doc[doc.find(&needle)? + needle.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The starter of chapter `number`, made from its reference text.
