@@ -53,8 +53,10 @@ fn an_attendees_own_answers_carry_over_where_the_reference_keeps_them() {
     let third = read("steps/03-read-frame.rs");
     let fourth = read("steps/04-reply.rs");
     let own = third.replace("*byte ^= key[i % 4];", "*byte ^= key[i & 3];");
-    let (made, taken) = starter_from_own(4, &fourth, &third, &own).unwrap();
-    assert_eq!(taken, lessons(&third).unwrap().len());
+    let made = starter_from_own(4, &fourth, &third, &own).unwrap();
+    assert_eq!(made.taken, lessons(&third).unwrap().len());
+    assert_eq!(made.kept, made.taken);
+    let made = made.text;
     assert!(made.contains("*byte ^= key[i & 3];"), "{made}");
     assert!(!made.contains("*byte ^= key[i % 4];"), "{made}");
     // Chapter 4's own lesson is cut as usual.
@@ -62,12 +64,18 @@ fn an_attendees_own_answers_carry_over_where_the_reference_keeps_them() {
         lessons(&made).unwrap().len(),
         lessons(&fourth).unwrap().len()
     );
+    // Chapter 3 not answered yet (its starter as it is): chapter 4 keeps
+    // the reference's code, not a todo! outside any lesson.
+    let untouched = starter(3, &third).unwrap();
+    let made = starter_from_own(4, &fourth, &third, &untouched).unwrap();
+    assert_eq!((made.kept, made.taken), (lessons(&third).unwrap().len(), 0));
+    assert_eq!(made.text, starter(4, &fourth).unwrap());
     // Chapter 6 keeps nothing of chapter 5's lessons (they graduated).
     let fifth = read("steps/05-long-payloads.rs");
     let sixth = read("steps/06-binary.rs");
-    let (made, taken) = starter_from_own(6, &sixth, &fifth, &fifth).unwrap();
-    assert_eq!(taken, 0);
-    assert_eq!(made, starter(6, &sixth).unwrap());
+    let made = starter_from_own(6, &sixth, &fifth, &fifth).unwrap();
+    assert_eq!((made.kept, made.taken), (0, 0));
+    assert_eq!(made.text, starter(6, &sixth).unwrap());
 }
 
 #[test]
@@ -89,8 +97,13 @@ fn a_starter_is_made_from_the_attendees_own_base_chapter() {
         "registered.map_err(|error| cannot(error))?;",
     );
     assert_ne!(own, thirteenth);
-    let (made, taken) = starter_from_own(15, &fifteenth, &thirteenth, &own).unwrap();
-    assert!(taken >= 2, "{taken} of chapter 13's answers taken");
+    let made = starter_from_own(15, &fifteenth, &thirteenth, &own).unwrap();
+    assert!(
+        made.taken >= 2,
+        "{} of chapter 13's answers taken",
+        made.taken
+    );
+    let made = made.text;
     assert!(made.contains("registered.map_err(|error| cannot(error))?;"));
     // What chapter 15 teaches is still cut.
     assert_eq!(

@@ -719,3 +719,48 @@ fn without_redis_chapter_14_says_so_plainly() {
         "{said}"
     );
 }
+
+/// A late arrival who starts at chapter 3, then at chapter 4 before
+/// writing chapter 3: where chapter 3 is still a `todo!`, chapter 4's
+/// starter holds the reference's code (a `todo!` there would stand outside
+/// any lesson), and the checker says whose code it keeps.
+#[test]
+fn starting_ahead_of_an_unfinished_chapter_keeps_no_todo_of_it() {
+    let dir = folder("ahead");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "3", "--dir", dir_text]).0);
+    let (passed, said) = checker(&["start", "4", "--dir", dir_text]);
+    assert!(passed, "{said}");
+    assert!(
+        said.contains("the code it keeps from earlier chapters is the reference's"),
+        "{said}"
+    );
+    let fourth = fs::read_to_string(dir.join("04-reply.rs")).unwrap();
+    assert_eq!(fourth, read("workshop/04-reply.rs"));
+    assert_eq!(fourth.matches("todo!(").count(), 1, "{fourth}");
+    assert!(fourth.contains("*byte ^= key[i % 4];"), "{fourth}");
+
+    // One of chapter 3's lessons answered: that one is the attendee's.
+    let third = dir.join("03-read-frame.rs");
+    let todo = "    todo!(\"XOR each byte of data with the key byte at its position modulo 4\")\n";
+    let own = "    let mut position = 0;\n    while position < data.len() {\n        data[position] ^= key[position % 4];\n        position += 1;\n    }\n";
+    let text = fs::read_to_string(&third).unwrap();
+    assert_eq!(text.matches(todo).count(), 1, "{text}");
+    fs::write(&third, text.replace(todo, own)).unwrap();
+    fs::remove_file(dir.join("04-reply.rs")).unwrap();
+    let (passed, said) = checker(&["start", "4", "--dir", dir_text]);
+    assert!(passed, "{said}");
+    assert!(
+        said.contains(
+            "the code it keeps from chapter 3 is yours where you wrote it (1 of 6 lessons)"
+        ),
+        "{said}"
+    );
+    let fourth = fs::read_to_string(dir.join("04-reply.rs")).unwrap();
+    assert_eq!(fourth.matches("todo!(").count(), 1, "{fourth}");
+    assert!(
+        fourth.contains("data[position] ^= key[position % 4];"),
+        "{fourth}"
+    );
+    assert!(!fourth.contains("*byte ^= key[i % 4];"), "{fourth}");
+}

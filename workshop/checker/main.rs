@@ -698,14 +698,11 @@ fn advance(number: usize, options: &Options) {
         return;
     }
     match next_starter(number + 1, &options.dir) {
-        Ok((text, taken)) => match fs::write(&next, text) {
+        Ok((made, base)) => match fs::write(&next, &made.text) {
             Ok(()) => {
-                let own = if taken > 0 {
-                    format!(
-                        "; the code it keeps from chapter {number} is yours ({taken} lesson(s))"
-                    )
-                } else {
-                    String::new()
+                let own = match yours(&made, base) {
+                    Some(kept) => format!("; {kept}"),
+                    None => String::new(),
                 };
                 say!("  → chapter {} is ready: {}{own}", number + 1, shown(&next));
             }
@@ -715,9 +712,24 @@ fn advance(number: usize, options: &Options) {
     }
 }
 
+/// What a starter keeps of the attendee's own base chapter, if anything.
+fn yours(made: &starter::Made, base: usize) -> Option<String> {
+    match (made.taken, made.kept) {
+        (0, _) => None,
+        (taken, kept) if taken == kept => Some(format!(
+            "the code it keeps from chapter {base} is yours ({taken} lesson(s))"
+        )),
+        (taken, kept) => Some(format!(
+            "the code it keeps from chapter {base} is yours where you wrote it ({taken} of \
+             {kept} lessons), the reference's where yours is still a todo!"
+        )),
+    }
+}
+
 /// Chapter `number`'s starter: from the attendee's own version of the
-/// chapter it builds on where there is one, else from the reference alone.
-fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
+/// chapter it builds on where there is one, else from the reference alone;
+/// and that chapter's number.
+fn next_starter(number: usize, dir: &Path) -> Result<(starter::Made, usize), String> {
     if !starter::has_starter(number) {
         return Err(format!(
             "no starter yet (its lessons cannot be cut from steps/{}.rs); \
@@ -731,14 +743,19 @@ fn next_starter(number: usize, dir: &Path) -> Result<(String, usize), String> {
     let own_base = (base > 0)
         .then(|| fs::read_to_string(own_file(dir, base)).ok())
         .flatten();
-    match own_base {
+    let made = match own_base {
         Some(own) => {
             let base_reference =
                 fs::read_to_string(reference_file(base)).map_err(|e| e.to_string())?;
-            starter::starter_from_own(number, &reference, &base_reference, &own)
+            starter::starter_from_own(number, &reference, &base_reference, &own)?
         }
-        None => Ok((starter::starter(number, &reference)?, 0)),
-    }
+        None => starter::Made {
+            text: starter::starter(number, &reference)?,
+            kept: 0,
+            taken: 0,
+        },
+    };
+    Ok((made, base))
 }
 
 /// Makes the attendee's folder with chapter `number`'s starter in it.
@@ -756,18 +773,25 @@ fn start(number: usize, options: &Options) -> bool {
         );
         return true;
     }
-    let made = next_starter(number, dir)
-        .and_then(|(text, _)| fs::write(&file, text).map_err(|e| e.to_string()))
-        .and_then(|()| write_manifest(dir));
-    if let Err(error) = made {
-        complain!("{}: {error}", file.display());
-        return false;
-    }
+    let made = next_starter(number, dir).and_then(|(made, base)| {
+        fs::write(&file, &made.text).map_err(|e| e.to_string())?;
+        write_manifest(dir)?;
+        Ok(yours(&made, base))
+    });
+    let kept = match made {
+        Ok(kept) => kept,
+        Err(error) => {
+            complain!("{}: {error}", file.display());
+            return false;
+        }
+    };
     say!("Your chapter {number} is {}.", shown(&file));
-    if number > 1 {
-        say!(
+    match kept {
+        Some(kept) => say!("You start at chapter {number}: {kept}."),
+        None if number > 1 => say!(
             "You start at chapter {number}: the code it keeps from earlier chapters is the reference's."
-        );
+        ),
+        None => {}
     }
     say!(
         "Write each `// lesson:`, then `cargo run --bin workshop -- check {number}` \
@@ -810,8 +834,11 @@ const MISTAKES: [&str; 15] = [
 ];
 
 fn reset(number: usize, options: &Options) -> bool {
-    let text = match next_starter(number, &options.dir) {
-        Ok((text, _)) => text,
+    let (text, kept) = match next_starter(number, &options.dir) {
+        Ok((made, base)) => {
+            let kept = yours(&made, base);
+            (made.text, kept)
+        }
         Err(error) => {
             complain!("chapter {number}: {error}");
             return false;
@@ -841,7 +868,10 @@ fn reset(number: usize, options: &Options) -> bool {
         .and_then(|()| write_manifest(&options.dir))
     {
         Ok(()) => {
-            say!("{} is the starter again.", shown(&path));
+            match kept {
+                Some(kept) => say!("{} is the starter again; {kept}.", shown(&path)),
+                None => say!("{} is the starter again.", shown(&path)),
+            }
             true
         }
         Err(error) => {

@@ -197,29 +197,46 @@ fn header(number: usize) -> String {
     )
 }
 
+/// A starter made from an attendee's own base chapter.
+pub struct Made {
+    pub text: String,
+    /// How many lessons of the base it keeps, code the reference carries
+    /// over unchanged.
+    pub kept: usize,
+    /// How many of those are the attendee's own answers: the others are
+    /// still a `todo!` in the attendee's base, so the reference's code
+    /// stands there.
+    pub taken: usize,
+}
+
 /// The starter of chapter `number`, made from the attendee's own version
 /// of the chapter it builds on ([`base`]): the reference's starter, in
 /// which the code of every lesson of the base that the reference carries
-/// over unchanged is replaced by the attendee's own answer to it. Returns
-/// the text and how many of the attendee's answers it took.
+/// over unchanged is replaced by the attendee's own answer to it, unless
+/// they have not answered it yet (their lesson still holds a `todo!`,
+/// which outside a lesson marker nobody would be asked to write).
 pub fn starter_from_own(
     number: usize,
     reference: &str,
     base_reference: &str,
     own_base: &str,
-) -> Result<(String, usize), String> {
+) -> Result<Made, String> {
     let mut text = starter(number, reference)?;
     let own = lessons(own_base)?;
-    let mut taken = 0;
+    let (mut kept, mut taken) = (0, 0);
     for lesson in lessons(base_reference)? {
+        if lesson.code.is_empty() || text.matches(&lesson.code).count() != 1 {
+            continue;
+        }
+        kept += 1;
         let Some(mine) = own.iter().find(|mine| mine.hint == lesson.hint) else {
             continue;
         };
-        if lesson.code.is_empty() || text.matches(&lesson.code).count() != 1 {
+        if mine.code.contains("todo!(") {
             continue;
         }
         text = text.replacen(&lesson.code, &mine.code, 1);
         taken += 1;
     }
-    Ok((text, taken))
+    Ok(Made { text, kept, taken })
 }
