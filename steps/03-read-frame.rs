@@ -144,13 +144,18 @@ fn split_second_byte(byte: u8) -> (bool, u8) {
 /// A 7-bit length of 126 or 127 is not a length: it says that a 16- or a
 /// 64-bit one follows. This chapter reads short payloads only.
 fn refuse_longer_lengths(payload_len: u8) -> Result<(), Error> {
-    // lesson: 126 announces a 16-bit length, 127 a 64-bit one: Error::NotYetSupported
-    if payload_len > 125 {
-        let longer = if payload_len == 126 { 16 } else { 64 };
-        return Err(Error::NotYetSupported(format!(
+    // What the log says of a longer length ("Not supported yet: …"), given
+    // how many bits follow.
+    let not_yet = |longer: u8| {
+        Error::NotYetSupported(format!(
             "a payload length of {payload_len}, which means a {longer}-bit length follows; \
              lengths over 125 come in chapter 5"
-        )));
+        ))
+    };
+    // lesson: 126 announces a 16-bit length, 127 a 64-bit one: Err(not_yet(16)), Err(not_yet(64))
+    if payload_len > 125 {
+        let longer = if payload_len == 126 { 16 } else { 64 };
+        return Err(not_yet(longer));
     }
     Ok(())
     // end of lesson
@@ -171,17 +176,20 @@ fn read_masking_key(reader: &mut impl Read, masked: bool) -> Result<Option<[u8; 
 /// What this chapter can read: one whole, masked text frame. Returns its
 /// masking key.
 fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
-    // lesson: refuse FIN clear, an opcode other than text, no mask (Violation::Unmasked)
+    // What the log says of a frame this chapter cannot read yet ("Not
+    // supported yet: …"): Error::NotYetSupported(split.into()), or
+    // Error::NotYetSupported(not_text).
+    let split = "a message split over several frames (chapter 7)";
+    let not_text = format!(
+        "a {} frame; this chapter reads text frames only",
+        header.opcode
+    );
+    // lesson: refuse FIN clear (split), not text (not_text), no mask (Violation::Unmasked)
     if !header.fin {
-        return Err(Error::NotYetSupported(
-            "a message split over several frames (chapter 7)".into(),
-        ));
+        return Err(Error::NotYetSupported(split.into()));
     }
     if header.opcode != Opcode::Text {
-        return Err(Error::NotYetSupported(format!(
-            "a {} frame; this chapter reads text frames only",
-            header.opcode
-        )));
+        return Err(Error::NotYetSupported(not_text));
     }
     // A client masks every frame (§5.1).
     let Some(key) = header.mask else {

@@ -93,13 +93,15 @@ fn read_and_reply(connection: &mut Connection, reply: &str) -> Result<(), Error>
 /// opcode, then the length with the mask bit clear (servers never mask,
 /// §5.1), then the payload as it is.
 fn reply_frame(text: &str) -> Result<Vec<u8>, Error> {
+    // What the log says of a payload over 125 bytes ("Not supported yet:
+    // …"): Error::NotYetSupported(not_yet.into()).
+    let not_yet = "a reply over 125 bytes; longer lengths come in chapter 5";
     // lesson: 0b1000_0001 (FIN, text), the length in bytes (mask bit clear), the payload
     let fin = 0b1000_0000;
     let opcode = Opcode::Text.bits();
     // The length counts bytes, not characters: "é" is two.
     let payload = text.as_bytes();
     if payload.len() > 125 {
-        let not_yet = "a reply over 125 bytes; longer lengths come in chapter 5";
         return Err(Error::NotYetSupported(not_yet.into()));
     }
     let mut bytes = Vec::with_capacity(2 + payload.len());
@@ -176,12 +178,17 @@ fn split_second_byte(byte: u8) -> (bool, u8) {
 /// A 7-bit length of 126 or 127 is not a length: it says that a 16- or a
 /// 64-bit one follows. This chapter reads short payloads only.
 fn refuse_longer_lengths(payload_len: u8) -> Result<(), Error> {
-    if payload_len > 125 {
-        let longer = if payload_len == 126 { 16 } else { 64 };
-        return Err(Error::NotYetSupported(format!(
+    // What the log says of a longer length ("Not supported yet: …"), given
+    // how many bits follow.
+    let not_yet = |longer: u8| {
+        Error::NotYetSupported(format!(
             "a payload length of {payload_len}, which means a {longer}-bit length follows; \
              lengths over 125 come in chapter 5"
-        )));
+        ))
+    };
+    if payload_len > 125 {
+        let longer = if payload_len == 126 { 16 } else { 64 };
+        return Err(not_yet(longer));
     }
     Ok(())
 }
@@ -199,16 +206,19 @@ fn read_masking_key(reader: &mut impl Read, masked: bool) -> Result<Option<[u8; 
 /// What this chapter can read: one whole, masked text frame. Returns its
 /// masking key.
 fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
+    // What the log says of a frame this chapter cannot read yet ("Not
+    // supported yet: …"): Error::NotYetSupported(split.into()), or
+    // Error::NotYetSupported(not_text).
+    let split = "a message split over several frames (chapter 7)";
+    let not_text = format!(
+        "a {} frame; this chapter reads text frames only",
+        header.opcode
+    );
     if !header.fin {
-        return Err(Error::NotYetSupported(
-            "a message split over several frames (chapter 7)".into(),
-        ));
+        return Err(Error::NotYetSupported(split.into()));
     }
     if header.opcode != Opcode::Text {
-        return Err(Error::NotYetSupported(format!(
-            "a {} frame; this chapter reads text frames only",
-            header.opcode
-        )));
+        return Err(Error::NotYetSupported(not_text));
     }
     // A client masks every frame (§5.1).
     let Some(key) = header.mask else {

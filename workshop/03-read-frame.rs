@@ -145,8 +145,16 @@ fn split_second_byte(byte: u8) -> (bool, u8) {
 /// A 7-bit length of 126 or 127 is not a length: it says that a 16- or a
 /// 64-bit one follows. This chapter reads short payloads only.
 fn refuse_longer_lengths(payload_len: u8) -> Result<(), Error> {
-    // lesson: 126 announces a 16-bit length, 127 a 64-bit one: Error::NotYetSupported
-    todo!("126 announces a 16-bit length, 127 a 64-bit one: Error::NotYetSupported")
+    // What the log says of a longer length ("Not supported yet: …"), given
+    // how many bits follow.
+    let not_yet = |longer: u8| {
+        Error::NotYetSupported(format!(
+            "a payload length of {payload_len}, which means a {longer}-bit length follows; \
+             lengths over 125 come in chapter 5"
+        ))
+    };
+    // lesson: 126 announces a 16-bit length, 127 a 64-bit one: Err(not_yet(16)), Err(not_yet(64))
+    todo!("126 announces a 16-bit length, 127 a 64-bit one: Err(not_yet(16)), Err(not_yet(64))")
     // end of lesson
 }
 
@@ -160,8 +168,16 @@ fn read_masking_key(reader: &mut impl Read, masked: bool) -> Result<Option<[u8; 
 /// What this chapter can read: one whole, masked text frame. Returns its
 /// masking key.
 fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
-    // lesson: refuse FIN clear, an opcode other than text, no mask (Violation::Unmasked)
-    todo!("refuse FIN clear, an opcode other than text, no mask (Violation::Unmasked)")
+    // What the log says of a frame this chapter cannot read yet ("Not
+    // supported yet: …"): Error::NotYetSupported(split.into()), or
+    // Error::NotYetSupported(not_text).
+    let split = "a message split over several frames (chapter 7)";
+    let not_text = format!(
+        "a {} frame; this chapter reads text frames only",
+        header.opcode
+    );
+    // lesson: refuse FIN clear (split), not text (not_text), no mask (Violation::Unmasked)
+    todo!("refuse FIN clear (split), not text (not_text), no mask (Violation::Unmasked)")
     // end of lesson
 }
 
