@@ -119,16 +119,20 @@ fn check(header: &FrameHeader, limit: u64) -> Result<(), Error> {
 /// Dispatches on the opcode: what this chapter echoes (whole text and
 /// binary messages), what a later chapter adds, and what no one may send.
 fn accepted_opcode(header: &FrameHeader) -> Result<(), Error> {
-    // lesson: whole text and binary frames pass; reserved opcodes are violations; the rest, not yet
-    let not_yet = |what: &str| Err(Error::NotYetSupported(what.to_string()));
+    // What later chapters add, as the log says it ("Not supported yet:
+    // …"): not_yet(split), not_yet(continuation) and so on.
+    let not_yet = |what: &str| -> Result<(), Error> { Err(Error::NotYetSupported(what.into())) };
+    let split = "a message split over several frames (chapter 7)";
+    let continuation = "a continuation frame (chapter 7)";
+    let ping_pong = "ping and pong frames (chapter 8)";
+    let close = "a close frame; the closing handshake is chapter 9";
+    // lesson: whole text and binary pass; reserved opcodes are violations; the rest: not_yet(…)
     match header.opcode {
         Opcode::Reserved(bits) => Err(Violation::ReservedOpcode(bits).into()),
-        Opcode::Continuation | Opcode::Text | Opcode::Binary if !header.fin => {
-            not_yet("a message split over several frames (chapter 7)")
-        }
-        Opcode::Continuation => not_yet("a continuation frame (chapter 7)"),
-        Opcode::Ping | Opcode::Pong => not_yet("ping and pong frames (chapter 8)"),
-        Opcode::Close => not_yet("a close frame; the closing handshake is chapter 9"),
+        Opcode::Continuation | Opcode::Text | Opcode::Binary if !header.fin => not_yet(split),
+        Opcode::Continuation => not_yet(continuation),
+        Opcode::Ping | Opcode::Pong => not_yet(ping_pong),
+        Opcode::Close => not_yet(close),
         Opcode::Text | Opcode::Binary => Ok(()),
     }
     // end of lesson
