@@ -177,18 +177,15 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     }
     conversation::start(connection, Some(settings.idle_timeout))?;
 
-    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     // A member needs a second thread, for writing. If the system refuses
-    // one, this member is turned away (1013, try again later); the room
-    // and the server go on.
+    // one, this member is turned away (CloseCode::TRY_AGAIN_LATER, 1013,
+    // with the reason `busy`); the room and the server go on.
+    let busy = "the server is busy";
+    // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     let mut seat = match Seat::new(connection.id, &connection.writer, settings.queue_length) {
         Ok(seat) => seat,
         Err(error) => {
-            let _ = close::send(
-                &mut connection.writer,
-                CloseCode::TRY_AGAIN_LATER,
-                "the server is busy",
-            );
+            let _ = close::send(&mut connection.writer, CloseCode::TRY_AGAIN_LATER, busy);
             return Err(error);
         }
     };

@@ -183,6 +183,10 @@ fn take_a_seat(connection: &mut Connection, room: &Room, settings: &Settings) ->
     }
     conversation::start(connection, Some(settings.idle_timeout))?;
 
+    // A member needs a second thread, for writing. If the system refuses
+    // one, this member is turned away (CloseCode::TRY_AGAIN_LATER, 1013,
+    // with the reason `busy`); the room and the server go on.
+    let busy = "the server is busy";
     // lesson: a Seat and its outbox, a Session, converse handing each message to seat.handle
     todo!("a Seat and its outbox, a Session, converse handing each message to seat.handle")
     // end of lesson
