@@ -288,16 +288,13 @@ fn take_a_seat(
     cluster.presence.greet(&mut connection.writer)?;
 
     // A member needs a second thread, for writing. If the system refuses
-    // one, this member is turned away (1013, try again later); the room
-    // and the server go on.
+    // one, this member is turned away (CloseCode::TRY_AGAIN_LATER, 1013,
+    // with the reason `busy`); the room and the server go on.
+    let busy = "the server is busy";
     let mut seat = match Seat::new(connection.id, &connection.writer, settings.queue_length) {
         Ok(seat) => seat,
         Err(error) => {
-            let _ = close::send(
-                &mut connection.writer,
-                CloseCode::TRY_AGAIN_LATER,
-                "the server is busy",
-            );
+            let _ = close::send(&mut connection.writer, CloseCode::TRY_AGAIN_LATER, busy);
             return Err(error);
         }
     };
@@ -491,6 +488,14 @@ impl Cluster {
 impl Elsewhere for Cluster {
     fn claim(&self, name: &str) -> Result<(), String> {
         let ttl = self.presence.ttl().as_millis() as u64;
+        // What the member is told when the name cannot be theirs: Err(taken)
+        // if another server's member has it, Err(unreachable) if Redis
+        // cannot say.
+        let taken = format!("the name {name:?} is taken");
+        let unreachable = format!(
+            "other servers unreachable: the name {name:?} cannot be checked against \
+             theirs; try again in a moment"
+        );
         // lesson: claim the name across servers: SET NX (only if free) PX (with an expiry)
         let claimed = self.broker.command(|redis| {
             redis::cmd("SET")
@@ -503,11 +508,8 @@ impl Elsewhere for Cluster {
         });
         match claimed {
             Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(format!("the name {name:?} is taken")),
-            Err(_) => Err(format!(
-                "other servers unreachable: the name {name:?} cannot be checked against \
-                 theirs; try again in a moment"
-            )),
+            Ok(None) => Err(taken),
+            Err(_) => Err(unreachable),
         }
         // end of lesson
     }
