@@ -128,6 +128,128 @@ fn no_narration_is_inside_a_lesson() {
     }
 }
 
+/// The string literals in some Rust code, as written (escapes kept, a
+/// line continuation gone with the spaces after it, as Rust reads it),
+/// skipping comments, character literals and lifetimes.
+fn string_literals(code: &str) -> Vec<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let after_identifier = at > 0 && (chars[at - 1].is_alphanumeric() || chars[at - 1] == '_');
+        match chars[at] {
+            '/' if chars.get(at + 1) == Some(&'/') => {
+                while at < chars.len() && chars[at] != '\n' {
+                    at += 1;
+                }
+            }
+            '\'' => {
+                // '"', '\'', '\n' are characters; 'a in <'a> is a lifetime.
+                at += match (chars.get(at + 1), chars.get(at + 2)) {
+                    (Some('\\'), _) => {
+                        let close = chars[at + 2..].iter().position(|&c| c == '\'');
+                        close.map_or(chars.len(), |close| close + 3)
+                    }
+                    (Some(_), Some('\'')) => 3,
+                    _ => 1,
+                };
+            }
+            'r' if !after_identifier
+                && matches!(chars.get(at + 1), Some('"' | '#'))
+                && chars[at + 1..].iter().find(|&&c| c != '#') == Some(&'"') =>
+            {
+                let hashes = chars[at + 1..].iter().take_while(|&&c| c == '#').count();
+                let start = at + 2 + hashes;
+                let end: String = std::iter::once('"')
+                    .chain("#".repeat(hashes).chars())
+                    .collect();
+                let rest: String = chars[start..].iter().collect();
+                let length = rest.find(&end).unwrap_or(rest.len());
+                found.push(rest[..length].to_string());
+                at = start + rest[..length].chars().count() + end.chars().count();
+            }
+            '"' => {
+                let mut literal = String::new();
+                at += 1;
+                while at < chars.len() && chars[at] != '"' {
+                    match (chars[at], chars.get(at + 1)) {
+                        ('\\', Some('\n')) => {
+                            at += 2;
+                            while at < chars.len() && chars[at].is_whitespace() {
+                                at += 1;
+                            }
+                        }
+                        ('\\', Some(&escaped)) => {
+                            literal.push('\\');
+                            literal.push(escaped);
+                            at += 2;
+                        }
+                        (c, _) => {
+                            literal.push(c);
+                            at += 1;
+                        }
+                    }
+                }
+                found.push(literal);
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    found
+}
+
+#[test]
+fn string_literals_are_found_as_rust_reads_them() {
+    let code = r##"let q = '"'; // "a comment"
+fn f<'a>(x: &'a str) -> &'a str { x.strip_prefix('\'').unwrap_or("one \"two\" three") }
+let wire = "HTTP/1.1 200 OK\r\n"; let raw = r#"a "raw" one"#; let b = b"bytes";
+let long = "over \
+            two lines";
+"##;
+    assert_eq!(
+        string_literals(code),
+        [
+            r#"one \"two\" three"#,
+            r"HTTP/1.1 200 OK\r\n",
+            r#"a "raw" one"#,
+            "bytes",
+            "over two lines"
+        ]
+    );
+}
+
+/// Words a person reads: three or more, not the bytes of an HTTP line.
+fn is_wording(literal: &str) -> bool {
+    literal.split_whitespace().count() >= 3 && !literal.contains("\\r\\n")
+}
+
+#[test]
+fn no_printed_wording_is_inside_a_lesson() {
+    // An attendee writes the protocol, never the words a log line or a
+    // close reason says: those stand outside the lesson (a binding the
+    // hint names), or the attendee would have to guess them to match the
+    // snapshot. An HTTP line ending in \r\n is the protocol itself.
+    let mut inside = Vec::new();
+    for name in CHAPTERS {
+        for lesson in lessons(&read(&format!("steps/{name}.rs"))).unwrap() {
+            for literal in string_literals(&lesson.code) {
+                if is_wording(&literal) {
+                    inside.push(format!(
+                        "steps/{name}.rs, lesson of line {}: {literal:?}",
+                        lesson.line
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        inside.is_empty(),
+        "wording inside a lesson (move it out, and have the hint name it):\n{}",
+        inside.join("\n")
+    );
+}
+
 /// Lines of code (not blank, not only a comment) in a chapter's lessons.
 fn lesson_lines(name: &str) -> usize {
     lessons(&read(&format!("steps/{name}.rs")))
