@@ -764,3 +764,57 @@ fn starting_ahead_of_an_unfinished_chapter_keeps_no_todo_of_it() {
     );
     assert!(!fourth.contains("*byte ^= key[i % 4];"), "{fourth}");
 }
+
+/// A stand-in for a server that answers the upgrade with its `101`, then
+/// sends frames without end (64 MiB at most, so that a checker that reads
+/// it all still ends): the checker cuts it off and says so, its memory
+/// and its time bounded.
+#[cfg(unix)]
+#[test]
+fn a_server_that_keeps_sending_is_cut_off() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Ipv4Addr, TcpListener};
+
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // The page, then the upgrade: chapter 2's two connections.
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                head.push_str(&line);
+                line.clear();
+            }
+            if !head.contains("Upgrade: websocket") {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+                continue;
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Accept: d9WHst60HtB4IvjOVevrexl0oLA=\r\n\r\n",
+            );
+            let frame = [&[0x82, 126, 0x40, 0x00][..], &[0; 0x4000]].concat();
+            for _ in 0..4096 {
+                if stream.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let floods = script(
+        "floods",
+        &format!(
+            "echo 'Listening on ws://localhost:{port} (open http://localhost:{port} in a browser)' >&2\nexec sleep 10"
+        ),
+    );
+    let (passed, said) = checker(&["check", "2", "--binary", floods.to_str().unwrap()]);
+    let _ = std::fs::remove_file(floods);
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("the server did not hang up: it kept sending ("),
+        "{said}"
+    );
+}

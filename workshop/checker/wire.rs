@@ -209,6 +209,10 @@ pub struct Wire {
     pub sent: Vec<u8>,
 }
 
+/// The most the checker reads while waiting for a server to hang up: far
+/// more than any page or last frame a chapter sends.
+const MOST_BEFORE_HANGING_UP: usize = 1 << 20;
+
 /// A frame as it arrived: its bytes, and the parts that matter.
 pub struct Frame {
     pub bytes: Vec<u8>,
@@ -283,16 +287,31 @@ impl Wire {
             .map_err(|error| Failure::plain(format!("ending the stream failed: {error}")))
     }
 
-    /// Everything until the server hangs up (or the timeout).
+    /// Everything until the server hangs up, within the answer timeout
+    /// and [`MOST_BEFORE_HANGING_UP`]: a server that keeps sending is cut
+    /// off, not read for ever.
     pub fn read_to_end(&mut self) -> Result<Vec<u8>, (Vec<u8>, String)> {
+        let deadline = Instant::now() + answer_timeout();
         let mut answer = Vec::new();
-        match self.stream.read_to_end(&mut answer) {
-            Ok(_) => Ok(answer),
-            // A reset after the server's last bytes is still a hang-up.
-            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Ok(answer),
-            Err(error) => {
-                let why = read_failure(&error, "the server did not hang up", answer.len());
-                Err((answer, why))
+        let mut chunk = [0; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(answer),
+                Ok(read) => answer.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                // A reset after the server's last bytes is still a hang-up.
+                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return Ok(answer),
+                Err(error) => {
+                    let why = read_failure(&error, "the server did not hang up", answer.len());
+                    return Err((answer, why));
+                }
+            }
+            if answer.len() > MOST_BEFORE_HANGING_UP || Instant::now() > deadline {
+                let why = format!(
+                    "the server did not hang up: it kept sending ({} bytes so far)",
+                    answer.len()
+                );
+                return Err((answer, why));
             }
         }
     }
