@@ -818,3 +818,38 @@ fn a_server_that_keeps_sending_is_cut_off() {
         "{said}"
     );
 }
+
+/// A chat message that never comes is shown as the text frame it stands
+/// for, not its summary read as a frame's bytes; and what was sent is what
+/// the failing step sent, even from another member.
+#[test]
+fn a_chat_message_that_never_comes_is_shown_as_text() {
+    let (passed, said) = mistake("chat-unheard", 11, "seat.handle(room, &message)", "Ok(())");
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("no answer within 1 s: expected a frame"),
+        "{said}"
+    );
+    assert!(
+        said.contains("expected  a frame: opcode 1 (text), FIN 1, RSV 000, unmasked, length 11 (7-bit): \"welcome Ada\""),
+        "{said}"
+    );
+    assert!(!said.contains("reserved opcode"), "{said}");
+
+    // What Bob says never reaches Ada: "sent" is Bob's message, the step
+    // that failed, not the last thing Ada sent.
+    let (passed, said) = mistake(
+        "chat-bob-unheard",
+        11,
+        "seat.handle(room, &message)",
+        "if message.payload.ends_with(b\"<3\\\",\\\"type\\\":\\\"say\\\"}\") { Ok(()) } else { seat.handle(room, &message) }",
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("\"Bob: Hi Ada <3\""), "{said}");
+    let sent = said
+        .lines()
+        .find(|line| line.starts_with("  sent"))
+        .unwrap_or_default();
+    assert!(sent.contains("Hi Ada <3"), "{said}");
+    assert!(!sent.contains("Hello, Bob!"), "{said}");
+}

@@ -347,10 +347,13 @@ fn echo_server(server: &mut Server) -> Result<(), Failure> {
     expect_hang_up(&mut wire)
 }
 
-/// The next chat message (a JSON text frame), skipping pings.
+/// The next chat message (a JSON text frame), skipping pings; `expected`
+/// sums up the message awaited (`welcome Ada`), shown as a text frame if
+/// no frame comes.
 fn chat_receive(wire: &mut Wire, expected: &str) -> Result<serde_json::Value, Failure> {
+    let awaited = frame::encode(true, Opcode::Text, None, expected.as_bytes());
     loop {
-        let frame = wire.read_frame(expected.as_bytes())?;
+        let frame = wire.read_frame(&awaited)?;
         match frame.opcode {
             Opcode::Ping => wire.answer_frame(Opcode::Pong, &frame.payload, TEST_MASK)?,
             Opcode::Pong => {}
@@ -399,6 +402,13 @@ fn chat_expect(wire: &mut Wire, expected: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// [`chat_expect`] for a message that another member's step caused: a
+/// failure shows what that step sent, not what `wire` sent last.
+fn chat_hear(wire: &mut Wire, step: &Wire, expected: &str) -> Result<(), Failure> {
+    wire.sent.clone_from(&step.sent);
+    chat_expect(wire, expected)
+}
+
 fn chat_send(wire: &mut Wire, object: serde_json::Value) -> Result<(), Failure> {
     wire.send_frame(true, Opcode::Text, object.to_string().as_bytes(), TEST_MASK)
 }
@@ -428,24 +438,24 @@ fn chat(server: &mut Server) -> Result<(), Failure> {
     let mut ada = join(server, "Ada")?;
     server.wait_for_log("Ada joined", "Ada's join")?;
     let mut bob = join(server, "Bob")?;
-    chat_expect(&mut ada, "joined Bob")?;
+    chat_hear(&mut ada, &bob, "joined Bob")?;
     server.wait_for_log("Bob joined", "Bob's join")?;
     chat_send(
         &mut ada,
         serde_json::json!({"type": "say", "text": "Hello, Bob!"}),
     )?;
     chat_expect(&mut ada, "Ada: Hello, Bob!")?;
-    chat_expect(&mut bob, "Ada: Hello, Bob!")?;
+    chat_hear(&mut bob, &ada, "Ada: Hello, Bob!")?;
     server.wait_for_log("Ada: \"Hello, Bob!\"", "Ada's message")?;
     chat_send(
         &mut bob,
         serde_json::json!({"type": "say", "text": "Hi Ada <3"}),
     )?;
-    chat_expect(&mut ada, "Bob: Hi Ada <3")?;
+    chat_hear(&mut ada, &bob, "Bob: Hi Ada <3")?;
     chat_expect(&mut bob, "Bob: Hi Ada <3")?;
     server.wait_for_log("Bob: \"Hi Ada <3\"", "Bob's message")?;
     leave(&mut bob)?;
-    chat_expect(&mut ada, "left Bob")?;
+    chat_hear(&mut ada, &bob, "left Bob")?;
     server.wait_for_log("Bob left", "Bob's leave")?;
     leave(&mut ada)?;
     thread::sleep(Duration::from_millis(50));
@@ -614,7 +624,7 @@ fn chat_across_servers(server: &mut Server, url: &str) -> Result<(), Failure> {
             ))
         })?;
     let mut bob = join(&mut other, "Bob")?;
-    chat_expect(&mut ada, "joined Bob")?;
+    chat_hear(&mut ada, &bob, "joined Bob")?;
     server.wait_for_log(
         "Bob joined on another server",
         "Bob's join, heard through Redis",
@@ -624,19 +634,19 @@ fn chat_across_servers(server: &mut Server, url: &str) -> Result<(), Failure> {
         serde_json::json!({"type": "say", "text": "Hello, Bob!"}),
     )?;
     chat_expect(&mut ada, "Ada: Hello, Bob!")?;
-    chat_expect(&mut bob, "Ada: Hello, Bob!")?;
+    chat_hear(&mut bob, &ada, "Ada: Hello, Bob!")?;
     server.wait_for_log("Ada: \"Hello, Bob!\"", "Ada's message")?;
     chat_send(
         &mut bob,
         serde_json::json!({"type": "say", "text": "Hi Ada <3"}),
     )?;
-    chat_expect(&mut ada, "Bob: Hi Ada <3")?;
+    chat_hear(&mut ada, &bob, "Bob: Hi Ada <3")?;
     server.wait_for_log(
         "Bob, on another server: \"Hi Ada <3\"",
         "Bob's message, heard through Redis",
     )?;
     leave(&mut bob)?;
-    chat_expect(&mut ada, "left Bob")?;
+    chat_hear(&mut ada, &bob, "left Bob")?;
     server.wait_for_log(
         "Bob left on another server (1 in the room)",
         "Bob's leave, heard through Redis",
