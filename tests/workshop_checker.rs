@@ -853,3 +853,22 @@ fn a_chat_message_that_never_comes_is_shown_as_text() {
     assert!(sent.contains("Hi Ada <3"), "{said}");
     assert!(!sent.contains("Hello, Bob!"), "{said}");
 }
+
+/// A panic hangs up, which is no refusal: the verdict is the panic.
+#[test]
+fn a_panic_on_a_frame_to_refuse_is_named() {
+    let (passed, said) = mistake(
+        "panic-for-refusal",
+        7,
+        "(Opcode::Continuation, None) => return Err(Violation::NothingToContinue),",
+        "(Opcode::Continuation, None) => panic!(\"nothing to continue\"),",
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("your code panicked at "), "{said}");
+    assert!(said.contains("07-fragmented-messages.rs:"), "{said}");
+    assert!(said.contains(": nothing to continue"), "{said}");
+    assert!(
+        said.contains("checking: a continuation frame with no message to continue"),
+        "{said}"
+    );
+}

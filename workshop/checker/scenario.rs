@@ -656,68 +656,190 @@ fn chat_across_servers(server: &mut Server, url: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What each rule below checks, as the verdict names it when the server
+/// panicked.
+const OLD_VERSION: &str = "a request for WebSocket version 8, to be refused with 426";
+const REPLY: &str = "the reply \"Très bien\" (--reply)";
+const OFFERS: &str = "offers of permessage-deflate, one declined and the next taken";
+const LONG_ECHO: &str = "the echo of an 8 MiB text message";
+const FRAGMENTED: &str = "the echo of a 1 MiB binary message sent as 16 fragments of 64 KiB";
+const ENDED: &str = "peers that end their stream partway through a frame";
+const EMPTY_CLOSE: &str = "the answer to an empty close frame";
+
 /// Rules the narrated scenario does not reach, each played on a server of
-/// its own whose narration is not compared: what a chapter must refuse.
+/// its own whose narration is not compared: what a chapter must refuse,
+/// and what it must answer. A server that panicked meanwhile fails with
+/// its panic, even if the panic's hang-up looked like a refusal.
 pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
     let played = match number {
-        2 => old_version(binary),
-        4 => reply_in_bytes(binary),
-        12 => offers_declined(binary),
-        13 | 15 => long_echo(binary)
-            .and_then(|()| fragmented_long_echo(binary))
-            .and_then(|()| partial_frames_then_end_of_stream(binary)),
-        5 => refuse_frame(
-            binary,
-            number,
-            // A 16-bit length of 5: §5.2 wants the shortest form.
-            &[
-                0x81,
-                0xFE,
-                0,
-                5,
-                1,
-                2,
-                3,
-                4,
-                b'h' ^ 1,
-                b'e' ^ 2,
-                b'l' ^ 3,
-                b'l' ^ 4,
-                b'o' ^ 1,
-            ],
-            "a length of 5 written in the 16-bit form must be refused (RFC 6455 §5.2: the shortest form)",
-        ),
-        7..=9 => refuse_frame(
-            binary,
-            number,
-            &frame::encode(true, Opcode::Continuation, Some(TEST_MASK), b"x"),
-            "a continuation frame with no message to continue must be refused (RFC 6455 §5.4)",
-        ),
+        2 => own_server(binary, 1, &[], OLD_VERSION, old_version),
+        4 => own_server(binary, 1, &["--reply", "Très bien"], REPLY, reply_in_bytes),
+        12 => own_server(binary, 2, &[], OFFERS, offers_declined),
+        13 | 15 => own_server(binary, 1, &[], LONG_ECHO, long_echo)
+            .and_then(|()| own_server(binary, 1, &[], FRAGMENTED, fragmented_long_echo))
+            .and_then(|()| {
+                own_server(binary, PEERS, &[], ENDED, partial_frames_then_end_of_stream)
+            }),
         _ => Ok(()),
     };
-    let played = played.and_then(|()| match number {
-        8 | 9 => refuse_frame(
-            binary,
-            number,
-            &frame::encode(true, Opcode::Ping, Some(TEST_MASK), &[b'p'; 126]),
+    played
+        .and_then(|()| refuse_all(binary, number, &refusals(number)))
+        .and_then(|()| match number {
+            9 => own_server(binary, 1, &[], EMPTY_CLOSE, empty_close),
+            _ => Ok(()),
+        })
+        .err()
+}
+
+/// Frames that break a rule, sent as one step, and how the chapter must
+/// refuse them.
+struct Refusal {
+    /// The server's options besides `--port` and `--connections`.
+    args: &'static [&'static str],
+    bad: Vec<u8>,
+    /// The close frame's code sent before hanging up; `None`: the server
+    /// just hangs up.
+    code: Option<u16>,
+    why: String,
+}
+
+/// Masked client frames, one after the other.
+fn frames(frames: &[(bool, Opcode, &[u8])]) -> Vec<u8> {
+    frames
+        .iter()
+        .flat_map(|(fin, opcode, payload)| frame::encode(*fin, *opcode, Some(TEST_MASK), payload))
+        .collect()
+}
+
+/// A masked text frame whose length is written in `form` (the 7-bit field
+/// 126 or 127) whatever the length, and its bytes.
+fn frame_with_length_form(form: u8, length: u64, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0x81, 0x80 | form];
+    match form {
+        126 => bytes.extend_from_slice(&(length as u16).to_be_bytes()),
+        _ => bytes.extend_from_slice(&length.to_be_bytes()),
+    }
+    bytes.extend_from_slice(&TEST_MASK);
+    bytes.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, byte)| byte ^ TEST_MASK[i % 4]),
+    );
+    bytes
+}
+
+/// The rules chapter `number` teaches, or keeps from the chapters before,
+/// that a frame can break: each with what the chapter must do. Before
+/// chapter 9 "refused" means the server hangs up (chapters 5 to 8 send
+/// 1007 and 1009 first); from chapter 9 on, it first sends close 1002.
+fn refusals(number: usize) -> Vec<Refusal> {
+    let protocol_error = (number >= 9).then_some(1002);
+    let mut refusals = Vec::new();
+    let refused = |bad: Vec<u8>, code: Option<u16>, why: &str| Refusal {
+        args: &[],
+        bad,
+        code,
+        why: why.to_string(),
+    };
+    if number == 5 {
+        refusals.push(refused(
+            frame_with_length_form(126, 5, b"hello"),
+            None,
+            "a length of 5 written in the 16-bit form must be refused (RFC 6455 §5.2: the \
+             shortest form)",
+        ));
+    }
+    if (7..=9).contains(&number) {
+        refusals.push(refused(
+            frames(&[(true, Opcode::Continuation, b"x")]),
+            protocol_error,
+            "a continuation frame with no message to continue must be refused (RFC 6455 §5.4)",
+        ));
+    }
+    if (8..=9).contains(&number) {
+        refusals.push(refused(
+            frames(&[(true, Opcode::Ping, &[b'p'; 126])]),
+            protocol_error,
             "a ping of 126 bytes must be refused (RFC 6455 §5.5: control frames carry at most 125)",
-        ),
-        _ => Ok(()),
-    });
-    let played = played.and_then(|()| match number {
-        9 => empty_close(binary),
-        _ => Ok(()),
-    });
-    played.err()
+        ));
+    }
+    refusals
+}
+
+/// Plays `rule` on a server of its own, started with `args` for
+/// `connections` connections; a panic meanwhile is the verdict.
+fn own_server(
+    binary: &Path,
+    connections: usize,
+    args: &[&str],
+    what: &str,
+    rule: impl FnOnce(&mut Server) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut server = Server::start_with(binary, connections, args)?;
+    let played = rule(&mut server);
+    without_panic(server, played, what)
+}
+
+/// Plays each refusal on a server of its own.
+fn refuse_all(binary: &Path, number: usize, refusals: &[Refusal]) -> Result<(), Failure> {
+    refusals.iter().try_for_each(|refusal| {
+        own_server(binary, 1, refusal.args, &refusal.why, |server| {
+            refuse(server, number, refusal)
+        })
+    })
+}
+
+/// One refusal: the frames sent, then the close frame expected, if any,
+/// then the hang-up. The connection is gone when this returns.
+fn refuse(server: &mut Server, number: usize, refusal: &Refusal) -> Result<(), Failure> {
+    let mut wire = open(server)?;
+    if number >= 8 {
+        answer_our_ping(&mut wire)?;
+    }
+    wire.send(&refusal.bad)?;
+    if let Some(code) = refusal.code {
+        let expected = frame::encode(true, Opcode::Close, None, &code.to_be_bytes());
+        let frame = wire.read_frame(&expected)?;
+        if frame.opcode != Opcode::Close || !frame.payload.starts_with(&code.to_be_bytes()) {
+            return Err(wire.frame_mismatch(&refusal.why, &expected, &frame.bytes));
+        }
+    }
+    match wire.read_to_end() {
+        Ok(rest) if rest.is_empty() => Ok(()),
+        Ok(rest) | Err((rest, _)) => Err(wire.frame_mismatch(&refusal.why, b"", &rest)),
+    }
+}
+
+/// A rule's verdict once its server has exited, unless that server
+/// panicked meanwhile: a panicking thread hangs up too, which is no
+/// refusal, and the panic says more than anything on the wire. Every
+/// connection of the rule must be gone (the server waits for the peer's
+/// end before it lets go).
+fn without_panic(
+    mut server: Server,
+    played: Result<(), Failure>,
+    what: &str,
+) -> Result<(), Failure> {
+    // A server that failed a check may be waiting for connections that
+    // will not come: a moment is enough for its last lines.
+    let limit = match played {
+        Ok(()) => answer_timeout(),
+        Err(_) => Duration::from_millis(300),
+    };
+    server.wait_for_exit(limit);
+    match crate::panic_line(&server.log()) {
+        Some(panic) => Err(Failure::plain(format!("{panic}\n  checking: {what}"))),
+        None => played,
+    }
 }
 
 /// Offers that cannot be honoured are declined, and the next taken: a
 /// window of 16 bits, then one with no context takeover, which the answer
 /// repeats (RFC 7692 §5, §7.1.1.1).
-fn offers_declined(binary: &Path) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 2)?;
+fn offers_declined(server: &mut Server) -> Result<(), Failure> {
     let mut wire = open_offering(
-        &mut server,
+        server,
         "permessage-deflate; server_max_window_bits=16, permessage-deflate; \
          server_no_context_takeover; client_max_window_bits",
         Some("permessage-deflate; server_no_context_takeover"),
@@ -725,7 +847,7 @@ fn offers_declined(binary: &Path) -> Result<(), Failure> {
     wire.send_frame(true, Opcode::Close, &close_payload(1000, ""), TEST_MASK)?;
     expect_close_answer(&mut wire, 1000)?;
     let mut wire = open_offering(
-        &mut server,
+        server,
         "x-webkit-deflate-frame, permessage-deflate; mystery",
         None,
     )?;
@@ -738,9 +860,8 @@ fn offers_declined(binary: &Path) -> Result<(), Failure> {
 /// checker reads the echo only after a pause, so that the server's first
 /// write finds the socket's buffers full and takes only part (Linux's
 /// loopback holds a few MiB at most).
-fn long_echo(binary: &Path) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 1)?;
-    let mut wire = open(&mut server)?;
+fn long_echo(server: &mut Server) -> Result<(), Failure> {
+    let mut wire = open(server)?;
     let payload = vec![b'a'; 8 << 20];
     wire.send_frame(true, Opcode::Text, &payload, TEST_MASK)?;
     thread::sleep(Duration::from_millis(300));
@@ -754,9 +875,8 @@ fn long_echo(binary: &Path) -> Result<(), Failure> {
 
 /// A message sent in fragments longer than the server's reads: each
 /// fragment's last bytes land in the message, the next header after them.
-fn fragmented_long_echo(binary: &Path) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 1)?;
-    let mut wire = open(&mut server)?;
+fn fragmented_long_echo(server: &mut Server) -> Result<(), Failure> {
+    let mut wire = open(server)?;
     let fragment = vec![b'f'; 64 << 10];
     let frames: Vec<(bool, Opcode, &[u8])> = (0..16)
         .map(|index| {
@@ -777,16 +897,17 @@ fn fragmented_long_echo(binary: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// How many peers end their stream partway through a frame.
+const PEERS: usize = 20;
+
 /// Peers that end their stream partway through a frame are let go at once,
 /// as chapter 10 lets them go. Their end of stream comes with their last
 /// bytes, and no later edge will tell of it: a loop that stops reading
 /// before it sees the end keeps them until the idle timeout.
-fn partial_frames_then_end_of_stream(binary: &Path) -> Result<(), Failure> {
-    const PEERS: usize = 20;
-    let mut server = Server::start(binary, PEERS)?;
+fn partial_frames_then_end_of_stream(server: &mut Server) -> Result<(), Failure> {
     let mut wires = Vec::new();
     for _ in 0..PEERS {
-        wires.push(open(&mut server)?);
+        wires.push(open(server)?);
     }
     let whole = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[b'p'; 1000]);
     for wire in &mut wires {
@@ -804,11 +925,11 @@ fn partial_frames_then_end_of_stream(binary: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A reply with a character of two bytes: the length counts bytes.
-fn reply_in_bytes(binary: &Path) -> Result<(), Failure> {
+/// A reply with a character of two bytes (`--reply "Très bien"`): the
+/// length counts bytes.
+fn reply_in_bytes(server: &mut Server) -> Result<(), Failure> {
     let reply = "Très bien";
-    let mut server = Server::start_with(binary, 1, &["--reply", reply])?;
-    let mut wire = open(&mut server)?;
+    let mut wire = open(server)?;
     wire.send_frame(true, Opcode::Text, b"Can you hear me?", ARTICLE_MASK)?;
     let expected = frame::encode(true, Opcode::Text, None, reply.as_bytes());
     wire.expect_frame(
@@ -819,8 +940,7 @@ fn reply_in_bytes(binary: &Path) -> Result<(), Failure> {
 }
 
 /// A WebSocket version we do not speak is refused with 426 (§4.2.2).
-fn old_version(binary: &Path) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 1)?;
+fn old_version(server: &mut Server) -> Result<(), Failure> {
     let mut wire = server.connect()?;
     let request = upgrade_request(server.port)
         .replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
@@ -837,33 +957,10 @@ fn old_version(binary: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// After a frame that breaks a rule, a chapter before 9 hangs up; from 9
-/// on, it first sends close 1002 (protocol error).
-fn refuse_frame(binary: &Path, number: usize, bad: &[u8], why: &str) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 1)?;
-    let mut wire = open(&mut server)?;
-    if number >= 8 {
-        answer_our_ping(&mut wire)?;
-    }
-    wire.send(bad)?;
-    if number >= 9 {
-        let refusal = [136, 2, 3, 234];
-        let frame = wire.read_frame(&refusal)?;
-        if frame.opcode != Opcode::Close || !frame.payload.starts_with(&1002u16.to_be_bytes()) {
-            return Err(wire.frame_mismatch(why, &refusal, &frame.bytes));
-        }
-    }
-    match wire.read_to_end() {
-        Ok(rest) if rest.is_empty() => Ok(()),
-        Ok(rest) | Err((rest, _)) => Err(wire.frame_mismatch(why, b"", &rest)),
-    }
-}
-
 /// An empty close frame has no code, and neither has its answer: 1005
 /// names that absence and is never sent (§7.4.1).
-fn empty_close(binary: &Path) -> Result<(), Failure> {
-    let mut server = Server::start(binary, 1)?;
-    let mut wire = open(&mut server)?;
+fn empty_close(server: &mut Server) -> Result<(), Failure> {
+    let mut wire = open(server)?;
     answer_our_ping(&mut wire)?;
     wire.send_frame(true, Opcode::Close, &[], TEST_MASK)?;
     wire.expect_frame(

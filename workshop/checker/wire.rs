@@ -36,13 +36,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` with `--port 0 --connections N`, plain output, and
-    /// waits for its "Listening on" line.
-    pub fn start(binary: &Path, connections: usize) -> Result<Server, Failure> {
-        Server::start_with(binary, connections, &[])
-    }
-
-    /// [`Server::start`], with options of the chapter's own.
+    /// Starts `binary` with `--port 0 --connections N` and `args`, options
+    /// of the chapter's own, plain output, and waits for its "Listening
+    /// on" line.
     pub fn start_with(binary: &Path, connections: usize, args: &[&str]) -> Result<Server, Failure> {
         let mut child = Command::new(binary)
             .args(["--port", "0", "--connections", &connections.to_string()])
