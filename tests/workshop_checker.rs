@@ -854,6 +854,109 @@ fn a_chat_message_that_never_comes_is_shown_as_text() {
     assert!(!sent.contains("Hello, Bob!"), "{said}");
 }
 
+/// Each rule a lesson teaches that the narrated scenario does not reach,
+/// broken by a one-line edit of the reference: the checker names it.
+#[test]
+fn rules_the_lessons_teach_are_checked() {
+    for (label, number, wrong, instead, named) in [
+        (
+            "unmasked-accepted",
+            4,
+            "    let Some(key) = header.mask else {\n        return Err(Violation::Unmasked.into());\n    };",
+            "    let key = header.mask.unwrap_or([0; 4]);",
+            "an unmasked frame must be refused",
+        ),
+        (
+            "top-bit-accepted",
+            5,
+            "if length >> 63 != 0 {",
+            "if false {",
+            "a 64-bit length with its top bit set must be refused",
+        ),
+        (
+            "64-bit-for-16",
+            5,
+            "if length <= 0xFFFF {\n                let field = LengthField::Extended64;",
+            "if length < 0xFFFF {\n                let field = LengthField::Extended64;",
+            "a length of 65535 written in the 64-bit form must be refused",
+        ),
+        (
+            "invalid-utf8-echoed",
+            6,
+            "Opcode::Text if std::str::from_utf8(payload).is_err() => Err(Violation::InvalidUtf8.into()),",
+            "",
+            "a text message that is not UTF-8 must be refused with 1007",
+        ),
+        (
+            "interrupted-message",
+            7,
+            "(opcode @ (Opcode::Text | Opcode::Binary), Some(_)) => {\n            return Err(Violation::MessageInterrupted(opcode));\n        }",
+            "",
+            "a text frame inside an unfinished message must be refused",
+        ),
+        (
+            "limit-per-frame",
+            7,
+            "let size = buffered + header.payload_len;",
+            "let size = header.payload_len;",
+            "the limit is on the whole message",
+        ),
+        (
+            "fragmented-ping",
+            8,
+            "    if !header.fin {\n        return Err(Violation::FragmentedControl(header.opcode));\n    }",
+            "",
+            "a fragmented ping must be refused",
+        ),
+        (
+            "close-1005-accepted",
+            9,
+            "matches!(code.0, 1000..=1003 | 1007..=1014 | 3000..=4999)",
+            "matches!(code.0, 1000..=4999)",
+            "close code 1005 must be refused with 1002",
+        ),
+        (
+            "close-1015-accepted",
+            9,
+            "matches!(code.0, 1000..=1003 | 1007..=1014 | 3000..=4999)",
+            "matches!(code.0, 1000..=1003 | 1007..=1015 | 3000..=4999)",
+            "close code 1015 must be refused with 1002",
+        ),
+        (
+            "close-1014-refused",
+            9,
+            "matches!(code.0, 1000..=1003 | 1007..=1014 | 3000..=4999)",
+            "matches!(code.0, 1000..=1003 | 1007..=1011 | 3000..=4999)",
+            "wrong frame for the answer to close 1014",
+        ),
+        (
+            "close-always-1000",
+            9,
+            "Some(code) => code.0.to_be_bytes().to_vec(),",
+            "Some(_) => 1000u16.to_be_bytes().to_vec(),",
+            "wrong frame for the answer to close 1001",
+        ),
+        (
+            "one-byte-close",
+            9,
+            "[_] => refuse(CloseFrameError::OneByte),",
+            "[_] => Ok(CloseFrame { code: None, reason: String::new() }),",
+            "a close frame whose payload is one byte must be refused with 1002",
+        ),
+        (
+            "close-reason-not-utf8",
+            9,
+            "let Ok(reason) = std::str::from_utf8(reason) else {\n                return refuse(CloseFrameError::ReasonNotUtf8);\n            };\n            let reason = reason.to_string();",
+            "let reason = String::from_utf8_lossy(reason).into_owned();",
+            "a close reason that is not UTF-8 must be refused with 1007",
+        ),
+    ] {
+        let (passed, said) = mistake(label, number, wrong, instead);
+        assert!(!passed, "{label}: chapter {number} passes:\n{said}");
+        assert!(said.contains(named), "{label}:\n{said}");
+    }
+}
+
 /// A panic hangs up, which is no refusal: the verdict is the panic.
 #[test]
 fn a_panic_on_a_frame_to_refuse_is_named() {

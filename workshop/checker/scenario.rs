@@ -664,7 +664,6 @@ const OFFERS: &str = "offers of permessage-deflate, one declined and the next ta
 const LONG_ECHO: &str = "the echo of an 8 MiB text message";
 const FRAGMENTED: &str = "the echo of a 1 MiB binary message sent as 16 fragments of 64 KiB";
 const ENDED: &str = "peers that end their stream partway through a frame";
-const EMPTY_CLOSE: &str = "the answer to an empty close frame";
 
 /// Rules the narrated scenario does not reach, each played on a server of
 /// its own whose narration is not compared: what a chapter must refuse,
@@ -685,7 +684,7 @@ pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
     played
         .and_then(|()| refuse_all(binary, number, &refusals(number)))
         .and_then(|()| match number {
-            9 => own_server(binary, 1, &[], EMPTY_CLOSE, empty_close),
+            9 => close_answers(binary),
             _ => Ok(()),
         })
         .err()
@@ -742,12 +741,38 @@ fn refusals(number: usize) -> Vec<Refusal> {
         code,
         why: why.to_string(),
     };
+    if number == 4 {
+        refusals.push(refused(
+            frame::encode(true, Opcode::Text, None, b"Can you hear me?"),
+            None,
+            "an unmasked frame must be refused (RFC 6455 §5.1: a client masks every frame)",
+        ));
+    }
     if number == 5 {
         refusals.push(refused(
             frame_with_length_form(126, 5, b"hello"),
             None,
             "a length of 5 written in the 16-bit form must be refused (RFC 6455 §5.2: the \
              shortest form)",
+        ));
+        refusals.push(refused(
+            frame_with_length_form(127, 65535, &[b'a'; 65535]),
+            None,
+            "a length of 65535 written in the 64-bit form must be refused (RFC 6455 §5.2: the \
+             shortest form)",
+        ));
+        refusals.push(refused(
+            frame_with_length_form(127, (1 << 63) | 5, b"hello"),
+            None,
+            "a 64-bit length with its top bit set must be refused (RFC 6455 §5.2: the most \
+             significant bit must be 0)",
+        ));
+    }
+    if number == 6 {
+        refusals.push(refused(
+            frames(&[(true, Opcode::Text, &[0xff, 0xfe])]),
+            Some(1007),
+            "a text message that is not UTF-8 must be refused with 1007 (RFC 6455 §8.1)",
         ));
     }
     if (7..=9).contains(&number) {
@@ -756,12 +781,62 @@ fn refusals(number: usize) -> Vec<Refusal> {
             protocol_error,
             "a continuation frame with no message to continue must be refused (RFC 6455 §5.4)",
         ));
+        refusals.push(refused(
+            frames(&[(false, Opcode::Text, b"Hel"), (true, Opcode::Text, b"lo")]),
+            protocol_error,
+            "a text frame inside an unfinished message must be refused (RFC 6455 §5.4: a new \
+             message only once the last one ended)",
+        ));
+        refusals.push(Refusal {
+            args: &["--max-message-size", "10"],
+            ..refused(
+                frames(&[
+                    (false, Opcode::Text, b"abcdef"),
+                    (true, Opcode::Continuation, b"ghijkl"),
+                ]),
+                Some(1009),
+                "a message of two 6-byte fragments under --max-message-size 10 must be refused \
+                 with 1009: the limit is on the whole message, not on each frame",
+            )
+        });
     }
     if (8..=9).contains(&number) {
         refusals.push(refused(
             frames(&[(true, Opcode::Ping, &[b'p'; 126])]),
             protocol_error,
             "a ping of 126 bytes must be refused (RFC 6455 §5.5: control frames carry at most 125)",
+        ));
+        refusals.push(refused(
+            frames(&[(false, Opcode::Ping, b"frag")]),
+            protocol_error,
+            "a fragmented ping must be refused (RFC 6455 §5.5: control frames have FIN set)",
+        ));
+    }
+    if number == 9 {
+        for (code, because) in [
+            (1005u16, "it only describes a closing, and is never sent"),
+            (1006, "it only describes a closing, and is never sent"),
+            (1015, "it only describes a closing, and is never sent"),
+            (1004, "it is reserved"),
+            (2999, "1016 to 2999 are kept for the protocol itself"),
+            (5000, "no code is above 4999"),
+        ] {
+            refusals.push(refused(
+                frames(&[(true, Opcode::Close, &code.to_be_bytes())]),
+                protocol_error,
+                &format!("close code {code} must be refused with 1002 (RFC 6455 §7.4: {because})"),
+            ));
+        }
+        refusals.push(refused(
+            frames(&[(true, Opcode::Close, &[3])]),
+            protocol_error,
+            "a close frame whose payload is one byte must be refused with 1002 (RFC 6455 §5.5.1: \
+             a code is two bytes)",
+        ));
+        refusals.push(refused(
+            frames(&[(true, Opcode::Close, &[3, 232, 0xff, 0xfe])]),
+            Some(1007),
+            "a close reason that is not UTF-8 must be refused with 1007 (RFC 6455 §5.5.1, §8.1)",
         ));
     }
     refusals
@@ -832,6 +907,41 @@ fn without_panic(
         Some(panic) => Err(Failure::plain(format!("{panic}\n  checking: {what}"))),
         None => played,
     }
+}
+
+/// The answer to a close frame echoes its code, for codes at either end of
+/// the ranges a close frame may carry (§5.5.1, §7.4); an empty close gets
+/// an empty answer.
+fn close_answers(binary: &Path) -> Result<(), Failure> {
+    [1001, 1014, 3000, 4999]
+        .into_iter()
+        .try_for_each(|code| {
+            own_server(
+                binary,
+                1,
+                &[],
+                &format!("the answer to close {code}"),
+                |server| answered(server, code),
+            )
+        })
+        .and_then(|()| {
+            own_server(
+                binary,
+                1,
+                &[],
+                "the answer to an empty close frame",
+                empty_close,
+            )
+        })
+}
+
+/// A close frame with `code` answered with its code, then the hang-up.
+fn answered(server: &mut Server, code: u16) -> Result<(), Failure> {
+    let mut wire = open(server)?;
+    answer_our_ping(&mut wire)?;
+    wire.send_frame(true, Opcode::Close, &close_payload(code, "bye"), TEST_MASK)?;
+    expect_close_answer(&mut wire, code)?;
+    expect_hang_up(&mut wire)
 }
 
 /// Offers that cannot be honoured are declined, and the next taken: a
