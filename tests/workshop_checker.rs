@@ -496,6 +496,16 @@ fn a_server_that_does_not_listen_is_said_plainly() {
     let _ = std::fs::remove_file(mute);
 }
 
+/// `watch` runs until every chapter passes: stopped however the test ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `watch` details the chapter saved last, not the first unfinished one: a
 /// late arrival working on chapter 2 with chapter 1 unfinished sees
 /// chapter 2's failure on every save.
@@ -510,14 +520,6 @@ fn watch_follows_the_chapter_saved_last() {
     let dir_text = dir.to_str().unwrap();
     assert!(checker(&["start", "--dir", dir_text]).0);
     assert!(checker(&["start", "2", "--dir", dir_text]).0);
-    /// `watch` runs until every chapter passes: stopped however the test ends.
-    struct Stopped(std::process::Child);
-    impl Drop for Stopped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut child = Stopped(
         Command::new(CHECKER)
             .args(["watch", "--dir", dir_text])
@@ -974,4 +976,49 @@ fn a_panic_on_a_frame_to_refuse_is_named() {
         said.contains("checking: a continuation frame with no message to continue"),
         "{said}"
     );
+}
+
+/// `watch` with its input ended (no terminal, or Ctrl-D typed) waits for
+/// saves as it does with one, twice a second, instead of spinning: its
+/// CPU time over two seconds of waiting stays far below one second.
+#[cfg(target_os = "linux")]
+#[test]
+fn watch_without_input_does_not_spin() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = folder("watch-no-input");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "--dir", dir_text]).0);
+    let mut child = Stopped(
+        Command::new(CHECKER)
+            .args(["watch", "--dir", dir_text])
+            .env("WORKSHOP_TIMEOUT_MS", "1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap().starts_with("Watching ") {
+            break;
+        }
+    }
+    // Clock ticks (a hundredth of a second) the process spent running, in
+    // user space and in the kernel: /proc/PID/stat's 14th and 15th fields.
+    let pid = child.0.id();
+    let cpu = || -> u64 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = cpu() - before;
+    drop(child);
+    assert!(spent < 50, "watch ran {spent} ticks in 2 s of waiting");
 }

@@ -990,8 +990,14 @@ fn watch(options: &Options) -> bool {
             return true;
         }
         loop {
-            if pressed.recv_timeout(Duration::from_millis(500)).is_ok() {
-                break;
+            match pressed.recv_timeout(Duration::from_millis(500)) {
+                Ok(()) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Input has ended (no terminal, or Ctrl-D): saves still count,
+                // looked at twice a second as before.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    thread::sleep(Duration::from_millis(500));
+                }
             }
             let now = newest_change(&folder).ok();
             if now.is_some() && now != seen {
