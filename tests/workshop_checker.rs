@@ -1022,3 +1022,30 @@ fn watch_without_input_does_not_spin() {
     drop(child);
     assert!(spent < 50, "watch ran {spent} ticks in 2 s of waiting");
 }
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test workshop_checker -- --ignored"]
+fn chapter_14s_redis_leaves_no_folder_behind() {
+    assert!(redis_installed(), "redis-server is not installed");
+    let child = Command::new(CHECKER)
+        .args(["check", "14", "--reference", "--no-build"])
+        .env("WORKSHOP_TIMEOUT_MS", "5000")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The checker names its Redis's folder after its own process id.
+    let prefix = format!("workshop-redis-{}-", child.id());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let left: Vec<String> = fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

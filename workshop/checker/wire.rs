@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -426,10 +426,12 @@ impl Wire {
 }
 
 /// A `redis-server` of the checker's own for chapter 14: a free loopback
-/// port, nothing saved, stopped when the check ends.
+/// port, nothing saved, stopped when the check ends, and its folder gone.
 pub struct Redis {
     child: Child,
     pub port: u16,
+    /// Its working folder, made for it in the temporary folder.
+    dir: PathBuf,
 }
 
 impl Redis {
@@ -473,23 +475,29 @@ impl Redis {
         let dir =
             std::env::temp_dir().join(format!("workshop-redis-{}-{port}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let child = Command::new("redis-server")
+        let spawned = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("it does not run: {error}"))?;
-        let mut redis = Redis { child, port };
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(format!("it does not run: {error}"));
+            }
+        };
+        let mut redis = Redis { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = redis.child.try_wait() {
                 return Err(format!("it exited ({status}) on port {port}"));
             }
             if let Some(answer) = redis.ask(b"CONFIG GET dir\r\n") {
-                if answer.contains(&*dir.to_string_lossy()) {
+                if answer.contains(&*redis.dir.to_string_lossy()) {
                     return Ok(redis);
                 }
                 return Err(format!("port {port} was taken by another Redis"));
@@ -521,5 +529,6 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
