@@ -352,9 +352,18 @@ fn each_starter_comes_from_the_chapter_before() {
     assert!(passed, "{said}");
     assert!(dir.join("01-print-request.rs").exists());
     assert!(!dir.join("02-handshake.rs").exists());
+    // The commands it suggests name the folder.
+    assert!(
+        said.contains("`cargo run --bin workshop -- check 1 --dir target/workshop-tests/attendee`"),
+        "{said}"
+    );
     let (passed, said) = checker(&["check", "2", "--dir", dir_text]);
     assert!(!passed);
     assert!(said.contains("it appears when chapter 1 passes"), "{said}");
+    assert!(
+        said.contains("`cargo run --bin workshop -- start 2 --dir target/workshop-tests/attendee`"),
+        "{said}"
+    );
 
     // Chapter 3 answered in the attendee's own way.
     let reference = read("steps/03-read-frame.rs");

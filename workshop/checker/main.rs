@@ -629,15 +629,37 @@ fn check_one(number: usize, options: &Options) -> bool {
 fn not_started(number: usize, options: &Options) -> String {
     let file = shown(&own_file(&options.dir, number));
     if number == 1 {
-        format!("{file} is not there yet: `cargo run --bin workshop -- start` makes it.")
+        format!(
+            "{file} is not there yet: {} makes it.",
+            command(&options.dir, "start")
+        )
     } else {
         format!(
             "{file} is not there yet: it appears when chapter {} passes. To start at \
              chapter {number} directly (its starter then holds the reference's code for \
-             the chapters before): `cargo run --bin workshop -- start {number}`.",
-            number - 1
+             the chapters before): {}.",
+            number - 1,
+            command(&options.dir, &format!("start {number}"))
         )
     }
+}
+
+/// The command that does `what` for the attendee's folder `dir`, as they
+/// would type it: with `--dir` unless it is the default folder.
+fn command(dir: &Path, what: &str) -> String {
+    if dir == root().join(FOLDER) {
+        return format!("`cargo run --bin workshop -- {what}`");
+    }
+    let folder = shown(dir);
+    let plain = folder
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+~".contains(c));
+    let folder = if plain {
+        folder
+    } else {
+        format!("'{}'", folder.replace('\'', "'\\''"))
+    };
+    format!("`cargo run --bin workshop -- {what} --dir {folder}`")
 }
 
 /// Every chapter: one line each, then the details of one that does not
@@ -733,9 +755,9 @@ fn next_starter(number: usize, dir: &Path) -> Result<(starter::Made, usize), Str
     if !starter::has_starter(number) {
         return Err(format!(
             "no starter yet (its lessons cannot be cut from steps/{}.rs); \
-             `cargo run --bin workshop -- start {}` goes on after it",
+             {} goes on after it",
             name(number),
-            number + 1
+            command(dir, &format!("start {}", number + 1))
         ));
     }
     let reference = fs::read_to_string(reference_file(number)).map_err(|e| e.to_string())?;
@@ -768,8 +790,9 @@ fn start(number: usize, options: &Options) -> bool {
     let file = own_file(dir, number);
     if file.exists() {
         say!(
-            "{} is already there; nothing changed (`reset {number}` gives the starter back).",
-            shown(&file)
+            "{} is already there; nothing changed ({} gives the starter back).",
+            shown(&file),
+            command(dir, &format!("reset {number}"))
         );
         return true;
     }
@@ -794,8 +817,9 @@ fn start(number: usize, options: &Options) -> bool {
         None => {}
     }
     say!(
-        "Write each `// lesson:`, then `cargo run --bin workshop -- check {number}` \
-         (or `-- watch` to check on every save)."
+        "Write each `// lesson:`, then {} (or {} to check on every save).",
+        command(dir, &format!("check {number}")),
+        command(dir, "watch")
     );
     true
 }
