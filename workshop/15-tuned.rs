@@ -113,8 +113,13 @@
 //! switched off, `BENCH_ONLY="16 B round trips, 1 connection"`). An alarm
 //! thread (`server::deadlines::Alarm`) sleeps until the earliest
 //! deadline and wakes the loop through a `mio::Waker`; `poll` waits with no
-//! timeout. Cost: a thread, with a 64 KiB stack, and a lock when the
-//! earliest deadline moves.
+//! timeout. Only a deadline earlier than the one it waits for reaches the
+//! alarm's thread: told of every move, it was woken twice per connection
+//! for a client that connects once at a time, 4,000 `futex` calls and
+//! 7,011 context switches for 1,000 runs of our client, against 10 and
+//! 4,731 (`perf stat -e context-switches,syscalls:sys_enter_futex -p PID`).
+//! Cost: a thread, with a 64 KiB stack, a lock when the earliest deadline
+//! moves earlier, and now and then a ring with nothing due.
 //!
 //! **What graduates.** Chapter 13's set of deadlines moves into the
 //! library, beside the alarm (`server::deadlines`): the same ordered set,

@@ -89,11 +89,18 @@ impl Deadlines {
     }
 }
 
-/// A thread that wakes an event loop at the instant it is set to.
+/// A thread that wakes an event loop no later than the instant it is set to.
+///
+/// Only an instant earlier than the one the thread waits for reaches the
+/// thread (a lock and a wake-up, a switch to it and back). A later one, or
+/// none, is left alone: the alarm rings at the earlier instant, the loop
+/// finds nothing due and sets it again. A loop whose earliest deadline
+/// comes and goes with its connections would otherwise wake the thread
+/// twice for each one.
 pub struct Alarm {
     clock: Arc<(Mutex<Setting>, Condvar)>,
-    /// What the loop last set, so that setting the same again costs nothing.
-    set_for: Option<Instant>,
+    /// When the thread rings next, as far as the loop knows; `None`: never.
+    armed: Option<Instant>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -114,25 +121,28 @@ impl Alarm {
             .spawn(move || ring_when_due(&shared, &waker))?;
         Ok(Alarm {
             clock,
-            set_for: None,
+            armed: None,
             thread: Some(thread),
         })
     }
 
-    /// Rings at `at`, or never for `None`, instead of what was set before.
+    /// Rings at `at` at the latest (`None`: the loop needs no ring).
     pub fn set(&mut self, at: Option<Instant>) {
-        if at == self.set_for {
+        let Some(at) = at else {
+            return;
+        };
+        if self.armed.is_some_and(|armed| armed <= at) {
             return;
         }
-        self.set_for = at;
+        self.armed = Some(at);
         let (setting, changed) = &*self.clock;
-        setting.lock().unwrap_or_else(PoisonError::into_inner).at = at;
+        setting.lock().unwrap_or_else(PoisonError::into_inner).at = Some(at);
         changed.notify_one();
     }
 
     /// The loop heard the alarm ring: it is no longer set.
     pub fn rang(&mut self) {
-        self.set_for = None;
+        self.armed = None;
     }
 }
 
@@ -253,12 +263,41 @@ mod tests {
         assert!(events.iter().any(|event| event.token() == Token(7)));
         assert!(start.elapsed() >= Duration::from_millis(300));
         alarm.rang();
-        // Set, then unset: it does not ring.
-        alarm.set(Some(Instant::now() + Duration::from_millis(50)));
-        alarm.set(None);
+        // Nothing set since it rang: it does not ring.
         poll.poll(&mut events, Some(Duration::from_millis(400)))
             .expect("poll");
-        assert!(events.is_empty(), "rang after being unset");
+        assert!(events.is_empty(), "rang with nothing set");
+        // Set earlier than it waits for: it rings then.
+        let start = Instant::now();
+        alarm.set(Some(start + Duration::from_secs(3)));
+        alarm.set(Some(start + Duration::from_millis(100)));
+        poll.poll(&mut events, Some(Duration::from_secs(2)))
+            .expect("poll");
+        assert!(events.iter().any(|event| event.token() == Token(7)));
+        assert!(start.elapsed() < Duration::from_secs(2));
+        drop(alarm);
+    }
+
+    #[test]
+    fn a_later_instant_or_none_does_not_reach_the_alarms_thread() {
+        use mio::{Events, Poll, Token};
+        use std::time::Duration;
+        let mut poll = Poll::new().expect("an epoll instance");
+        let waker = mio::Waker::new(poll.registry(), Token(7)).expect("a waker");
+        let mut alarm = Alarm::start(waker).expect("the alarm's thread");
+        let mut events = Events::with_capacity(4);
+        let start = Instant::now();
+        alarm.set(Some(start + Duration::from_millis(200)));
+        // The loop's earliest deadline went, or moved later: the thread is
+        // not woken to hear it, and rings at the earlier instant.
+        alarm.set(None);
+        alarm.set(Some(start + Duration::from_secs(60)));
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .expect("poll");
+        assert!(events.iter().any(|event| event.token() == Token(7)));
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
         drop(alarm);
     }
 }
