@@ -953,6 +953,27 @@ fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
     }
 }
 
+#[test]
+fn a_chat_queue_of_no_frames_is_refused_at_start_up_with_the_option_named() {
+    // A queue that holds nothing would drop every member at the first
+    // message: the chat binaries refuse it, as the other limits.
+    for binary in [CHAT, CLUSTER] {
+        let child = Command::new(binary)
+            .args(["--port", "0", "--queue-length", "0"])
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (status, stderr) = support::exit_within_seconds(child);
+        assert_eq!(status, Some(2), "{binary}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{binary}: {stderr}");
+        for words in ["'--queue-length <FRAMES>'", "must be at least 1, not 0"] {
+            assert!(stderr.contains(words), "{binary}: {stderr}");
+        }
+    }
+}
+
 // (10) The chat serves every message its rules allow.
 
 #[test]

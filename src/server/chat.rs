@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -80,7 +81,7 @@ pub struct ChatArgs {
     pub allow_origin: Vec<String>,
     /// How many frames may wait for a member before it counts as too slow
     /// and is removed from the room (close code 1008)
-    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_QUEUE_LENGTH)]
+    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_QUEUE_LENGTH, value_parser = queue_length)]
     pub queue_length: usize,
     /// How many bytes of messages being received all members may hold
     /// together (256 MiB), at least one message of --max-message-size; a
@@ -94,6 +95,12 @@ pub struct ChatArgs {
     pub frame_timeout: Option<Seconds>,
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// A member's queue length: zero is refused, since a queue that holds no
+/// frame would drop every member at the room's first message.
+fn queue_length(text: &str) -> Result<usize, String> {
+    command_line::at_least_one(text).map(NonZeroUsize::get)
 }
 
 /// An origin as a browser sends it in `Origin` (RFC 6454 §6.2):
