@@ -330,3 +330,25 @@ fn a_scripted_two_member_session() {
     let log = server.finish();
     assert_chapter_snapshot!("11-chat", log);
 }
+
+#[test]
+fn the_verbose_story_still_tells_who_joined_said_and_left() {
+    // --verbose tells more than the default, never less: the frames, and
+    // what happened in the room.
+    let server = Server::start(CHAT, &["--verbose"]);
+    let mut ada = join(&server, "Ada");
+    server.wait_for_log("Ada joined (1 in the room)");
+    let mut bob = join(&server, "Bob");
+    server.wait_for_log("Bob joined (2 in the room)");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    say(&mut ada, "Hello, Bob!");
+    assert_eq!(summary(&receive(&mut ada)), "Ada: Hello, Bob!");
+    assert_eq!(summary(&receive(&mut bob)), "Ada: Hello, Bob!");
+    server.wait_for_log("Ada: \"Hello, Bob!\"");
+    bob.close(None).unwrap();
+    while bob.read().is_ok() {}
+    assert_eq!(summary(&receive(&mut ada)), "left Bob");
+    let log = server.wait_for_log("Bob left (1 in the room)");
+    // The frame-by-frame story is there too.
+    assert!(log.contains("Incoming Request"), "{log}");
+}

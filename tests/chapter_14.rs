@@ -350,6 +350,31 @@ fn a_name_claimed_elsewhere_during_an_outage_is_let_go_here() {
     assert_eq!(holder, "another-server");
 }
 
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn the_verbose_story_still_tells_the_room_and_redis_coming_back() {
+    let mut redis = Redis::start();
+    // `server` waits for "Subscribed to chat:room", said at every level.
+    let a = server(&redis, &["--verbose"]);
+    let b = server(&redis, &[]);
+    let (mut ada, _) = join(&a, "Ada");
+    a.wait_for_log("Ada joined (1 in the room)");
+    heard_join(&b, "Ada");
+    let (mut bob, _) = join(&b, "Bob");
+    heard_join(&a, "Bob");
+    say(&mut bob, "Hi Ada");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    assert_eq!(summary(&receive(&mut ada)), "Bob: Hi Ada");
+    a.wait_for_log("Bob, on another server: \"Hi Ada\"");
+    redis.kill();
+    a.wait_for_log("is unreachable");
+    redis.restart();
+    a.wait_for_log("answers again: the other servers are reachable");
+    b.wait_for_log("answers again: the other servers are reachable");
+    drop(bob);
+    a.wait_for_log("Bob left on another server (1 in the room)");
+}
+
 /// Publishes `event` straight to the room's channel, as a server that
 /// does not exist would: anyone who can reach Redis can.
 fn publish_as_intruder(publisher: &mut redis::Connection, seq: u64, event: Value) {

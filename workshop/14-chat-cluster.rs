@@ -438,15 +438,15 @@ impl Cluster {
             return;
         }
         match &event {
-            FromRoom::Joined { name } => narrate::summary(format!(
+            FromRoom::Joined { name } => narrate::news(format!(
                 "{name} joined on another server ({} in the room)",
                 self.presence.count()
             )),
-            FromRoom::Left { name } => narrate::summary(format!(
+            FromRoom::Left { name } => narrate::news(format!(
                 "{name} left on another server ({} in the room)",
                 self.presence.count()
             )),
-            FromRoom::Message { from, text } => narrate::summary(format!(
+            FromRoom::Message { from, text } => narrate::news(format!(
                 "{from}, on another server: {}",
                 narrate::text_preview(text)
             )),

@@ -241,6 +241,20 @@ pub fn summary(text: impl Display) {
     }
 }
 
+/// What happened in a place many connections share (a chat room: who
+/// joined, said or left; whether the other servers are reachable): shown
+/// at [`Level::Messages`] as a [`summary`] is, and at [`Level::Frames`]
+/// too, where the frames alone do not say it. Like a [`problem`], it
+/// carries the connection's number only where the frame-by-frame story
+/// does not run.
+pub fn news(text: impl Display) {
+    if tells(Level::Frames) {
+        emit(text.to_string());
+    } else {
+        summary(text);
+    }
+}
+
 /// A plain line, such as a request header printed as it arrived.
 pub fn plain(text: impl Display) {
     say(text, |text| text.normal());

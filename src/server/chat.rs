@@ -541,7 +541,7 @@ impl Room {
         members.push(member);
         drop(members);
         Room::tell_dropped(dropped);
-        narrate::summary(line);
+        narrate::news(line);
         Ok(())
     }
 
@@ -561,7 +561,7 @@ impl Room {
         }
         self.dropped_elsewhere(&dropped);
         drop(members);
-        narrate::summary(format!("{from}: {}", narrate::text_preview(text)));
+        narrate::news(format!("{from}: {}", narrate::text_preview(text)));
         Room::tell_dropped(dropped);
     }
 
@@ -618,7 +618,7 @@ impl Room {
         let count = members.len() + self.count_elsewhere();
         let line = format!("{} left ({count} in the room)", member.name);
         drop(members);
-        narrate::summary(line);
+        narrate::news(line);
         Room::tell_dropped(dropped);
     }
 }

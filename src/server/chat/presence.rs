@@ -571,14 +571,14 @@ impl Keeper {
     /// The subscriber is subscribed: the first time, or after an outage.
     pub fn reachable(&self) {
         if self.cut_off.swap(false, Ordering::SeqCst) {
-            narrate::summary(format!(
+            narrate::news(format!(
                 "Redis at {} answers again: the other servers are reachable; \
                  what was said meanwhile on either side is lost",
                 self.broker.url()
             ));
             self.room.relay(&FromRoom::Servers { reachable: true });
         } else if !self.subscribed.swap(true, Ordering::SeqCst) {
-            narrate::summary(format!(
+            narrate::news(format!(
                 "Subscribed to {}: hearing the other servers",
                 self.broker.channel()
             ));
@@ -711,7 +711,7 @@ impl Keeper {
         for change in changes {
             match change {
                 Change::Joined(name) => {
-                    narrate::summary(format!(
+                    narrate::news(format!(
                         "{name} is on another server ({} in the room)",
                         self.count()
                     ));
@@ -723,7 +723,7 @@ impl Keeper {
                     } else {
                         "left on another server"
                     };
-                    narrate::summary(format!("{name}: {why} ({} in the room)", self.count()));
+                    narrate::news(format!("{name}: {why} ({} in the room)", self.count()));
                     self.room.relay(&FromRoom::Left { name });
                 }
             }
