@@ -467,6 +467,88 @@ fn a_killed_servers_members_vanish_within_the_ttl() {
     assert_eq!(summary(&receive(&mut ada)), "joined Bob");
 }
 
+/// Reads `socket` until `line` (a `summary`) arrives, for at most `limit`:
+/// whether it did.
+fn told_within(socket: &mut Socket, line: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let MaybeTlsStream::Plain(stream) = socket.get_ref() else {
+        unreachable!("plain TCP")
+    };
+    let stream = stream.try_clone().unwrap();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                let object: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if summary(&object) == line {
+                    return true;
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Reads `socket` to its end on a thread of its own: the close code it
+/// was sent, if any.
+fn drain(mut socket: Socket) -> thread::JoinHandle<Option<u16>> {
+    thread::spawn(move || {
+        let mut code = None;
+        loop {
+            match socket.read() {
+                Ok(Message::Close(Some(frame))) => code = Some(u16::from(frame.code)),
+                Ok(_) => continue,
+                Err(_) => return code,
+            }
+        }
+    })
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_name_key_of_another_type_does_not_stop_the_heartbeat() {
+    // Anyone who can reach Redis can write a name's key: one that is not
+    // a string must cost that name, not the server's presence.
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "2"];
+    let a = server(&redis, &ttl);
+    let mut b = server(&redis, &ttl);
+    let (mut ada, _) = join(&a, "Ada");
+    let (cy, _) = join(&a, "Cy");
+    heard_join(&b, "Ada");
+    heard_join(&b, "Cy");
+    let (_bob, _) = join(&b, "Bob");
+    heard_join(&a, "Bob");
+    let mut other = redis.connection().unwrap();
+    let _: () = redis::pipe()
+        .cmd("DEL")
+        .arg("chat:name:cy")
+        .ignore()
+        .cmd("HSET")
+        .arg("chat:name:cy")
+        .arg("field")
+        .arg("value")
+        .ignore()
+        .query(&mut other)
+        .unwrap();
+    b.kill();
+    let cy = drain(cy);
+    // B's presence expires within 2 s; A's next scans find it gone.
+    assert!(
+        told_within(&mut ada, "left Bob", Duration::from_secs(6)),
+        "Ada was never told Bob left:\n{}",
+        a.log()
+    );
+    // Cy's claim is no longer A's: Cy is let go, as any lost claim.
+    assert_eq!(cy.join().unwrap(), Some(1008));
+    a.wait_for_log("letting our Cy go with 1008");
+}
+
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_scripted_two_server_session() {

@@ -90,14 +90,21 @@ pub fn node_key(node: &str) -> String {
 const NODE_KEYS: &str = "chat:node:*";
 
 /// Claims a name, or refreshes this server's claim: 1 if the name is ours.
+///
+/// Anyone who can reach Redis can write the key: one that holds no string
+/// (a hash, say) makes `GET` fail with WRONGTYPE, and with `redis.call`
+/// that error would fail the whole heartbeat, at every beat. Through
+/// `redis.pcall` it is a value that is not our node: the claim is lost,
+/// and that one member let go.
 pub const CLAIM: &str = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end \
-                     if redis.call('get', KEYS[1]) == ARGV[1] then \
+                     if redis.pcall('get', KEYS[1]) == ARGV[1] then \
                      redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end return 0";
 
 /// Deletes a name's claim only if this server holds it: Redis runs the
 /// script as one step, so nobody can claim the name between the check and
-/// the delete.
-pub const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+/// the delete. A key that holds no string is not our claim, as in
+/// [`CLAIM`].
+pub const RELEASE: &str = "if redis.pcall('get', KEYS[1]) == ARGV[1] then \
                        return redis.call('del', KEYS[1]) else return 0 end";
 
 /// A random id for this run of a server: 16 hex digits.
