@@ -551,6 +551,34 @@ fn a_name_key_of_another_type_does_not_stop_the_heartbeat() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_heartbeat_that_keeps_failing_is_said_once_and_so_is_its_return() {
+    // Redis answers the subscriber but refuses the heartbeat's scripts
+    // (an ACL without EVAL): nothing is kept in Redis, and the log must
+    // say so at the default level, once, not at every beat.
+    let redis = Redis::start();
+    let a = server(&redis, &["--presence-ttl", "1"]);
+    let (_ada, _) = join(&a, "Ada");
+    let mut admin = redis.connection().unwrap();
+    let acl = |admin: &mut redis::Connection, rule: &str| {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg(rule)
+            .query(admin)
+            .unwrap();
+    };
+    acl(&mut admin, "-eval");
+    a.wait_for_log("The heartbeat fails while Redis");
+    // Six heartbeats more.
+    thread::sleep(Duration::from_secs(2));
+    acl(&mut admin, "+eval");
+    let log = a.wait_for_log("The heartbeat works again");
+    assert_eq!(log.matches("The heartbeat fails").count(), 1, "{log}");
+    assert!(!log.contains("unreachable"), "{log}");
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_scripted_two_server_session() {
     let redis = Redis::start();
     let a = server(&redis, &["--connections", "1"]);

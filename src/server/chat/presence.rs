@@ -21,7 +21,10 @@
 //! lost their name to another server while this one was cut off: they are
 //! let go with 1008) and [`Others::scanned`] (who joined and who left
 //! elsewhere), with [`Others::heard_joined`] and [`Others::heard_left`]
-//! for the joins and leaves heard through pub/sub in between.
+//! for the joins and leaves heard through pub/sub in between. Heartbeats
+//! that keep failing while the subscriber still reaches Redis (a script
+//! refused, say) are a problem the log tells once, and again when one
+//! works; an outage is told by the subscriber.
 //!
 //! Anyone who can reach Redis can write there, so what comes from it is
 //! held to the room's rules, as a member's words are: a stored list's
@@ -424,6 +427,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How many heartbeats in a row must fail, while the subscriber still
+/// reaches Redis, before the log says so (once, until one works again).
+/// One alone is the start of an outage, which the subscriber reports.
+const FAILED_BEATS_TOLD: u32 = 2;
+
 /// Keeps this server's presence in Redis and reads the others': the
 /// heartbeat's thread, and what the room asks about members elsewhere.
 pub struct Keeper {
@@ -614,6 +622,8 @@ impl Keeper {
     /// names and presence alive, and read the others'.
     fn heartbeat(&self) {
         let (flag, wake) = &self.beat_now;
+        // Heartbeats failed in a row while the subscriber reached Redis.
+        let mut failed = 0_u32;
         loop {
             {
                 let mut now = lock(flag);
@@ -626,10 +636,34 @@ impl Keeper {
                 *now = false;
             }
             if !self.broker.is_up() {
+                // An outage: `unreachable` has said so, once.
                 lock(&self.others).interrupted();
-            } else if let Err(error) = self.beat() {
-                lock(&self.others).interrupted();
-                narrate::aside(format!("Heartbeat failed: {error}"));
+                failed = 0;
+                continue;
+            }
+            match self.beat() {
+                Ok(()) => {
+                    if failed >= FAILED_BEATS_TOLD {
+                        narrate::news(
+                            "The heartbeat works again: this server's members and names \
+                             are kept in Redis",
+                        );
+                    }
+                    failed = 0;
+                }
+                Err(error) => {
+                    lock(&self.others).interrupted();
+                    narrate::aside(format!("Heartbeat failed: {error}"));
+                    failed = failed.saturating_add(1);
+                    if failed == FAILED_BEATS_TOLD {
+                        narrate::problem(format!(
+                            "The heartbeat fails while Redis at {} answers ({error}): this \
+                             server's members and names are not kept there, and a server \
+                             gone is not noticed; trying again at every heartbeat",
+                            self.broker.url()
+                        ));
+                    }
+                }
             }
         }
     }
