@@ -579,6 +579,45 @@ fn a_heartbeat_that_keeps_failing_is_said_once_and_so_is_its_return() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn what_others_wrote_under_chat_node_is_not_read_whole_at_every_heartbeat() {
+    // Anyone who can reach Redis can write there: 256 "servers" whose
+    // lists take 1 MiB each, under ids as long as a real node's, and 64
+    // whose very names take 1 MiB. Read whole at every heartbeat, they
+    // took a server to 271 MB (7 MB without them).
+    let redis = Redis::start();
+    let mut writer = redis.connection().unwrap();
+    let mebibyte = "x".repeat(1 << 20);
+    let mut keys = Vec::new();
+    for i in 0..256 {
+        keys.push((format!("chat:node:junk{i:012}"), mebibyte.clone()));
+    }
+    for i in 0..64 {
+        keys.push((format!("chat:node:{i}{mebibyte}"), "{}".to_string()));
+    }
+    for (key, value) in &keys {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query(&mut writer)
+            .unwrap();
+    }
+    let a = server(&redis, &["--presence-ttl", "1"]);
+    let (mut ada, _) = join(&a, "Ada");
+    // Nine heartbeats.
+    thread::sleep(Duration::from_secs(3));
+    let peak = support::status_number(a.pid(), "VmHWM:");
+    let _: i64 = redis::cmd("DEL")
+        .arg(keys.iter().map(|(key, _)| key).collect::<Vec<_>>())
+        .query(&mut writer)
+        .unwrap();
+    assert!(peak < 64 * 1024, "the server peaked at {peak} KiB");
+    // The room still works.
+    say(&mut ada, "still here");
+    assert_eq!(summary(&receive(&mut ada)), "Ada: still here");
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_scripted_two_server_session() {
     let redis = Redis::start();
     let a = server(&redis, &["--connections", "1"]);

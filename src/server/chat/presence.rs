@@ -15,8 +15,12 @@
 //!
 //! The heartbeat ([`Keeper`]) runs every third of the ttl, and at once
 //! after Redis comes back: it rewrites this server's key and refreshes its
-//! claims in one pipeline, then reads every `chat:node:*` key (`SCAN`,
-//! then `MGET`). What the server does with the answers is decided by pure
+//! claims in one pipeline, then reads the `chat:node:*` keys: `SCAN`
+//! finds them (only those named as a node id is, 16 characters after the
+//! prefix, and no more than [`MAX_OTHER_SERVERS`] besides this server's),
+//! and a script ([`READ_LISTS`]) reads at most [`MAX_LIST_BYTES`] of each,
+//! where `MGET` would read each whole, at every heartbeat, whatever its
+//! size. What the server does with the answers is decided by pure
 //! functions, tested without Redis: [`Ours::lost`] (which of our members
 //! lost their name to another server while this one was cut off: they are
 //! let go with 1008) and [`Others::scanned`] (who joined and who left
@@ -29,7 +33,11 @@
 //! Anyone who can reach Redis can write there, so what comes from it is
 //! held to the room's rules, as a member's words are: a stored list's
 //! names must pass `check_name`, and at most [`MAX_OTHER_SERVERS`] other
-//! servers and [`MAX_NAMES_ELSEWHERE`] names are kept track of.
+//! servers and [`MAX_NAMES_ELSEWHERE`] names are kept track of. A list cut
+//! short keeps the names before the cut ([`Members::from_stored`]). Keys
+//! written by the hundred under `chat:node:` cost each heartbeat a
+//! bounded read, not the room: but a real server whose key the scan
+//! leaves out behind them is not found, and counts as gone.
 //!
 //! A name is announced as joined when the first server lists it, and as
 //! left when the last one stops listing it: a server that restarts under
@@ -75,7 +83,7 @@ use serde::{Deserialize, Serialize};
 use super::check_name;
 use super::cluster::{Broker, COMMAND_TIMEOUT, LAST_RETRY};
 use super::wire::FromRoom;
-use super::{NAME_TAKEN_ELSEWHERE, Room};
+use super::{MAX_NAME_CHARS, NAME_TAKEN_ELSEWHERE, Room};
 use crate::narrate;
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{self, Opcode};
@@ -90,7 +98,27 @@ pub fn node_key(node: &str) -> String {
     format!("chat:node:{node}")
 }
 
-const NODE_KEYS: &str = "chat:node:*";
+/// Every server's key, as SCAN matches them: `chat:node:` and an id as
+/// long as [`new_node_id`] makes them (16 characters). Anyone who can
+/// reach Redis can write under `chat:node:`; a key's name is sent whole
+/// with each SCAN answer, so names of any length are not matched.
+const NODE_KEYS: &str = "chat:node:????????????????";
+
+/// The most bytes of one server's list read at each heartbeat: enough for
+/// [`MAX_NAMES_ELSEWHERE`] names of [`MAX_NAME_CHARS`] characters (each
+/// quoted, and a comma), with the version and the braces around them
+/// (at most 37 bytes). Anyone can store a list of any length: past this,
+/// it is cut short ([`Members::from_stored`]).
+pub const MAX_LIST_BYTES: usize = MAX_NAMES_ELSEWHERE * (MAX_NAME_CHARS + 3) + 64;
+
+/// Reads the first `ARGV[1]` bytes of each key, `''` for a key that holds
+/// no string (anyone can store a hash there) or none at all: GETRANGE
+/// sends no more than that, where MGET would send every list whole.
+pub const READ_LISTS: &str = "local lists = {} \
+                          for i, key in ipairs(KEYS) do \
+                          local list = redis.pcall('getrange', key, 0, ARGV[1] - 1) \
+                          if type(list) ~= 'string' then list = '' end \
+                          lists[i] = list end return lists";
 
 /// Claims a name, or refreshes this server's claim: 1 if the name is ours.
 ///
@@ -126,6 +154,29 @@ pub struct Members {
     /// That server's joins and leaves, counted.
     pub v: u64,
     pub names: Vec<String>,
+}
+
+impl Members {
+    /// A list as read from Redis, at most [`MAX_LIST_BYTES`] of it; `None`
+    /// if it is no list. One cut short (a server with more members than
+    /// are kept track of, or anyone's junk) keeps the names read whole
+    /// before the cut: no more could be listed anyway.
+    pub fn from_stored(stored: &[u8]) -> Option<Members> {
+        if let Ok(members) = serde_json::from_slice(stored) {
+            return Some(members);
+        }
+        if stored.len() < MAX_LIST_BYTES {
+            return None;
+        }
+        // Up to the last name read whole: `{"v":3,"names":["Ada","Bo`
+        // is `{"v":3,"names":["Ada"]}`.
+        let text = match std::str::from_utf8(stored) {
+            Ok(text) => text,
+            Err(error) => std::str::from_utf8(&stored[..error.valid_up_to()]).ok()?,
+        };
+        let end = text.rfind("\",\"")? + 1;
+        serde_json::from_str(&format!("{}]}}", &text[..end])).ok()
+    }
 }
 
 /// This server's own members.
@@ -693,7 +744,9 @@ impl Keeper {
             }
             let claims: Vec<i64> = pipeline.query(redis)?;
             // Who is where: SCAN walks the keys a few at a time, without
-            // holding Redis up as KEYS would.
+            // holding Redis up as KEYS would. More servers than are kept
+            // track of (ours besides) need not be found: anyone can write
+            // keys by the thousand, and each costs a read.
             let mut keys: Vec<String> = Vec::new();
             let mut cursor = 0_u64;
             loop {
@@ -704,16 +757,27 @@ impl Keeper {
                     .arg("COUNT")
                     .arg(100)
                     .query(redis)?;
-                keys.extend(batch);
-                if next == 0 {
+                for key in batch {
+                    // SCAN may return a key twice.
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                if next == 0 || keys.len() > MAX_OTHER_SERVERS {
                     break;
                 }
                 cursor = next;
             }
-            let values: Vec<Option<String>> = if keys.is_empty() {
+            keys.truncate(MAX_OTHER_SERVERS + 1);
+            let values: Vec<Vec<u8>> = if keys.is_empty() {
                 Vec::new()
             } else {
-                redis::cmd("MGET").arg(&keys).query(redis)?
+                redis::cmd("EVAL")
+                    .arg(READ_LISTS)
+                    .arg(keys.len())
+                    .arg(&keys)
+                    .arg(MAX_LIST_BYTES)
+                    .query(redis)?
             };
             Ok((claims, keys.into_iter().zip(values).collect::<Vec<_>>()))
         })?;
@@ -733,7 +797,7 @@ impl Keeper {
             .into_iter()
             .filter_map(|(key, value)| {
                 let node = key.strip_prefix("chat:node:")?.to_string();
-                let members = serde_json::from_str(&value?).ok()?;
+                let members = Members::from_stored(&value)?;
                 Some((node, members))
             })
             .filter(|(node, _)| *node != self.node)
@@ -1094,5 +1158,51 @@ mod tests {
         let (one, other) = (new_node_id(), new_node_id());
         assert_eq!(one.len(), 16);
         assert_ne!(one, other);
+        // The scan matches every key a server writes: one `?` per character.
+        assert_eq!(NODE_KEYS.len(), node_key(&one).len());
+        assert!(NODE_KEYS.starts_with(&node_key("")));
+    }
+
+    #[test]
+    fn a_full_list_fits_what_is_read_and_one_cut_short_keeps_its_first_names() {
+        // The longest a list may be and still be read whole: the most names
+        // kept track of, each as long as a name may be, the largest version.
+        let longest = |count: usize| Members {
+            v: u64::MAX,
+            names: (0..count)
+                .map(|i| format!("{i:0>width$}", width = MAX_NAME_CHARS))
+                .collect(),
+        };
+        let full = longest(MAX_NAMES_ELSEWHERE);
+        let stored = serde_json::to_vec(&full).unwrap();
+        assert!(stored.len() <= MAX_LIST_BYTES, "{} bytes", stored.len());
+        assert_eq!(Members::from_stored(&stored), Some(full));
+        // A server with more members than that: what GETRANGE returns.
+        let crowd = serde_json::to_vec(&longest(MAX_NAMES_ELSEWHERE + 500)).unwrap();
+        let cut = Members::from_stored(&crowd[..MAX_LIST_BYTES]).unwrap();
+        assert_eq!(cut.v, u64::MAX);
+        assert!(
+            cut.names.len() >= MAX_NAMES_ELSEWHERE,
+            "{}",
+            cut.names.len()
+        );
+        assert_eq!(cut.names[..], longest(cut.names.len()).names[..]);
+        // Not a list, whole or cut short; nothing stored, or no string.
+        let junk = "x".repeat(MAX_LIST_BYTES);
+        for stored in [
+            &b"{\"v\":1,\"names\":[\"Ada\",\"Bo"[..],
+            b"",
+            junk.as_bytes(),
+        ] {
+            assert_eq!(Members::from_stored(stored), None);
+        }
+        // Junk cut short that reads as a list: its names are checked as any
+        // stored list's are (`Others::scanned`).
+        let junk = format!(
+            "{{\"v\":1,\"names\":[\"{}",
+            "\u{202e}\",\"".repeat(MAX_LIST_BYTES)
+        );
+        let read = Members::from_stored(&junk.as_bytes()[..MAX_LIST_BYTES]).unwrap();
+        assert!(read.names.iter().all(|name| check_name(name).is_err()));
     }
 }
