@@ -446,7 +446,15 @@ impl Cluster {
             v,
             event,
         } = envelope;
-        let (missed, refused, news) = self.take_in(&node, seq, v, &event);
+        let (missed, refused, mut news) = self.take_in(&node, seq, v, &event);
+        // After a conflict between servers, a member here may have the name
+        // another server's member joined or left with: to our members,
+        // that name stays as it was.
+        if let FromRoom::Joined { name } | FromRoom::Left { name } = &event
+            && self.room.is_here(name)
+        {
+            news = false;
+        }
         if missed > 0 {
             narrate::problem(format!(
                 "{missed} events from another server were lost (published while this server \
@@ -520,6 +528,10 @@ impl Elsewhere for Cluster {
 
     fn names(&self) -> Vec<String> {
         self.presence.names()
+    }
+
+    fn lists(&self, name: &str) -> bool {
+        self.presence.lists(name)
     }
 
     fn after_welcome(&self) -> Option<FromRoom> {

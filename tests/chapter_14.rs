@@ -616,6 +616,111 @@ fn what_others_wrote_under_chat_node_is_not_read_whole_at_every_heartbeat() {
     assert_eq!(summary(&receive(&mut ada)), "Ada: still here");
 }
 
+/// Everything `socket` is told for `limit`, as `summary` lines.
+fn heard_for(socket: &mut Socket, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let MaybeTlsStream::Plain(stream) = socket.get_ref() else {
+        unreachable!("plain TCP")
+    };
+    let stream = stream.try_clone().unwrap();
+    let mut heard = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return heard;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                let object: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                heard.push(summary(&object));
+            }
+            Ok(_) => continue,
+            Err(_) => return heard,
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn after_a_name_conflict_the_ada_who_stays_is_not_announced_as_left() {
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "2"];
+    let a = server(&redis, &ttl);
+    let b = server(&redis, &ttl);
+    let (mut ada, _) = join(&a, "Ada");
+    let (mut cy, _) = join(&a, "Cy");
+    heard_join(&b, "Ada");
+    heard_join(&b, "Cy");
+    let (mut bob, _) = join(&b, "Bob");
+    heard_join(&a, "Bob");
+    // What an outage makes possible: A's claim on "Ada" gone, and B lets
+    // another Ada join before A claims the name again (A's heartbeat
+    // claims it anew every two thirds of a second: try until B wins).
+    let mut admin = redis.connection().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let _other_ada = loop {
+        let _: i64 = redis::cmd("DEL")
+            .arg("chat:name:ada")
+            .query(&mut admin)
+            .unwrap();
+        let mut socket = connect(&b);
+        send(&mut socket, json!({"type": "join", "name": "Ada"}));
+        let answer = receive(&mut socket);
+        if field(&answer, "type") == "welcome" {
+            break socket;
+        }
+        assert!(Instant::now() < deadline, "B never took Ada: {answer}");
+    };
+    // A finds its claim lost, and lets its Ada go.
+    a.wait_for_log("letting our Ada go with 1008");
+    while ada.read().is_ok() {}
+    a.wait_for_log("Ada left (");
+    // B's Ada is still in the room: nobody may be told she left.
+    for (socket, who) in [(&mut bob, "Bob"), (&mut cy, "Cy")] {
+        let heard = heard_for(socket, Duration::from_secs(2));
+        let about_ada = heard.iter().rev().find(|line| line.ends_with(" Ada"));
+        assert_ne!(
+            about_ada.map(String::as_str),
+            Some("left Ada"),
+            "{who} heard {heard:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_name_a_member_here_has_is_not_announced_when_a_scan_finds_it_elsewhere() {
+    // What a server back from an outage may find in its first scan: a
+    // list elsewhere with the name of one of its own members. That Ada is
+    // here all along: neither she nor the others may hear her join or
+    // leave. Zed, listed beside her, shows when the scans have happened.
+    let redis = Redis::start();
+    let a = server(&redis, &["--presence-ttl", "2"]);
+    let (mut ada, _) = join(&a, "Ada");
+    let (mut cy, _) = join(&a, "Cy");
+    assert_eq!(summary(&receive(&mut ada)), "joined Cy");
+    let mut other = redis.connection().unwrap();
+    let key = "chat:node:0123456789abcdef";
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(r#"{"v":1,"names":["Ada","Zed"]}"#)
+        .arg("PX")
+        .arg(60_000)
+        .query(&mut other)
+        .unwrap();
+    a.wait_for_log("Zed is on another server");
+    let _: i64 = redis::cmd("DEL").arg(key).query(&mut other).unwrap();
+    a.wait_for_log("Zed: their server is gone");
+    for (socket, who) in [(&mut ada, "Ada"), (&mut cy, "Cy")] {
+        let heard = heard_for(socket, Duration::from_millis(500));
+        let expected: Vec<String> = ["joined Zed", "left Zed"].map(String::from).into();
+        let heard: Vec<String> = heard.into_iter().filter(|line| line != "span ").collect();
+        assert_eq!(heard, expected, "{who}");
+    }
+    assert!(!a.log().contains("Ada is on another server"), "{}", a.log());
+}
+
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn a_scripted_two_server_session() {

@@ -704,12 +704,13 @@ fn our_own_echoes_heard_back_are_named() {
         "if envelope.node.is_empty() {",
     );
     assert!(!passed, "{said}");
-    // Ada's own join, heard back through Redis as if from another server,
-    // arrives where another message was expected (which one depends on
-    // timing).
+    // Ada's own message, heard back through Redis as if from another
+    // server, arrives where Bob's was expected. (Her own join heard back
+    // is no news: a member here has that name.)
     assert!(said.contains("a different chat message"), "{said}");
+    assert!(said.contains(r#"expected "Bob: Hi Ada <3""#), "{said}");
     assert!(
-        said.contains("got \"{\\\"name\\\":\\\"Ada\\\",\\\"type\\\":\\\"joined\\\"}\""),
+        said.contains(r#"got "{\"from\":\"Ada\",\"text\":\"Hello, Bob!\",\"type\":\"message\"}""#),
         "{said}"
     );
 }

@@ -373,6 +373,12 @@ pub trait Elsewhere: Send + Sync {
     fn release(&self, name: &str);
     /// The names of members elsewhere, for a newcomer's welcome.
     fn names(&self) -> Vec<String>;
+    /// Whether a member elsewhere has `name` (exactly): after a conflict
+    /// between servers (chapter 14), the member here who leaves may not
+    /// have been the only one of that name.
+    fn lists(&self, _name: &str) -> bool {
+        false
+    }
     /// What a newcomer is told right after its welcome, if anything.
     /// Chapter 14 says again how many servers the room spans: that may
     /// have changed between the greeting and the join, and changes are
@@ -444,6 +450,11 @@ impl Room {
     /// How many members are here, in this process.
     pub fn count_here(&self) -> usize {
         self.members().len()
+    }
+
+    /// Whether a member here has `name` (exactly).
+    pub fn is_here(&self, name: &str) -> bool {
+        self.members().iter().any(|member| member.name == name)
     }
 
     /// Names of the members here, in this process.
@@ -607,11 +618,19 @@ impl Room {
             return;
         };
         let member = members.remove(index);
-        let notice = FromRoom::Left {
-            name: member.name.clone(),
+        let elsewhere = self.elsewhere.get();
+        // Another server's member with the same name (after a conflict
+        // between servers) is still in the room: for the members here,
+        // nobody left.
+        let dropped = if elsewhere.is_some_and(|elsewhere| elsewhere.lists(&member.name)) {
+            Vec::new()
+        } else {
+            let notice = FromRoom::Left {
+                name: member.name.clone(),
+            };
+            Room::broadcast(&mut members, encode(&notice))
         };
-        let dropped = Room::broadcast(&mut members, encode(&notice));
-        if let Some(elsewhere) = self.elsewhere.get() {
+        if let Some(elsewhere) = elsewhere {
             elsewhere.left(&member.name);
         }
         self.dropped_elsewhere(&dropped);

@@ -309,7 +309,8 @@ impl Others {
             .filter(move |name| seen.insert(name.as_str()))
     }
 
-    fn listed(&self, name: &str) -> bool {
+    /// Whether another server lists `name` (exactly).
+    pub fn listed(&self, name: &str) -> bool {
         self.servers
             .values()
             .any(|server| server.members.names.iter().any(|other| other == name))
@@ -585,6 +586,11 @@ impl Keeper {
         lock(&self.others).names()
     }
 
+    /// Whether a member elsewhere has `name` (exactly).
+    pub fn lists(&self, name: &str) -> bool {
+        lock(&self.others).listed(name)
+    }
+
     /// How many members the whole room has, this server's and the others'.
     pub fn count(&self) -> usize {
         self.room.count_here() + lock(&self.others).count()
@@ -814,6 +820,12 @@ impl Keeper {
 
     fn announce(&self, changes: Vec<Change>) {
         for change in changes {
+            let (Change::Joined(name) | Change::Left { name, .. }) = &change;
+            // A member here has that name (after a conflict between
+            // servers): to our members, it stays as it was.
+            if self.room.is_here(name) {
+                continue;
+            }
             match change {
                 Change::Joined(name) => {
                     narrate::news(format!(
