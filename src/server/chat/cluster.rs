@@ -12,7 +12,9 @@
 //!   commands (`PUBLISH`, and the small writes that go with it) in one
 //!   pipelined round trip per batch. Whoever queues a command never waits
 //!   for the network: a member's thread, or the room under its lock, can
-//!   queue one.
+//!   queue one. When [`SEND_QUEUE`] wait already (Redis answers slower
+//!   than they come), new ones are dropped, and the heartbeat says how
+//!   many ([`Broker::take_overflowed`]).
 //! * a **command** connection, for the few calls whose answer someone waits
 //!   for (claiming a name, reading who is where), with timeouts.
 //!
@@ -261,6 +263,8 @@ pub struct Broker {
     queued: Condvar,
     /// Commands dropped because Redis was unreachable or the queue full.
     dropped: AtomicU64,
+    /// Commands dropped because the queue was full, since last told.
+    overflowed: AtomicU64,
     commands: Mutex<Option<Connection>>,
 }
 
@@ -275,6 +279,7 @@ impl Broker {
             outgoing: Mutex::new(VecDeque::new()),
             queued: Condvar::new(),
             dropped: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
             commands: Mutex::new(None),
         })
     }
@@ -318,6 +323,13 @@ impl Broker {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// How many commands were dropped because the queue was full (Redis
+    /// answering, but slower than they came) since the last call: an
+    /// outage's are not counted, the outage is told.
+    pub fn take_overflowed(&self) -> u64 {
+        self.overflowed.swap(0, Ordering::Relaxed)
+    }
+
     /// `PUBLISH channel payload`, queued.
     pub fn publish(&self, payload: String) {
         let mut command = redis::cmd("PUBLISH");
@@ -329,8 +341,13 @@ impl Broker {
     /// unreachable, or when the queue is full, the command is dropped.
     pub fn queue(&self, command: Cmd) {
         let mut outgoing = lock(&self.outgoing);
-        if !self.is_up() || outgoing.len() >= SEND_QUEUE {
+        if !self.is_up() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if outgoing.len() >= SEND_QUEUE {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
             return;
         }
         outgoing.push_back(command);
@@ -572,6 +589,22 @@ mod tests {
             bad_environment.starts_with("REDIS_URL: "),
             "{bad_environment}"
         );
+    }
+
+    #[test]
+    fn commands_dropped_for_a_full_queue_are_counted_apart_from_an_outage_s() {
+        let url = RedisUrl::parse("redis://127.0.0.1:1").unwrap();
+        let broker = Broker::new(&url, "chat:room");
+        // Unreachable: dropped, and the outage says so.
+        broker.publish("lost".into());
+        assert_eq!((broker.dropped(), broker.take_overflowed()), (1, 0));
+        // Up, with no sender emptying the queue: past SEND_QUEUE, dropped.
+        broker.up.store(true, Ordering::SeqCst);
+        for _ in 0..SEND_QUEUE + 5 {
+            broker.publish("x".into());
+        }
+        assert_eq!((broker.dropped(), broker.take_overflowed()), (6, 5));
+        assert_eq!(broker.take_overflowed(), 0, "told once");
     }
 
     #[test]

@@ -81,7 +81,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::check_name;
-use super::cluster::{Broker, COMMAND_TIMEOUT, LAST_RETRY};
+use super::cluster::{Broker, COMMAND_TIMEOUT, LAST_RETRY, SEND_QUEUE};
 use super::wire::FromRoom;
 use super::{MAX_NAME_CHARS, NAME_TAKEN_ELSEWHERE, Room};
 use crate::narrate;
@@ -691,6 +691,14 @@ impl Keeper {
                         .unwrap_or_else(|poisoned| poisoned.into_inner().0);
                 }
                 *now = false;
+            }
+            let overflowed = self.broker.take_overflowed();
+            if overflowed > 0 {
+                narrate::problem(format!(
+                    "{overflowed} commands for Redis (publications, presence) were dropped \
+                     since the last heartbeat: more than {SEND_QUEUE} waited to be sent, \
+                     and the other servers missed them"
+                ));
             }
             if !self.broker.is_up() {
                 // An outage: `unreachable` has said so, once.
