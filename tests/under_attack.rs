@@ -1048,3 +1048,22 @@ fn a_peer_flooding_unasked_pongs_does_not_hold_up_the_others() {
         }
     }
 }
+
+// A client that connects and sends nothing must meet the
+// handshake deadline too, or it holds its connection slot for ever.
+#[test]
+fn a_client_that_sends_nothing_gets_408_at_the_handshake_deadline() {
+    for binary in [ECHO, COMPRESSION, EVENT, TUNED] {
+        let server = Raw::of(binary, &["--handshake-timeout", "0.5"]);
+        let mut stream = server.raw();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let started = Instant::now();
+        let mut answer = [0; 28];
+        stream.read_exact(&mut answer).unwrap_or_else(|error| {
+            panic!("{binary}: nothing after {:?}: {error}", started.elapsed())
+        });
+        assert_eq!(&answer, b"HTTP/1.1 408 Request Timeout", "{binary}");
+    }
+}

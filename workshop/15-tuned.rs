@@ -501,7 +501,10 @@ impl EventLoop {
                 }
             };
             // No read yet: a socket readable already when it is added is
-            // reported by `epoll` at once (`EPOLL_CTL_ADD` looks).
+            // reported by `epoll` at once (`EPOLL_CTL_ADD` looks). But its
+            // handshake deadline goes into the set now: a client that
+            // sends nothing makes no event, and would never meet it.
+            self.settle(id);
         }
     }
 
