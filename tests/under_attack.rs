@@ -1067,3 +1067,36 @@ fn a_client_that_sends_nothing_gets_408_at_the_handshake_deadline() {
         assert_eq!(&answer, b"HTTP/1.1 408 Request Timeout", "{binary}");
     }
 }
+
+fn resident_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+// The log's queue is bounded in lines; a peer must not make each
+// line long. A refused request line is quoted with its escapes: 8 KiB of
+// control bytes make a line of some 48 KiB.
+#[test]
+fn a_stderr_nobody_reads_holds_little_memory_however_long_a_peer_makes_the_lines() {
+    for binary in [ECHO, EVENT, TUNED] {
+        // Nobody reads stderr: the pipe fills, then the queue of 4,096 lines.
+        let server = Raw::of(binary, &["--max-connections-per-address", "100000"]);
+        let request = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "\u{1f}".repeat(8150));
+        for _ in 0..4500 {
+            let mut stream = server.raw();
+            stream.write_all(request.as_bytes()).unwrap();
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+        let resident = resident_mib(server.child.id());
+        assert!(resident < 64, "{binary}: {resident} MiB resident");
+    }
+}

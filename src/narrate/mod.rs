@@ -183,10 +183,35 @@ fn with_commas(number: u64) -> String {
     text
 }
 
+/// The longest line kept, in bytes: a line a peer can lengthen (a request
+/// line quoted with its escapes, a list of extension offers) is cut there,
+/// so that the queue holds at most [`QUEUE_LINES`] × this, not × 8 KiB of
+/// head times the 6 bytes of an escaped control character.
+pub const MAX_LINE_BYTES: usize = 1024;
+
+/// `line` cut to [`MAX_LINE_BYTES`], at a character boundary, saying how
+/// much was left out (and ending any colour the cut left open).
+fn bounded(line: String) -> String {
+    if line.len() <= MAX_LINE_BYTES {
+        return line;
+    }
+    let mut cut = MAX_LINE_BYTES;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // A new string: `truncate` would keep the long one's memory.
+    let mut kept = format!("{}… ({} bytes more)", &line[..cut], line.len() - cut);
+    if line.contains('\x1b') {
+        kept.push_str("\x1b[0m");
+    }
+    kept
+}
+
 /// Writes one line: offered to the writer's queue if there is one, else
 /// straight to stderr. Never waits for a slow stderr once the queue runs,
 /// and never panics on a failed write.
 fn emit(line: String) {
+    let line = bounded(line);
     match QUEUE.get() {
         Some(queue) => {
             PENDING.fetch_add(1, Ordering::Relaxed);
