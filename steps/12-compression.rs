@@ -206,6 +206,9 @@ fn echo(connection: &mut Connection, settings: &Settings) -> Result<(), Error> {
     )
 }
 
+/// How many offers, and declined offers, a handshake's narration names.
+const TOLD_OFFERS: usize = 4;
+
 /// Reads the client's offers, takes the first permessage-deflate one we
 /// can honour, and tells what became of each.
 fn negotiate(request: &Request) -> Option<DeflateAgreement> {
@@ -214,12 +217,23 @@ fn negotiate(request: &Request) -> Option<DeflateAgreement> {
         narrate::summary("no extension offered: messages go uncompressed");
         return None;
     }
-    for offer in &offers {
+    // A few lines per handshake, however many offers its 8 KiB hold: a
+    // client must not be able to fill the log's queue with one request.
+    for offer in offers.iter().take(TOLD_OFFERS) {
         narrate::received(format!("Extension offered: {offer}"));
     }
+    if offers.len() > TOLD_OFFERS {
+        narrate::received(format!("… and {} more offers", offers.len() - TOLD_OFFERS));
+    }
     let (agreed, declined) = choose(&offers);
-    for (offer, why) in &declined {
+    for (offer, why) in declined.iter().take(TOLD_OFFERS) {
         narrate::summary(format!("declined \"{offer}\": {why}"));
+    }
+    if declined.len() > TOLD_OFFERS {
+        narrate::summary(format!(
+            "declined {} more offers",
+            declined.len() - TOLD_OFFERS
+        ));
     }
     match agreed {
         Some(agreement) => {

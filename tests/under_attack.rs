@@ -1100,3 +1100,20 @@ fn a_stderr_nobody_reads_holds_little_memory_however_long_a_peer_makes_the_lines
         assert!(resident < 64, "{binary}: {resident} MiB resident");
     }
 }
+
+// One request head must not fill the log's queue (4,096 lines).
+#[test]
+fn a_head_full_of_extension_offers_is_told_in_a_few_lines() {
+    let offers = vec!["permessage-deflate; x"; 340].join(", ");
+    let request = format!("{UPGRADE}Sec-WebSocket-Extensions: {offers}\r\n\r\n");
+    for level in [&[][..], &["--verbose"][..]] {
+        let mut server = Raw::of(COMPRESSION, level);
+        let log = server.collect_log();
+        let mut stream = server.raw();
+        stream.write_all(request.as_bytes()).unwrap();
+        support::read_101(&mut stream);
+        thread::sleep(Duration::from_millis(300));
+        let lines = log.lock().unwrap().lines().count();
+        assert!(lines < 30, "{level:?}: {lines} lines for one handshake");
+    }
+}
