@@ -842,6 +842,12 @@ fn upgrade_requests_http11_forbids_are_refused_naming_the_rule() {
             "the request is HTTP/1.2",
         ),
         (
+            "a fragment in the target",
+            UPGRADE.replace("GET / ", "GET /chat#x "),
+            "400",
+            "has a fragment",
+        ),
+        (
             "two keys",
             UPGRADE.replace(key, &format!("{key}{key}")),
             "400",

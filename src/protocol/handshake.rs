@@ -78,6 +78,9 @@ pub enum HandshakeError {
     /// A target in neither origin form (`/path`) nor absolute form
     /// (`ws://host/path`) (RFC 9112 §3.2).
     UnusableTarget(String),
+    /// A target with a fragment (`/chat#x`): no form of request-target
+    /// has one (RFC 9112 §3.2), nor has a WebSocket URI (RFC 6455 §3).
+    FragmentInTarget(String),
     /// An absolute-form target whose host is not the `Host` header's
     /// (RFC 9112 §3.2: a client must send the same).
     HostMismatch {
@@ -136,6 +139,10 @@ impl fmt::Display for HandshakeError {
             HandshakeError::AsteriskTarget => {
                 write!(f, "the target `*` is for OPTIONS only (RFC 9112 §3.2.4)")
             }
+            HandshakeError::FragmentInTarget(target) => write!(
+                f,
+                "the target {target:?} has a fragment, which no request carries (RFC 9112 §3.2, RFC 6455 §3)"
+            ),
             HandshakeError::UnusableTarget(target) => write!(
                 f,
                 "the target {target:?} is neither a path nor an absolute URI (RFC 9112 §3.2)"
@@ -201,6 +208,9 @@ pub fn check_http11(request: &Request) -> Result<Option<String>, HandshakeError>
         }
     }
     let target = request.target.as_str();
+    if target.contains('#') {
+        return Err(HandshakeError::FragmentInTarget(target.to_string()));
+    }
     if target.starts_with('/') {
         return Ok(None);
     }

@@ -99,6 +99,7 @@ fn handshake_refusal(error: &HandshakeError) -> (Status, &'static [(&'static str
         | HandshakeError::BodyAnnounced(_)
         | HandshakeError::AsteriskTarget
         | HandshakeError::UnusableTarget(_)
+        | HandshakeError::FragmentInTarget(_)
         | HandshakeError::HostMismatch { .. } => (Status::BAD_REQUEST, &[]),
     }
 }
