@@ -141,8 +141,17 @@ impl Server {
     /// Waits until the server has printed `line` (a step of a scenario
     /// that only the log shows, such as a subscription).
     pub fn wait_for_log(&mut self, line: &str, what: &str) -> Result<(), Failure> {
+        self.wait_for_any_log(&[line], what)
+    }
+
+    /// Waits until the log holds one of `lines` (named by the first).
+    pub fn wait_for_any_log(&mut self, lines: &[&str], what: &str) -> Result<(), Failure> {
+        let line = lines.first().copied().unwrap_or_default();
         let deadline = Instant::now() + answer_timeout();
-        while !self.raw_log().contains(line) {
+        while !{
+            let log = self.raw_log();
+            lines.iter().any(|line| log.contains(line))
+        } {
             if let Some(status) = self.exited() {
                 return Err(Failure::plain(format!(
                     "your server exited ({status}) before it printed {line:?} ({what})"
