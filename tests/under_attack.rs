@@ -1074,20 +1074,6 @@ fn a_client_that_sends_nothing_gets_408_at_the_handshake_deadline() {
     }
 }
 
-fn resident_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
-}
-
 // The log's queue is bounded in lines; a peer must not make each
 // line long. A refused request line is quoted with its escapes: 8 KiB of
 // control bytes make a line of some 48 KiB.
@@ -1102,7 +1088,7 @@ fn a_stderr_nobody_reads_holds_little_memory_however_long_a_peer_makes_the_lines
             stream.write_all(request.as_bytes()).unwrap();
             let _ = stream.read_to_end(&mut Vec::new());
         }
-        let resident = resident_mib(server.child.id());
+        let resident = support::status_number(server.child.id(), "VmRSS:") / 1024;
         assert!(resident < 64, "{binary}: {resident} MiB resident");
     }
 }
