@@ -15,7 +15,8 @@
 //! 4. **Frames out** of [`Session::take_outgoing`]: what [`Session::send`]
 //!    queued and the replies the protocol demands.
 //! 5. **Closing**: [`Session::close`] (answered: [`Event::CloseAnswered`]),
-//!    or the peer's; once [`Session::is_finished`], flush, then close TCP.
+//!    or the peer's; once [`Session::is_finished`] and every event is
+//!    out, flush, then close TCP.
 //!
 //! Chapters 5–9 each read from the socket themselves, blocking where they
 //! wait, because that is the clearest way to see the protocol. Chapter 10
@@ -186,7 +187,8 @@ pub enum Event {
     /// nothing more is read.
     Failed { code: CloseCode, reason: String },
     /// The peer ended its stream between frames, without a closing
-    /// handshake (1006): impolite, but nothing was lost.
+    /// handshake (1006): impolite, and a message whose last fragment had
+    /// not come yet is lost with it.
     HungUp,
     /// The conversation is given up with no close frame: a frame was cut
     /// short or stalled, or our close was never answered.
@@ -458,7 +460,8 @@ impl Session {
     }
 
     /// Makes room in the message for `additional` more bytes, and up to
-    /// `ahead` bytes beyond them (no more than a [`step`]), taking the
+    /// `ahead` bytes beyond them (no more than a [`step`], nor past the
+    /// largest message the session accepts), taking the
     /// memory from the budget. False if the budget refused: the session
     /// has failed with 1013.
     fn grow_message(&mut self, additional: usize, ahead: usize) -> bool {
@@ -471,6 +474,10 @@ impl Session {
         if needed <= capacity {
             return true;
         }
+        // Never room past the largest message the session accepts: the
+        // header checks have made sure `needed` is within it.
+        let most = self.max_message_size.saturating_sub(needed as u64);
+        let ahead = ahead.min(most.min(usize::MAX as u64) as usize);
         let target = needed + ahead.min(step(length).saturating_sub(additional));
         let more = (target - capacity) as u64;
         if let Some(budget) = &self.budget
@@ -516,8 +523,10 @@ impl Session {
         self
     }
 
-    /// Whether the conversation is over: once the outgoing frames are sent,
-    /// the connection can be closed.
+    /// Whether the conversation is over: nothing more is read. Once every
+    /// event has been handed out (which queues the last replies, the
+    /// answering close among them) and the outgoing frames are sent, the
+    /// connection can be closed.
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -1735,6 +1744,60 @@ mod tests {
         assert_eq!(budget.used(), 0);
         drop(first);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_later_fragment_is_given_no_room_past_the_size_limit() {
+        // Two fragments of a 5-byte message, in a session whose messages
+        // may not pass 1000 bytes: nothing may be held for more than that.
+        let bytes = [
+            masked(false, Opcode::Text, b"Hel"),
+            masked(false, Opcode::Continuation, b"l"),
+        ]
+        .concat();
+        let mut session = Session::new(1000);
+        session.receive(&bytes);
+        let held = session.message_in_progress().unwrap().payload.capacity();
+        assert!(
+            held <= 1000,
+            "{held} bytes held for a message of at most 1000"
+        );
+        // With a shared budget of 64 KiB, the same tiny message is refused
+        // with 1013 for room it could never use.
+        let budget = Budget::new(64 << 10);
+        let mut session = Session::new(1000).with_budget(Arc::clone(&budget));
+        let bytes = [bytes, masked(true, Opcode::Continuation, b"o")].concat();
+        session.receive(&bytes);
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert_eq!(failure(&events), None, "{events:?}");
+        assert_eq!(messages(&events), [(Opcode::Text, b"Hello".to_vec())]);
+    }
+
+    #[test]
+    fn is_finished_comes_before_the_answering_close_is_queued() {
+        // The close that answers the peer's is queued as its event is
+        // handed out: is_finished alone does not mean "flush, then close".
+        let mut session = Session::new(1024);
+        session.receive(&close_bytes(1000, ""));
+        assert!(session.is_finished());
+        assert_eq!(session.take_outgoing().count(), 0);
+        assert!(matches!(
+            session.next_event(),
+            Some(Event::CloseReceived(_))
+        ));
+        assert_eq!(session.take_outgoing().count(), 1);
+    }
+
+    #[test]
+    fn a_hang_up_between_fragments_loses_the_message_in_progress() {
+        // A hang-up between two fragments of a message is `HungUp`, and the
+        // first fragment's bytes are lost with it: not "nothing was lost".
+        let mut session = Session::new(1024);
+        session.receive(&masked(false, Opcode::Text, b"half of a messa"));
+        session.end_of_stream();
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert!(messages(&events).is_empty());
+        assert_eq!(events.last(), Some(&Event::HungUp), "{events:?}");
     }
 
     #[test]
