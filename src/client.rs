@@ -11,8 +11,8 @@
 //! ([`Client::read_into`], [`Client::send_queued`]).
 
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -23,6 +23,12 @@ use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::handshake::{self, VERSION};
 use crate::protocol::http::{self, Head, HttpError};
 use crate::protocol::session::Session;
+
+/// How long the client gives the server to accept the connection, then to
+/// answer the handshake (all of its answer, however it trickles in), and
+/// then, after the handshake, each read ([`Client::set_read_timeout`]
+/// changes that one).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The key the article's browser sent with the request it prints.
 pub const ARTICLE_KEY: &str = "E4i4gDQc1XTIQcQxvf+ODA==";
@@ -84,6 +90,9 @@ pub enum ClientError {
     /// The `101` lacks `Upgrade: websocket` or `Connection: Upgrade`
     /// (RFC 6455 §4.1: the client then fails the connection).
     NotUpgraded,
+    /// The `101` names a subprotocol, and we offered none (RFC 6455 §4.1:
+    /// the client then fails the connection).
+    Subprotocol(String),
 }
 
 impl fmt::Display for ClientError {
@@ -93,7 +102,9 @@ impl fmt::Display for ClientError {
             ClientError::Response(HttpError::ClosedBeforeRequest) => {
                 write!(f, "the server closed the connection without answering")
             }
-            ClientError::Response(error) => write!(f, "bad handshake response: {error}"),
+            ClientError::Response(error) => {
+                write!(f, "bad handshake response: {}", response_problem(error))
+            }
             ClientError::Refused(status) => write!(f, "the server refused: {status}"),
             ClientError::WrongAccept { expected, got } => write!(
                 f,
@@ -104,7 +115,94 @@ impl fmt::Display for ClientError {
                 f,
                 "the server's 101 lacks Upgrade: websocket or Connection: Upgrade"
             ),
+            ClientError::Subprotocol(protocol) => write!(
+                f,
+                "the server chose the subprotocol {protocol:?}, and we offered none (RFC 6455 §4.1)"
+            ),
         }
+    }
+}
+
+/// What went wrong with the server's answer, said of a response: the
+/// errors are [`http::read_head`]'s, whose own words are a server's, about
+/// a request.
+fn response_problem(error: &HttpError) -> String {
+    use crate::protocol::http::{MAX_HEAD_BYTES, MAX_HEADERS};
+    match error {
+        HttpError::ClosedBeforeRequest => {
+            "the server closed the connection without answering".into()
+        }
+        HttpError::ClosedMidRequest { received } => format!(
+            "the server closed the connection halfway through its answer ({received} bytes in)"
+        ),
+        HttpError::TimedOut { received } => format!(
+            "no complete answer within {} s ({received} bytes arrived)",
+            TIMEOUT.as_secs()
+        ),
+        HttpError::HeadTooLarge | HttpError::RequestLineTooLong => {
+            format!("the answer's head is larger than {MAX_HEAD_BYTES} bytes")
+        }
+        HttpError::TooManyHeaders => format!("the answer has more than {MAX_HEADERS} header lines"),
+        HttpError::MalformedStartLine(line) | HttpError::VersionNotSupported(line) => {
+            format!("malformed status line: {line:?}")
+        }
+        HttpError::MalformedHeader(line) => format!("malformed header line: {line:?}"),
+        HttpError::Io(error) => format!("could not read the answer: {error}"),
+    }
+}
+
+/// The status code of a response's status line (RFC 9112 §4): `HTTP/1.x`,
+/// three digits, and a reason phrase free of control characters (the line
+/// ends up in our log: a server must not send escape sequences to our
+/// terminal). `None` if the line is not one.
+fn status_code(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("HTTP/1.")?;
+    let (minor, rest) = rest.split_at_checked(1)?;
+    let rest = rest.strip_prefix(' ')?;
+    let (code, reason) = rest.split_at_checked(3)?;
+    let well_formed = minor.bytes().all(|byte| byte.is_ascii_digit())
+        && code.bytes().all(|byte| byte.is_ascii_digit())
+        && (reason.is_empty() || reason.starts_with(' '))
+        && !reason.chars().any(|c| c.is_control() && c != '\t');
+    well_formed.then_some(code)
+}
+
+/// A reader that gives up at `deadline`, however slowly the bytes come:
+/// each read waits only for what is left of the time.
+struct BeforeDeadline<'a> {
+    reader: &'a mut BufReader<TcpStream>,
+    deadline: Instant,
+}
+
+impl BeforeDeadline<'_> {
+    /// Before a read from the socket: its timeout is the time left.
+    fn arm(&self) -> io::Result<()> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(());
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.reader.get_ref().set_read_timeout(Some(left))
+    }
+}
+
+impl Read for BeforeDeadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.reader.read(buf)
+    }
+}
+
+impl BufRead for BeforeDeadline<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.arm()?;
+        self.reader.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.reader.consume(amount);
     }
 }
 
@@ -119,17 +217,23 @@ pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
 /// may accept (§5: an extension we did not offer, or parameters out of
 /// place).
 pub fn deflate_answer(response: &Head) -> Result<Option<DeflateAgreement>, ClientError> {
-    let answers = extension::parse_offers(response.header("Sec-WebSocket-Extensions"));
+    // Every `Sec-WebSocket-Extensions` line, not just the first: a second
+    // one may name an extension we never offered.
+    let values: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+        .map(|header| header.value.as_str())
+        .collect();
+    let answers = extension::parse_offers(values.iter().copied());
     match answers.as_slice() {
         [] => Ok(None),
-        [answer] if answer.name == PERMESSAGE_DEFLATE => DeflateAgreement::from_offer(answer)
+        [answer] if answer.name == PERMESSAGE_DEFLATE => DeflateAgreement::from_response(answer)
             .map(Some)
             .map_err(|why| ClientError::Extension(why.to_string())),
         _ => Err(ClientError::Extension(format!(
             "{:?} answers no offer of ours",
-            response
-                .header("Sec-WebSocket-Extensions")
-                .unwrap_or_default()
+            values.join(", ")
         ))),
     }
 }
@@ -158,9 +262,9 @@ impl Client {
         key: &str,
         extensions: Option<&str>,
     ) -> Result<Client, ClientError> {
-        let stream =
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(ClientError::Connect)?;
-        let timeout = Some(Duration::from_secs(10));
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let stream = TcpStream::connect_timeout(&address, TIMEOUT).map_err(ClientError::Connect)?;
+        let timeout = Some(TIMEOUT);
         stream
             .set_read_timeout(timeout)
             .map_err(ClientError::Connect)?;
@@ -175,9 +279,26 @@ impl Client {
         writer
             .write_all(request.as_bytes())
             .map_err(ClientError::Connect)?;
-        let response = http::read_head(&mut reader).map_err(ClientError::Response)?;
-        if !response.start_line.starts_with("HTTP/1.1 101") {
-            return Err(ClientError::Refused(response.start_line));
+        // The whole answer within TIMEOUT, not each read: a server sending
+        // a byte now and then cannot keep us for ever.
+        let deadline = Instant::now() + TIMEOUT;
+        let response = http::read_head(&mut BeforeDeadline {
+            reader: &mut reader,
+            deadline,
+        })
+        .map_err(ClientError::Response)?;
+        reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(ClientError::Connect)?;
+        match status_code(&response.start_line) {
+            None => {
+                return Err(ClientError::Response(HttpError::MalformedStartLine(
+                    response.start_line,
+                )));
+            }
+            Some("101") if response.start_line.starts_with("HTTP/1.1 ") => {}
+            Some(_) => return Err(ClientError::Refused(response.start_line)),
         }
         // §4.1: the 101 upgrades to WebSocket, and names no extension we
         // did not offer.
@@ -193,6 +314,10 @@ impl Client {
             return Err(ClientError::Extension(format!(
                 "{answer:?} answers no offer of ours"
             )));
+        }
+        // We never offer a subprotocol, so the server may choose none.
+        if let Some(protocol) = response.header("Sec-WebSocket-Protocol") {
+            return Err(ClientError::Subprotocol(protocol.to_string()));
         }
         let expected = handshake::accept_key(key);
         let got = response.header("Sec-WebSocket-Accept");
@@ -353,6 +478,57 @@ mod tests {
                 ),
                 "{wrong}"
             );
+        }
+    }
+
+    #[test]
+    fn an_answer_must_give_client_max_window_bits_a_value() {
+        // RFC 7692 §7.1.2.2: an offer may name the parameter alone; the
+        // server's answer, if it names it, gives the window it allows.
+        let answer = response_with(Some("permessage-deflate; client_max_window_bits"));
+        assert!(
+            matches!(deflate_answer(&answer), Err(ClientError::Extension(_))),
+            "{:?}",
+            deflate_answer(&answer)
+        );
+    }
+
+    #[test]
+    fn a_status_line_is_http_1_three_digits_and_no_control_characters() {
+        assert_eq!(status_code("HTTP/1.1 101 Switching Protocols"), Some("101"));
+        assert_eq!(status_code("HTTP/1.1 101"), Some("101"));
+        assert_eq!(status_code("HTTP/1.0 400 Bad Request"), Some("400"));
+        for wrong in [
+            "HTTP/1.1 1010 Switching Protocols",
+            "HTTP/1.1 10",
+            "HTTP/2 101",
+            "HTTP/1.1 400 \u{1b}[31mred",
+            "101 Switching Protocols",
+        ] {
+            assert_eq!(status_code(wrong), None, "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn every_extensions_line_must_answer_our_offer() {
+        let text = "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Extensions: x-evil\r\n\r\n";
+        let response = http::read_head(&mut text.as_bytes()).unwrap();
+        assert!(matches!(
+            deflate_answer(&response),
+            Err(ClientError::Extension(why)) if why.contains("x-evil")
+        ));
+    }
+
+    #[test]
+    fn response_errors_speak_of_the_answer_not_a_request() {
+        for error in [
+            HttpError::TimedOut { received: 3 },
+            HttpError::HeadTooLarge,
+            HttpError::ClosedMidRequest { received: 3 },
+            HttpError::MalformedStartLine("x".into()),
+        ] {
+            let said = ClientError::Response(error).to_string();
+            assert!(!said.contains("request"), "{said}");
         }
     }
 

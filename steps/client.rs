@@ -42,6 +42,7 @@
 //! (`tests/autobahn/run-client`: `wstest -m fuzzingserver`, one connection
 //! per case on `--path "/runCase?case=N&agent=NAME"`).
 
+use std::io;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -103,7 +104,7 @@ struct Command {
     /// The handshake's Sec-WebSocket-Key, 16 bytes in base64, such as the
     /// article's E4i4gDQc1XTIQcQxvf+ODA== [default: random]
     #[arg(long, value_name = "BASE64")]
-    key: Option<String>,
+    key: Option<Key>,
     /// The masking key of every frame sent, four bytes, such as the
     /// article's 80,191,161,254 [default: a fresh random key per frame]
     #[arg(long, value_name = "A,B,C,D")]
@@ -170,7 +171,7 @@ impl Options {
         let Path(path) = command.path;
         Ok(Options {
             port: command.port,
-            key: command.key.unwrap_or_else(client::random_key),
+            key: command.key.map_or_else(client::random_key, |Key(key)| key),
             mask: command.mask.map(|MaskKey(mask)| mask),
             message: command.message,
             binary: command.binary,
@@ -198,6 +199,23 @@ impl FromStr for Fragments {
         match text.parse() {
             Ok(count @ 1..=MAX_FRAGMENTS) => Ok(Fragments(count)),
             _ => Err(format!("a number of fragments from 1 to {MAX_FRAGMENTS}")),
+        }
+    }
+}
+
+/// A Sec-WebSocket-Key: 16 bytes in base64 (RFC 6455 §4.1), and so
+/// nothing that could break the request it goes in.
+#[derive(Clone)]
+struct Key(String);
+
+impl FromStr for Key {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Key, String> {
+        use base64::Engine;
+        match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) if bytes.len() == 16 => Ok(Key(text.to_string())),
+            _ => Err("16 bytes in base64, such as E4i4gDQc1XTIQcQxvf+ODA==".to_string()),
         }
     }
 }
@@ -468,12 +486,23 @@ fn talk(options: &Options) -> Result<(), String> {
             .send_queued(&mut session)
             .map_err(|error| format!("sending failed: {error}"))?;
         if session.is_finished() {
+            // The conversation is over: how the server then ends TCP (a
+            // reset, say) changes nothing of it (§7.1.4).
             return match client.wait_for_close(PATIENCE) {
                 Ok(()) => {
                     narrate::event("The server closed the connection.");
                     failure.map_or(Ok(()), Err)
                 }
-                Err(error) if is_timeout(&error) => Err(FrameError::TimedOut.to_string()),
+                Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                    narrate::event("The server reset the connection.");
+                    failure.map_or(Ok(()), Err)
+                }
+                Err(error) if is_timeout(&error) => Err(failure.unwrap_or_else(|| {
+                    format!(
+                        "the server did not close the connection within {} s of the closing handshake (RFC 6455 §7.1.1)",
+                        PATIENCE.as_secs()
+                    )
+                })),
                 Err(error) => Err(error.to_string()),
             };
         }
@@ -503,8 +532,9 @@ fn talk(options: &Options) -> Result<(), String> {
 /// agreed to our offer of permessage-deflate, masking then with `--mask`,
 /// as the message it sends.
 fn session_for(client: &Client, options: &Options) -> Result<(Session, bool), String> {
+    // `--mask` is every frame's key: the session's (a close, a pong) too.
     if !options.deflate {
-        return Ok((Session::client(MAX_MESSAGE_SIZE, None), false));
+        return Ok((Session::client(MAX_MESSAGE_SIZE, options.mask), false));
     }
     match client::deflate_answer(&client.response) {
         Ok(Some(agreement)) => {
@@ -520,7 +550,7 @@ fn session_for(client: &Client, options: &Options) -> Result<(Session, bool), St
         }
         Ok(None) => {
             narrate::aside("The server declined permessage-deflate: messages go uncompressed.");
-            Ok((Session::client(MAX_MESSAGE_SIZE, None), false))
+            Ok((Session::client(MAX_MESSAGE_SIZE, options.mask), false))
         }
         Err(error) => Err(error.to_string()),
     }

@@ -324,3 +324,219 @@ fn our_client_refuses_an_extension_it_did_not_offer() {
     assert_eq!(status, Some(1), "{log}");
     assert!(log.contains("answers no offer of ours"), "{log}");
 }
+
+/// A server that reads one handshake and answers it with what `answer`
+/// makes of the client's key, as bytes, then does `behave`.
+fn answering(
+    answer: impl FnOnce(&str) -> Vec<u8> + Send + 'static,
+    behave: impl FnOnce(TcpStream) + Send + 'static,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(value) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                key = value.trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let _ = stream.write_all(&answer(&key));
+        behave(stream);
+    });
+    port
+}
+
+#[test]
+fn a_server_that_drips_its_handshake_answer_does_not_keep_our_client() {
+    // One byte of a header every fifth of a second: each read gets a byte
+    // well within any read timeout, and the 8 KiB head limit is half an
+    // hour away. The whole answer has a deadline.
+    let port = answering(
+        |key| {
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\n{UPGRADE}Sec-WebSocket-Accept: {}\r\nX-Slow: ",
+                accept_key(key)
+            )
+            .into_bytes()
+        },
+        |stream| keep_sending(stream, b"a", Duration::from_millis(200)),
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "still running after 30 s?\n{log}");
+    assert!(log.contains("no complete answer"), "{log}");
+}
+
+#[test]
+fn a_server_that_never_accepts_does_not_keep_our_client() {
+    // A listener whose queue is full: the kernel drops our SYNs, and a
+    // connect without a timeout retries for about two minutes.
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    listener.listen(0).unwrap();
+    let address = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut queued = Vec::new();
+    while let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500)) {
+        queued.push(stream);
+        assert!(queued.len() < 100, "the listener's queue never fills");
+    }
+    let (status, log) = client_on(address.port(), &[]);
+    assert_eq!(status, Some(1), "still running after 30 s?\n{log}");
+    assert!(log.contains("could not connect"), "{log}");
+    drop(listener);
+}
+
+#[test]
+fn our_client_refuses_a_status_line_that_is_not_101() {
+    // "1010" starts with "101", but is no status code (RFC 9112 §4).
+    let port = answering(
+        |key| {
+            format!(
+                "HTTP/1.1 1010 Switching Protocols\r\n{UPGRADE}Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(key)
+            )
+            .into_bytes()
+        },
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
+}
+
+#[test]
+fn a_server_cannot_send_escape_sequences_to_our_terminal() {
+    let port = answering(
+        |_| b"HTTP/1.1 400 \x1b[31mred\x1b]0;title\x07\r\n\r\n".to_vec(),
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
+
+#[test]
+fn our_client_refuses_a_subprotocol_it_did_not_offer() {
+    // §4.1: a subprotocol the client did not offer fails the connection.
+    let port = rule_breaker(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n",
+        false,
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("subprotocol"), "{log}");
+    assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
+}
+
+#[test]
+fn our_client_refuses_an_extension_it_did_not_offer_on_a_second_line() {
+    // Two Sec-WebSocket-Extensions lines are one list (RFC 9110 §5.3):
+    // the second names an extension nobody offered.
+    let port = rule_breaker(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Extensions: x-evil\r\n",
+        false,
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &["--deflate"]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("x-evil"), "{log}");
+}
+
+#[test]
+fn an_endless_answer_is_told_as_the_server_s_not_a_request() {
+    let port = answering(
+        |_| {
+            let mut answer = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+            answer.extend(std::iter::repeat_n(b'a', 9000));
+            answer
+        },
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(!log.contains("request"), "{log}");
+}
+
+#[test]
+fn a_key_that_is_not_16_bytes_in_base64_is_a_mistake() {
+    // §4.1; and a key with a line break would add headers of its own.
+    for key in ["abc", "abc\r\nX-Injected: yes", ""] {
+        let (ok, log) = run_to_end(CLIENT, &["--port", "1", "--key", key]);
+        assert!(!ok, "{key:?}:\n{log}");
+        assert!(log.contains("--key"), "{key:?}:\n{log}");
+        assert!(!log.contains("Sending handshake"), "{key:?}:\n{log}");
+    }
+    let (status, _) = client_on(1, &["--key", "abc"]);
+    assert_eq!(status, Some(2));
+}
+
+#[test]
+fn a_reset_after_the_closing_handshake_is_no_failure() {
+    // The closing handshake is complete when the server resets TCP: the
+    // conversation ended cleanly (§7.1.4).
+    let port = rule_breaker(UPGRADE, false, |mut stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let header = frame::read_header(&mut reader).unwrap();
+        frame::read_payload(&mut reader, &header).unwrap();
+        stream
+            .write_all(&frame::encode(true, Opcode::Text, None, b"echo"))
+            .unwrap();
+        let header = frame::read_header(&mut reader).unwrap();
+        assert_eq!(header.opcode, Opcode::Close);
+        frame::read_payload(&mut reader, &header).unwrap();
+        stream
+            .write_all(&frame::encode(true, Opcode::Close, None, &[0x03, 0xe8]))
+            .unwrap();
+        thread::sleep(Duration::from_millis(300));
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(log.contains("Received close frame: code 1000"), "{log}");
+    assert_eq!(status, Some(0), "{log}");
+}
+
+#[test]
+fn with_mask_every_frame_our_client_sends_has_that_key() {
+    // `--mask`: "the masking key of every frame sent", its close too.
+    let (keys_seen, keys) = mpsc::channel();
+    let port = rule_breaker(UPGRADE, false, move |mut stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut seen = Vec::new();
+        let header = frame::read_header(&mut reader).unwrap();
+        frame::read_payload(&mut reader, &header).unwrap();
+        seen.push(header.mask);
+        let _ = stream.write_all(&frame::encode(true, Opcode::Ping, None, b"hi"));
+        let _ = stream.write_all(&frame::encode(true, Opcode::Text, None, b"echo"));
+        for _ in 0..2 {
+            let header = frame::read_header(&mut reader).unwrap();
+            frame::read_payload(&mut reader, &header).unwrap();
+            seen.push(header.mask);
+        }
+        keys_seen.send(seen).unwrap();
+        let close = frame::encode(true, Opcode::Close, None, &[0x03, 0xe8]);
+        let _ = stream.write_all(&close);
+        let _ = stream.shutdown(Shutdown::Both);
+    });
+    let (_, log) = client_on(port, &["--mask", "1,2,3,4"]);
+    let keys = keys.recv_timeout(Duration::from_secs(5)).expect(&log);
+    assert_eq!(keys, [Some([1, 2, 3, 4]); 3], "{log}");
+}

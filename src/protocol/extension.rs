@@ -202,6 +202,23 @@ impl DeflateAgreement {
         Ok(agreement)
     }
 
+    /// Reads the server's answer to a client's offer, from the client's
+    /// side: as an offer is read, except that `client_max_window_bits`
+    /// needs a value there (§7.1.2.2: only an offer may name it alone).
+    pub fn from_response(answer: &Offer) -> Result<DeflateAgreement, Decline> {
+        if let Some((param, None)) = answer
+            .params
+            .iter()
+            .find(|(param, value)| param == "client_max_window_bits" && value.is_none())
+        {
+            return Err(Decline::BadValue {
+                param: param.clone(),
+                value: None,
+            });
+        }
+        DeflateAgreement::from_offer(answer)
+    }
+
     /// The value of our `Sec-WebSocket-Extensions` answer: the extension
     /// and every parameter the client must know we accepted.
     pub fn response(&self) -> String {
