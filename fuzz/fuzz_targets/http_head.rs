@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let consumed = data.len() - rest.len();
     assert_eq!(&data[consumed..], &rest[..]);
+    same_as_the_event_loop(data);
 
     match outcome {
         Ok(request) => check_request(&request, &data[..consumed]),
@@ -40,7 +41,13 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(received, data.len());
                     assert!(rest.is_empty());
                 }
-                HttpError::HeadTooLarge => assert_eq!(consumed, MAX_HEAD_BYTES),
+                HttpError::HeadTooLarge | HttpError::RequestLineTooLong => {
+                    assert_eq!(consumed, MAX_HEAD_BYTES)
+                }
+                HttpError::VersionNotSupported(ref version) => {
+                    assert!(consumed <= MAX_HEAD_BYTES);
+                    assert!(version.starts_with("HTTP/") && !version.starts_with("HTTP/1."));
+                }
                 HttpError::TooManyHeaders
                 | HttpError::MalformedStartLine(_)
                 | HttpError::MalformedHeader(_) => assert!(consumed <= MAX_HEAD_BYTES),
@@ -51,6 +58,38 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Chapters 10–12 read a request with `read_request_after_empty_line`;
+/// chapters 13 and 15 parse the bytes that have arrived with
+/// `parse_request`, whose limits and errors are documented as the same.
+/// Whole input at once: `Ok(None)` (not complete yet) is where the
+/// blocking reader sees the peer close.
+fn same_as_the_event_loop(data: &[u8]) {
+    let mut reader = BufReader::new(data);
+    let blocking = http::read_request_after_empty_line(&mut reader);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    match http::parse_request(data) {
+        Ok(None) => assert!(
+            matches!(
+                blocking,
+                Err(HttpError::ClosedBeforeRequest | HttpError::ClosedMidRequest { .. })
+            ),
+            "{blocking:?}"
+        ),
+        Ok(Some((request, used))) => {
+            assert_eq!(
+                format!("{:?}", Ok::<_, HttpError>(request)),
+                format!("{blocking:?}")
+            );
+            assert_eq!(used, data.len() - rest.len());
+        }
+        Err(error) => assert_eq!(
+            format!("{:?}", Err::<Request, _>(error)),
+            format!("{blocking:?}")
+        ),
+    }
+}
 
 /// Reads one request, then everything after it.
 fn read<R: Read>(mut reader: BufReader<R>) -> (Result<Request, HttpError>, Vec<u8>) {
