@@ -3,12 +3,12 @@
 //! hand, and compare.
 //!
 //! ```text
-//! cargo build --release --bins
 //! cargo bench --bench cluster
 //! ```
 //!
 //! It starts its own `redis-server` (free port, no persistence) and the
-//! servers from `CLUSTER_BIN_DIR` (default `target/release`), all quiet,
+//! servers from `CLUSTER_BIN_DIR` (default: where `cargo bench` built
+//! them, `target/release` unless `CARGO_TARGET_DIR` says otherwise), all quiet,
 //! and runs each layout with 200 members, every one a tungstenite client
 //! with a reading thread:
 //!
@@ -137,7 +137,10 @@ impl Drop for Redis {
 }
 
 fn start_server(binary: &str, args: &[&str]) -> (Process, u16) {
-    let dir = env::var("CLUSTER_BIN_DIR").unwrap_or_else(|_| "target/release".into());
+    let dir = env::var("CLUSTER_BIN_DIR").unwrap_or_else(|_| {
+        let built = std::path::Path::new(env!("CARGO_BIN_EXE_11-chat"));
+        built.parent().expect("a folder").display().to_string()
+    });
     let path = format!("{dir}/{binary}");
     let mut child = Command::new(&path)
         .args(["--port", "0", "--quiet", "--max-connections", "1000"])
@@ -146,7 +149,7 @@ fn start_server(binary: &str, args: &[&str]) -> (Process, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|error| panic!("{path}: {error} (cargo build --release --bins)"));
+        .unwrap_or_else(|error| panic!("{path}: {error}"));
     let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
     let mut first = String::new();
     stderr.read_line(&mut first).expect("a first line");

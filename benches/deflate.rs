@@ -6,7 +6,8 @@
 //! `12-compression --quiet` and sends each the same messages, one at a time,
 //! waiting for each echo, on one connection per run:
 //!
-//! * chat: JSON chat-like lines (60–120 bytes), all different;
+//! * chat: JSON chat-like lines (69–142 bytes, 103 on average), all
+//!   different;
 //! * random: 4 KiB of random bytes, which do not compress.
 //!
 //! Chapter 12 is measured twice: with context takeover (both sides keep
@@ -19,6 +20,10 @@
 //! `BENCH_IDLE` connections (default 200) that each exchanged one message,
 //! divided by their number.
 //!
+//! Before the runs of each load and server, one untimed run checks every
+//! echo: the same opcode, and the same bytes once inflated, so that a
+//! server answering the wrong bytes cannot look fast.
+//!
 //! Everything runs on CPU 0 (`taskset -c 0`), as `benches/echo.rs` explains.
 //! `BENCH_ROUNDS` (default 5) runs per scenario; the best and the median
 //! rate are printed.
@@ -30,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flate2::{Compress, Compression, FlushCompress};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK, handshake_request};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 use websocket_from_scratch::protocol::http;
@@ -161,10 +166,16 @@ impl Conn {
 
     /// Reads one frame, returning its size on the wire.
     fn receive(&mut self, payload: &mut Vec<u8>) -> usize {
+        let header = self.receive_frame(payload);
+        frame::encode_header(&header).len() + payload.len()
+    }
+
+    /// Reads one frame into `payload`, returning its header.
+    fn receive_frame(&mut self, payload: &mut Vec<u8>) -> FrameHeader {
         let header = frame::read_header(&mut self.reader).expect("a frame");
         payload.resize(header.payload_len as usize, 0);
         self.reader.read_exact(payload).expect("the payload");
-        frame::encode_header(&header).len() + payload.len()
+        header
     }
 }
 
@@ -248,6 +259,35 @@ fn random_messages(count: usize, size: usize) -> Vec<(Opcode, Vec<u8>)> {
         .collect()
 }
 
+/// An untimed run that checks every echo: one frame, the opcode sent, and
+/// the payload sent once inflated (the server's window kept from message
+/// to message, which reads a reset one too).
+fn check_echoes(server: &Server, mode: Mode, messages: &[(Opcode, Vec<u8>)], frames: &[Vec<u8>]) {
+    let mut conn = Conn::open(server.port, mode.offer());
+    let mut inflater = Decompress::new_with_window_bits(false, 15);
+    let mut echoed = Vec::new();
+    for (frame, (opcode, payload)) in frames.iter().zip(messages) {
+        conn.writer.write_all(frame).expect("send");
+        let header = conn.receive_frame(&mut echoed);
+        assert!(header.fin, "{}: an echo in one frame", mode.name());
+        assert_eq!(header.opcode, *opcode, "{}: the echo's opcode", mode.name());
+        if header.rsv & 0b100 != 0 {
+            assert!(mode != Mode::Chapter10, "chapter 10 sent RSV1");
+            echoed.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+            let mut inflated = Vec::with_capacity(payload.len() + 64);
+            inflater
+                .decompress_vec(&echoed, &mut inflated, FlushDecompress::Sync)
+                .expect("the echo inflates");
+            echoed = inflated;
+        }
+        assert!(
+            echoed == *payload,
+            "{}: the echo is what was sent",
+            mode.name()
+        );
+    }
+}
+
 /// One run: every frame sent and its echo read, on a fresh connection.
 /// Returns (seconds, bytes client → server, bytes server → client).
 fn one_run(server: &Server, mode: Mode, frames: &[Vec<u8>]) -> (f64, usize, usize) {
@@ -301,6 +341,7 @@ fn run() {
             } else {
                 &chapter_12
             };
+            check_echoes(server, mode, messages, &frames);
             let mut rates = Vec::new();
             let mut wire = (0, 0);
             for _ in 0..rounds {

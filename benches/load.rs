@@ -2,14 +2,15 @@
 //! them. Not a timed test: run it by hand, and compare two builds.
 //!
 //! ```text
-//! cargo build --release --bins
 //! cargo bench --bench load                       # every scenario
 //! cargo bench --bench load -- burst memory       # only these
 //! LOAD_BIN_DIR=/tmp/before cargo bench --bench load   # another build's binaries
 //! ```
 //!
 //! `LOAD_BIN_DIR` is the folder holding `10-echo-server` and `11-chat`
-//! (default `target/release`). `LOAD_ECHO_SERVER` names the echo server
+//! (default: where `cargo bench` built them, `target/release` unless
+//! `CARGO_TARGET_DIR` says otherwise). A name that is no scenario stops
+//! the benchmark before anything runs. `LOAD_ECHO_SERVER` names the echo server
 //! that `memory`, `tricklers`, `trickle`, `churn` and `long_echoes` load
 //! (default `10-echo-server`; `13-event-loop` compares the event loop). Each scenario starts its own server on a
 //! free port and prints what it measured:
@@ -70,6 +71,15 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const SOURCES: u64 = 32;
 const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+/// The folder holding the chapters' binaries: `LOAD_BIN_DIR`, or the one
+/// `cargo bench` built them into.
+fn bin_dir() -> String {
+    env::var("LOAD_BIN_DIR").unwrap_or_else(|_| {
+        let built = std::path::Path::new(env!("CARGO_BIN_EXE_10-echo-server"));
+        built.parent().expect("a folder").display().to_string()
+    })
+}
+
 /// The echo server the memory scenarios load: `LOAD_ECHO_SERVER`, or
 /// chapter 10.
 fn echo_server() -> String {
@@ -85,8 +95,7 @@ struct Server {
 
 impl Server {
     fn start(binary: &str, args: &[&str], nofile: Option<u64>) -> Server {
-        let dir = env::var("LOAD_BIN_DIR").unwrap_or_else(|_| "target/release".into());
-        let path = format!("{dir}/{binary}");
+        let path = format!("{}/{binary}", bin_dir());
         let mut command = match nofile {
             Some(limit) => {
                 let mut command = Command::new("prlimit");
@@ -671,7 +680,7 @@ fn http11() {
 
 fn limits() {
     println!("limits: limits that make no sense, and whether the server starts");
-    let dir = env::var("LOAD_BIN_DIR").unwrap_or_else(|_| "target/release".into());
+    let dir = bin_dir();
     let cases: [&[&str]; 4] = [
         &["--max-connections", "0"],
         &["--max-connections-per-address", "0"],
@@ -687,7 +696,7 @@ fn limits() {
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .unwrap();
+                .unwrap_or_else(|error| panic!("{dir}/{binary}: {error}"));
             thread::sleep(Duration::from_millis(500));
             let outcome = match child.try_wait().unwrap() {
                 Some(status) => {
@@ -761,6 +770,26 @@ fn main() {
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
         .collect();
+    const SCENARIOS: [&str; 11] = [
+        "burst",
+        "descriptors",
+        "memory",
+        "tricklers",
+        "trickle",
+        "churn",
+        "long_echoes",
+        "share",
+        "http11",
+        "limits",
+        "chat500",
+    ];
+    if let Some(unknown) = wanted.iter().find(|w| !SCENARIOS.contains(&w.as_str())) {
+        eprintln!(
+            "no scenario {unknown:?}; the scenarios: {}",
+            SCENARIOS.join(", ")
+        );
+        std::process::exit(2);
+    }
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     if run("burst") {
         burst();

@@ -21,8 +21,11 @@
 //! The client is one event loop of its own (`mio`), so that it can hold as
 //! many connections as the servers; it opens them 64 at a time. The
 //! descriptor limit here is 20,000 per process, for the client and for
-//! each server. `BENCH_SERVERS` chooses the servers (default
-//! `15,13,10,fastwebsockets`; see `benches/echo.rs` for the names).
+//! each server. `BENCH_SERVERS` chooses the servers, separated by commas:
+//! `15`, `13`, `10`, `fastwebsockets`, or the path of another build of a
+//! chapter (default `15,13,10,fastwebsockets`; unlike `benches/echo.rs`,
+//! no `tungstenite` and no `peer:PATH`). A server that dies or stops
+//! echoing during the talk is reported as such, not as a latency.
 //!
 //! fastwebsockets is built from `benches/peers/` on first use.
 
@@ -111,7 +114,9 @@ impl Server {
             BufReader::new(child.stdout.take().expect("piped"))
                 .read_line(&mut line)
                 .expect("the port line");
-            line.trim().parse().expect("a port number")
+            line.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} printed no port: {line:?}"))
         } else {
             let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
             let mut first = String::new();
@@ -123,7 +128,7 @@ impl Server {
                 }
             });
             websocket_from_scratch::server::listener::port_in_listening_line(&first)
-                .expect("a port in the listening line")
+                .unwrap_or_else(|| panic!("{name} did not start: {first:?}"))
         };
         Server {
             name: label_of(name),
@@ -140,6 +145,10 @@ impl Server {
             .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
     }
 
     fn rss_bytes(&self) -> u64 {
@@ -504,7 +513,7 @@ fn run() {
         "server", "held", "echoes", "p50", "p99", "max", "late"
     );
     for name in &servers {
-        let server = Server::start(name);
+        let mut server = Server::start(name);
         let mut fleet = Fleet::open(server.port, talkers);
         let (mut samples, late) = fleet.talk(talk_seconds);
         samples.sort();
@@ -518,6 +527,16 @@ fn run() {
             ms(samples.last().copied().unwrap_or_default()),
             late
         );
+        // Every connection, once a second, after the first second.
+        let expected = fleet.conns.len() * (talk_seconds.saturating_sub(1) as usize);
+        if !server.alive() || samples.len() < expected * 9 / 10 {
+            println!(
+                "{:<16} NOT A RESULT: {} echoes of about {expected} expected; server {}",
+                "",
+                samples.len(),
+                if server.alive() { "running" } else { "DEAD" }
+            );
+        }
         drop(fleet);
         drop(server);
         thread::sleep(Duration::from_secs(1));
