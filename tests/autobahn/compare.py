@@ -1,13 +1,14 @@
 """Summarises an Autobahn report (index.json) and compares it, case by case,
 with an expected-outcomes file; used by tests/autobahn/run and run-client.
 
-    python3 compare.py INDEX_JSON EXPECTED UPDATE(0|1) PEER EXCLUDED_JSON [SCRIPT]
+    python3 compare.py INDEX_JSON EXPECTED UPDATE(0|1) PEER EXCLUDED_JSON [SCRIPT [CASES_JSON]]
 """
 import collections, difflib, json, os, sys
 
 index_path, expected_path, update = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 server_bin, excluded = sys.argv[4], json.loads(sys.argv[5])
 script = sys.argv[6] if len(sys.argv) > 6 else "run"
+selected = json.loads(sys.argv[7]) if len(sys.argv) > 7 else ["*"]
 BAD = ("FAILED", "NON-STRICT")
 
 with open(index_path) as f:
@@ -40,9 +41,10 @@ if bad:
 
 if update:
     with open(expected_path, "w") as f:
+        run = " (run: %s)" % ", ".join(selected) if selected != ["*"] else ""
         not_run = " (not run: %s)" % ", ".join(excluded) if excluded else ""
-        f.write("# Autobahn outcomes per case against %s: CASE behavior behaviorClose%s.\n"
-                % (server_bin, not_run))
+        f.write("# Autobahn outcomes per case against %s: CASE behavior behaviorClose%s%s.\n"
+                % (server_bin, run, not_run))
         f.write("# Regenerate with: bash tests/autobahn/%s --update (with the same AUTOBAHN_* settings)\n"
                 % script)
         f.write("\n".join(lines) + "\n")
