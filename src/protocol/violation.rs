@@ -37,6 +37,8 @@ pub enum Violation {
     /// RFC 7692 §6.1: with permessage-deflate, RSV1 belongs on the first
     /// frame of a message only.
     CompressionBitMisplaced(Opcode),
+    /// RFC 7692 §6: permessage-deflate gives RSV1 a meaning, and only RSV1.
+    ReservedBitsBesideDeflate(u8),
     /// RFC 7692 §7.2.2: the payload is not DEFLATE data.
     BadCompressedData(String),
     /// Our own limit, reached while inflating (§10.4 again).
@@ -99,6 +101,10 @@ impl fmt::Display for Violation {
             Violation::CompressionBitMisplaced(opcode) => write!(
                 f,
                 "RSV1 on a {opcode} frame; it marks only the first frame of a compressed message"
+            ),
+            Violation::ReservedBitsBesideDeflate(bits) => write!(
+                f,
+                "reserved bits {bits:03b} are set; permessage-deflate gives a meaning to RSV1 alone"
             ),
             Violation::BadCompressedData(why) => {
                 write!(f, "a compressed message that does not inflate: {why}")

@@ -762,7 +762,8 @@ impl Session {
             return match (header.rsv, &self.deflate) {
                 (RSV1, Some(_)) if opens_message => Ok(()),
                 (RSV1, Some(_)) => Err(Violation::CompressionBitMisplaced(header.opcode)),
-                _ => Err(Violation::ReservedBits(header.rsv)),
+                (_, Some(_)) => Err(Violation::ReservedBitsBesideDeflate(header.rsv)),
+                (_, None) => Err(Violation::ReservedBits(header.rsv)),
             }
             .and_then(|()| self.check_unreserved(header));
         }
@@ -2330,6 +2331,16 @@ mod tests {
         };
         let (events, _) = run_deflate(takeover(), 1 << 20, &[&rsv2]);
         assert_eq!(failure(&events), Some(1002));
+        // The reason names the bit deflate does not explain, not a missing
+        // agreement.
+        let reason = events.iter().find_map(|event| match event {
+            Event::Failed { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        });
+        assert_eq!(
+            reason,
+            Some("reserved bits 010 are set; permessage-deflate gives a meaning to RSV1 alone")
+        );
     }
 
     #[test]
