@@ -777,6 +777,31 @@ fn starting_ahead_of_an_unfinished_chapter_keeps_no_todo_of_it() {
     assert!(!fourth.contains("*byte ^= key[i % 4];"), "{fourth}");
 }
 
+/// `reset` keeps the attendee's version in their own folder, so that two
+/// folders (two attendees on one machine) never overwrite each other's.
+#[test]
+fn reset_keeps_each_folders_version_in_that_folder() {
+    let mut kept = Vec::new();
+    for who in ["reset-ada", "reset-grace"] {
+        let dir = folder(who);
+        let dir_text = dir.to_str().unwrap();
+        assert!(checker(&["start", "1", "--dir", dir_text]).0);
+        let own = dir.join("01-print-request.rs");
+        let text = format!("{}// {who} was here\n", fs::read_to_string(&own).unwrap());
+        fs::write(&own, &text).unwrap();
+        let (passed, said) = checker(&["reset", "1", "--dir", dir_text]);
+        assert!(passed, "{said}");
+        let backup = dir.join("backup/01-print-request.rs");
+        assert_eq!(fs::read_to_string(&backup).unwrap(), text, "{said}");
+        assert_eq!(
+            fs::read_to_string(&own).unwrap(),
+            read("workshop/01-print-request.rs")
+        );
+        kept.push(backup);
+    }
+    assert_ne!(kept[0], kept[1]);
+}
+
 /// A stand-in for a server that answers the upgrade with its `101`, then
 /// sends frames without end (64 MiB at most, so that a checker that reads
 /// it all still ends): the checker cuts it off and says so, its memory

@@ -142,8 +142,8 @@ enum Action {
         #[arg(value_name = "N", value_parser = chapter_number)]
         chapter: usize,
     },
-    /// Put chapter N's starter back (yours is kept in
-    /// target/workshop-backup/)
+    /// Put chapter N's starter back (yours is kept in the folder's
+    /// backup/)
     Reset {
         /// The chapter
         #[arg(value_name = "N", value_parser = chapter_number)]
@@ -870,7 +870,8 @@ fn reset(number: usize, options: &Options) -> bool {
     };
     let path = own_file(&options.dir, number);
     // Keep the attendee's work: nothing is lost by a reset typed by mistake.
-    let backup = root().join(format!("target/workshop-backup/{}.rs", name(number)));
+    // Beside it, in its own folder: two folders' chapter 3 are two backups.
+    let backup = options.dir.join(format!("backup/{}.rs", name(number)));
     if let Ok(old) = fs::read_to_string(&path)
         && old != text
     {
