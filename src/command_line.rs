@@ -104,10 +104,18 @@ impl fmt::Display for CommandLineError {
 impl std::error::Error for CommandLineError {}
 
 /// `T`'s command as this process runs it: usage lines name the program
-/// as it was started (`10-echo-server`), and an option given twice takes
-/// its last value, as the hand-written parser before clap did.
+/// as it was started (`10-echo-server`), an option given twice takes its
+/// last value, as the hand-written parser before clap did, and a negative
+/// number is a value (`--port -1` is refused as `--port`'s, not as an
+/// unknown argument `-1`).
 fn command<T: CommandFactory>(program: &str) -> clap::Command {
-    T::command().bin_name(program).args_override_self(true)
+    T::command()
+        .bin_name(program)
+        .args_override_self(true)
+        .mut_args(|arg| {
+            let takes_values = arg.get_action().takes_values();
+            arg.allow_negative_numbers(takes_values)
+        })
 }
 
 /// The program's name as it was started: `05-long-payloads`, `client`.

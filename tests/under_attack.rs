@@ -243,6 +243,28 @@ fn durations_over_a_day_are_refused_at_start_up() {
 }
 
 #[test]
+fn negative_numbers_and_zero_connections_are_refused_naming_the_option() {
+    // A negative value is the option's mistake, not an unknown argument
+    // `-1`; and `--connections 0` would serve one connection all the same.
+    for binary in [ECHO, EVENT, TUNED] {
+        for (option, value) in [
+            ("--port", "-1"),
+            ("--idle-timeout", "-1"),
+            ("--max-message-size", "-5"),
+            ("--connections", "0"),
+        ] {
+            let output = Command::new(binary).args([option, value]).output().unwrap();
+            assert_eq!(output.status.code(), Some(2), "{binary} {option} {value}");
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                said.contains(&format!("'{value}' for '{option}")),
+                "{binary} {option} {value}: {said}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_origin_no_browser_would_send_is_refused_at_start_up() {
     // A path (a final `/` too) never matches a browser's `Origin`: that
     // site's pages would be refused for good, without a word at start-up.

@@ -247,8 +247,14 @@ pub struct Listen {
     pub port: u16,
     /// Stop after serving this many connections (tests and workshops)
     /// [default: never]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = connection_count)]
     pub connections: Option<usize>,
+}
+
+/// `--connections N`: zero is refused, since the server would serve one
+/// connection all the same (it stops once one more is in).
+fn connection_count(text: &str) -> Result<usize, String> {
+    command_line::at_least_one(text).map(NonZeroUsize::get)
 }
 
 impl Listen {
