@@ -69,7 +69,9 @@
 //! others get `403`. `--allow-origin URL[,URL…]` adds more.
 //!
 //! Try it: `cargo run --bin 11-chat`, open <http://localhost:2345> in two
-//! tabs, join with two names and talk.
+//! tabs, join with two names and talk. Each tab loads its page on a
+//! connection of its own first, so in a browser Ada is #2 and Bob #4; the
+//! lines below are pinned with members that connect straight away.
 //!
 //! You should see, among its narration (as pinned in
 //! `snapshots/11-chat.snap`):

@@ -118,7 +118,9 @@
 //!
 //! Join as Ada on <http://localhost:2345> and as Bob on
 //! <http://localhost:2346>, and talk. Then stop Redis (Ctrl-C) and start
-//! it again; stop a server and start it again.
+//! it again; stop a server and start it again. In a browser Ada is #2,
+//! after her page's own #1; the lines below are pinned with a member that
+//! connects straight away.
 //!
 //! You should see, on the server on 2345, among its narration (as pinned
 //! in `snapshots/14-chat-cluster.snap`):
