@@ -40,7 +40,8 @@
 //!
 //! With `--echo` the client is the peer Autobahn's client suite tests
 //! (`tests/autobahn/run-client`: `wstest -m fuzzingserver`, one connection
-//! per case on `--path "/runCase?case=N&agent=NAME"`).
+//! per case on `--path "/runCase?case=N&agent=NAME"`); with `--echo
+//! --deflate` it passes the suite's compression cases too (12.*, 13.*).
 
 use std::io;
 use std::process::ExitCode;
