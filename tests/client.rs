@@ -312,17 +312,45 @@ fn our_client_refuses_a_101_that_does_not_upgrade_to_websocket() {
 }
 
 #[test]
-fn our_client_refuses_an_extension_it_did_not_offer() {
-    // §4.1, RFC 7692 §5: an extension the client did not offer fails the
-    // connection.
-    let port = rule_breaker(
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
-        false,
-        wait_for_the_client_to_go,
-    );
-    let (status, log) = client_on(port, &[]);
-    assert_eq!(status, Some(1), "{log}");
-    assert!(log.contains("answers no offer of ours"), "{log}");
+fn our_client_refuses_what_it_did_not_offer() {
+    // §4.1, RFC 7692 §5: an extension or a subprotocol the client did not
+    // offer fails the connection before a message is sent.
+    let rows: [(&'static str, &[&str], &str); 3] = [
+        (
+            concat!(
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+            ),
+            &[],
+            "answers no offer of ours",
+        ),
+        (
+            concat!(
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+                "Sec-WebSocket-Protocol: chat\r\n"
+            ),
+            &[],
+            "subprotocol",
+        ),
+        // Two Sec-WebSocket-Extensions lines are one list (RFC 9110
+        // §5.3): the second names an extension nobody offered.
+        (
+            concat!(
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+                "Sec-WebSocket-Extensions: x-evil\r\n"
+            ),
+            &["--deflate"],
+            "x-evil",
+        ),
+    ];
+    for (headers, options, said) in rows {
+        let port = rule_breaker(headers, false, wait_for_the_client_to_go);
+        let (status, log) = client_on(port, options);
+        assert_eq!(status, Some(1), "{headers}: {log}");
+        assert!(log.contains(said), "{headers}: {log}");
+        assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
+    }
 }
 
 /// A server that reads one handshake and answers it with what `answer`
@@ -429,34 +457,6 @@ fn a_server_cannot_send_escape_sequences_to_our_terminal() {
     let (status, log) = client_on(port, &[]);
     assert_eq!(status, Some(1), "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
-}
-
-#[test]
-fn our_client_refuses_a_subprotocol_it_did_not_offer() {
-    // §4.1: a subprotocol the client did not offer fails the connection.
-    let port = rule_breaker(
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n",
-        false,
-        wait_for_the_client_to_go,
-    );
-    let (status, log) = client_on(port, &[]);
-    assert_eq!(status, Some(1), "{log}");
-    assert!(log.contains("subprotocol"), "{log}");
-    assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
-}
-
-#[test]
-fn our_client_refuses_an_extension_it_did_not_offer_on_a_second_line() {
-    // Two Sec-WebSocket-Extensions lines are one list (RFC 9110 §5.3):
-    // the second names an extension nobody offered.
-    let port = rule_breaker(
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Extensions: x-evil\r\n",
-        false,
-        wait_for_the_client_to_go,
-    );
-    let (status, log) = client_on(port, &["--deflate"]);
-    assert_eq!(status, Some(1), "{log}");
-    assert!(log.contains("x-evil"), "{log}");
 }
 
 #[test]
