@@ -31,11 +31,14 @@
 //!
 //! **What graduates.** Reading the request head (chapter 1) and the
 //! handshake (chapter 2) now live in the library, as `opening::perform`:
-//! the same steps, plus serving the test page to a plain `GET`.
+//! the same steps, the test page for a plain `GET` included.
 //!
 //! What differs from the article: its FIN and mask checks can never fail
 //! (in Ruby, 0 is true), it describes lengths 126 and 127 as "greater than
-//! 126", and it `raise`s inside the accept loop, so one unexpected frame
+//! 126" (and elsewhere says the extended length comes with payloads under
+//! 127 bytes: it is the other way round), its headings put the masking key
+//! in bytes 3–7 and the payload from byte 8 (bytes 3–6, then from byte 7),
+//! and it `raise`s inside the accept loop, so one unexpected frame
 //! takes down the whole server. Here a frame we cannot handle ends only its
 //! own connection, and the next connection is served.
 //!
@@ -184,7 +187,11 @@ fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
         "a {} frame; this chapter reads text frames only",
         header.opcode
     );
-    // lesson: refuse FIN clear (split), not text (not_text), no mask (Violation::Unmasked)
+    // lesson: refuse RSV bits (ReservedBits), no FIN (split), not text (not_text), no mask (Unmasked)
+    // No extension is agreed, so the reserved bits must be 0 (§5.2).
+    if header.rsv != 0 {
+        return Err(Violation::ReservedBits(header.rsv).into());
+    }
     if !header.fin {
         return Err(Error::NotYetSupported(split.into()));
     }

@@ -15,6 +15,10 @@
 //! for any length). From chapter 6 on, the library's `frame::read_header`
 //! and `frame::write` do the same, RFC 6455 §5.2 to the letter.
 //!
+//! **What graduates.** Chapter 3's unmasking now lives in the library:
+//! `frame::read_payload` removes the mask from each piece as it arrives
+//! (`mask::apply_from`, the same XOR a word at a time).
+//!
 //! From this chapter on, the connection stays open: `converse` reads frame
 //! after frame and echoes each message back with the same type, until the
 //! client leaves. Text must be valid UTF-8, or the server closes with code

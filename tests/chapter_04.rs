@@ -48,6 +48,17 @@ fn frames_this_chapter_cannot_handle_close_the_connection() {
             frame::encode(true, Opcode::Text, None, b"hi"),
             "unmasked frame",
         ),
+        // No extension is agreed: a reserved bit set fails the connection
+        // (§5.2).
+        (
+            "RSV1",
+            {
+                let mut bytes = frame::encode(true, Opcode::Text, Some([1, 2, 3, 4]), b"hi");
+                bytes[0] |= 0b0100_0000;
+                bytes
+            },
+            "reserved bits 100 are set",
+        ),
         // Chapter 4 reads only the 7-bit length: 126 and 127 announce a
         // longer length it does not read, whatever that length says.
         (
@@ -80,6 +91,20 @@ fn frames_this_chapter_cannot_handle_close_the_connection() {
         server.wait_until(|log| log.matches(logged).count() > before, logged);
         assert_still_serving(&server);
     }
+}
+
+#[test]
+fn a_reply_over_125_bytes_is_refused_at_start_up() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_04-reply"))
+        .args(["--reply", &"é".repeat(63)])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("--reply") && said.contains("126 bytes"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -904,6 +904,13 @@ fn rules_the_lessons_teach_are_checked() {
             "an unmasked frame must be refused",
         ),
         (
+            "reserved-bit-accepted",
+            4,
+            "    if header.rsv != 0 {\n        return Err(Violation::ReservedBits(header.rsv).into());\n    }\n",
+            "",
+            "a frame with a reserved bit set must be refused",
+        ),
+        (
             "top-bit-accepted",
             5,
             "if length >> 63 != 0 {",

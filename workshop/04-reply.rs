@@ -71,7 +71,13 @@ struct Command {
     #[command(flatten)]
     listen: listener::Listen,
     /// The answer, sent as one text frame of at most 125 bytes
-    #[arg(long, value_name = "TEXT", default_value = RESPONSE, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = RESPONSE,
+        allow_hyphen_values = true,
+        value_parser = short_reply
+    )]
     reply: String,
 }
 
@@ -79,6 +85,17 @@ struct Command {
 fn options() -> Result<(listener::Options, String), CommandLineError> {
     let command: Command = command_line::parse()?;
     Ok((command.listen.options(), command.reply))
+}
+
+/// `--reply TEXT`: refused at start-up when its UTF-8 is over 125 bytes,
+/// rather than on every connection.
+fn short_reply(text: &str) -> Result<String, String> {
+    match text.len() {
+        0..=125 => Ok(text.to_string()),
+        bytes => Err(format!(
+            "{bytes} bytes; a reply is one frame of at most 125 bytes (longer lengths come in chapter 5)"
+        )),
+    }
 }
 
 fn read_and_reply(connection: &mut Connection, reply: &str) -> Result<(), Error> {
@@ -208,6 +225,10 @@ fn check(header: &FrameHeader) -> Result<[u8; 4], Error> {
         "a {} frame; this chapter reads text frames only",
         header.opcode
     );
+    // No extension is agreed, so the reserved bits must be 0 (§5.2).
+    if header.rsv != 0 {
+        return Err(Violation::ReservedBits(header.rsv).into());
+    }
     if !header.fin {
         return Err(Error::NotYetSupported(split.into()));
     }

@@ -273,8 +273,8 @@ fn tell_echo(message: &Message) {
 }
 
 /// §5.5.1: answers a close frame with a close frame echoing its code, then
-/// hangs up. The server closes TCP first, so that the client, not the
-/// server, is left waiting out TIME_WAIT (§7.1.1).
+/// hangs up. The server closes TCP first, so that the server, not the
+/// client, waits out TIME_WAIT (§7.1.1).
 fn answer_close(writer: &mut Socket, payload: &[u8]) -> Result<(), Error> {
     let received = parse_close(payload)?;
     match received.code {

@@ -22,9 +22,9 @@ pub fn random_key() -> [u8; 4] {
 
 /// The definition, one byte at a time, exactly as the RFC states it.
 ///
-/// Chapter 3 uses this one because it *is* the rule. It is also slow: the
-/// `i % 4` and the one-byte loads keep the processor from doing more than a
-/// byte per step. [`apply`] gives the same result much faster.
+/// Chapter 3 writes this loop itself (`unmask`) because it *is* the rule.
+/// It is also slow: the `i % 4` and the one-byte loads keep the processor
+/// from doing more than a byte per step. [`apply`] gives the same result much faster.
 pub fn apply_bytewise(mask: [u8; 4], data: &mut [u8]) {
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= mask[i % 4];

@@ -753,6 +753,16 @@ fn refusals(number: usize) -> Vec<Refusal> {
             "an unmasked frame must be refused (RFC 6455 §5.1: a client masks every frame)",
         ));
     }
+    if (4..=9).contains(&number) {
+        let mut reserved = frames(&[(true, Opcode::Text, b"x")]);
+        reserved[0] |= 0b0100_0000;
+        refusals.push(refused(
+            reserved,
+            protocol_error,
+            "a frame with a reserved bit set must be refused (RFC 6455 §5.2: no extension \
+             was agreed)",
+        ));
+    }
     if number == 5 {
         refusals.push(refused(
             frame_with_length_form(126, 5, b"hello"),
