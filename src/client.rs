@@ -219,12 +219,7 @@ pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
 pub fn deflate_answer(response: &Head) -> Result<Option<DeflateAgreement>, ClientError> {
     // Every `Sec-WebSocket-Extensions` line, not just the first: a second
     // one may name an extension we never offered.
-    let values: Vec<&str> = response
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
-        .map(|header| header.value.as_str())
-        .collect();
+    let values: Vec<&str> = response.header_values("Sec-WebSocket-Extensions").collect();
     let answers = extension::parse_offers(values.iter().copied());
     match answers.as_slice() {
         [] => Ok(None),

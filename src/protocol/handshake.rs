@@ -319,12 +319,7 @@ pub fn switching_protocols_with(accept: &str, extensions: Option<&str>) -> Strin
 /// The values of every `Sec-WebSocket-Extensions` header of a request, in
 /// order: each may hold several offers.
 pub fn extension_offers(request: &Request) -> impl Iterator<Item = &str> {
-    request
-        .head
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
-        .map(|header| header.value.as_str())
+    request.head.header_values("Sec-WebSocket-Extensions")
 }
 
 /// Sends the `101` response. From the next byte on, the connection speaks

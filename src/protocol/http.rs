@@ -41,13 +41,20 @@ impl Head {
             .map(|header| header.value.as_str())
     }
 
+    /// The value of every header with this name, in order: a list header
+    /// (RFC 9110 §5.3) may come on several lines.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.headers
+            .iter()
+            .filter(move |header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value.as_str())
+    }
+
     /// Whether a comma-separated header such as `Connection: keep-alive, Upgrade`
     /// holds `token`, case-insensitively, in any of its lines.
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|header| header.name.eq_ignore_ascii_case(name))
-            .flat_map(|header| header.value.split(','))
+        self.header_values(name)
+            .flat_map(|value| value.split(','))
             .any(|item| item.trim().eq_ignore_ascii_case(token))
     }
 
