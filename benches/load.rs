@@ -770,68 +770,45 @@ fn main() {
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
         .collect();
-    const SCENARIOS: [&str; 11] = [
-        "burst",
-        "descriptors",
-        "memory",
-        "tricklers",
-        "trickle",
-        "churn",
-        "long_echoes",
-        "share",
-        "http11",
-        "limits",
-        "chat500",
+    let scenarios: [(&str, fn()); 11] = [
+        ("burst", burst),
+        ("descriptors", descriptors),
+        ("memory", memory),
+        ("tricklers", || {
+            trickling(
+                100,
+                16 << 20,
+                (8 << 20) + (64 << 10),
+                "tricklers: 100 clients send 8 MiB + 64 KiB of a 16 MiB frame, then a byte every 2 s",
+            )
+        }),
+        ("trickle", || {
+            trickling(
+                500,
+                100,
+                3,
+                "trickle: 500 clients send a small frame a byte every 2 s",
+            )
+        }),
+        ("churn", churn),
+        ("long_echoes", long_echoes),
+        ("share", share),
+        ("http11", http11),
+        ("limits", limits),
+        ("chat500", chat500),
     ];
-    if let Some(unknown) = wanted.iter().find(|w| !SCENARIOS.contains(&w.as_str())) {
+    let names = || scenarios.iter().map(|(name, _)| *name);
+    if let Some(unknown) = wanted.iter().find(|w| !names().any(|name| name == *w)) {
+        let names: Vec<&str> = names().collect();
         eprintln!(
             "no scenario {unknown:?}; the scenarios: {}",
-            SCENARIOS.join(", ")
+            names.join(", ")
         );
         std::process::exit(2);
     }
-    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    if run("burst") {
-        burst();
-    }
-    if run("descriptors") {
-        descriptors();
-    }
-    if run("memory") {
-        memory();
-    }
-    if run("tricklers") {
-        trickling(
-            100,
-            16 << 20,
-            (8 << 20) + (64 << 10),
-            "tricklers: 100 clients send 8 MiB + 64 KiB of a 16 MiB frame, then a byte every 2 s",
-        );
-    }
-    if run("trickle") {
-        trickling(
-            500,
-            100,
-            3,
-            "trickle: 500 clients send a small frame a byte every 2 s",
-        );
-    }
-    if run("churn") {
-        churn();
-    }
-    if run("long_echoes") {
-        long_echoes();
-    }
-    if run("share") {
-        share();
-    }
-    if run("http11") {
-        http11();
-    }
-    if run("limits") {
-        limits();
-    }
-    if run("chat500") {
-        chat500();
+    for (name, scenario) in scenarios {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            scenario();
+        }
     }
 }
