@@ -59,3 +59,20 @@ fn chapter_5_refuses_what_later_chapters_add() {
         .unwrap();
     assert_eq!(expect_frame(&mut client, Opcode::Text), b"still here");
 }
+
+#[test]
+fn a_header_cut_short_is_told_in_the_headers_bytes() {
+    // `81 fe`: a masked text frame with a 16-bit length, so 8 header
+    // bytes in all, of which 2 came. Chapter 5 reads its own headers;
+    // from chapter 6 on the library's `frame::read_header` does.
+    for binary in [
+        env!("CARGO_BIN_EXE_05-long-payloads"),
+        env!("CARGO_BIN_EXE_06-binary"),
+    ] {
+        let server = Server::start(binary, &[]);
+        let mut client = connect(&server);
+        client.send_raw(&[0x81, 0xfe]).unwrap();
+        drop(client);
+        server.wait_for_log("halfway through a frame (2 of 8 bytes)");
+    }
+}

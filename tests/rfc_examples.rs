@@ -115,9 +115,14 @@ fn a_truncated_frame_is_told_apart_from_a_clean_close() {
         frame::read_header(&mut Cursor::new(&[])),
         Err(FrameError::Closed)
     ));
+    // Four of the header's six bytes came: counted in the header, not in
+    // the piece after its first two bytes.
     assert!(matches!(
         frame::read_header(&mut Cursor::new(&MASKED_HELLO[..4])),
-        Err(FrameError::Truncated { .. })
+        Err(FrameError::Truncated {
+            expected: 6,
+            received: 4
+        })
     ));
     let mut cursor = Cursor::new(&MASKED_HELLO[..8]);
     let header = frame::read_header(&mut cursor).unwrap();

@@ -134,7 +134,7 @@ fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
     let [first, second] = [bytes[0], bytes[1]];
     let mask_len = if second & 0b1000_0000 != 0 { 4 } else { 0 };
     let total = 2 + extended_length_bytes(second) + mask_len;
-    frame::read_frame_bytes(reader, &mut bytes[2..total], false)?;
+    frame::read_frame_bytes(reader, &mut bytes[2..total], false).map_err(|error| error.after(2))?;
     let (payload_len, rest) = payload_length(second, &bytes[2..total])?;
     let mask = match rest {
         [a, b, c, d] => Some([*a, *b, *c, *d]),

@@ -192,6 +192,24 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+impl FrameError {
+    /// The same error, for a read that came `earlier` bytes into the frame
+    /// (a header's rest, after its first two): its counts then tell of the
+    /// frame's header, not only of the piece that was being read.
+    pub fn after(self, earlier: u64) -> FrameError {
+        match self {
+            FrameError::Truncated { expected, received } => FrameError::Truncated {
+                expected: earlier + expected,
+                received: earlier + received,
+            },
+            FrameError::Stalled { received } => FrameError::Stalled {
+                received: earlier + received,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Fills `buffer` completely with the next bytes of a frame, telling a
 /// clean close before a frame's first byte (`Closed`) from a close partway
 /// through one (`Truncated`), and a quiet peer between frames (`TimedOut`)
@@ -312,7 +330,7 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, FrameError> {
     let mut bytes = [0; MAX_HEADER_LEN];
     read_frame_bytes(reader, &mut bytes[..2], true)?;
     let total = header_len([bytes[0], bytes[1]]);
-    read_frame_bytes(reader, &mut bytes[2..total], false)?;
+    read_frame_bytes(reader, &mut bytes[2..total], false).map_err(|error| error.after(2))?;
     parse_header(&bytes[..total])
 }
 
