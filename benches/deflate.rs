@@ -25,8 +25,8 @@
 //! server answering the wrong bytes cannot look fast.
 //!
 //! Everything runs on CPU 0 (`taskset -c 0`), as `benches/echo.rs` explains.
-//! `BENCH_ROUNDS` (default 5) runs per scenario; the best and the median
-//! rate are printed.
+//! `BENCH_ROUNDS` (default 5) runs per scenario, the three servers taking
+//! turns run by run; the best and the median rate are printed.
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -334,31 +334,39 @@ fn run() {
     );
     for (load, messages) in &loads {
         let raw: usize = messages.iter().map(|(_, payload)| payload.len()).sum();
-        for mode in modes {
-            let frames = client_frames(messages, mode);
-            let server = if mode == Mode::Chapter10 {
+        let server_for = |mode: Mode| {
+            if mode == Mode::Chapter10 {
                 &chapter_10
             } else {
                 &chapter_12
-            };
-            check_echoes(server, mode, messages, &frames);
-            let mut rates = Vec::new();
-            let mut wire = (0, 0);
-            for _ in 0..rounds {
-                let (seconds, up, down) = one_run(server, mode, &frames);
-                rates.push(messages.len() as f64 / seconds);
-                wire = (up, down);
             }
-            let best = rates.iter().copied().fold(0.0, f64::max);
+        };
+        let frames = modes.map(|mode| client_frames(messages, mode));
+        for (mode, frames) in modes.iter().zip(&frames) {
+            check_echoes(server_for(*mode), *mode, messages, frames);
+        }
+        // The servers take turns, round by round, so that a change in the
+        // machine's load falls on all of them alike.
+        let mut rates = modes.map(|_| Vec::new());
+        let mut wire = modes.map(|_| (0, 0));
+        for _ in 0..rounds {
+            for (index, mode) in modes.iter().enumerate() {
+                let (seconds, up, down) = one_run(server_for(*mode), *mode, &frames[index]);
+                rates[index].push(messages.len() as f64 / seconds);
+                wire[index] = (up, down);
+            }
+        }
+        for (index, mode) in modes.iter().enumerate() {
+            let best = rates[index].iter().copied().fold(0.0, f64::max);
             println!(
                 "{:<14} {:<24} {:>9} {:>13} {:>13} {:>12.0} {:>12.0}",
                 load,
                 mode.name(),
                 messages.len(),
-                wire.0,
-                wire.1,
+                wire[index].0,
+                wire[index].1,
                 best,
-                median(&mut rates)
+                median(&mut rates[index])
             );
         }
         println!("{:<14} {:<24} {:>9} {:>13}", "", "(payload, raw)", "", raw);
