@@ -53,7 +53,7 @@ pub fn parse_offers<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Offer>
                         let unquoted = value
                             .strip_prefix('"')
                             .and_then(|rest| rest.strip_suffix('"'))
-                            .map(|inner| inner.replace('\\', ""))
+                            .map(unescape)
                             .unwrap_or_else(|| value.to_string());
                         (key.trim().to_ascii_lowercase(), Some(unquoted))
                     }
@@ -67,6 +67,23 @@ pub fn parse_offers<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Offer>
         }
     }
     offers
+}
+
+/// A quoted string's content with each quoted pair (a backslash and the
+/// character it escapes, RFC 9110 §5.6.4) taken as that character: `\5`
+/// is `5`, and `\\` a backslash.
+fn unescape(quoted: &str) -> String {
+    let mut unescaped = String::with_capacity(quoted.len());
+    let mut escaped = false;
+    for c in quoted.chars() {
+        if c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        unescaped.push(c);
+    }
+    unescaped
 }
 
 fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
@@ -328,6 +345,12 @@ mod tests {
         // §7.1.2: a value may be quoted.
         let quoted = agree("permessage-deflate; server_max_window_bits=\"12\"");
         assert_eq!(quoted.agreed.unwrap().server_max_window_bits, 12);
+        // A quoted pair stands for the character it escapes: `"1\2"` is 12,
+        // and an escaped backslash is a backslash, no digit.
+        let escaped = agree(r#"permessage-deflate; server_max_window_bits="1\2""#);
+        assert_eq!(escaped.agreed.unwrap().server_max_window_bits, 12);
+        let backslash = agree(r#"permessage-deflate; server_max_window_bits="\\12""#);
+        assert_eq!(backslash.agreed, None);
     }
 
     #[test]
