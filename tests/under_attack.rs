@@ -344,6 +344,77 @@ fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
     }
 }
 
+/// A client that is served, once the server has seen a place free;
+/// counts the refusals before it.
+fn served_at_last(server: &Raw, refusals: &mut usize, binary: &str) -> TcpStream {
+    loop {
+        let (stream, refused) = first_line_unasked(server);
+        if refused.is_empty() {
+            return stream;
+        }
+        *refusals += 1;
+        assert!(*refusals < 100, "{binary}: no place ever frees");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn at_the_cap_with_clients_coming_and_going_the_refusals_are_told_once() {
+    for binary in [ECHO, CHAT, EVENT, TUNED] {
+        let mut server = Raw::of(
+            binary,
+            &[
+                "--max-connections",
+                "4",
+                "--max-connections-per-address",
+                "4",
+            ],
+        );
+        let log = server.collect_log();
+        let mut held: Vec<TcpStream> = (0..4).map(|_| first_line_unasked(&server).0).collect();
+        // At capacity, a place frees now and then and a waiting client
+        // takes it at once: one episode, not one per place freed.
+        let mut refusals = 0;
+        for _ in 0..4 {
+            let (_, refused) = first_line_unasked(&server);
+            assert_eq!(refused, "HTTP/1.1 503 Service Unavailable", "{binary}");
+            refusals += 1;
+            held.remove(0);
+            // Refused until the server has seen the place free.
+            let stream = served_at_last(&server, &mut refusals, binary);
+            held.push(stream);
+        }
+        let text = wait_for(&log, "refusing new ones with 503");
+        assert_eq!(
+            text.matches("refusing new ones with 503").count(),
+            1,
+            "{binary}: {text}"
+        );
+        assert!(
+            !text.contains("Below the connection cap"),
+            "{binary}: {text}"
+        );
+        // Everyone leaves: once the server has seen them go, the next
+        // client admitted ends the episode, with its count.
+        drop(held);
+        for attempt in 0.. {
+            assert!(attempt < 100, "{binary}: the episode never ends");
+            if first_line_unasked(&server).1.is_empty() {
+                if log.lock().unwrap().contains("Below the connection cap") {
+                    break;
+                }
+            } else {
+                refusals += 1;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        wait_for(
+            &log,
+            &format!("Below the connection cap again; {refusals} connections were refused"),
+        );
+    }
+}
+
 #[test]
 fn the_default_cap_follows_the_descriptor_limit() {
     for binary in [ECHO, EVENT, TUNED] {

@@ -12,8 +12,9 @@
 //! dropping the ticket gives both places back. The thread-per-connection
 //! listener ([`crate::server::listener`]) and the event loops of chapters
 //! 13 and 15 share this one copy, so they refuse alike and say so alike:
-//! once when the cap is reached, once when the server is below it again,
-//! with how many were refused in between, never once per connection.
+//! once when the cap is reached, once when the server is well below it
+//! again (at half the cap or less), with how many were refused in
+//! between, never once per connection.
 
 use std::io;
 use std::net::{IpAddr, TcpStream};
@@ -76,7 +77,8 @@ impl Admission {
     /// then at its address's share.
     pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Ticket, Refused> {
         if let Some(cap) = self.cap {
-            if self.open.load(Ordering::Relaxed) >= cap {
+            let open = self.open.load(Ordering::Relaxed);
+            if open >= cap {
                 if self.over_cap.fetch_add(1, Ordering::Relaxed) == 0 {
                     narrate::problem(format!(
                         "{cap} connections open, the most allowed (--max-connections): \
@@ -85,11 +87,16 @@ impl Admission {
                 }
                 return Err(Refused(OVER_CAP));
             }
-            let refused = self.over_cap.swap(0, Ordering::Relaxed);
-            if refused > 0 {
-                narrate::problem(format!(
-                    "Below the connection cap again; {refused} connections were refused"
-                ));
+            // The episode ends once the server is well below its cap, not
+            // at its first free place: at capacity, a place that frees is
+            // taken at once, and each would start and end an episode.
+            if open <= cap / 2 {
+                let refused = self.over_cap.swap(0, Ordering::Relaxed);
+                if refused > 0 {
+                    narrate::problem(format!(
+                        "Below the connection cap again; {refused} connections were refused"
+                    ));
+                }
             }
         }
         // Within the cap, one address still cannot hold every slot.
@@ -292,6 +299,27 @@ mod tests {
         drop(first);
         assert_eq!(admission.open(), 1);
         assert!(admission.admit(ONE).is_ok());
+    }
+
+    #[test]
+    fn an_episode_at_the_cap_ends_well_below_it_not_at_the_first_free_place() {
+        let admission = admission(4, 4);
+        let mut held: Vec<Ticket> = (0..4).map(|_| admission.admit(ONE).unwrap()).collect();
+        assert!(admission.admit(ONE).is_err());
+        held.pop();
+        held.push(admission.admit(ONE).unwrap());
+        assert_eq!(
+            admission.over_cap.load(Ordering::Relaxed),
+            1,
+            "still at the cap"
+        );
+        held.truncate(2);
+        let _again = admission.admit(ONE).unwrap();
+        assert_eq!(
+            admission.over_cap.load(Ordering::Relaxed),
+            0,
+            "the episode ended"
+        );
     }
 
     #[test]
