@@ -107,7 +107,8 @@ pub struct Connection {
     pub writer: Socket,
     /// The port the server listens on (it is in the `Origin` of our own pages).
     pub local_port: u16,
-    /// Connections are numbered from 1 in the order they are accepted.
+    /// Connections are numbered from 1 in the order they are admitted
+    /// (one refused with 503 gets no number).
     pub id: u64,
     /// The chapter's binary name, shown on its test page.
     pub chapter: &'static str,
@@ -230,7 +231,7 @@ pub struct Options {
     pub connections: Option<usize>,
     /// How long a client has to complete its request head.
     pub handshake_timeout: Duration,
-    /// The most connections served at once (chapters 10 and 11); `None`:
+    /// The most connections served at once (chapters 10 and up); `None`:
     /// no cap.
     pub max_connections: Option<usize>,
     /// The most of those one client address may hold
@@ -304,14 +305,17 @@ impl Capped {
     }
 }
 
-/// A number of connection slots: zero is refused, since it would start a
-/// server that answers every client 503.
+/// A number of connection slots: zero is refused, told why (it would
+/// start a server that answers every client 503); what is not a count at
+/// all is told only that.
 fn connection_slots(text: &str) -> Result<usize, String> {
-    command_line::at_least_one(text)
-        .map(NonZeroUsize::get)
-        .map_err(|problem| {
+    let slots = command_line::at_least_one(text).map(NonZeroUsize::get);
+    slots.map_err(|problem| match text.parse::<usize>() {
+        Ok(0) => {
             format!("{problem}: a server with no connection slots would answer every client 503")
-        })
+        }
+        _ => problem,
+    })
 }
 
 /// A chapter's command line when it has no options but [`Listen`]'s.
@@ -677,6 +681,18 @@ mod tests {
             Linger::new(true).shut(&ours),
             "a peer gone already: over at once"
         );
+    }
+
+    #[test]
+    fn only_zero_connection_slots_is_told_it_would_refuse_everyone() {
+        let zero = connection_slots("0").unwrap_err();
+        assert!(zero.contains("no connection slots"), "{zero}");
+        for typo in ["1.5", "-1", "many"] {
+            let said = connection_slots(typo).unwrap_err();
+            assert!(said.contains("is not a count"), "{said}");
+            assert!(!said.contains("no connection slots"), "{typo}: {said}");
+        }
+        assert_eq!(connection_slots("7"), Ok(7));
     }
 
     #[test]
