@@ -89,7 +89,8 @@ pub struct ChatArgs {
     #[arg(long, value_name = "BYTES", default_value_t = conversation::DEFAULT_MAX_BUFFERED)]
     pub max_buffered: u64,
     /// A frame in progress must arrive whole, or 64 KiB more of it, within
-    /// each such period, in seconds, or it is refused with close code 1008
+    /// each such period, in seconds, or it is refused with close code 1008;
+    /// one that stops arriving altogether is dropped at the idle timeout
     /// [default: the idle timeout]
     #[arg(long, value_name = "SECONDS")]
     pub frame_timeout: Option<Seconds>,

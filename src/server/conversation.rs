@@ -113,7 +113,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(DEFAULT_IDLE_TIMEOUT))]
     pub idle_timeout: Seconds,
     /// A frame in progress must arrive whole, or 64 KiB more of it, within
-    /// each such period, in seconds, or it is refused with close code 1008
+    /// each such period, in seconds, or it is refused with close code 1008;
+    /// one that stops arriving altogether is dropped at the idle timeout
     /// [default: the idle timeout]
     #[arg(long, value_name = "SECONDS")]
     pub frame_timeout: Option<Seconds>,
