@@ -202,6 +202,20 @@ pub fn at_least_one(text: &str) -> Result<NonZeroUsize, String> {
     NonZeroUsize::new(count).ok_or_else(|| "must be at least 1, not 0".to_string())
 }
 
+/// A message size limit (`--max-message-size BYTES`), as a value parser:
+/// 0 is refused, since it would refuse every message that is not empty.
+pub fn message_size(text: &str) -> Result<u64, String> {
+    let bytes: u64 = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a number of bytes: {error}"))?;
+    if bytes == 0 {
+        return Err(
+            "must be at least 1, not 0: every message that is not empty would be refused".into(),
+        );
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

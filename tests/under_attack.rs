@@ -1011,7 +1011,11 @@ fn upgrade_requests_http11_forbids_are_refused_naming_the_rule() {
 #[test]
 fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
     // What was wrong, and which option: clap's words around ours.
-    let cases: [(&[&str], &[&str]); 4] = [
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["--max-message-size", "0"],
+            &["'--max-message-size <BYTES>'", "must be at least 1, not 0"],
+        ),
         (
             &["--max-connections", "0"],
             &["'--max-connections <N>'", "must be at least 1, not 0"],
@@ -1048,6 +1052,29 @@ fn nonsense_limits_are_refused_at_start_up_with_the_option_named() {
             for words in said {
                 assert!(stderr.contains(words), "{binary} {args:?}: {stderr}");
             }
+        }
+    }
+}
+
+#[test]
+fn chapters_5_to_9_refuse_a_message_size_of_zero_with_the_option_named() {
+    for binary in [
+        env!("CARGO_BIN_EXE_05-long-payloads"),
+        env!("CARGO_BIN_EXE_06-binary"),
+        env!("CARGO_BIN_EXE_07-fragmented-messages"),
+        env!("CARGO_BIN_EXE_08-ping-pong"),
+        env!("CARGO_BIN_EXE_09-closing-handshake"),
+    ] {
+        let child = Command::new(binary)
+            .args(["--port", "0", "--max-message-size", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (status, stderr) = support::exit_within_seconds(child);
+        assert_eq!(status, Some(2), "{binary}: {stderr}");
+        for words in ["'--max-message-size <BYTES>'", "must be at least 1, not 0"] {
+            assert!(stderr.contains(words), "{binary}: {stderr}");
         }
     }
 }

@@ -72,7 +72,12 @@ pub struct ChatArgs {
     /// The largest message accepted, in bytes: enough for the longest chat
     /// line however it is escaped; a longer one is refused with close code
     /// 1009
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_MESSAGE_SIZE,
+        value_parser = command_line::message_size
+    )]
     pub max_message_size: u64,
     /// Other origins whose pages may join (scheme, host and port,
     /// comma-separated), beside this server's own page on localhost,

@@ -57,7 +57,12 @@ pub struct EchoArgs {
     pub listen: listener::Listen,
     /// The largest message accepted, in bytes (16 MiB); a longer one is
     /// refused with close code 1009
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_MESSAGE_SIZE,
+        value_parser = command_line::message_size
+    )]
     pub max_message_size: u64,
 }
 
@@ -106,7 +111,12 @@ pub struct ServerArgs {
     pub handshake_timeout: Seconds,
     /// The largest message accepted, in bytes (16 MiB); a longer one is
     /// refused with close code 1009
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_MESSAGE_SIZE,
+        value_parser = command_line::message_size
+    )]
     pub max_message_size: u64,
     /// How long a connection may stay silent before the server pings it,
     /// in seconds; silent as long again, it is closed with code 1001
