@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -41,6 +42,20 @@ use websocket_from_scratch::command_line;
 #[path = "../workshop/checker/starter.rs"]
 #[allow(dead_code)]
 mod starter;
+
+/// Printing that never panics: `cargo run --bin book | head` must not turn
+/// a rewrite half done or a check passed into a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! complain {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 /// The first line of every page this program writes: the mark that lets it
 /// tell its pages from those written by hand.
@@ -86,7 +101,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
-            eprintln!("{problem}");
+            complain!("{problem}");
             ExitCode::FAILURE
         }
     }
@@ -598,14 +613,14 @@ fn write(root: &Path, pages: &BTreeMap<String, String>) -> Result<(), String> {
     for stale in generated_on_disk(&source)? {
         if !pages.contains_key(&stale) {
             fs::remove_file(source.join(&stale)).map_err(|error| format!("{stale}: {error}"))?;
-            println!("removed book/src/{stale}");
+            say!("removed book/src/{stale}");
         }
     }
     for (name, text) in pages {
         let path = source.join(name);
         if fs::read_to_string(&path).ok().as_deref() != Some(text) {
             fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))?;
-            println!("wrote book/src/{name}");
+            say!("wrote book/src/{name}");
         }
     }
     check_includes(&source)
@@ -630,7 +645,7 @@ fn check(root: &Path, pages: &BTreeMap<String, String>) -> Result<(), String> {
         problems.push(includes);
     }
     if problems.is_empty() {
-        println!(
+        say!(
             "book/src: {} generated pages up to date, every include found",
             pages.len()
         );
@@ -792,7 +807,7 @@ fn check_links(dir: &Path) -> Result<(), String> {
         }
     }
     if problems.is_empty() {
-        println!(
+        say!(
             "{}: {} pages, {links} internal links, all lead somewhere",
             dir.display(),
             pages.len()
