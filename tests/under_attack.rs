@@ -158,6 +158,29 @@ fn a_stderr_nobody_reads_does_not_freeze_the_server() {
     }
 }
 
+/// A server told to stop after `--connections N` stops, whoever reads its
+/// stderr: lines it could not write (the pipe full, the queue full) are
+/// not waited for beyond the second `narrate::flush` gives them, and
+/// neither is the line that counts them.
+#[test]
+fn a_stderr_nobody_reads_does_not_keep_the_server_from_exiting() {
+    for binary in [ECHO, EVENT, TUNED] {
+        let mut server = Raw::of(binary, &["--connections", "1"]);
+        let mut socket = server.client();
+        echo_many(&mut socket, 20_000);
+        socket.close(None).unwrap();
+        while socket.read().is_ok() {}
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.still_running() {
+            assert!(
+                Instant::now() < deadline,
+                "{binary} never exited with its stderr unread"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 #[test]
 fn a_closed_stderr_does_not_kill_connections() {
     for binary in [ECHO, EVENT, TUNED] {
@@ -602,6 +625,38 @@ fn the_servers_run_with_allocator_settings_that_give_memory_back() {
                 "{binary} runs without {setting}"
             );
         }
+    }
+}
+
+/// A server that cannot start itself again says so before it listens,
+/// and that line too is plain under `NO_COLOR`, even where `CLICOLOR_FORCE`
+/// is set (`NO_COLOR` wins, as `narrate::init` says). A `GLIBC_TUNABLES`
+/// one setting short of the kernel's limit on one variable (128 KiB) makes
+/// the restart fail: with ours added, it no longer fits.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_problem_before_the_listening_line_is_plain_under_no_color() {
+    let tunables = format!("x={}", "y".repeat(131_000));
+    for binary in [ECHO, CHAT, COMPRESSION, CLUSTER] {
+        let mut child = Command::new(binary)
+            .args(["--port", "0"])
+            .env("NO_COLOR", "1")
+            .env("CLICOLOR_FORCE", "1")
+            .env("GLIBC_TUNABLES", &tunables)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            first.contains("Could not restart with the allocator's settings"),
+            "{binary}: {first:?}"
+        );
+        assert!(!first.contains('\x1b'), "{binary}: coloured: {first:?}");
     }
 }
 

@@ -187,6 +187,9 @@ mod tests {
 
     #[test]
     fn draws_the_articles_frame_with_its_bits() {
+        // Plain, for good: once `init` has decided, no line of another
+        // test (which decides first, if it has not) turns colours back on.
+        crate::narrate::init();
         colored::control::set_override(false);
         let header = FrameHeader {
             fin: true,

@@ -15,9 +15,9 @@ pub mod session;
 use std::cell::Cell;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use colored::{ColoredString, Colorize};
@@ -43,17 +43,25 @@ thread_local! {
     static CONNECTION: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Decides whether narration is coloured, and must run before the first line.
+/// Whether [`init`] has decided.
+static COLOR_DECIDED: Once = Once::new();
+
+/// Decides whether narration is coloured, once per process: the listener
+/// calls it before the listening line, and the first styled line calls it
+/// too, so that a line said before that (a chapter's start-up problem)
+/// follows the same rule.
 ///
 /// The `colored` crate looks at *stdout* by default, but our narration goes
 /// to stderr: `cargo run 2>log.txt` must give a plain log, and piping stdout
 /// must not strip colours from the terminal.
 pub fn init() {
-    colored::control::set_override(should_color(
-        std::env::var_os("NO_COLOR").as_deref(),
-        std::env::var_os("CLICOLOR_FORCE").as_deref(),
-        std::io::stderr().is_terminal(),
-    ));
+    COLOR_DECIDED.call_once(|| {
+        colored::control::set_override(should_color(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("CLICOLOR_FORCE").as_deref(),
+            std::io::stderr().is_terminal(),
+        ));
+    });
 }
 
 /// `NO_COLOR` (any non-empty value) wins, then `CLICOLOR_FORCE` (non-zero),
@@ -129,7 +137,7 @@ static PENDING: AtomicU64 = AtomicU64::new(0);
 
 /// From now on, lines go through a queue of at most `capacity` lines to
 /// one writer thread, instead of being written by whoever logs them
-/// (chapters 10 and 11).
+/// (chapters 10 to 15).
 ///
 /// A write to stderr can block (a pipe nobody reads) or fail (a pipe
 /// whose reader is gone). Written from a connection's thread, the first
@@ -230,19 +238,22 @@ fn emit(line: String) {
 }
 
 /// Waits (a second at most) for queued lines to be written: before the
-/// process exits, so that its last words are not lost.
+/// process exits, so that its last words are not lost. How many lines were
+/// dropped is said through the queue too, never written here: the writer
+/// may be stuck in a write to a stderr nobody reads, holding its lock.
 pub fn flush() {
     let deadline = Instant::now() + Duration::from_secs(1);
-    while PENDING.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let written = || {
+        while PENDING.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    written();
+    // Lines are dropped only where a queue runs.
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        let _ = writeln!(
-            std::io::stderr(),
-            "… {} lines dropped",
-            with_commas(dropped)
-        );
+        emit(format!("… {} lines dropped", with_commas(dropped)));
+        written();
     }
 }
 
@@ -251,6 +262,7 @@ pub fn flush() {
 /// frames by the million).
 fn say(text: impl Display, style: fn(&str) -> ColoredString) {
     if tells(Level::Frames) {
+        init();
         emit(style(&text.to_string()).to_string());
     }
 }
@@ -259,6 +271,7 @@ fn say(text: impl Display, style: fn(&str) -> ColoredString) {
 /// [`Level::Messages`] only (at [`Level::Frames`] the story already says it).
 pub fn summary(text: impl Display) {
     if LEVEL.load(Ordering::Relaxed) == Level::Messages as u8 {
+        init();
         match CONNECTION.with(Cell::get) {
             Some(id) => emit(format!("{} {text}", format!("#{id}").dimmed())),
             None => emit(text.to_string()),
@@ -287,6 +300,7 @@ pub fn plain(text: impl Display) {
 
 /// A line printed at every level, such as where the server listens.
 pub fn headline(text: impl Display) {
+    init();
     emit(text.to_string().bold().to_string());
 }
 
@@ -313,6 +327,7 @@ pub fn aside(text: impl Display) {
 /// Something went wrong with one connection; the server carries on.
 /// Printed even when quiet.
 pub fn problem(text: impl Display) {
+    init();
     let text = text.to_string().red();
     match CONNECTION.with(Cell::get) {
         Some(id) if !tells(Level::Frames) => emit(format!("{} {text}", format!("#{id}").dimmed())),
