@@ -340,6 +340,46 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
     (stream, refusal)
 }
 
+/// A refusal is the listener's, not the connection read just before it:
+/// with a request and a client over the cap waiting together, chapter 13
+/// reads the request as it accepts it, then refuses the next client, and
+/// the refusal's line must carry no connection's number.
+#[test]
+fn a_refusal_after_a_read_in_the_same_turn_carries_no_connections_number() {
+    for binary in [EVENT, TUNED] {
+        let mut server = Raw::of(
+            binary,
+            &[
+                "--max-connections",
+                "1",
+                "--max-connections-per-address",
+                "1",
+            ],
+        );
+        let log = server.collect_log();
+        let pid = server.child.id().to_string();
+        let signal = |name: &str| {
+            let sent = Command::new("kill").args([name, &pid]).status();
+            assert!(sent.is_ok_and(|status| status.success()), "kill {name}");
+        };
+        // Both wait in the backlog while the server is stopped, and it
+        // meets them in one turn of its loop.
+        signal("-STOP");
+        let mut first = server.raw();
+        first.write_all(UPGRADE.as_bytes()).unwrap();
+        first.write_all(b"\r\n").unwrap();
+        let second = server.raw();
+        signal("-CONT");
+        let text = wait_for(&log, "refusing new ones with 503");
+        let line = text
+            .lines()
+            .find(|line| line.contains("refusing new ones with 503"))
+            .unwrap_or_default();
+        assert!(!line.starts_with('#'), "{binary}: {line}");
+        drop((first, second));
+    }
+}
+
 #[test]
 fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
     for binary in [ECHO, CHAT, EVENT, TUNED] {

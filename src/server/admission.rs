@@ -190,6 +190,9 @@ impl Gate {
     /// The next admitted connection, or `None` once `accept` would block
     /// (or fails, or the listener has closed).
     pub fn accept(&mut self, registry: &Registry) -> Option<Admitted> {
+        // What the listener says is no connection's: not the one read just
+        // before, in the same turn of the loop.
+        narrate::forget_connection();
         loop {
             let listener = self.listener.as_mut()?;
             let (stream, peer) = match listener.accept() {
