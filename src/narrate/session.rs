@@ -36,6 +36,10 @@ pub fn tell(event: &Event) {
             payload,
             between_fragments,
         } => {
+            // Formatted only when told: a peer may send these by the million.
+            if !narrate::tells(Level::Messages) {
+                return;
+            }
             let payload = control::describe(payload);
             if narrate::tells(Level::Frames) {
                 narrate::received(format_args!(
