@@ -668,6 +668,26 @@ fn the_servers_run_with_allocator_settings_that_give_memory_back() {
     }
 }
 
+/// Started again once at most: a server that finds it was started again
+/// already runs as it is, even if `GLIBC_TUNABLES` lost our settings on
+/// the way (glibc drops it for a program run with capabilities).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_server_started_again_already_is_not_started_again() {
+    let marker = websocket_from_scratch::server::memory::STARTED_AGAIN;
+    for binary in [ECHO, CHAT, COMPRESSION] {
+        let mut command = Command::new(binary);
+        command.env(marker, "1").env_remove("GLIBC_TUNABLES");
+        let server = Raw::start(command);
+        let environment = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
+        let environment = String::from_utf8_lossy(&environment);
+        assert!(
+            !environment.contains("GLIBC_TUNABLES="),
+            "{binary} was started again: {environment}"
+        );
+    }
+}
+
 /// A server that cannot start itself again says so before it listens,
 /// and that line too is plain under `NO_COLOR`, even where `CLICOLOR_FORCE`
 /// is set (`NO_COLOR` wins, as `narrate::init` says). A `GLIBC_TUNABLES`

@@ -78,18 +78,25 @@ use std::io;
 pub const ALLOCATOR_SETTINGS: &str = "glibc.malloc.mxfast=0:\
 glibc.malloc.trim_threshold=1048576:glibc.malloc.mmap_threshold=33554432";
 
+/// Set in the environment of the program started again: it is started
+/// again once at most, even where glibc drops `GLIBC_TUNABLES` (a program
+/// given capabilities, such as `cap_net_bind_service` for a low port, runs
+/// in glibc's secure mode), which would otherwise start it for ever.
+pub const STARTED_AGAIN: &str = "WS_ALLOCATOR_TUNED";
+
 /// Starts this program again, in place, with [`ALLOCATOR_SETTINGS`] added
-/// to `GLIBC_TUNABLES`, unless they are there already (the second time
-/// round), someone chose their own `mxfast`, or the allocator is not glibc.
-/// Returns only if there is nothing to do, or if starting again failed; the
-/// server then runs as it is, and keeps more memory after a load.
+/// to `GLIBC_TUNABLES`, unless this is the second time round
+/// ([`STARTED_AGAIN`]), someone chose their own `mxfast`, or the allocator
+/// is not glibc. Returns only if there is nothing to do, or if starting
+/// again failed; the server then runs as it is, and keeps more memory after
+/// a load.
 pub fn tune_allocator() -> io::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
 
         let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-        if current.contains("glibc.malloc.mxfast") {
+        if current.contains("glibc.malloc.mxfast") || std::env::var_os(STARTED_AGAIN).is_some() {
             return Ok(());
         }
         let tunables = if current.is_empty() {
@@ -107,6 +114,7 @@ pub fn tune_allocator() -> io::Result<()> {
         Err(command
             .args(arguments)
             .env("GLIBC_TUNABLES", tunables)
+            .env(STARTED_AGAIN, "1")
             .exec())
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
