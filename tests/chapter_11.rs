@@ -164,6 +164,63 @@ fn a_member_who_stops_reading_is_dropped_and_the_others_carry_on() {
 }
 
 #[test]
+fn a_member_the_server_can_no_longer_write_to_leaves_even_while_it_talks() {
+    // Mute stops reading but keeps talking. Its queue is long enough never
+    // to fill, so it is not dropped as too slow: its writer gives up
+    // instead, at the write timeout (the idle timeout, 2 s). From then on
+    // nothing can reach Mute, and it must leave the room, not stay listed
+    // for as long as it talks.
+    let server = Server::start(CHAT, &["--idle-timeout", "2", "--queue-length", "100000"]);
+    let mut bob = join(&server, "Bob");
+    let mut mute = join(&server, "Mute");
+    assert_eq!(summary(&receive(&mut bob)), "joined Mute");
+    // A test that waits for something that never comes fails, not hangs.
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = bob.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(40)))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Whether Bob hears Mute leave while Mute still talks: once Mute falls
+    // silent, its idle timeout would end it anyway.
+    let bob = thread::spawn(move || {
+        while Instant::now() < deadline {
+            if summary(&receive(&mut bob)) == "left Mute" {
+                return Instant::now() < deadline;
+            }
+        }
+        false
+    });
+    let text = "😀".repeat(500);
+    let talk = |mute: &mut Socket, text: &str| {
+        let said = json!({"type": "say", "text": text}).to_string();
+        mute.send(Message::text(said)).is_ok()
+    };
+    'talking: while !bob.is_finished() && Instant::now() < deadline {
+        // A burst of 6 MB, until the socket buffers between the server and
+        // Mute are full (however large the system lets them grow)…
+        for _ in 0..3000 {
+            if !talk(&mut mute, &text) {
+                break 'talking;
+            }
+        }
+        // …then a line every quarter of a second (well within the idle
+        // timeout) for longer than the write timeout.
+        for _ in 0..12 {
+            if bob.is_finished() || !talk(&mut mute, "still here") {
+                break 'talking;
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+    assert!(
+        bob.join().unwrap(),
+        "Bob never heard Mute leave:\n{}",
+        server.log()
+    );
+}
+
+#[test]
 fn pages_from_other_sites_are_refused_with_403() {
     let server = Server::start(CHAT, &["--allow-origin", "https://friend.example"]);
     let handshake = |origin: Option<&str>| {

@@ -238,6 +238,34 @@ fn joins_leaves_and_names_span_the_servers() {
 
 #[test]
 #[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_join_refused_for_a_name_taken_here_leaves_that_name_claimed() {
+    // What a server may find after Redis lost its keys (restarted empty,
+    // say) and before its heartbeat claims its members' names again: no
+    // claim on "Ada", while Ada is here. Another "ada" joining here claims
+    // the name, then is refused: the claim is this server's, which is
+    // Ada's, and must not be given back for another server to take.
+    let redis = Redis::start();
+    // A heartbeat every 10 s: none claims the name again meanwhile.
+    let ttl = ["--presence-ttl", "30"];
+    let a = server(&redis, &ttl);
+    let b = server(&redis, &ttl);
+    let (mut ada, _) = join(&a, "Ada");
+    heard_join(&b, "Ada");
+    let mut admin = redis.connection().unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg("chat:name:ada")
+        .query(&mut admin)
+        .unwrap();
+    assert!(refused_join(&a, "ada").contains("the name \"ada\" is taken"));
+    // What A queued for Redis before Ada's next words has been sent once B
+    // hears them.
+    say(&mut ada, "still Ada");
+    b.wait_for_log("Ada, on another server: \"still Ada\"");
+    assert!(refused_join(&b, "Ada").contains("the name \"Ada\" is taken"));
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
 fn redis_killed_and_restarted_mid_conversation() {
     let mut redis = Redis::start();
     let a = server(&redis, &[]);

@@ -485,10 +485,6 @@ impl Elsewhere for Cluster {
         // end of lesson
     }
 
-    fn release(&self, name: &str) {
-        self.presence.release(name);
-    }
-
     fn names(&self) -> Vec<String> {
         self.presence.names()
     }

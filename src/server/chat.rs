@@ -375,8 +375,6 @@ pub trait Elsewhere: Send + Sync {
     /// Claims `name` for a member about to join here, or says why not.
     /// Called without the room's lock; it may wait on the network.
     fn claim(&self, name: &str) -> Result<(), String>;
-    /// Gives back a name claimed for a join that did not happen.
-    fn release(&self, name: &str);
     /// The names of members elsewhere, for a newcomer's welcome.
     fn names(&self) -> Vec<String>;
     /// Whether a member elsewhere has `name` (exactly): after a conflict
@@ -525,10 +523,11 @@ impl Room {
             .iter()
             .any(|other| other.name.eq_ignore_ascii_case(&member.name))
         {
-            drop(members);
-            if let Some(elsewhere) = elsewhere {
-                elsewhere.release(&member.name);
-            }
+            // The claim just made, if any, is not given back: a claim
+            // names this server, not a member, so it is the claim of the
+            // member here who has the name (it could be made only because
+            // Redis had lost theirs). Giving it back would let another
+            // server take the name, and this member be let go for it.
             return Err(format!("the name {:?} is taken", member.name));
         }
         let notice = FromRoom::Joined {
@@ -828,6 +827,12 @@ fn member_gone() -> Error {
 /// closed or the socket fails. Whatever has queued up goes out in one
 /// write, not one write per frame: a writer that falls behind catches up
 /// in fewer, larger writes.
+///
+/// A write that fails (the write timeout, for a member who stopped
+/// reading; a reset) ends the connection: nothing can reach the member any
+/// more, so its socket is shut down, its own thread's next read ends, and
+/// it leaves the room the usual way. Otherwise a member who keeps talking
+/// would stay in the room for ever, hearing nothing.
 fn write_frames(mut socket: Socket, frames: Arc<Mailbox>) {
     let mut batch = Vec::new();
     while let Some(queued) = frames.take_all() {
@@ -836,6 +841,7 @@ fn write_frames(mut socket: Socket, frames: Arc<Mailbox>) {
             batch.extend_from_slice(frame);
         }
         if socket.write_all(&batch).is_err() {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
             break;
         }
     }

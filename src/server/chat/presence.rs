@@ -560,7 +560,7 @@ impl Keeper {
     }
 
     /// Deletes `name`'s claim if this server holds it (queued).
-    pub fn release(&self, name: &str) {
+    fn release(&self, name: &str) {
         let mut release = redis::cmd("EVAL");
         release
             .arg(RELEASE)
