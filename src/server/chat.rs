@@ -543,7 +543,9 @@ impl Room {
             name: member.name.clone(),
             members: names,
         };
-        // The newcomer's queue is empty: this cannot be full.
+        // First in the newcomer's queue, unless what it was sent before
+        // joining (a refused name, a pong) still waits there: a queue of
+        // one frame then drops the welcome, as it would any other frame.
         let _ = member.queue.offer(encode(&welcome));
         if let Some(news) = elsewhere.and_then(|elsewhere| elsewhere.after_welcome()) {
             // A queue of one frame drops this; the page then shows the
