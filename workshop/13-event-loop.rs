@@ -264,7 +264,7 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Accepts every connection waiting, until `WouldBlock`.
+    /// Accepts what waits, until `WouldBlock` or the gate's turn ends (`ACCEPTS_PER_TURN`).
     fn accept_all(&mut self) {
         narrate::forget_connection();
         while let Some(Admitted { stream, id, ticket }) = self.gate.accept(self.poll.registry()) {

@@ -149,7 +149,8 @@ impl Drop for Ticket {
 /// `poll`, behind the [`Admission`] that every server shares.
 ///
 /// [`Gate::accept`] hands out admitted connections until `accept` would
-/// block; whoever is refused is answered `503` on the way. Should `accept`
+/// block, or until [`ACCEPTS_PER_TURN`] have been let in or refused;
+/// whoever is refused is answered `503` on the way. Should `accept`
 /// fail ("Too many open files", say), retrying at once would spin and
 /// sleeping would stop every connection, so the listener is taken out of
 /// the `poll` and left alone until [`Gate::retry_at`], longer each time
@@ -163,7 +164,15 @@ pub struct Gate {
     admission: Arc<Admission>,
     failing: Failing,
     retry_at: Option<Instant>,
+    /// Connections accepted since `accept` last returned `None`.
+    this_turn: usize,
 }
+
+/// The most connections [`Gate::accept`] takes from the listener (let in
+/// or refused) before it returns `None`, so that the loop's other
+/// connections get their turn: clients that connect faster than the loop
+/// can answer them would otherwise keep it accepting for ever.
+pub const ACCEPTS_PER_TURN: usize = 64;
 
 /// A connection let in: its socket, its number (from 1) and its place.
 #[derive(Debug)]
@@ -184,28 +193,41 @@ impl Gate {
             admission,
             failing: Failing::default(),
             retry_at: None,
+            this_turn: 0,
         }
     }
 
     /// The next admitted connection, or `None` once `accept` would block
-    /// (or fails, or the listener has closed).
+    /// (or fails, or the listener has closed), or once this turn has taken
+    /// [`ACCEPTS_PER_TURN`]: `poll` then reports the listener again.
     pub fn accept(&mut self, registry: &Registry) -> Option<Admitted> {
         // What the listener says is no connection's: not the one read just
         // before, in the same turn of the loop.
         narrate::forget_connection();
         loop {
             let listener = self.listener.as_mut()?;
+            if self.this_turn == ACCEPTS_PER_TURN {
+                self.this_turn = 0;
+                // More may wait, and no new edge would tell of them: asked
+                // again (`EPOLL_CTL_MOD`), epoll looks again, and reports
+                // the listener at the next `poll`, beside the others.
+                if let Err(error) = registry.reregister(listener, self.token, Interest::READABLE) {
+                    self.stop_for_a_while(registry, &error);
+                }
+                return None;
+            }
             let (stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
-                    let wait = self.failing.failed_wait(&error);
-                    let _ = registry.deregister(listener);
-                    self.retry_at = Some(Instant::now() + wait);
+                    self.this_turn = 0;
+                    if error.kind() != io::ErrorKind::WouldBlock {
+                        self.stop_for_a_while(registry, &error);
+                    }
                     return None;
                 }
             };
+            self.this_turn += 1;
             self.failing.recovered();
             let ticket = match self.admission.admit(peer.ip()) {
                 Ok(ticket) => ticket,
@@ -221,6 +243,16 @@ impl Gate {
                 ticket,
             });
         }
+    }
+
+    /// After a failure: the listener out of the `poll` until
+    /// [`Gate::retry_at`].
+    fn stop_for_a_while(&mut self, registry: &Registry, error: &io::Error) {
+        let wait = self.failing.failed_wait(error);
+        if let Some(listener) = &mut self.listener {
+            let _ = registry.deregister(listener);
+        }
+        self.retry_at = Some(Instant::now() + wait);
     }
 
     /// Closes the listener once `--connections N` have been admitted,
@@ -290,6 +322,40 @@ mod tests {
             max_connections: Some(cap),
             max_connections_per_address: Some(share),
         })
+    }
+
+    #[test]
+    fn a_turn_takes_at_most_its_share_of_waiting_clients_and_poll_reports_the_rest()
+    -> io::Result<()> {
+        use std::time::Duration;
+
+        let mut poll = mio::Poll::new()?;
+        let mut events = mio::Events::with_capacity(16);
+        let mut listener = mio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0).into())?;
+        let address = listener.local_addr()?;
+        let token = Token(7);
+        poll.registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        let mut gate = Gate::new(listener, token, admission(1000, 1000));
+        let waiting = ACCEPTS_PER_TURN + 20;
+        let clients: Vec<TcpStream> = (0..waiting)
+            .map(|_| TcpStream::connect(address))
+            .collect::<io::Result<_>>()?;
+        let mut admitted = Vec::new();
+        for expected in [ACCEPTS_PER_TURN, 20] {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))?;
+            assert!(
+                events.iter().any(|event| event.token() == token),
+                "the listener is reported"
+            );
+            let before = admitted.len();
+            while let Some(connection) = gate.accept(poll.registry()) {
+                admitted.push(connection);
+            }
+            assert_eq!(admitted.len() - before, expected);
+        }
+        drop(clients);
+        Ok(())
     }
 
     #[test]
