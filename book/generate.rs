@@ -160,35 +160,15 @@ impl Chapter {
     }
 
     /// The `// lesson: …` … `// end of lesson` regions, as 1-based line
-    /// numbers that include both markers.
+    /// numbers that include both markers, read as the workshop reads them.
     fn lessons(&self) -> Result<Vec<(usize, usize)>, String> {
-        let mut lessons = Vec::new();
-        let mut open = None;
-        for (index, line) in self.source.lines().enumerate() {
-            let line = line.trim_start();
-            let number = index + 1;
-            if line.starts_with("// lesson:") {
-                if let Some(start) = open {
-                    return Err(format!(
-                        "{}:{number}: a lesson starts inside the lesson of line {start}",
-                        self.file()
-                    ));
-                }
-                open = Some(number);
-            } else if line.starts_with("// end of lesson") {
-                let start = open.take().ok_or_else(|| {
-                    format!(
-                        "{}:{number}: \"end of lesson\" without a lesson",
-                        self.file()
-                    )
-                })?;
-                lessons.push((start, number));
-            }
-        }
-        match open {
-            Some(start) => Err(format!("{}:{start}: a lesson that never ends", self.file())),
-            None => Ok(lessons),
-        }
+        let lessons = starter::lessons(&self.source)
+            .map_err(|problem| format!("{}: {problem}", self.file()))?;
+        let markers = |lesson: &starter::Lesson| {
+            let end = lesson.line + lesson.code.lines().count() + 1;
+            (lesson.line, end)
+        };
+        Ok(lessons.iter().map(markers).collect())
     }
 }
 
