@@ -322,6 +322,20 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// A server with `slots` connection slots, all of them for one address
+/// (every client here comes from 127.0.0.1).
+fn capped(binary: &str, slots: &str) -> Raw {
+    Raw::of(
+        binary,
+        &[
+            "--max-connections",
+            slots,
+            "--max-connections-per-address",
+            slots,
+        ],
+    )
+}
+
 /// What the server answers a client that connects and waits: the status
 /// line of a refusal, or "" while it waits for the request.
 fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
@@ -347,15 +361,7 @@ fn first_line_unasked(server: &Raw) -> (TcpStream, String) {
 #[test]
 fn a_refusal_after_a_read_in_the_same_turn_carries_no_connections_number() {
     for binary in [EVENT, TUNED] {
-        let mut server = Raw::of(
-            binary,
-            &[
-                "--max-connections",
-                "1",
-                "--max-connections-per-address",
-                "1",
-            ],
-        );
+        let mut server = capped(binary, "1");
         let log = server.collect_log();
         let pid = server.child.id().to_string();
         let signal = |name: &str| {
@@ -384,15 +390,7 @@ fn a_refusal_after_a_read_in_the_same_turn_carries_no_connections_number() {
 fn over_the_connection_cap_a_client_gets_503_with_retry_after() {
     for binary in [ECHO, CHAT, EVENT, TUNED] {
         // Every client comes from 127.0.0.1: its share is the whole cap.
-        let mut server = Raw::of(
-            binary,
-            &[
-                "--max-connections",
-                "3",
-                "--max-connections-per-address",
-                "3",
-            ],
-        );
+        let mut server = capped(binary, "3");
         let log = server.collect_log();
         let mut held: Vec<TcpStream> = (0..3).map(|_| first_line_unasked(&server).0).collect();
         let (_, refused) = first_line_unasked(&server);
@@ -424,15 +422,7 @@ fn served_at_last(server: &Raw, refusals: &mut usize, binary: &str) -> TcpStream
 #[test]
 fn at_the_cap_with_clients_coming_and_going_the_refusals_are_told_once() {
     for binary in [ECHO, CHAT, EVENT, TUNED] {
-        let mut server = Raw::of(
-            binary,
-            &[
-                "--max-connections",
-                "4",
-                "--max-connections-per-address",
-                "4",
-            ],
-        );
+        let mut server = capped(binary, "4");
         let log = server.collect_log();
         let mut held: Vec<TcpStream> = (0..4).map(|_| first_line_unasked(&server).0).collect();
         // At capacity, a place frees now and then and a waiting client
