@@ -26,3 +26,19 @@ fn chapter_1_prints_both_requests() {
             .contains("closed the connection without answering")
     );
 }
+
+#[test]
+fn a_right_to_left_override_in_a_header_is_printed_as_an_escape() {
+    use std::io::Write;
+
+    // U+202E would show the rest of the line reversed on a terminal:
+    // `abc\u{202E}gnp.exe` reads as "abcexe.png". The request is printed
+    // with it written as an escape, the line as the peer sent it otherwise.
+    let server = support::Server::start(env!("CARGO_BIN_EXE_01-print-request"), &[]);
+    let mut stream = server.connect_raw();
+    let request = "GET / HTTP/1.1\r\nHost: localhost\r\nX-File: abc\u{202E}gnp.exe\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let log = server.wait_for_log("X-File: abc");
+    assert!(log.contains("X-File: abc\\u{202e}gnp.exe"), "{log}");
+    assert!(!log.contains('\u{202E}'), "{log}");
+}

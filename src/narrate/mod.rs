@@ -215,11 +215,60 @@ fn bounded(line: String) -> String {
     kept
 }
 
+/// Line and paragraph separators and format characters (Unicode's Cf)
+/// other than the two joiners (U+200C and U+200D, which scripts and emoji
+/// need): invisible, and some reorder what follows them on a terminal (a
+/// right-to-left override, U+202E, shows `abc\u{202E}gnp.exe` as
+/// "abcexe.png"). Every line is written with these escaped, so that a
+/// peer's bytes quoted in a line cannot rearrange it.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'
+        | '\u{200E}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
+}
+
+/// `line` with its invisible formatting characters written as escapes
+/// (`\u{202e}`); the same `String` when it has none.
+fn with_formatting_shown(line: String) -> String {
+    if !line.chars().any(is_invisible_format) {
+        return line;
+    }
+    let mut shown = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if is_invisible_format(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// Writes one line: offered to the writer's queue if there is one, else
 /// straight to stderr. Never waits for a slow stderr once the queue runs,
 /// and never panics on a failed write.
 fn emit(line: String) {
-    let line = bounded(line);
+    let line = bounded(with_formatting_shown(line));
     match QUEUE.get() {
         Some(queue) => {
             PENDING.fetch_add(1, Ordering::Relaxed);
