@@ -43,19 +43,11 @@ use websocket_from_scratch::command_line;
 #[allow(dead_code)]
 mod starter;
 
-/// Printing that never panics: `cargo run --bin book | head` must not turn
-/// a rewrite half done or a check passed into a panic.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-macro_rules! complain {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+// Printing that never panics (`cargo run --bin book | head` must not turn
+// a rewrite half done or a check passed into a panic): the workshop's.
+#[path = "../workshop/checker/print.rs"]
+#[macro_use]
+mod print;
 
 /// The first line of every page this program writes: the mark that lets it
 /// tell its pages from those written by hand.

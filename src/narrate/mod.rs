@@ -253,9 +253,15 @@ fn with_formatting_shown(line: String) -> String {
     if !line.chars().any(is_invisible_format) {
         return line;
     }
-    let mut shown = String::with_capacity(line.len() + 16);
-    for c in line.chars() {
-        if is_invisible_format(c) {
+    escaped_where(&line, is_invisible_format)
+}
+
+/// `text` with every character `hidden` picks out written as an escape
+/// (`\u{202e}`), the others as they are.
+pub fn escaped_where(text: &str, hidden: impl Fn(char) -> bool) -> String {
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
             shown.extend(c.escape_unicode());
         } else {
             shown.push(c);

@@ -887,15 +887,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// formatting characters, as [`check_text`] refuses) written as escapes:
 /// a reason may quote what a member sent, as JSON errors do.
 fn escaped_for_log(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for c in text.chars() {
-        if is_deceptive(c) {
-            shown.extend(c.escape_unicode());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
+    narrate::escaped_where(text, is_deceptive)
 }
 
 /// Messages: no control characters and no invisible formatting ones.

@@ -23,24 +23,9 @@
 //! cargo run --bin workshop -- generate           (instructors) workshop/*.rs from steps/
 //! ```
 
-/// Printing that never panics: a checker piped into `head` just stops.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-macro_rules! complain {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-macro_rules! say_inline {
-    ($($arg:tt)*) => {{
-        let _ = write!(std::io::stdout(), $($arg)*);
-    }};
-}
+// Printing that never panics: `say!`, `complain!` and `say_inline!`.
+#[macro_use]
+mod print;
 
 mod failure;
 mod scenario;
