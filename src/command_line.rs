@@ -196,24 +196,26 @@ pub fn invalid<T: CommandFactory>(problem: impl fmt::Display) -> CommandLineErro
 
 /// A count that must be at least one (`--max-connections N`), as a value parser.
 pub fn at_least_one(text: &str) -> Result<NonZeroUsize, String> {
+    at_least_one_since(text, None)
+}
+
+/// [`at_least_one`], saying what 0 would do when 0 is given
+/// (`--max-message-size 0` would refuse every message that is not empty).
+pub fn at_least_one_since(text: &str, zero_would: Option<&str>) -> Result<NonZeroUsize, String> {
     let count: usize = text
         .parse()
         .map_err(|error| format!("{text:?} is not a count: {error}"))?;
-    NonZeroUsize::new(count).ok_or_else(|| "must be at least 1, not 0".to_string())
+    NonZeroUsize::new(count).ok_or_else(|| match zero_would {
+        Some(why) => format!("must be at least 1, not 0: {why}"),
+        None => "must be at least 1, not 0".to_string(),
+    })
 }
 
-/// A message size limit (`--max-message-size BYTES`), as a value parser:
-/// 0 is refused, since it would refuse every message that is not empty.
+/// A message size limit in bytes (`--max-message-size BYTES`), as a value
+/// parser: at least one.
 pub fn message_size(text: &str) -> Result<u64, String> {
-    let bytes: u64 = text
-        .parse()
-        .map_err(|error| format!("{text:?} is not a number of bytes: {error}"))?;
-    if bytes == 0 {
-        return Err(
-            "must be at least 1, not 0: every message that is not empty would be refused".into(),
-        );
-    }
-    Ok(bytes)
+    let why = "every message that is not empty would be refused";
+    at_least_one_since(text, Some(why)).map(|bytes| bytes.get() as u64)
 }
 
 #[cfg(test)]

@@ -306,16 +306,10 @@ impl Capped {
 }
 
 /// A number of connection slots: zero is refused, told why (it would
-/// start a server that answers every client 503); what is not a count at
-/// all is told only that.
+/// start a server that answers every client 503).
 fn connection_slots(text: &str) -> Result<usize, String> {
-    let slots = command_line::at_least_one(text).map(NonZeroUsize::get);
-    slots.map_err(|problem| match text.parse::<usize>() {
-        Ok(0) => {
-            format!("{problem}: a server with no connection slots would answer every client 503")
-        }
-        _ => problem,
-    })
+    let why = "a server with no connection slots would answer every client 503";
+    command_line::at_least_one_since(text, Some(why)).map(NonZeroUsize::get)
 }
 
 /// A chapter's command line when it has no options but [`Listen`]'s.
