@@ -124,7 +124,7 @@ impl fmt::Display for ClientError {
 }
 
 /// What went wrong with the server's answer, said of a response: the
-/// errors are [`http::read_head`]'s, whose own words are a server's, about
+/// errors are [`http::read_response_head`]'s, whose own words are a server's, about
 /// a request.
 fn response_problem(error: &HttpError) -> String {
     use crate::protocol::http::{MAX_HEAD_BYTES, MAX_HEADERS};
@@ -277,7 +277,7 @@ impl Client {
         // The whole answer within TIMEOUT, not each read: a server sending
         // a byte now and then cannot keep us for ever.
         let deadline = Instant::now() + TIMEOUT;
-        let response = http::read_head(&mut BeforeDeadline {
+        let response = http::read_response_head(&mut BeforeDeadline {
             reader: &mut reader,
             deadline,
         })
@@ -296,10 +296,12 @@ impl Client {
             Some(_) => return Err(ClientError::Refused(response.start_line)),
         }
         // §4.1: the 101 upgrades to WebSocket, and names no extension we
-        // did not offer.
-        let upgrades = response
-            .header("Upgrade")
-            .is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"));
+        // did not offer. Lines with one name are one value (RFC 9110 §5.3):
+        // a second `Upgrade` line makes it `websocket, h2c`, not `websocket`.
+        let upgrades = matches!(
+            response.header_values("Upgrade").collect::<Vec<_>>()[..],
+            [value] if value.eq_ignore_ascii_case("websocket")
+        );
         if !upgrades || !response.header_has_token("Connection", "upgrade") {
             return Err(ClientError::NotUpgraded);
         }
@@ -314,12 +316,15 @@ impl Client {
         if let Some(protocol) = response.header("Sec-WebSocket-Protocol") {
             return Err(ClientError::Subprotocol(protocol.to_string()));
         }
+        // Every `Sec-WebSocket-Accept` line, not just the first: two make
+        // one value, `right, wrong`, which is not the one (§11.3.3 allows
+        // only one).
         let expected = handshake::accept_key(key);
-        let got = response.header("Sec-WebSocket-Accept");
-        if got != Some(expected.as_str()) {
+        let got: Vec<&str> = response.header_values("Sec-WebSocket-Accept").collect();
+        if got != [expected.as_str()] {
             return Err(ClientError::WrongAccept {
                 expected,
-                got: got.map(str::to_string),
+                got: (!got.is_empty()).then(|| got.join(", ")),
             });
         }
         Ok(Client {

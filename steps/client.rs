@@ -222,7 +222,8 @@ impl FromStr for Key {
 }
 
 /// A request target: starts with `/`, and holds nothing that would break
-/// the request line.
+/// the request line, nor a fragment (`#`: no request-target has one, RFC
+/// 9112 §3.2, nor has a WebSocket URI, RFC 6455 §3).
 #[derive(Clone)]
 struct Path(String);
 
@@ -230,10 +231,13 @@ impl FromStr for Path {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Path, String> {
-        if text.starts_with('/') && text.chars().all(|c| c.is_ascii_graphic()) {
+        if text.starts_with('/') && text.chars().all(|c| c.is_ascii_graphic() && c != '#') {
             Ok(Path(text.to_string()))
         } else {
-            Err("a path such as /runCase?case=1&agent=ours: a '/' first, no spaces".to_string())
+            Err(
+                "a path such as /runCase?case=1&agent=ours: a '/' first, no spaces, no '#' (write %23)"
+                    .to_string(),
+            )
         }
     }
 }
@@ -431,6 +435,9 @@ fn talk(options: &Options) -> Result<(), String> {
     }
 
     let mut closing = false;
+    // Whether the server's close has come: after it, the server may hang
+    // up before our answer goes out (§7.1.7).
+    let mut server_closed = false;
     let mut deadline = Instant::now() + PATIENCE;
     // Failing the connection is a failure, whatever follows.
     let mut failure = None;
@@ -462,6 +469,7 @@ fn talk(options: &Options) -> Result<(), String> {
                 Event::CloseReceived(frame) | Event::CloseAnswered(frame) => {
                     narrate::received(describe_close(&frame));
                     closing = true;
+                    server_closed = true;
                     false
                 }
                 Event::Failed { code, reason } => {
@@ -483,9 +491,14 @@ fn talk(options: &Options) -> Result<(), String> {
                 deadline = Instant::now() + PATIENCE;
             }
         }
-        client
-            .send_queued(&mut session)
-            .map_err(|error| format!("sending failed: {error}"))?;
+        match client.send_queued(&mut session) {
+            Ok(()) => {}
+            Err(error) if server_closed && hung_up(&error) => {
+                narrate::event("The server closed the connection.");
+                return failure.map_or(Ok(()), Err);
+            }
+            Err(error) => return Err(format!("sending failed: {error}")),
+        }
         if session.is_finished() {
             // The conversation is over: how the server then ends TCP (a
             // reset, say) changes nothing of it (§7.1.4).
@@ -604,6 +617,7 @@ fn echo(options: &Options) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let (mut session, _) = session_for(&client, options)?;
     let mut echoed = 0_u64;
+    let mut server_closed = false;
     loop {
         while let Some(event) = session.next_event() {
             match event {
@@ -613,6 +627,7 @@ fn echo(options: &Options) -> Result<(), String> {
                 }
                 Event::CloseReceived(frame) | Event::CloseAnswered(frame) => {
                     narrate::received(describe_close(&frame));
+                    server_closed = true;
                 }
                 Event::Failed { code, reason } => {
                     narrate::problem(format!("Failing the connection ({code}): {reason}"));
@@ -627,9 +642,16 @@ fn echo(options: &Options) -> Result<(), String> {
                 _ => {}
             }
         }
-        client
-            .send_queued(&mut session)
-            .map_err(|error| format!("sending failed: {error}"))?;
+        match client.send_queued(&mut session) {
+            Ok(()) => {}
+            Err(error) if server_closed && hung_up(&error) => {
+                narrate::event(format!(
+                    "The server closed the connection; {echoed} messages echoed."
+                ));
+                return Ok(());
+            }
+            Err(error) => return Err(format!("sending failed: {error}")),
+        }
         if session.is_finished() {
             // The server closes TCP first (§7.1.1); a reset now is its
             // business, not a failure of ours.
@@ -643,6 +665,16 @@ fn echo(options: &Options) -> Result<(), String> {
             Err(error) => return Err(error.to_string()),
         }
     }
+}
+
+/// Whether a failed send means the server has already closed TCP.
+fn hung_up(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// A close frame as its code and reason (§5.5.1).

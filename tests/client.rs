@@ -540,3 +540,80 @@ fn with_mask_every_frame_our_client_sends_has_that_key() {
     let keys = keys.recv_timeout(Duration::from_secs(5)).expect(&log);
     assert_eq!(keys, [Some([1, 2, 3, 4]); 3], "{log}");
 }
+
+#[test]
+fn a_101_that_repeats_upgrade_or_its_accept_is_refused() {
+    // RFC 9110 §5.3: header lines with one name are one comma-separated
+    // value. A second `Sec-WebSocket-Accept` (which §11.3.3 forbids) makes
+    // it "right, wrong", not the value our key calls for; a second
+    // `Upgrade` makes it "websocket, h2c", not "websocket" (§4.1).
+    for extra in [
+        "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n",
+        "Upgrade: h2c\r\n",
+    ] {
+        let port = answering(
+            move |key| {
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\n{UPGRADE}Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+                    accept_key(key)
+                )
+                .into_bytes()
+            },
+            wait_for_the_client_to_go,
+        );
+        let (status, log) = client_on(port, &[]);
+        assert_eq!(status, Some(1), "{extra}: {log}");
+        assert!(
+            !log.contains("Sending \"Can you hear me?\""),
+            "{extra}: {log}"
+        );
+    }
+}
+
+#[test]
+fn a_server_that_hangs_up_right_after_its_close_is_no_failure() {
+    // A server that fails the connection may close TCP straight after its
+    // close frame (§7.1.7): our answer then has nowhere to go, but the
+    // server's close came, and the conversation is over.
+    let port = rule_breaker(UPGRADE, false, |mut stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let header = frame::read_header(&mut reader).unwrap();
+        frame::read_payload(&mut reader, &header).unwrap();
+        let close = frame::encode(true, Opcode::Close, None, b"\x03\xeano thanks");
+        stream.write_all(&close).unwrap();
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    });
+    let (status, log) = client_on(port, &[]);
+    assert!(log.contains("Received close frame: code 1002"), "{log}");
+    assert!(!log.contains("sending failed"), "{log}");
+    assert_eq!(status, Some(0), "{log}");
+}
+
+#[test]
+fn our_client_unfolds_a_folded_header_in_the_101() {
+    // RFC 9112 §5.2: a user agent replaces obsolete line folding with a
+    // space before reading the value (a server refuses it instead).
+    let port = answering(
+        |key| {
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive,\r\n\tUpgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(key)
+            )
+            .into_bytes()
+        },
+        wait_for_the_client_to_go,
+    );
+    let (_, log) = client_on(port, &[]);
+    assert!(log.contains("Sending \"Can you hear me?\""), "{log}");
+}
+
+#[test]
+fn a_path_with_a_fragment_is_a_mistake() {
+    // RFC 6455 §3: a WebSocket URI has no fragment (`#` is sent as %23),
+    // and no request-target has one (RFC 9112 §3.2).
+    let (status, log) = client_on(1, &["--path", "/chat#top"]);
+    assert_eq!(status, Some(2), "{log}");
+    assert!(log.contains("--path"), "{log}");
+}

@@ -278,6 +278,31 @@ pub fn read_head(reader: &mut impl BufRead) -> Result<Head, HttpError> {
     Head::from_lines(start_line, &header_lines)
 }
 
+/// [`read_head`] for a response: a header line folded onto the next (a
+/// line that starts with a space or a tab, the obsolete line folding) is
+/// joined to it with one space, as RFC 9112 §5.2 asks of a user agent
+/// (a server refuses a folded request instead). A fold before the first
+/// header has nothing to join, and stays malformed (RFC 9112 §2.2).
+pub fn read_response_head(reader: &mut impl BufRead) -> Result<Head, HttpError> {
+    let mut so_far = HeadSoFar::default();
+    let start_line = read_head_line(reader, &mut so_far)?;
+    let mut header_lines: Vec<String> = Vec::new();
+    loop {
+        let line = read_head_line(reader, &mut so_far)?;
+        if line.is_empty() {
+            break;
+        }
+        match header_lines.last_mut() {
+            Some(previous) if line.starts_with([' ', '\t']) => {
+                previous.push(' ');
+                previous.push_str(line.trim_start_matches([' ', '\t']));
+            }
+            _ => header_lines.push(line),
+        }
+    }
+    Head::from_lines(start_line, &header_lines)
+}
+
 /// Reads a request head and checks its request line (`METHOD target HTTP/1.x`).
 pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
     Request::from_head(read_head(reader)?)
@@ -756,6 +781,24 @@ mod tests {
         ));
         // Chapters 1 to 9 read as the article does: the empty line is the request.
         assert!(matches!(parse(request), Err(HttpError::MalformedHeader(_))));
+    }
+
+    #[test]
+    fn a_response_may_fold_a_header_a_request_may_not() {
+        let text = b"HTTP/1.1 101 Switching Protocols\r\nConnection: keep-alive,\r\n \t Upgrade\r\nX: a\r\n\tb\r\n\r\n";
+        let head = read_response_head(&mut &text[..]).unwrap();
+        assert!(head.header_has_token("Connection", "upgrade"));
+        assert_eq!(head.header("X"), Some("a b"));
+        assert!(matches!(
+            read_head(&mut &text[..]),
+            Err(HttpError::MalformedHeader(_))
+        ));
+        // Before the first header, a fold has nothing to join.
+        let first = b"HTTP/1.1 101 Switching Protocols\r\n X: a\r\n\r\n";
+        assert!(matches!(
+            read_response_head(&mut &first[..]),
+            Err(HttpError::MalformedHeader(_))
+        ));
     }
 
     #[test]
