@@ -277,9 +277,18 @@ impl Mailbox {
     }
 
     /// Drops what waits to be sent: the member is let go, and gets only
-    /// its close frame now.
+    /// its close frame now. A close frame already queued (the last frame
+    /// of a sealed mailbox) stays: it is the member's answer to its own
+    /// close, and nothing else could take its place.
     fn discard_pending(&self) {
-        self.mail().frames.clear();
+        let mut mail = self.mail();
+        let close = if mail.sealed {
+            mail.frames.pop_back()
+        } else {
+            None
+        };
+        mail.frames.clear();
+        mail.frames.extend(close);
         self.changed.notify_all();
     }
 
@@ -914,7 +923,25 @@ fn is_deceptive(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_name, check_text, origin};
+    use super::{Encoded, Mailbox, check_name, check_text, origin};
+
+    #[test]
+    fn letting_a_member_go_keeps_the_close_frame_it_has_queued() {
+        let mailbox = Mailbox::new(8);
+        let frame = |byte: u8| -> Encoded { vec![byte].into() };
+        mailbox.offer(frame(1)).ok();
+        mailbox.offer(frame(2)).ok();
+        mailbox.send(frame(0x88), true).ok();
+        mailbox.discard_pending();
+        mailbox.close();
+        assert_eq!(mailbox.take_all(), Some(vec![frame(0x88)]));
+        // Not sealed: everything goes, the close frame comes later.
+        let mailbox = Mailbox::new(8);
+        mailbox.offer(frame(1)).ok();
+        mailbox.discard_pending();
+        mailbox.close();
+        assert_eq!(mailbox.take_all(), None);
+    }
 
     #[test]
     fn origins_are_what_a_browser_sends() {
