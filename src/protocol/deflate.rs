@@ -147,7 +147,7 @@ impl PerMessageDeflate {
         let result =
             self.inflate_some(piece, out, limit, may_grow)
                 .and_then(|()| match with_tail {
-                    true => self.inflate_some(&SYNC_TAIL, out, limit, may_grow),
+                    true => self.inflate_tail(out, limit, may_grow),
                     false => Ok(()),
                 });
         if last || result.is_err() {
@@ -158,6 +158,27 @@ impl PerMessageDeflate {
             self.stream_ended = false;
         }
         result
+    }
+
+    /// Puts the sync tail back. A message ends with a flushed block
+    /// (§7.2.1), so the tail is the empty stored block it was cut from and
+    /// adds nothing; if it adds bytes, the message stopped short (inside a
+    /// block), and the tail was read as data the peer never sent.
+    fn inflate_tail(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: u64,
+        may_grow: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
+        let before = out.len();
+        self.inflate_some(&SYNC_TAIL, out, limit, may_grow)?;
+        if out.len() > before {
+            out.truncate(before);
+            return Err(InflateError::Invalid(
+                "the message stops inside a DEFLATE block".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     fn inflate_some(
@@ -405,6 +426,22 @@ mod tests {
         let result = codec.inflate(&bomb, true, &mut out, 100_000_000, &mut may_grow);
         assert_eq!((result, out.len()), (Ok(()), 10_000_000));
         assert_eq!(asked, out.capacity());
+    }
+
+    #[test]
+    fn a_message_cut_short_is_invalid_not_padded_with_the_tail() {
+        // A stored block of 10 bytes with only "AB" of them: the tail put
+        // back would be read as 4 more bytes of it, bytes the peer never
+        // sent. A message ends with a flushed block (§7.2.1), so the tail
+        // is an empty stored block and must add nothing.
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        let cut_short = [0x00, 0x0a, 0x00, 0xf5, 0xff, 0x41, 0x42];
+        let result = codec.inflate(&cut_short, true, &mut out, 1000, &mut |_| true);
+        assert!(
+            matches!(result, Err(InflateError::Invalid(_))),
+            "{result:?}: {out:x?}"
+        );
     }
 
     #[test]

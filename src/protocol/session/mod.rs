@@ -2357,10 +2357,20 @@ mod tests {
         );
         assert_eq!(failure(&events), Some(1009));
         assert_eq!(sent.last().map(|frame| frame.opcode), Some(Opcode::Close));
-        let rows: [(&str, Vec<u8>); 2] = [
+        let rows: [(&str, Vec<u8>); 3] = [
             (
                 "reserved block type",
                 compressed(true, Opcode::Binary, &[0xff, 0xff]),
+            ),
+            // A stored block of 10 bytes cut off after 2: the tail put
+            // back must not pass for the rest of it.
+            (
+                "a block cut short",
+                compressed(
+                    true,
+                    Opcode::Binary,
+                    &[0x00, 0x0a, 0x00, 0xf5, 0xff, 0x41, 0x42],
+                ),
             ),
             // "\xff" deflated: inflates fine, but is not UTF-8.
             (
