@@ -275,7 +275,7 @@ fn offers_in<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Offer> {
                         let value = value.trim();
                         let unquoted =
                             match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-                                Some(inner) => inner.replace('\\', ""),
+                                Some(inner) => unescape(inner).unwrap_or_else(|| value.to_string()),
                                 None => value.to_string(),
                             };
                         params.push((key.trim().to_ascii_lowercase(), Some(unquoted)));
@@ -288,6 +288,23 @@ fn offers_in<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Offer> {
     }
     // end of lesson
     offers
+}
+
+/// A quoted string's content, each backslash standing for the character
+/// after it (RFC 9110 §5.6.4): `"1\2"` is `12`, `"\\12"` a backslash and
+/// `12`. `None` if the last backslash escapes the closing quote.
+fn unescape(quoted: &str) -> Option<String> {
+    let mut unescaped = String::new();
+    let mut escaped = false;
+    for c in quoted.chars() {
+        if c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        unescaped.push(c);
+    }
+    (!escaped).then_some(unescaped)
 }
 
 /// `text` cut at each `separator` that is not inside a quoted string.

@@ -25,7 +25,7 @@ use std::process::Command;
 use support::{Server, TEST_MASK, run_to_end};
 use websocket_from_scratch::client::{ARTICLE_KEY, ARTICLE_MASK};
 use websocket_from_scratch::protocol::deflate::PerMessageDeflate;
-use websocket_from_scratch::protocol::extension::{DeflateAgreement, Offer};
+use websocket_from_scratch::protocol::extension::{self, DeflateAgreement, Offer};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader, Opcode};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_12-compression");
@@ -230,6 +230,33 @@ fn the_answer_names_what_was_accepted_and_declines_the_rest() {
     for (offer, expected) in rows {
         let (_, answer) = handshake(&server, Some(offer));
         assert_eq!(answer.as_deref(), expected, "{offer}");
+    }
+}
+
+#[test]
+fn quoted_values_are_read_as_the_library_reads_them() {
+    // RFC 9110 §5.6.4: in a quoted string, a backslash makes the next
+    // character itself. `"1\2"` is 12; `"\\12"` is a backslash and 12, no
+    // number; `"12\"` never ends. The chapter answers as
+    // `protocol::extension` does.
+    let server = Server::start(SERVER, &[]);
+    let rows: [(&str, Option<&str>); 3] = [
+        (
+            r#"permessage-deflate; server_max_window_bits="1\2""#,
+            Some("permessage-deflate; server_max_window_bits=12"),
+        ),
+        (r#"permessage-deflate; server_max_window_bits="\\12""#, None),
+        (r#"permessage-deflate; server_max_window_bits="12\""#, None),
+    ];
+    for (offer, expected) in rows {
+        let (_, answer) = handshake(&server, Some(offer));
+        assert_eq!(answer.as_deref(), expected, "{offer}");
+        let library = extension::negotiate(&extension::parse_offers([offer]));
+        assert_eq!(
+            library.agreed.map(|agreed| agreed.response()).as_deref(),
+            expected,
+            "{offer}"
+        );
     }
 }
 

@@ -272,6 +272,23 @@ fn offers_in<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Offer> {
     offers
 }
 
+/// A quoted string's content, each backslash standing for the character
+/// after it (RFC 9110 §5.6.4): `"1\2"` is `12`, `"\\12"` a backslash and
+/// `12`. `None` if the last backslash escapes the closing quote.
+fn unescape(quoted: &str) -> Option<String> {
+    let mut unescaped = String::new();
+    let mut escaped = false;
+    for c in quoted.chars() {
+        if c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        unescaped.push(c);
+    }
+    (!escaped).then_some(unescaped)
+}
+
 /// `text` cut at each `separator` that is not inside a quoted string.
 fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
     let mut pieces = vec![String::new()];

@@ -53,7 +53,7 @@ pub fn parse_offers<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Offer>
                         let unquoted = value
                             .strip_prefix('"')
                             .and_then(|rest| rest.strip_suffix('"'))
-                            .map(unescape)
+                            .and_then(unescape)
                             .unwrap_or_else(|| value.to_string());
                         (key.trim().to_ascii_lowercase(), Some(unquoted))
                     }
@@ -71,8 +71,9 @@ pub fn parse_offers<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Offer>
 
 /// A quoted string's content with each quoted pair (a backslash and the
 /// character it escapes, RFC 9110 §5.6.4) taken as that character: `\5`
-/// is `5`, and `\\` a backslash.
-fn unescape(quoted: &str) -> String {
+/// is `5`, and `\\` a backslash. `None` if a backslash escapes the closing
+/// quote: the string never ended.
+fn unescape(quoted: &str) -> Option<String> {
     let mut unescaped = String::with_capacity(quoted.len());
     let mut escaped = false;
     for c in quoted.chars() {
@@ -83,7 +84,7 @@ fn unescape(quoted: &str) -> String {
         escaped = false;
         unescaped.push(c);
     }
-    unescaped
+    (!escaped).then_some(unescaped)
 }
 
 fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
@@ -351,6 +352,15 @@ mod tests {
         assert_eq!(escaped.agreed.unwrap().server_max_window_bits, 12);
         let backslash = agree(r#"permessage-deflate; server_max_window_bits="\\12""#);
         assert_eq!(backslash.agreed, None);
+    }
+
+    #[test]
+    fn a_quoted_value_ending_in_an_escaped_quote_is_not_a_value() {
+        // `"12\"`: the last quote is escaped, so the quoted string never
+        // ends; it is not the value 12.
+        let negotiation = agree(r#"permessage-deflate; server_max_window_bits="12\""#);
+        assert_eq!(negotiation.agreed, None);
+        assert_eq!(negotiation.declined.len(), 1);
     }
 
     #[test]
