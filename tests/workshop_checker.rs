@@ -511,6 +511,27 @@ fn a_server_that_does_not_listen_is_said_plainly() {
     let _ = std::fs::remove_file(mute);
 }
 
+/// A server that prints on standard output what chapters print on
+/// standard error is not said to print nothing: the checker shows what
+/// it printed, and where.
+#[cfg(unix)]
+#[test]
+fn a_server_that_prints_on_standard_output_is_said_so() {
+    let stdout = script(
+        "stdout",
+        "echo 'Listening on ws://localhost:9 (open http://localhost:9 in a browser)'\nexec sleep 5",
+    );
+    let (passed, said) = checker(&["check", "2", "--binary", stdout.to_str().unwrap()]);
+    let _ = std::fs::remove_file(stdout);
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains(
+            "on standard output, not standard error: \"Listening on ws://localhost:9 (open"
+        ),
+        "{said}"
+    );
+}
+
 /// `watch` runs until every chapter passes: stopped however the test ends.
 struct Stopped(std::process::Child);
 
@@ -634,6 +655,30 @@ fn a_drained_socket_taken_for_an_error_is_named() {
         said.contains("the connection closed before a whole response head"),
         "{said}"
     );
+}
+
+/// Chapter 13's read path: one read per edge. The rest of a long message
+/// stays in the socket, no edge comes for it, and the server stops taking
+/// what the checker sends: the checker says so, and what it was sending.
+#[test]
+fn one_read_per_edge_is_said_to_stop_reading() {
+    let (passed, said) = mistake(
+        "loop-read-once",
+        13,
+        "            }\n        }\n        // Not stopped by `WouldBlock`: its turn is over, with more to read.\n        self.reads() && !self.done",
+        "            }\n            break;\n        }\n        false",
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("the server stopped reading: it took ")
+            && said.contains(" bytes of the 8388622 sent, then nothing for 1 s"),
+        "{said}"
+    );
+    assert!(
+        said.contains("sent      a frame: opcode 1 (text), FIN 1, RSV 000, masked"),
+        "{said}"
+    );
+    assert!(!said.contains("os error"), "{said}");
 }
 
 #[test]
@@ -1089,6 +1134,127 @@ fn chapter_14s_redis_leaves_no_folder_behind() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+    let left: Vec<String> = fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A stand-in for a chapter whose debugging output never stops (a print
+/// in a loop), on standard error beside its narration, while the checker
+/// waits for an answer that does not come: the checker keeps only the
+/// start of that output, its memory bounded, and its verdict shows a few
+/// of those lines, not hundreds, with how many more there were.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_that_floods_its_output_is_cut_short() {
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::time::{Duration, Instant};
+
+    // Connections are taken but never answered.
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let floods = script(
+        "floods-output",
+        &format!(
+            "echo 'Listening on ws://localhost:{port} (open http://localhost:{port} in a browser)' >&2\n\
+             exec yes 'debug: still hashing the key' >&2"
+        ),
+    );
+    let mut child = Stopped(
+        Command::new(CHECKER)
+            .args(["check", "2", "--binary", floods.to_str().unwrap()])
+            .env("WORKSHOP_TIMEOUT_MS", "1000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The checker's peak memory, read while it runs: VmHWM in
+    // /proc/PID/status.
+    let status = format!("/proc/{}/status", child.0.id());
+    let mut peak_kib = 0u64;
+    let started = Instant::now();
+    while child.0.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(30) {
+        let text = fs::read_to_string(&status).unwrap_or_default();
+        if let Some(kib) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut said).unwrap();
+    drop(child);
+    drop(listener);
+    let _ = fs::remove_file(floods);
+    assert!(peak_kib < 64 * 1024, "the checker grew to {peak_kib} KiB");
+    assert!(said.contains("the page request got no page"), "{said}");
+    let flooded = said.matches("debug: still hashing the key").count();
+    assert!(
+        (1..=30).contains(&flooded),
+        "{flooded} lines of the flood shown:\n{said}"
+    );
+    assert!(said.contains("more line(s) of yours"), "{said}");
+}
+
+/// Ctrl-C in the terminal stops the checker and every program it started
+/// (one process group), so nothing of its Redis may be left for a
+/// destructor that never runs: no folder in the temporary folder.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test workshop_checker -- --ignored"]
+fn chapter_14_interrupted_leaves_no_redis_folder_behind() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    assert!(redis_installed(), "redis-server is not installed");
+    // A chapter 14 that never listens: the checker waits, its Redis up.
+    let mute = script("mute-14", "exec sleep 30");
+    let mut child = Stopped(
+        Command::new(CHECKER)
+            .args(["check", "14", "--binary", mute.to_str().unwrap()])
+            .env("WORKSHOP_TIMEOUT_MS", "10000")
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let redis_started = || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .any(|entry| {
+                let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+                let after_name = stat.rfind(')').map_or("", |at| &stat[at + 2..]);
+                stat.contains("(redis-server)")
+                    && after_name.split_whitespace().nth(1) == Some(&pid.to_string())
+            })
+    };
+    let started = Instant::now();
+    while !redis_started() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no redis-server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Ctrl-C: SIGINT to the whole group.
+    let interrupted = Command::new("kill")
+        .args(["-INT", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let _ = child.0.wait();
+    let _ = fs::remove_file(mute);
+    let prefix = format!("workshop-redis-{pid}-");
     let left: Vec<String> = fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(|entry| entry.ok())

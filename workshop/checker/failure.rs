@@ -61,6 +61,13 @@ impl Failure {
         Failure { line }
     }
 
+    /// A step that could not send all of `sent`: what it was sending.
+    pub fn sending(why: &str, sent: &[u8]) -> Failure {
+        Failure {
+            line: format!("{why}\n  sent      {}", sent_shown(sent)),
+        }
+    }
+
     pub fn narration(expected: &str, got: Option<&str>) -> Failure {
         let got = match got {
             Some(line) => format!("{line:?}"),

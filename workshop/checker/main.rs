@@ -535,12 +535,12 @@ fn first_difference(expected: &str, got: &str) -> (String, Option<String>) {
     for want in expected.lines() {
         match got_lines.next() {
             Some(have) if have == want => continue,
-            have => return (want.to_string(), have.map(str::to_string)),
+            have => return (want.to_string(), have.map(shortened)),
         }
     }
     (
         "(the end of the narration)".into(),
-        got_lines.next().map(str::to_string),
+        got_lines.next().map(shortened),
     )
 }
 
@@ -560,22 +560,55 @@ fn diff(expected: &str, got: &str) -> String {
             };
         }
     }
-    let mut out = String::new();
+    let mut lines = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push_str(&format!("  {}\n", a[i]));
+            lines.push((' ', a[i]));
             i += 1;
             j += 1;
         } else if j < b.len() && (i == a.len() || common[i][j + 1] >= common[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
+            lines.push(('+', b[j]));
             j += 1;
         } else {
-            out.push_str(&format!("- {}\n", a[i]));
+            lines.push(('-', a[i]));
             i += 1;
         }
     }
+    // Past a few lines of yours in a row (a print in a loop), a count.
+    let mut out = String::new();
+    let mut yours = 0;
+    for (index, (sign, line)) in lines.iter().enumerate() {
+        if *sign != '+' {
+            out.push_str(&format!("{sign} {line}\n"));
+            continue;
+        }
+        yours += 1;
+        if yours <= MOST_ADDED_SHOWN {
+            out.push_str(&format!("+ {}\n", shortened(line)));
+        }
+        let run_ends = lines.get(index + 1).is_none_or(|(next, _)| *next != '+');
+        if run_ends {
+            if yours > MOST_ADDED_SHOWN {
+                let more = yours - MOST_ADDED_SHOWN;
+                out.push_str(&format!("+ … ({more} more line(s) of yours)\n"));
+            }
+            yours = 0;
+        }
+    }
     out
+}
+
+/// How many lines of yours in a row a diff shows.
+const MOST_ADDED_SHOWN: usize = 10;
+
+/// A line of yours as a diff shows it: a long one cut short.
+fn shortened(line: &str) -> String {
+    const SHOWN: usize = 200;
+    match line.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}… ({} bytes)", &line[..at], line.len()),
+        None => line.to_string(),
+    }
 }
 
 fn title(number: usize) -> String {

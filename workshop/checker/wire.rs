@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,14 @@ pub fn answer_timeout() -> Duration {
     Duration::from_millis(millis)
 }
 
+/// The most of a server's output the checker keeps: far more than any
+/// chapter's narration, so that a print in a loop costs a MiB, not all
+/// the memory it could fill before its check times out.
+const MOST_LOGGED: usize = 1 << 20;
+
+/// The line that stands for the output past [`MOST_LOGGED`].
+const CUT_OFF: &str = "(the checker kept your server's first MiB of output, and no more)";
+
 /// A chapter binary running on a free loopback port, its narration captured.
 pub struct Server {
     child: Child,
@@ -47,12 +55,35 @@ impl Server {
             .env_remove("CLICOLOR_FORCE")
             .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|error| {
                 Failure::plain(format!("{} does not start: {error}", binary.display()))
             })?;
+        // Standard output is no part of the narration, but its first line
+        // says where a server printed what belongs on standard error.
+        let on_stdout = Arc::new(Mutex::new(None));
+        if let Some(stdout) = child.stdout.take() {
+            let first = Arc::clone(&on_stdout);
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut bytes = Vec::new();
+                while (&mut reader)
+                    .take(MOST_LOGGED as u64)
+                    .read_until(b'\n', &mut bytes)
+                    .is_ok_and(|read| read > 0)
+                {
+                    if let Ok(mut first) = first.lock()
+                        && first.is_none()
+                    {
+                        let line = String::from_utf8_lossy(&bytes);
+                        *first = Some(line.trim_end_matches(['\n', '\r']).to_string());
+                    }
+                    bytes.clear();
+                }
+            });
+        }
         let log = Arc::new(Mutex::new(String::new()));
         let (lines, first) = mpsc::channel();
         let (finished, done) = mpsc::channel();
@@ -61,10 +92,32 @@ impl Server {
             return Err(Failure::plain("the server's output cannot be read".into()));
         };
         thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(mut log) = sink.lock() {
-                    log.push_str(&line);
-                    log.push('\n');
+            let mut reader = BufReader::new(stderr);
+            let mut bytes = Vec::new();
+            let mut kept = 0;
+            loop {
+                // A line without end is read in pieces, and bytes that are
+                // not UTF-8 are shown, not taken for the end of the output.
+                bytes.clear();
+                let limit = MOST_LOGGED as u64;
+                match (&mut reader).take(limit).read_until(b'\n', &mut bytes) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                let line = text.trim_end_matches(['\n', '\r']).to_string();
+                // What comes after the first MiB is drained, not kept.
+                if kept <= MOST_LOGGED
+                    && let Ok(mut log) = sink.lock()
+                {
+                    kept += line.len() + 1;
+                    if kept <= MOST_LOGGED {
+                        log.push_str(&line);
+                        log.push('\n');
+                    } else {
+                        log.push_str(CUT_OFF);
+                        log.push('\n');
+                    }
                 }
                 let _ = lines.send(line);
             }
@@ -86,10 +139,18 @@ impl Server {
                 )));
             }
             Err(RecvTimeoutError::Timeout) => {
-                return Err(Failure::plain(format!(
-                    "your server printed nothing for {} s: nothing listens yet",
-                    answer_timeout().as_secs_f32()
-                )));
+                let seconds = answer_timeout().as_secs_f32();
+                let first = on_stdout.lock().ok().and_then(|first| first.clone());
+                return Err(Failure::plain(match first {
+                    Some(line) => format!(
+                        "your server printed on standard output, not standard error: {line:?} \
+                         (and nothing on standard error for {seconds} s): chapters print \
+                         with eprintln! or narrate, which write on standard error"
+                    ),
+                    None => {
+                        format!("your server printed nothing for {seconds} s: nothing listens yet")
+                    }
+                }));
             }
         };
         let Some(port) = websocket_from_scratch::server::listener::port_in_listening_line(&first)
@@ -247,9 +308,33 @@ fn read_failure(error: &io::Error, what: &str, arrived: usize) -> String {
 impl Wire {
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.sent = bytes.to_vec();
-        self.stream
-            .write_all(bytes)
-            .map_err(|error| Failure::plain(format!("sending failed: {error}")))
+        let mut taken = 0;
+        while taken < bytes.len() {
+            let error = match self.stream.write(&bytes[taken..]) {
+                Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
+                Ok(written) => {
+                    taken += written;
+                    continue;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => error,
+            };
+            // A full socket for the whole wait: the server stopped reading.
+            let why = match error.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                    "the server stopped reading: it took {taken} bytes of the {} sent, then \
+                     nothing for {} s",
+                    bytes.len(),
+                    answer_timeout().as_secs_f32()
+                ),
+                _ => format!(
+                    "sending failed ({error}) after {taken} of {} bytes",
+                    bytes.len()
+                ),
+            };
+            return Err(Failure::sending(&why, bytes));
+        }
+        Ok(())
     }
 
     /// Sends a frame that answers the server (a pong for its ping), not a
@@ -435,12 +520,12 @@ impl Wire {
 }
 
 /// A `redis-server` of the checker's own for chapter 14: a free loopback
-/// port, nothing saved, stopped when the check ends, and its folder gone.
+/// port, nothing saved, stopped when the check ends. It makes no folder of
+/// its own, which Ctrl-C (stopping the checker before any destructor runs)
+/// would leave behind.
 pub struct Redis {
     child: Child,
     pub port: u16,
-    /// Its working folder, made for it in the temporary folder.
-    dir: PathBuf,
 }
 
 impl Redis {
@@ -463,7 +548,7 @@ impl Redis {
         }
         // A port is free when picked, but another program may take it
         // before redis-server binds it: then ours exits, and whoever
-        // answers there is not ours (its `dir` tells). Three tries.
+        // answers there is not ours (its process id tells). Three tries.
         let mut why = String::new();
         for _ in 0..3 {
             match Redis::start_on_a_free_port() {
@@ -481,32 +566,25 @@ impl Redis {
             .and_then(|listener| listener.local_addr())
             .map(|address| address.port())
             .map_err(|error| format!("no free port: {error}"))?;
-        let dir =
-            std::env::temp_dir().join(format!("workshop-redis-{}-{port}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let spawned = Command::new("redis-server")
+        // Nothing saved, so nothing written in its working folder.
+        let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(format!("it does not run: {error}"));
-            }
-        };
-        let mut redis = Redis { child, port, dir };
+            .spawn()
+            .map_err(|error| format!("it does not run: {error}"))?;
+        let mut redis = Redis { child, port };
+        let ours = format!("process_id:{}\r\n", redis.child.id());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = redis.child.try_wait() {
                 return Err(format!("it exited ({status}) on port {port}"));
             }
-            if let Some(answer) = redis.ask(b"CONFIG GET dir\r\n") {
-                if answer.contains(&*redis.dir.to_string_lossy()) {
+            if let Some(answer) = redis.ask(b"INFO server\r\n") {
+                if answer.contains(&ours) {
                     return Ok(redis);
                 }
                 return Err(format!("port {port} was taken by another Redis"));
@@ -518,14 +596,21 @@ impl Redis {
         }
     }
 
-    /// One inline command's answer, if anything answers.
+    /// One inline command's answer, if anything answers: its first line,
+    /// and all of it if that line announces a bulk string (`$LENGTH`).
     fn ask(&self, command: &[u8]) -> Option<String> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).ok()?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         stream.write_all(command).ok()?;
-        let mut answer = [0; 512];
-        let read = stream.read(&mut answer).ok()?;
-        (read > 0).then(|| String::from_utf8_lossy(&answer[..read]).into_owned())
+        let mut answer = Vec::new();
+        let mut chunk = [0; 4096];
+        while !whole_reply(&answer) && answer.len() < 64 * 1024 {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => answer.extend_from_slice(&chunk[..read]),
+            }
+        }
+        (!answer.is_empty()).then(|| String::from_utf8_lossy(&answer).into_owned())
     }
 
     /// `redis://127.0.0.1:PORT`, for `--redis`.
@@ -534,10 +619,25 @@ impl Redis {
     }
 }
 
+/// Whether `reply` holds a whole Redis reply: a line, or a bulk string's
+/// announced length of bytes after its first line.
+fn whole_reply(reply: &[u8]) -> bool {
+    let Some(end) = reply.windows(2).position(|pair| pair == b"\r\n") else {
+        return false;
+    };
+    let length = reply
+        .strip_prefix(b"$")
+        .and_then(|rest| std::str::from_utf8(&rest[..end - 1]).ok())
+        .and_then(|length| length.parse::<usize>().ok());
+    match length {
+        Some(length) => reply.len() >= end + 2 + length + 2,
+        None => true,
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
