@@ -306,7 +306,7 @@ fn binary(number: usize, options: &Options) -> Result<Option<PathBuf>, String> {
         }
     };
     if !options.no_build {
-        build(&bin).map_err(|errors| {
+        build(&bin, &folder).map_err(|errors| {
             let file = match options.whose {
                 Whose::Reference => reference_file(number),
                 _ => starter_file(number),
@@ -333,7 +333,7 @@ fn verdict(number: usize, options: &Options) -> Verdict {
     if number == 14
         && !options.no_build
         && !matches!(options.whose, Whose::Reference)
-        && let Err(errors) = build(name(14))
+        && let Err(errors) = profile_dir().and_then(|folder| build(name(14), &folder))
     {
         return Verdict::Fail {
             line: format!("the reference chapter 14 does not compile:\n{errors}"),
@@ -384,11 +384,27 @@ fn verdict(number: usize, options: &Options) -> Verdict {
     Verdict::Pass
 }
 
-fn build(bin: &str) -> Result<(), String> {
+/// Builds `bin`, a chapter of the tutorial or a starter, into `profile`.
+fn build(bin: &str, profile: &Path) -> Result<(), String> {
+    cargo_build(bin, &root().join("Cargo.toml"), profile)
+}
+
+/// Builds `bin` of the package at `manifest` into `profile`, the folder
+/// the checker runs it from: the checker's own target folder and profile
+/// (`cargo run --release --bin workshop` checks release builds).
+fn cargo_build(bin: &str, manifest: &Path, profile: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["build", "--quiet", "--bin", bin])
-        .current_dir(root())
+    let target = profile.parent().unwrap_or(profile);
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--quiet", "--bin", bin, "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target);
+    if profile.file_name().is_some_and(|name| name == "release") {
+        command.arg("--release");
+    }
+    let output = command
         .output()
         .map_err(|error| format!("cargo does not run: {error}"))?;
     if output.status.success() {
@@ -458,26 +474,7 @@ fn write_manifest(dir: &Path) -> Result<(), String> {
 /// dependencies are compiled once for both.
 fn build_own(dir: &Path, bin: &str, profile: &Path) -> Result<(), String> {
     write_manifest(dir)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target = profile.parent().unwrap_or(profile);
-    let mut command = Command::new(cargo);
-    command
-        .args(["build", "--quiet", "--bin", bin, "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target);
-    if profile.file_name().is_some_and(|name| name == "release") {
-        command.arg("--release");
-    }
-    let output = command
-        .output()
-        .map_err(|error| format!("cargo does not run: {error}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let errors = String::from_utf8_lossy(&output.stderr);
-    let shown: Vec<&str> = errors.lines().take(40).collect();
-    Err(shown.join("\n"))
+    cargo_build(bin, &dir.join("Cargo.toml"), profile)
 }
 
 /// The narration pinned for chapter `number`, without insta's header.
