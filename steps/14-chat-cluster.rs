@@ -470,6 +470,11 @@ impl Cluster {
         if !news {
             return;
         }
+        // lesson: relay to our members what another server's members did
+        self.room.relay(&event);
+        // end of lesson
+        // Told once our members are: whoever joins after this line finds
+        // the news in its welcome.
         match &event {
             FromRoom::Joined { name } => narrate::news(format!(
                 "{name} joined on another server ({} in the room)",
@@ -483,14 +488,11 @@ impl Cluster {
                 "{from}, on another server: {}",
                 narrate::text_preview(text)
             )),
-            _ => return,
+            _ => {}
         }
-        // lesson: relay to our members what another server's members did
-        self.room.relay(&event);
         // Like a member here: the next event is heard once the room has
         // taken this one in.
         self.room.wait_while_backed_up();
-        // end of lesson
     }
 }
 

@@ -107,7 +107,8 @@ fn join(server: &Server, name: &str) -> (Socket, Vec<String>) {
 }
 
 /// Waits until `server` has heard that `name` joined elsewhere: pub/sub
-/// takes a moment, and a welcome lists only who its server has heard of.
+/// takes a moment, and a welcome lists only who its server has told its
+/// members of.
 fn heard_join(server: &Server, name: &str) {
     server.wait_for_log(&format!("{name} joined on another server"));
 }
@@ -1124,4 +1125,125 @@ fn a_connection_that_joins_after_the_span_changed_hears_the_new_span() {
     send(&mut ada, json!({"type": "join", "name": "Ada"}));
     assert_eq!(field(&receive_any(&mut ada), "type"), "welcome");
     assert_eq!(receive_any(&mut ada)["servers"], 2);
+}
+
+/// What B says is its node id, as it greets a connection.
+fn node_of(server: &Server) -> String {
+    let mut greeted = connect(server);
+    let span = receive_any(&mut greeted);
+    assert_eq!(field(&span, "type"), "span", "{span}");
+    field(&span, "node").to_string()
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_forged_version_does_not_stop_a_server_hearing_another_s_joins() {
+    // Anyone who can reach Redis can publish in a real server's name (its
+    // id is in every envelope), with a version no real one reaches.
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "1"];
+    let a = server(&redis, &ttl);
+    let b = server(&redis, &ttl);
+    let (mut ada, _) = join(&a, "Ada");
+    let mut publisher = redis.connection().unwrap();
+    let forged = json!({
+        "node": node_of(&b),
+        "seq": u64::MAX,
+        "v": u64::MAX,
+        "event": {"type": "left", "name": "Nobody"},
+    });
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("chat:room")
+        .arg(forged.to_string())
+        .query(&mut publisher)
+        .unwrap();
+    // Published after it: A hears the forgery first.
+    let (_bob, _) = join(&b, "Bob");
+    assert!(
+        told_within(&mut ada, "joined Bob", Duration::from_secs(10)),
+        "Ada was never told Bob joined:\n{}",
+        a.log()
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_server_key_whose_name_is_not_text_does_not_stop_the_scan() {
+    // Key names are bytes: anyone can write one under chat:node: that is
+    // as long as a node id and no UTF-8.
+    let redis = Redis::start();
+    let ttl = ["--presence-ttl", "1"];
+    let a = server(&redis, &ttl);
+    let mut b = server(&redis, &ttl);
+    let (mut ada, _) = join(&a, "Ada");
+    let (_bob, _) = join(&b, "Bob");
+    assert_eq!(summary(&receive(&mut ada)), "joined Bob");
+    let mut writer = redis.connection().unwrap();
+    let mut key = b"chat:node:".to_vec();
+    key.extend([0xff; 16]);
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg("{}")
+        .query(&mut writer)
+        .unwrap();
+    b.kill();
+    assert!(
+        told_within(&mut ada, "left Bob", Duration::from_secs(10)),
+        "Ada was never told Bob left:\n{}",
+        a.log()
+    );
+}
+
+/// How many times Redis ran `command` since its statistics were reset.
+fn calls(redis: &mut redis::Connection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test --test chapter_14 -- --ignored"]
+fn a_redis_holding_many_keys_costs_each_heartbeat_a_bounded_scan() {
+    use websocket_from_scratch::server::chat::presence::MAX_SCAN_CALLS;
+    // SCAN walks every key of the database, whatever it matches: 300,000
+    // keys that are no server's (names claimed, anyone's) took a
+    // heartbeat 3,000 round trips.
+    let redis = Redis::start();
+    let mut admin = redis.connection().unwrap();
+    let _: () = redis::cmd("EVAL")
+        .arg("for i = 1, tonumber(ARGV[1]) do redis.call('set', 'chat:junk:' .. i, 'x') end")
+        .arg(0)
+        .arg(300_000)
+        .query(&mut admin)
+        .unwrap();
+    let a = server(&redis, &["--presence-ttl", "1"]);
+    let (mut ada, _) = join(&a, "Ada");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut admin)
+        .unwrap();
+    // Each heartbeat writes A's presence once (SET), then scans; one may
+    // have been under way at the reset.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let beats = loop {
+        let beats = calls(&mut admin, "set");
+        if beats >= 3 {
+            break beats;
+        }
+        assert!(Instant::now() < deadline, "no heartbeats:\n{}", a.log());
+        thread::sleep(Duration::from_millis(10));
+    };
+    let scans = calls(&mut admin, "scan");
+    assert!(
+        scans <= (beats + 1) * MAX_SCAN_CALLS as u64,
+        "{scans} SCAN calls in {beats} heartbeats"
+    );
+    let log = a.wait_for_log("stopped its scan of Redis");
+    assert_eq!(log.matches("stopped its scan").count(), 1, "{log}");
+    // The room still works.
+    say(&mut ada, "still here");
+    assert_eq!(summary(&receive(&mut ada)), "Ada: still here");
 }

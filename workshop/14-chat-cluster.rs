@@ -447,6 +447,11 @@ impl Cluster {
         if !news {
             return;
         }
+        // lesson: relay to our members what another server's members did
+        todo!("relay to our members what another server's members did");
+        // end of lesson
+        // Told once our members are: whoever joins after this line finds
+        // the news in its welcome.
         match &event {
             FromRoom::Joined { name } => narrate::news(format!(
                 "{name} joined on another server ({} in the room)",
@@ -460,11 +465,11 @@ impl Cluster {
                 "{from}, on another server: {}",
                 narrate::text_preview(text)
             )),
-            _ => return,
+            _ => {}
         }
-        // lesson: relay to our members what another server's members did
-        todo!("relay to our members what another server's members did")
-        // end of lesson
+        // Like a member here: the next event is heard once the room has
+        // taken this one in.
+        self.room.wait_while_backed_up();
     }
 }
 

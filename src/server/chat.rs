@@ -384,7 +384,9 @@ pub trait Elsewhere: Send + Sync {
     /// Claims `name` for a member about to join here, or says why not.
     /// Called without the room's lock; it may wait on the network.
     fn claim(&self, name: &str) -> Result<(), String>;
-    /// The names of members elsewhere, for a newcomer's welcome.
+    /// The names of members elsewhere, as the other servers list them
+    /// now: counted in the log's lines. (A newcomer's welcome lists those
+    /// the members here were told of, see [`Room::relay`].)
     fn names(&self) -> Vec<String>;
     /// Whether a member elsewhere has `name` (exactly): after a conflict
     /// between servers (chapter 14), the member here who leaves may not
@@ -409,8 +411,37 @@ pub trait Elsewhere: Send + Sync {
 
 /// Everyone in the chat.
 pub struct Room {
-    members: Mutex<Vec<Member>>,
+    present: Mutex<Present>,
     elsewhere: OnceLock<Arc<dyn Elsewhere>>,
+}
+
+/// Who is in the room, as the members here know it.
+struct Present {
+    members: Vec<Member>,
+    /// The members elsewhere that the members here were told of: a
+    /// relayed join adds a name, a relayed leave takes it away. A
+    /// newcomer's welcome lists these, not what the other servers list
+    /// at that moment: a change heard from them is told a moment after
+    /// it is known (chapter 14 logs it in between), and a newcomer who
+    /// joined in that moment would hear of it twice, in its welcome and
+    /// again as news. At most [`presence::MAX_NAMES_ELSEWHERE`].
+    told_elsewhere: Vec<String>,
+}
+
+impl Present {
+    /// Notes what the members here are told of a member elsewhere.
+    fn tell_elsewhere(&mut self, message: &FromRoom) {
+        match message {
+            FromRoom::Joined { name }
+                if !self.told_elsewhere.contains(name)
+                    && self.told_elsewhere.len() < presence::MAX_NAMES_ELSEWHERE =>
+            {
+                self.told_elsewhere.push(name.clone());
+            }
+            FromRoom::Left { name } => self.told_elsewhere.retain(|other| other != name),
+            _ => {}
+        }
+    }
 }
 
 impl Default for Room {
@@ -422,7 +453,10 @@ impl Default for Room {
 impl Room {
     pub fn new() -> Room {
         Room {
-            members: Mutex::new(Vec::new()),
+            present: Mutex::new(Present {
+                members: Vec::new(),
+                told_elsewhere: Vec::new(),
+            }),
             elsewhere: OnceLock::new(),
         }
     }
@@ -451,59 +485,92 @@ impl Room {
     }
 
     /// Puts `message`, which came from elsewhere, in every member's queue,
-    /// never waiting; members whose queue is full are dropped as usual.
+    /// never waiting; members whose queue is full are dropped as usual. A
+    /// join or a leave elsewhere is, from now on, in a newcomer's welcome.
     pub fn relay(&self, message: &FromRoom) {
-        let mut members = self.members();
-        let dropped = Room::broadcast(&mut members, encode(message));
+        let mut present = self.present();
+        present.tell_elsewhere(message);
+        let dropped = Room::broadcast(&mut present, self.elsewhere(), encode(message));
         self.dropped_elsewhere(&dropped);
-        drop(members);
+        drop(present);
         Room::tell_dropped(dropped);
     }
 
     /// How many members are here, in this process.
     pub fn count_here(&self) -> usize {
-        self.members().len()
+        self.present().members.len()
     }
 
     /// Whether a member here has `name` (exactly).
     pub fn is_here(&self, name: &str) -> bool {
-        self.members().iter().any(|member| member.name == name)
+        self.present()
+            .members
+            .iter()
+            .any(|member| member.name == name)
     }
 
     /// Names of the members here, in this process.
     pub fn names_here(&self) -> Vec<String> {
-        self.members()
+        self.present()
+            .members
             .iter()
             .map(|member| member.name.clone())
             .collect()
     }
 
-    fn members(&self) -> MutexGuard<'_, Vec<Member>> {
+    fn present(&self) -> MutexGuard<'_, Present> {
         // A thread that panicked while holding the lock leaves the list as
         // it was; carrying on is safe.
-        self.members
+        self.present
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn elsewhere(&self) -> Option<&dyn Elsewhere> {
+        self.elsewhere.get().map(|elsewhere| elsewhere.as_ref())
+    }
+
     /// Puts `frame` in every member's queue; members whose queue is full
-    /// are dropped, and everyone else is told they left. Returns the names
-    /// of the dropped, for the caller to log once the lock is released.
-    fn broadcast(members: &mut Vec<Member>, frame: Encoded) -> Vec<String> {
+    /// are dropped, and everyone else is told they left ([`Room::gone`]).
+    /// Returns the names of the dropped, for the caller to log once the
+    /// lock is released.
+    fn broadcast(
+        present: &mut Present,
+        elsewhere: Option<&dyn Elsewhere>,
+        frame: Encoded,
+    ) -> Vec<String> {
         let mut dropped = Vec::new();
-        members.retain(|member| match member.queue.offer(Arc::clone(&frame)) {
-            Ok(()) => true,
-            Err(Full) => {
-                member.let_go_with(TOO_SLOW);
-                dropped.push(member.name.clone());
-                false
-            }
-        });
+        present
+            .members
+            .retain(|member| match member.queue.offer(Arc::clone(&frame)) {
+                Ok(()) => true,
+                Err(Full) => {
+                    member.let_go_with(TOO_SLOW);
+                    dropped.push(member.name.clone());
+                    false
+                }
+            });
         let mut all_dropped = dropped.clone();
         for name in dropped {
-            all_dropped.extend(Room::broadcast(members, encode(&FromRoom::Left { name })));
+            all_dropped.extend(Room::gone(present, elsewhere, name));
         }
         all_dropped
+    }
+
+    /// `name`, a member here, is no longer here (it left, or was dropped):
+    /// the others here are told it left. Unless another server's member
+    /// has the same name (after a conflict between servers): that one is
+    /// still in the room, and for the members here nobody left. Returns
+    /// the names of those dropped while being told.
+    fn gone(present: &mut Present, elsewhere: Option<&dyn Elsewhere>, name: String) -> Vec<String> {
+        if elsewhere.is_some_and(|elsewhere| elsewhere.lists(&name)) {
+            // The name stays, as one elsewhere's.
+            present.tell_elsewhere(&FromRoom::Joined { name });
+            return Vec::new();
+        }
+        let notice = FromRoom::Left { name };
+        present.tell_elsewhere(&notice);
+        Room::broadcast(present, elsewhere, encode(&notice))
     }
 
     /// Logs who was dropped, outside the room's lock.
@@ -523,12 +590,13 @@ impl Room {
     /// welcome. The log line does not: nothing is logged under the lock,
     /// so a slow log can never hold up the room.
     fn join(&self, member: Member) -> Result<(), String> {
-        let elsewhere = self.elsewhere.get();
+        let elsewhere = self.elsewhere();
         if let Some(elsewhere) = elsewhere {
             elsewhere.claim(&member.name)?;
         }
-        let mut members = self.members();
-        if members
+        let mut present = self.present();
+        if present
+            .members
             .iter()
             .any(|other| other.name.eq_ignore_ascii_case(&member.name))
         {
@@ -542,10 +610,11 @@ impl Room {
         let notice = FromRoom::Joined {
             name: member.name.clone(),
         };
-        let dropped = Room::broadcast(&mut members, encode(&notice));
+        let dropped = Room::broadcast(&mut present, elsewhere, encode(&notice));
         self.dropped_elsewhere(&dropped);
-        let mut names: Vec<String> = elsewhere.map(|e| e.names()).unwrap_or_default();
-        names.extend(members.iter().map(|other| other.name.clone()));
+        // Who the others here know of, elsewhere and here.
+        let mut names = present.told_elsewhere.clone();
+        names.extend(present.members.iter().map(|other| other.name.clone()));
         names.push(member.name.clone());
         let count = names.len();
         let welcome = FromRoom::Welcome {
@@ -565,8 +634,8 @@ impl Room {
             elsewhere.joined(&member.name);
         }
         let line = format!("{} joined ({count} in the room)", member.name);
-        members.push(member);
-        drop(members);
+        present.members.push(member);
+        drop(present);
         Room::tell_dropped(dropped);
         narrate::news(line);
         Ok(())
@@ -581,13 +650,13 @@ impl Room {
             text: text.to_string(),
         };
         let frame = encode(&message);
-        let mut members = self.members();
-        let dropped = Room::broadcast(&mut members, frame);
-        if let Some(elsewhere) = self.elsewhere.get() {
+        let mut present = self.present();
+        let dropped = Room::broadcast(&mut present, self.elsewhere(), frame);
+        if let Some(elsewhere) = self.elsewhere() {
             elsewhere.said(from, text);
         }
         self.dropped_elsewhere(&dropped);
-        drop(members);
+        drop(present);
         narrate::news(format!("{from}: {}", narrate::text_preview(text)));
         Room::tell_dropped(dropped);
     }
@@ -600,7 +669,8 @@ impl Room {
     /// its queue is full.
     pub fn wait_while_backed_up(&self) {
         let queues: Vec<Arc<Mailbox>> = self
-            .members()
+            .present()
+            .members
             .iter()
             .map(|member| Arc::clone(&member.queue))
             .collect();
@@ -616,8 +686,9 @@ impl Room {
     /// ends, and it leaves the room the usual way. False if nobody here
     /// has that name.
     pub fn let_go(&self, name: &str, reason: &'static str) -> bool {
-        let members = self.members();
-        let Some(member) = members
+        let present = self.present();
+        let Some(member) = present
+            .members
             .iter()
             .find(|member| member.name.eq_ignore_ascii_case(name))
         else {
@@ -629,30 +700,20 @@ impl Room {
 
     /// Removes member `id`, if still there, and tells the others.
     fn leave(&self, id: u64) {
-        let mut members = self.members();
-        let Some(index) = members.iter().position(|member| member.id == id) else {
+        let mut present = self.present();
+        let Some(index) = present.members.iter().position(|member| member.id == id) else {
             return;
         };
-        let member = members.remove(index);
-        let elsewhere = self.elsewhere.get();
-        // Another server's member with the same name (after a conflict
-        // between servers) is still in the room: for the members here,
-        // nobody left.
-        let dropped = if elsewhere.is_some_and(|elsewhere| elsewhere.lists(&member.name)) {
-            Vec::new()
-        } else {
-            let notice = FromRoom::Left {
-                name: member.name.clone(),
-            };
-            Room::broadcast(&mut members, encode(&notice))
-        };
+        let member = present.members.remove(index);
+        let elsewhere = self.elsewhere();
+        let dropped = Room::gone(&mut present, elsewhere, member.name.clone());
         if let Some(elsewhere) = elsewhere {
             elsewhere.left(&member.name);
         }
         self.dropped_elsewhere(&dropped);
-        let count = members.len() + self.count_elsewhere();
+        let count = present.members.len() + self.count_elsewhere();
         let line = format!("{} left ({count} in the room)", member.name);
-        drop(members);
+        drop(present);
         narrate::news(line);
         Room::tell_dropped(dropped);
     }
@@ -923,7 +984,142 @@ fn is_deceptive(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Encoded, Mailbox, check_name, check_text, origin};
+    use std::sync::{Arc, Mutex};
+
+    use super::wire::FromRoom;
+    use super::{
+        Elsewhere, Encoded, Farewell, Mailbox, Member, Room, check_name, check_text, origin,
+    };
+
+    /// The part of the room elsewhere, as a test sets it: who is listed
+    /// there right now.
+    #[derive(Default)]
+    struct Listed(Mutex<Vec<String>>);
+
+    impl Listed {
+        fn set(&self, names: &[&str]) {
+            *self.0.lock().unwrap() = names.iter().map(|name| name.to_string()).collect();
+        }
+    }
+
+    impl Elsewhere for Listed {
+        fn claim(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn names(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+        fn lists(&self, name: &str) -> bool {
+            self.0.lock().unwrap().iter().any(|other| other == name)
+        }
+        fn joined(&self, _: &str) {}
+        fn said(&self, _: &str, _: &str) {}
+        fn left(&self, _: &str) {}
+    }
+
+    fn room_with_elsewhere() -> (Room, Arc<Listed>) {
+        let room = Room::new();
+        let listed = Arc::new(Listed::default());
+        room.reach_elsewhere(Arc::clone(&listed) as Arc<dyn Elsewhere>);
+        (room, listed)
+    }
+
+    /// Joins `name` with a queue of `capacity` frames; returns the queue.
+    fn join(room: &Room, id: u64, name: &str, capacity: usize) -> Arc<Mailbox> {
+        let queue = Mailbox::new(capacity);
+        let member = Member {
+            id,
+            name: name.to_string(),
+            queue: Arc::clone(&queue),
+            let_go: Farewell::default(),
+        };
+        assert_eq!(room.join(member), Ok(()));
+        queue
+    }
+
+    /// What waits in `queue`, read back.
+    fn told(queue: &Mailbox) -> Vec<FromRoom> {
+        let frames = std::mem::take(&mut queue.mail().frames);
+        frames
+            .iter()
+            .map(|frame| {
+                // Short text frames, unmasked: two bytes of header.
+                assert!(frame[1] < 126);
+                serde_json::from_slice(&frame[2..]).unwrap()
+            })
+            .collect()
+    }
+
+    /// Who is in the room as a member sees it, from its welcome and the
+    /// joins and leaves after it; fails on a join of someone already
+    /// there, or a leave of someone not there.
+    fn view(told: &[FromRoom]) -> Vec<String> {
+        let mut view = Vec::new();
+        for event in told {
+            match event {
+                FromRoom::Welcome { members, .. } => view = members.clone(),
+                FromRoom::Joined { name } => {
+                    assert!(!view.contains(name), "{name} joined twice: {told:?}");
+                    view.push(name.clone());
+                }
+                FromRoom::Left { name } => {
+                    assert!(view.contains(name), "{name} left, never there: {told:?}");
+                    view.retain(|other| other != name);
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+
+    #[test]
+    fn a_newcomer_hears_of_a_change_elsewhere_once_whenever_it_joins() {
+        let (room, listed) = room_with_elsewhere();
+        let ada = join(&room, 1, "Ada", 16);
+        // Carol joins elsewhere: the presence lists her at once, and the
+        // room is told a moment later (the subscriber's thread logs in
+        // between). Bob joins in that moment.
+        listed.set(&["Carol"]);
+        let bob = join(&room, 2, "Bob", 16);
+        room.relay(&FromRoom::Joined {
+            name: "Carol".into(),
+        });
+        // And Carol leaves, while Cy joins.
+        listed.set(&[]);
+        let cy = join(&room, 3, "Cy", 16);
+        room.relay(&FromRoom::Left {
+            name: "Carol".into(),
+        });
+        assert_eq!(view(&told(&ada)), ["Ada", "Bob", "Cy"]);
+        assert_eq!(view(&told(&bob)), ["Ada", "Bob", "Cy"]);
+        assert_eq!(view(&told(&cy)), ["Ada", "Bob", "Cy"]);
+    }
+
+    #[test]
+    fn a_member_dropped_for_being_slow_is_not_said_to_leave_while_its_name_is_elsewhere() {
+        let (room, listed) = room_with_elsewhere();
+        let bob = join(&room, 1, "Bob", 16);
+        // A queue of one frame: full with its welcome.
+        let _ada = join(&room, 2, "Ada", 1);
+        // After a conflict between servers, another server lists an Ada too.
+        listed.set(&["Ada"]);
+        room.say("Bob", "hello");
+        assert_eq!(room.names_here(), ["Bob"], "Ada dropped");
+        let bob_told = told(&bob);
+        assert!(
+            !bob_told.contains(&FromRoom::Left { name: "Ada".into() }),
+            "{bob_told:?}"
+        );
+        // Leaving the usual way says the same.
+        let _dee = join(&room, 3, "Dee", 16);
+        listed.set(&["Ada", "Dee"]);
+        room.leave(3);
+        let bob_told = told(&bob);
+        assert!(
+            !bob_told.contains(&FromRoom::Left { name: "Dee".into() }),
+            "{bob_told:?}"
+        );
+    }
 
     #[test]
     fn letting_a_member_go_keeps_the_close_frame_it_has_queued() {

@@ -16,9 +16,11 @@
 //! The heartbeat ([`Keeper`]) runs every third of the ttl, and at once
 //! after Redis comes back: it rewrites this server's key and refreshes its
 //! claims in one pipeline, then reads the `chat:node:*` keys: `SCAN`
-//! finds them (only those named as a node id is, 16 characters after the
-//! prefix, and no more than [`MAX_OTHER_SERVERS`] besides this server's),
-//! and a script ([`READ_LISTS`]) reads at most [`MAX_LIST_BYTES`] of each,
+//! finds them (only those named as a node id is, 16 hex digits after the
+//! prefix, and no more than [`MAX_OTHER_SERVERS`] besides this server's;
+//! SCAN walks every key of the database, and stops after
+//! [`MAX_SCAN_CALLS`], where a scan stopped short counts no server as
+//! gone, and the log says so once), and a script ([`READ_LISTS`]) reads at most [`MAX_LIST_BYTES`] of each,
 //! where `MGET` would read each whole, at every heartbeat, whatever its
 //! size. What the server does with the answers is decided by pure
 //! functions, tested without Redis: [`Ours::lost`] (which of our members
@@ -37,7 +39,12 @@
 //! short keeps the names before the cut ([`Members::from_stored`]). Keys
 //! written by the hundred under `chat:node:` cost each heartbeat a
 //! bounded read, not the room: but a real server whose key the scan
-//! leaves out behind them is not found, and counts as gone.
+//! leaves out behind them is not found, and counts as gone. Anyone can
+//! also publish in a real server's name: a version it never reached
+//! (`u64::MAX`) would make its own joins, leaves and lists look older
+//! than what is held, for ever; a list of its found older than the one
+//! held for a whole ttl replaces it ([`Others::scanned`]). A node id that
+//! is none ([`is_node_id`]), of any length, is not kept track of.
 //!
 //! A name is announced as joined when the first server lists it, and as
 //! left when the last one stops listing it: a server that restarts under
@@ -104,6 +111,16 @@ pub fn node_key(node: &str) -> String {
 /// with each SCAN answer, so names of any length are not matched.
 const NODE_KEYS: &str = "chat:node:????????????????";
 
+/// How many keys each SCAN call looks at (its `COUNT`)…
+pub const SCAN_COUNT: usize = 1000;
+/// …and the most SCAN calls one heartbeat makes. SCAN walks every key of
+/// the database, whatever it matches: a Redis shared with other uses, or
+/// holding keys written by anyone under `chat:`, could make each heartbeat
+/// take thousands of round trips. A scan stopped at this bound finds only
+/// the servers whose key it reached, and a server whose key it did not
+/// reach is not counted as gone (the log says so, once).
+pub const MAX_SCAN_CALLS: usize = 100;
+
 /// The most bytes of one server's list read at each heartbeat: enough for
 /// [`MAX_NAMES_ELSEWHERE`] names of [`MAX_NAME_CHARS`] characters (each
 /// quoted, and a comma), with the version and the braces around them
@@ -137,6 +154,13 @@ pub const CLAIM: &str = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV
 /// [`CLAIM`].
 pub const RELEASE: &str = "if redis.pcall('get', KEYS[1]) == ARGV[1] then \
                        return redis.call('del', KEYS[1]) else return 0 end";
+
+/// Whether `node` is an id [`new_node_id`] could make: 16 hex digits.
+/// Anyone who can reach Redis can publish under any id, of any length:
+/// one no server has is kept track of by no other.
+pub fn is_node_id(node: &str) -> bool {
+    node.len() == 16 && node.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
 
 /// A random id for this run of a server: 16 hex digits.
 pub fn new_node_id() -> String {
@@ -238,6 +262,8 @@ struct Server {
     seq: Option<u64>,
     /// When it was last heard through pub/sub.
     heard: Option<Instant>,
+    /// Since when every scan has found its list older than the one held.
+    behind_since: Option<Instant>,
 }
 
 /// The other servers of the room, as this one knows them.
@@ -380,6 +406,22 @@ impl Others {
     /// (see the module's doc). Returns who joined and who left, in the
     /// order to announce them.
     pub fn scanned(&mut self, found: Vec<(String, Members)>, now: Instant) -> Vec<Change> {
+        self.take_in_scan(found, now, true)
+    }
+
+    /// Takes in a scan made at `now` that stopped before it reached every
+    /// key ([`MAX_SCAN_CALLS`]): as [`Others::scanned`], except that a
+    /// server whose key it did not find is not gone.
+    pub fn scanned_in_part(&mut self, found: Vec<(String, Members)>, now: Instant) -> Vec<Change> {
+        self.take_in_scan(found, now, false)
+    }
+
+    fn take_in_scan(
+        &mut self,
+        found: Vec<(String, Members)>,
+        now: Instant,
+        whole: bool,
+    ) -> Vec<Change> {
         let before = self.names();
         match self.last_scan {
             Some(last) if now.saturating_duration_since(last) <= 2 * self.heartbeat() => {}
@@ -397,14 +439,32 @@ impl Others {
         {
             self.settled = true;
         }
-        let missing_counts = self.settled;
+        let missing_counts = self.settled && whole;
         let found_nodes: HashSet<String> = found.iter().map(|(node, _)| node.clone()).collect();
+        let ttl = self.ttl;
         for (node, mut members) in found {
             let listed = self.names_listed();
             let Some(server) = self.server(&node) else {
                 continue;
             };
-            if members.v > server.members.v {
+            // A list older than the one held: heard through pub/sub just
+            // before that server stored it, or held since someone published
+            // in its name a version it never reached (`u64::MAX`, say).
+            // That server rewrites its list at every heartbeat: still older
+            // a ttl later, what is held did not come from it.
+            let forged = match server.behind_since {
+                _ if members.v >= server.members.v => {
+                    server.behind_since = None;
+                    false
+                }
+                Some(since) => now.saturating_duration_since(since) >= ttl,
+                None => {
+                    server.behind_since = Some(now);
+                    false
+                }
+            };
+            if members.v > server.members.v || forged {
+                server.behind_since = None;
                 // Stored in Redis by anyone who can reach it: the names obey
                 // the room's rules, and take no more than the room has left.
                 members.names.retain(|name| check_name(name).is_ok());
@@ -417,7 +477,6 @@ impl Others {
         }
         let mut gone = HashSet::new();
         if missing_counts {
-            let ttl = self.ttl;
             self.servers.retain(|node, server| {
                 let heard_lately = server
                     .heard
@@ -468,6 +527,7 @@ impl Others {
             members: Members::default(),
             seq: None,
             heard: None,
+            behind_since: None,
         });
         Some(server)
     }
@@ -619,8 +679,12 @@ impl Keeper {
         }
     }
 
-    /// A publication `seq` from `node`: the one heard before from it.
+    /// A publication `seq` from `node`: the one heard before from it. A
+    /// node id no server has ([`is_node_id`]) is not kept track of.
     pub fn heard(&self, node: &str, seq: u64) -> Option<u64> {
+        if !is_node_id(node) {
+            return None;
+        }
         let (before, last) = {
             let mut others = lock(&self.others);
             let before = others.servers();
@@ -632,12 +696,12 @@ impl Keeper {
 
     /// `name` joined on `node` (version `v`): whether to tell our members.
     pub fn heard_joined(&self, node: &str, v: u64, name: &str) -> bool {
-        lock(&self.others).heard_joined(node, v, name)
+        is_node_id(node) && lock(&self.others).heard_joined(node, v, name)
     }
 
     /// `name` left `node` (version `v`): whether to tell our members.
     pub fn heard_left(&self, node: &str, v: u64, name: &str) -> bool {
-        lock(&self.others).heard_left(node, v, name)
+        is_node_id(node) && lock(&self.others).heard_left(node, v, name)
     }
 
     /// The subscriber is subscribed: the first time, or after an outage.
@@ -681,6 +745,8 @@ impl Keeper {
         let (flag, wake) = &self.beat_now;
         // Heartbeats failed in a row while the subscriber reached Redis.
         let mut failed = 0_u32;
+        // Whether the last scan stopped before it reached every key.
+        let mut cut_short = false;
         loop {
             {
                 let mut now = lock(flag);
@@ -707,7 +773,19 @@ impl Keeper {
                 continue;
             }
             match self.beat() {
-                Ok(()) => {
+                Ok(whole) => {
+                    if !whole && !cut_short {
+                        narrate::problem(format!(
+                            "The heartbeat stopped its scan of Redis after {MAX_SCAN_CALLS} SCAN \
+                             calls of {SCAN_COUNT} keys: Redis holds more keys than a heartbeat \
+                             looks at, so servers whose key was not reached are not found, and \
+                             a server gone is not noticed; said once, until a scan reaches \
+                             every key"
+                        ));
+                    } else if whole && cut_short {
+                        narrate::news("The heartbeat's scan of Redis reaches every key again");
+                    }
+                    cut_short = !whole;
                     if failed >= FAILED_BEATS_TOLD {
                         narrate::news(
                             "The heartbeat works again: this server's members and names \
@@ -733,12 +811,13 @@ impl Keeper {
         }
     }
 
-    fn beat(&self) -> Result<(), String> {
+    /// One heartbeat: whether its scan reached every key.
+    fn beat(&self) -> Result<bool, String> {
         let members = lock(&self.ours).members().clone();
         let ttl = self.ttl_ms();
         let json = serde_json::to_string(&members).map_err(|error| error.to_string())?;
         let scanned_at = Instant::now();
-        let (claims, found) = self.broker.command(|redis| {
+        let (claims, found, whole) = self.broker.command(|redis| {
             let mut pipeline = redis::pipe();
             pipeline
                 .cmd("SET")
@@ -758,30 +837,42 @@ impl Keeper {
             }
             let claims: Vec<i64> = pipeline.query(redis)?;
             // Who is where: SCAN walks the keys a few at a time, without
-            // holding Redis up as KEYS would. More servers than are kept
-            // track of (ours besides) need not be found: anyone can write
-            // keys by the thousand, and each costs a read.
+            // holding Redis up as KEYS would, and at most MAX_SCAN_CALLS
+            // times. More servers than are kept track of (ours besides)
+            // need not be found: anyone can write keys by the thousand,
+            // and each costs a read.
             let mut keys: Vec<String> = Vec::new();
             let mut cursor = 0_u64;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            let mut calls = 0;
+            let whole = loop {
+                // Key names are bytes, whatever anyone wrote: read as
+                // text, one that is not would fail the whole scan.
+                let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
                     .arg(NODE_KEYS)
                     .arg("COUNT")
-                    .arg(100)
+                    .arg(SCAN_COUNT)
                     .query(redis)?;
+                calls += 1;
                 for key in batch {
+                    let Ok(key) = String::from_utf8(key) else {
+                        continue;
+                    };
+                    let a_node_s = key.strip_prefix("chat:node:").is_some_and(is_node_id);
                     // SCAN may return a key twice.
-                    if !keys.contains(&key) {
+                    if a_node_s && !keys.contains(&key) {
                         keys.push(key);
                     }
                 }
                 if next == 0 || keys.len() > MAX_OTHER_SERVERS {
-                    break;
+                    break true;
+                }
+                if calls >= MAX_SCAN_CALLS {
+                    break false;
                 }
                 cursor = next;
-            }
+            };
             keys.truncate(MAX_OTHER_SERVERS + 1);
             let values: Vec<Vec<u8>> = if keys.is_empty() {
                 Vec::new()
@@ -793,7 +884,8 @@ impl Keeper {
                     .arg(MAX_LIST_BYTES)
                     .query(redis)?
             };
-            Ok((claims, keys.into_iter().zip(values).collect::<Vec<_>>()))
+            let found = keys.into_iter().zip(values).collect::<Vec<_>>();
+            Ok((claims, found, whole))
         })?;
         let claimed: Vec<bool> = claims.iter().map(|&ours| ours == 1).collect();
         let lost = lock(&self.ours).lost(&members.names, &claimed);
@@ -819,11 +911,16 @@ impl Keeper {
         let (before, changes) = {
             let mut others = lock(&self.others);
             let before = others.servers();
-            (before, others.scanned(found, scanned_at))
+            let changes = if whole {
+                others.scanned(found, scanned_at)
+            } else {
+                others.scanned_in_part(found, scanned_at)
+            };
+            (before, changes)
         };
         self.announce(changes);
         self.tell_span(before);
-        Ok(())
+        Ok(whole)
     }
 
     fn announce(&self, changes: Vec<Change>) {
@@ -834,13 +931,10 @@ impl Keeper {
             if self.room.is_here(name) {
                 continue;
             }
-            match change {
+            let (news, line) = match change {
                 Change::Joined(name) => {
-                    narrate::news(format!(
-                        "{name} is on another server ({} in the room)",
-                        self.count()
-                    ));
-                    self.room.relay(&FromRoom::Joined { name });
+                    let line = format!("{name} is on another server");
+                    (FromRoom::Joined { name }, line)
                 }
                 Change::Left { name, server_gone } => {
                     let why = if server_gone {
@@ -848,10 +942,14 @@ impl Keeper {
                     } else {
                         "left on another server"
                     };
-                    narrate::news(format!("{name}: {why} ({} in the room)", self.count()));
-                    self.room.relay(&FromRoom::Left { name });
+                    let line = format!("{name}: {why}");
+                    (FromRoom::Left { name }, line)
                 }
-            }
+            };
+            // Said once our members are told: whoever joins after the
+            // line finds the news in its welcome.
+            self.room.relay(&news);
+            narrate::news(format!("{line} ({} in the room)", self.count()));
         }
     }
 }
@@ -1140,6 +1238,68 @@ mod tests {
         assert!(!a.heard_joined("b", 5, "Eve"));
         assert!(a.heard_joined("b", 6, "Fay"));
         assert!(!a.heard_joined("b", 7, "Fay"), "listed already");
+    }
+
+    #[test]
+    fn a_version_no_server_reached_is_forgotten_within_a_ttl() {
+        // Anyone can publish in B's name, with the largest version: B's own
+        // joins and lists would then all look older than what is held.
+        let (mut a, last) = steady_with_b(&["Bob"]);
+        assert!(!a.heard_left("b", u64::MAX, "Nobody"));
+        assert!(!a.heard_joined("b", 2, "Dee"), "older than the forgery");
+        // B's list, rewritten at every heartbeat, wins within a ttl.
+        let mut now = last + a.heartbeat();
+        let healed = loop {
+            let changes = a.scanned(found(&[("b", members(2, &["Bob", "Dee"]))]), now);
+            if !changes.is_empty() {
+                assert_eq!(changes, [joined("Dee")]);
+                break now;
+            }
+            assert!(now - last <= 2 * TTL, "never healed");
+            now += a.heartbeat();
+        };
+        assert!(healed - last <= TTL + 2 * a.heartbeat());
+        assert!(a.heard_joined("b", 3, "Eve"));
+        // A list older only for a moment (a join heard just before its
+        // server stored it) is not taken.
+        assert!(a.heard_joined("b", 4, "Fay"));
+        let older = found(&[("b", members(3, &["Bob", "Dee", "Eve"]))]);
+        assert_eq!(a.scanned(older, now + a.heartbeat()), []);
+        let newer = found(&[("b", members(4, &["Bob", "Dee", "Eve", "Fay"]))]);
+        assert_eq!(a.scanned(newer.clone(), now + 2 * a.heartbeat()), []);
+        assert_eq!(a.scanned(newer, now + TTL * 2), []);
+    }
+
+    #[test]
+    fn a_scan_stopped_short_finds_nobody_gone() {
+        let (mut a, last) = steady_with_b(&["Bob"]);
+        let beat = a.heartbeat();
+        assert_eq!(a.scanned_in_part(Vec::new(), last + beat), []);
+        assert_eq!(a.names(), ["Bob"]);
+        assert_eq!(a.scanned(Vec::new(), last + 2 * beat), [left("Bob", true)]);
+    }
+
+    #[test]
+    fn a_node_id_no_server_has_is_not_kept_track_of() {
+        use super::super::cluster::RedisUrl;
+        let url = RedisUrl::parse("redis://127.0.0.1:1").unwrap();
+        let broker = Broker::new(&url, "chat:room");
+        let keeper = Keeper::new(&new_node_id(), TTL, Arc::new(Room::new()), broker);
+        // Anyone can publish under an id of any length: a hundred of a
+        // mebibyte each would be kept for a ttl.
+        let long = "f".repeat(1 << 20);
+        for bad in [long.as_str(), "intruder", "0123456789abcdeg"] {
+            assert_eq!(keeper.heard(bad, 1), None);
+            assert_eq!(keeper.heard(bad, 2), None);
+            assert!(!keeper.heard_joined(bad, 1, "Eve"));
+        }
+        assert!(matches!(keeper.span(), FromRoom::Span { servers: 1, .. }));
+        let node = new_node_id();
+        assert!(is_node_id(&node));
+        assert_eq!(keeper.heard(&node, 1), None);
+        assert_eq!(keeper.heard(&node, 2), Some(1));
+        assert!(keeper.heard_joined(&node, 1, "Eve"));
+        assert!(matches!(keeper.span(), FromRoom::Span { servers: 2, .. }));
     }
 
     #[test]
