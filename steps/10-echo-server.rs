@@ -10,7 +10,7 @@
 //! with the right close code on every protocol error. The Autobahn
 //! conformance suite, the standard test of WebSocket implementations,
 //! passes with no failure and nothing merely "non-strict"
-//! (`tests/autobahn/run`).
+//! (`tests/autobahn/run`, the chapter named in `AUTOBAHN_BIN`).
 //!
 //! **What graduates.** Chapter 9's conversation loop moves into the
 //! library, and changes shape on the way: it becomes
@@ -25,7 +25,7 @@
 //! the same engine run under one thread per connection (here, and in
 //! chapter 11), under an event loop serving thousands of connections, or in
 //! a unit test fed byte by byte. The loop around it,
-//! `server::conversation::converse`, is some forty lines: read into the
+//! `server::conversation::converse`, is some fifty lines: read into the
 //! session, hand out its events, write what it queued.
 //!
 //! Three things are new besides.

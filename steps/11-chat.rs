@@ -64,7 +64,8 @@
 //! open a WebSocket to any server, and sends the user's cookies with it; a
 //! server that trusted every page would let any site the user visits act
 //! in the user's name (cross-site WebSocket hijacking). Pages from this
-//! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`) are accepted,
+//! server (`http://localhost:PORT`, `http://127.0.0.1:PORT`,
+//! `http://[::1]:PORT`) are accepted,
 //! and so are clients that send no `Origin` (tools that are not browsers);
 //! others get `403`. `--allow-origin URL[,URL…]` adds more.
 //!

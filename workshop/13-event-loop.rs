@@ -37,7 +37,7 @@
 //! with the right close code on every protocol error. The Autobahn
 //! conformance suite, the standard test of WebSocket implementations,
 //! passes with no failure and nothing merely "non-strict"
-//! (`tests/autobahn/run`).
+//! (`tests/autobahn/run`, the chapter named in `AUTOBAHN_BIN`).
 //!
 //! The session is chapter 10's, unchanged:
 //! `protocol::session::Session`, a state machine with no socket inside.

@@ -201,7 +201,8 @@
 //!
 //! The options, the page, the narration and its levels are chapter 13's.
 //! Every behaviour test of chapter 10 runs against this chapter too, and
-//! so does the Autobahn suite.
+//! so does the Autobahn suite
+//! (`AUTOBAHN_BIN=15-tuned bash tests/autobahn/run`).
 //!
 //! Try it: `cargo run --bin 15-tuned`, then
 //! `cargo run --bin client -- --ping "still there?" --close 1000 --reason bye`,
