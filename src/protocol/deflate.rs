@@ -32,6 +32,16 @@ pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// that would inflate to gigabytes is stopped at the limit, not allocated.
 const INFLATE_STEP: usize = 32 * 1024;
 
+/// The most compressed bytes a message of at most `limit` bytes can take,
+/// from any sane compressor at its worst: data that does not compress
+/// costs 9 bits a byte as fixed Huffman literals (RFC 1951 §3.2.6), or 5
+/// bytes of header per stored block of up to 64 KiB, plus a few bytes of
+/// block headers and flushes. The size limit is the inflated message's;
+/// this bounds what is held of it before it inflates.
+pub fn compressed_bound(limit: u64) -> u64 {
+    limit.saturating_add(limit / 8).saturating_add(256)
+}
+
 /// Why a compressed message could not be inflated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InflateError {
@@ -49,8 +59,9 @@ pub struct PerMessageDeflate {
     /// Made on first use; kept between messages only with context takeover.
     compressor: Option<Compress>,
     decompressor: Option<Decompress>,
-    /// The peer ended its stream with a final block (§7.2.3.4): start the
-    /// next message with a fresh decompressor.
+    /// The peer ended its stream with a final block (§7.2.3.4): whatever
+    /// comes next, in this message or the next, starts a new stream, with
+    /// a fresh decompressor.
     stream_ended: bool,
     /// Whether any compressed byte of the current message has come.
     message_started: bool,
@@ -170,6 +181,12 @@ impl PerMessageDeflate {
         limit: u64,
         may_grow: &mut dyn FnMut(usize) -> bool,
     ) -> Result<(), InflateError> {
+        if self.stream_ended {
+            // The message ended exactly with a final block: nothing was
+            // cut from it, so there is nothing to put back, and the tail
+            // must not start a stream of its own.
+            return Ok(());
+        }
         let before = out.len();
         self.inflate_some(&SYNC_TAIL, out, limit, may_grow)?;
         if out.len() > before {
@@ -188,6 +205,14 @@ impl PerMessageDeflate {
         limit: u64,
         may_grow: &mut dyn FnMut(usize) -> bool,
     ) -> Result<(), InflateError> {
+        if self.stream_ended && !input.is_empty() {
+            // Bytes after a final block start a new DEFLATE stream
+            // (§7.2.3.4's example ends with the first byte of one). They
+            // are the message's: inflated like the rest, never skipped,
+            // and if they are not DEFLATE, the message is invalid.
+            self.decompressor = None;
+            self.stream_ended = false;
+        }
         // A 15-bit window reads data made with any smaller one.
         let decompressor = self
             .decompressor
@@ -223,7 +248,13 @@ impl PerMessageDeflate {
                 });
             }
             match status {
-                Ok(Status::StreamEnd) => self.stream_ended = true,
+                Ok(Status::StreamEnd) if input.is_empty() => self.stream_ended = true,
+                Ok(Status::StreamEnd) => {
+                    // More follows the final block in this piece: a new
+                    // stream, as above, and on with it.
+                    *decompressor = Decompress::new_with_window_bits(false, 15);
+                    continue;
+                }
                 Ok(_) => {}
                 Err(error) => return Err(InflateError::Invalid(error.to_string())),
             }
@@ -346,6 +377,47 @@ mod tests {
         let bfinal: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
         assert_eq!(inflate_all(&mut codec, &[bfinal]), b"Hello");
         assert_eq!(inflate_all(&mut codec, &[bfinal]), b"Hello");
+    }
+
+    #[test]
+    fn what_follows_a_final_block_is_inflated_not_ignored() {
+        // §7.2.3.4: after a final block, the message goes on as a new
+        // DEFLATE stream (there, the 00 that starts the empty stored block
+        // the tail completes). What it holds belongs to the message: a
+        // stored "!!" after "Hello" makes "Hello!!", whether it comes in
+        // the same frame or the next.
+        let hello_final: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        // A stored block of "!!", then the first byte of the empty stored
+        // block the tail completes (as in §7.2.3.3).
+        let bangs: &[u8] = &[0x00, 0x02, 0x00, 0xfd, 0xff, 0x21, 0x21, 0x00];
+        let mut codec = PerMessageDeflate::new(agreement());
+        assert_eq!(
+            inflate_all(&mut codec, &[&[hello_final, bangs].concat()]),
+            b"Hello!!"
+        );
+        assert_eq!(inflate_all(&mut codec, &[hello_final, bangs]), b"Hello!!");
+        // A message that ends with its final block needs no tail.
+        assert_eq!(inflate_all(&mut codec, &[hello_final]), b"Hello");
+        // And the window is sound for the message after.
+        assert_eq!(
+            inflate_all(&mut codec, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]),
+            b"Hello"
+        );
+    }
+
+    #[test]
+    fn garbage_after_a_final_block_is_invalid() {
+        // Block type 3 is reserved: after a final block as anywhere else,
+        // it is not DEFLATE data (RFC 7692 §7.2.2: the connection fails,
+        // 1007).
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        let payload = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xff, 0xff];
+        let result = codec.inflate(&payload, true, &mut out, 1000, &mut |_| true);
+        assert!(
+            matches!(result, Err(InflateError::Invalid(_))),
+            "{result:?}: {out:x?}"
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum Violation {
     BadCompressedData(String),
     /// Our own limit, reached while inflating (§10.4 again).
     InflatesTooBig { limit: u64 },
+    /// More compressed bytes than any message within our limit needs
+    /// (`deflate::compressed_bound`): refused before they are held.
+    CompressedTooBig { size: u64, limit: u64, bound: u64 },
 }
 
 impl Violation {
@@ -52,9 +55,9 @@ impl Violation {
             Violation::InvalidUtf8
             | Violation::BadClose(CloseFrameError::ReasonNotUtf8)
             | Violation::BadCompressedData(_) => CloseCode::INVALID_PAYLOAD,
-            Violation::MessageTooBig { .. } | Violation::InflatesTooBig { .. } => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            Violation::MessageTooBig { .. }
+            | Violation::InflatesTooBig { .. }
+            | Violation::CompressedTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -112,6 +115,10 @@ impl fmt::Display for Violation {
             Violation::InflatesTooBig { limit } => write!(
                 f,
                 "a compressed message that inflates past the limit of {limit} bytes"
+            ),
+            Violation::CompressedTooBig { size, limit, bound } => write!(
+                f,
+                "a compressed message of {size} bytes; a message within the limit of {limit} bytes compresses to at most {bound}"
             ),
         }
     }

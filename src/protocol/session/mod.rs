@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::close::{self, CloseCode, CloseFrame};
 use crate::protocol::control;
-use crate::protocol::deflate::{InflateError, PerMessageDeflate};
+use crate::protocol::deflate::{self, InflateError, PerMessageDeflate};
 use crate::protocol::extension::DeflateAgreement;
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::mask;
@@ -784,6 +784,24 @@ impl Session {
         }
         self.assembler.check(header)?;
         let size = self.assembler.buffered_len() - self.room as u64 + header.payload_len;
+        // A compressed message's limit is on what it inflates to, checked
+        // as it inflates. Its compressed bytes, in all its frames, have a
+        // bound of their own, a little over the limit: incompressible data
+        // grows a little when deflated, and must not be refused for it.
+        let compressed_so_far = match (&self.inflating, header.opcode) {
+            (Some(inflating), Opcode::Continuation) => Some(inflating.compressed_len),
+            _ if header.rsv == RSV1 => Some(0),
+            _ => None,
+        };
+        if let Some(before) = compressed_so_far {
+            let size = before.saturating_add(size);
+            let limit = self.max_message_size;
+            let bound = deflate::compressed_bound(limit);
+            if size > bound {
+                return Err(Violation::CompressedTooBig { size, limit, bound });
+            }
+            return Ok(());
+        }
         let limit = self.max_message_size;
         if size > limit {
             return Err(Violation::MessageTooBig { size, limit });
@@ -1211,6 +1229,7 @@ impl Session {
 mod tests {
     use super::tuning::Tuning;
     use super::*;
+    use crate::protocol::deflate::compressed_bound;
 
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -2341,6 +2360,77 @@ mod tests {
             reason,
             Some("reserved bits 010 are set; permessage-deflate gives a meaning to RSV1 alone")
         );
+    }
+
+    /// Bytes that do not compress: every one from a simple generator, so
+    /// the compressor stores them and adds its headers.
+    fn incompressible(count: usize) -> Vec<u8> {
+        let mut state: u32 = 0x2545_f491;
+        (0..count)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_limit_is_the_inflated_size_not_the_compressed_one() {
+        // 995 incompressible bytes take a few more compressed: within a
+        // limit of 1000, the message is accepted, as it would be sent
+        // uncompressed.
+        let message = incompressible(995);
+        let mut sender = PerMessageDeflate::new(takeover());
+        let Some(payload) = sender.compress(&message) else {
+            panic!("compressing failed");
+        };
+        assert!(payload.len() > 1000, "{}", payload.len());
+        for (what, frames) in [
+            (
+                "one frame",
+                vec![compressed(true, Opcode::Binary, &payload)],
+            ),
+            (
+                "two frames",
+                vec![
+                    compressed(false, Opcode::Binary, &payload[..600]),
+                    masked(true, Opcode::Continuation, &payload[600..]),
+                ],
+            ),
+        ] {
+            let chunks: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            let (events, _) = run_deflate(takeover(), 1000, &chunks);
+            assert_eq!(failure(&events), None, "{what}: {events:?}");
+            let got = events.iter().find_map(|event| match event {
+                Event::Message(message) => Some(message.payload.clone()),
+                _ => None,
+            });
+            assert_eq!(got, Some(message.clone()), "{what}");
+        }
+    }
+
+    #[test]
+    fn compressed_bytes_past_any_message_within_the_limit_are_refused() {
+        // The compressed input has a bound too: past what a compressor
+        // can make of a message within the limit, at its worst, a message
+        // is refused before its bytes are held (1009), whether in one
+        // frame or in many that inflate to nothing.
+        let limit = 1000;
+        let bound = compressed_bound(limit);
+        assert!(bound > limit);
+        let one = compressed(true, Opcode::Binary, &vec![0; bound as usize + 1]);
+        let (events, _) = run_deflate(takeover(), limit, &[&one]);
+        assert_eq!(failure(&events), Some(1009), "{events:?}");
+        // Empty stored blocks, five bytes each, none of them any output.
+        let empty_blocks: Vec<u8> = [0x00, 0x00, 0x00, 0xff, 0xff].repeat(40);
+        let mut bytes = compressed(false, Opcode::Binary, &empty_blocks);
+        for _ in 0..=(bound as usize / empty_blocks.len()) {
+            bytes.extend(masked(false, Opcode::Continuation, &empty_blocks));
+        }
+        let (events, _) = run_deflate(takeover(), limit, &[&bytes]);
+        assert_eq!(failure(&events), Some(1009), "{events:?}");
     }
 
     #[test]
