@@ -196,7 +196,8 @@ pub fn check_http11(request: &Request) -> Result<Option<String>, HandshakeError>
         let announces_body = if header.name.eq_ignore_ascii_case("Transfer-Encoding") {
             true
         } else if header.name.eq_ignore_ascii_case("Content-Length") {
-            header.value != "0"
+            // 1*DIGIT (RFC 9110 §8.6): 00 is as empty a body as 0.
+            header.value.is_empty() || header.value.bytes().any(|byte| byte != b'0')
         } else {
             false
         };
@@ -219,13 +220,36 @@ pub fn check_http11(request: &Request) -> Result<Option<String>, HandshakeError>
     }
     let unusable = || HandshakeError::UnusableTarget(target.to_string());
     let (authority, path) = http::split_absolute_target(target).ok_or_else(unusable)?;
-    if !authority.eq_ignore_ascii_case(host) {
+    // Compared as authorities, not as strings: the port a URI leaves out
+    // (or leaves empty) is its scheme's default (RFC 9110 §4.2.3), so
+    // `ws://localhost:80/` names the host `Host: localhost` does.
+    let scheme = target.split_once("://").map_or("", |(scheme, _)| scheme);
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "wss" | "https" => "443",
+        _ => "80",
+    };
+    if with_port(authority, default_port) != with_port(host, default_port) {
         return Err(HandshakeError::HostMismatch {
             target: authority.to_string(),
             host: host.to_string(),
         });
     }
     Ok(Some(path))
+}
+
+/// `authority` in lower case with its port written out, `default_port`
+/// when it has none or an empty one. The port follows the last colon,
+/// unless that colon is inside an IPv6 literal's brackets (`[::1]`).
+fn with_port(authority: &str, default_port: &str) -> String {
+    let lower = authority.to_ascii_lowercase();
+    match lower.rfind(':') {
+        Some(at) if !lower[at..].contains(']') => {
+            let (host, port) = (&lower[..at], &lower[at + 1..]);
+            let port = if port.is_empty() { default_port } else { port };
+            format!("{host}:{port}")
+        }
+        _ => format!("{lower}:{default_port}"),
+    }
 }
 
 /// Refuses a handshake that repeats `Upgrade`, `Sec-WebSocket-Key` or
@@ -493,6 +517,53 @@ mod tests {
         assert_eq!(checked(GOOD), Ok(None));
         let empty_length = GOOD.replace("\r\n\r\n", "\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(checked(&empty_length), Ok(None));
+    }
+
+    #[test]
+    fn a_content_length_of_zero_written_with_more_digits_announces_no_body() {
+        // RFC 9110 §8.6: Content-Length is 1*DIGIT, so 00 is zero, as 0 is.
+        for zero in ["00", "000"] {
+            let text = GOOD.replace("\r\n\r\n", &format!("\r\nContent-Length: {zero}\r\n\r\n"));
+            assert_eq!(checked(&text), Ok(None), "{zero}");
+        }
+        let five = GOOD.replace("\r\n\r\n", "\r\nContent-Length: 05\r\n\r\n");
+        assert!(matches!(
+            checked(&five),
+            Err(HandshakeError::BodyAnnounced(_))
+        ));
+    }
+
+    #[test]
+    fn a_default_port_written_or_left_out_is_the_same_authority() {
+        // RFC 9110 §4.2.3: a port left out (or empty) is the scheme's
+        // default, 80 for ws and http, 443 for wss and https (RFC 6455 §3).
+        for (target, host) in [
+            ("ws://localhost:80/chat", "localhost"),
+            ("ws://localhost/chat", "localhost:80"),
+            ("ws://localhost:/chat", "localhost"),
+            ("wss://LocalHost:443/chat", "localhost"),
+            ("https://localhost/chat", "localhost:443"),
+            ("ws://[::1]/chat", "[::1]:80"),
+        ] {
+            let text = GOOD
+                .replacen("GET / ", &format!("GET {target} "), 1)
+                .replacen("Host: localhost\r\n", &format!("Host: {host}\r\n"), 1);
+            assert_eq!(checked(&text), Ok(Some("/chat".into())), "{target} {host}");
+        }
+        for (target, host) in [
+            ("ws://localhost:8080/chat", "localhost"),
+            ("http://localhost:443/chat", "localhost"),
+            ("wss://localhost/chat", "localhost:80"),
+            ("ws://[::1]:8080/chat", "[::1]"),
+        ] {
+            let text = GOOD
+                .replacen("GET / ", &format!("GET {target} "), 1)
+                .replacen("Host: localhost\r\n", &format!("Host: {host}\r\n"), 1);
+            assert!(
+                matches!(checked(&text), Err(HandshakeError::HostMismatch { .. })),
+                "{target} {host}"
+            );
+        }
     }
 
     #[test]
