@@ -22,7 +22,7 @@ use crate::protocol::extension::{self, DeflateAgreement, PERMESSAGE_DEFLATE};
 use crate::protocol::frame::{self, FrameError, FrameHeader, Opcode};
 use crate::protocol::handshake::{self, VERSION};
 use crate::protocol::http::{self, Head, HttpError};
-use crate::protocol::session::Session;
+use crate::protocol::session::{OutgoingFrame, Session};
 
 /// How long the client gives the server to accept the connection, then to
 /// answer the handshake (all of its answer, however it trickles in), and
@@ -79,6 +79,10 @@ pub enum ClientError {
     Response(HttpError),
     /// The server answered, but not with `101 Switching Protocols`.
     Refused(String),
+    /// The server answered `101` in HTTP/1.0, which cannot switch
+    /// protocols: `Upgrade` and `101` are HTTP/1.1's (RFC 9110 §7.8,
+    /// §15.2).
+    NotHttp11(String),
     /// The server's `Sec-WebSocket-Accept` is not the one our key calls for.
     WrongAccept {
         expected: String,
@@ -106,6 +110,10 @@ impl fmt::Display for ClientError {
                 write!(f, "bad handshake response: {}", response_problem(error))
             }
             ClientError::Refused(status) => write!(f, "the server refused: {status}"),
+            ClientError::NotHttp11(status) => write!(
+                f,
+                "the server answered {status:?}: switching protocols takes HTTP/1.1 (RFC 9110 §7.8), and an HTTP/1.0 answer cannot"
+            ),
             ClientError::WrongAccept { expected, got } => write!(
                 f,
                 "the server answered Sec-WebSocket-Accept {got:?}, expected {expected:?}"
@@ -151,11 +159,11 @@ fn response_problem(error: &HttpError) -> String {
     }
 }
 
-/// The status code of a response's status line (RFC 9112 §4): `HTTP/1.x`,
-/// three digits, and a reason phrase free of control characters (the line
-/// ends up in our log: a server must not send escape sequences to our
-/// terminal). `None` if the line is not one.
-fn status_code(line: &str) -> Option<&str> {
+/// The minor version and status code of a response's status line (RFC
+/// 9112 §4): `HTTP/1.x`, three digits, and a reason phrase free of control
+/// characters (the line ends up in our log: a server must not send escape
+/// sequences to our terminal). `None` if the line is not one.
+fn status_line(line: &str) -> Option<(u8, &str)> {
     let rest = line.strip_prefix("HTTP/1.")?;
     let (minor, rest) = rest.split_at_checked(1)?;
     let rest = rest.strip_prefix(' ')?;
@@ -164,7 +172,8 @@ fn status_code(line: &str) -> Option<&str> {
         && code.bytes().all(|byte| byte.is_ascii_digit())
         && (reason.is_empty() || reason.starts_with(' '))
         && !reason.chars().any(|c| c.is_control() && c != '\t');
-    well_formed.then_some(code)
+    let minor = minor.parse().ok()?;
+    well_formed.then_some((minor, code))
 }
 
 /// A reader that gives up at `deadline`, however slowly the bytes come:
@@ -233,6 +242,24 @@ pub fn deflate_answer(response: &Head) -> Result<Option<DeflateAgreement>, Clien
     }
 }
 
+/// What became of a message the session was asked to compress, as the
+/// client tells it: `frame` is the frame the session queued for it.
+pub fn compression_outcome(frame: &OutgoingFrame) -> String {
+    // When the compressor fails, the session sends the message as it is,
+    // RSV1 clear, which §6 allows: say so rather than claim a compression.
+    if frame.compressed {
+        format!(
+            "Compressed to {} bytes, RSV1 set (RFC 7692 §6)",
+            frame.payload.len()
+        )
+    } else {
+        format!(
+            "Compressing failed: sent uncompressed, {} bytes, RSV1 clear (RFC 7692 §6 allows it)",
+            frame.payload.len()
+        )
+    }
+}
+
 /// An open WebSocket, from the client's side.
 pub struct Client {
     reader: BufReader<TcpStream>,
@@ -286,13 +313,16 @@ impl Client {
             .get_ref()
             .set_read_timeout(timeout)
             .map_err(ClientError::Connect)?;
-        match status_code(&response.start_line) {
+        // A later HTTP/1 minor version is read as HTTP/1.1, the highest
+        // we speak (RFC 9110 §2.5); HTTP/1.0 has no 101 to give.
+        match status_line(&response.start_line) {
             None => {
                 return Err(ClientError::Response(HttpError::MalformedStartLine(
                     response.start_line,
                 )));
             }
-            Some("101") if response.start_line.starts_with("HTTP/1.1 ") => {}
+            Some((0, "101")) => return Err(ClientError::NotHttp11(response.start_line)),
+            Some((_, "101")) => {}
             Some(_) => return Err(ClientError::Refused(response.start_line)),
         }
         // §4.1: the 101 upgrades to WebSocket, and names no extension we
@@ -493,6 +523,10 @@ mod tests {
         );
     }
 
+    fn status_code(line: &str) -> Option<&str> {
+        status_line(line).map(|(_, code)| code)
+    }
+
     #[test]
     fn a_status_line_is_http_1_three_digits_and_no_control_characters() {
         assert_eq!(status_code("HTTP/1.1 101 Switching Protocols"), Some("101"));
@@ -530,6 +564,28 @@ mod tests {
             let said = ClientError::Response(error).to_string();
             assert!(!said.contains("request"), "{said}");
         }
+    }
+
+    #[test]
+    fn a_message_the_compressor_failed_on_is_not_told_as_compressed() {
+        // Session::send queues the message uncompressed when compressing
+        // fails (RFC 7692 §6 allows it): RSV1 is clear, and the client
+        // must not say otherwise.
+        let mut frame = OutgoingFrame {
+            opcode: Opcode::Text,
+            payload: b"Hello".to_vec(),
+            compressed: false,
+            mask: None,
+        };
+        let said = compression_outcome(&frame);
+        assert!(!said.contains("Compressed to"), "{said}");
+        assert!(said.contains("uncompressed"), "{said}");
+        frame.compressed = true;
+        let said = compression_outcome(&frame);
+        assert!(
+            said.starts_with("Compressed to 5 bytes, RSV1 set"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ struct Options {
     message: String,
     binary: bool,
     fragments: usize,
-    ping: Option<String>,
+    ping: Option<Vec<u8>>,
     close: Option<u16>,
     reason: String,
     invalid_utf8: bool,
@@ -124,9 +124,10 @@ struct Command {
     /// Split the message over N frames (chapter 7), 1 to 10000
     #[arg(long, value_name = "N", default_value = "1")]
     fragments: Fragments,
-    /// Send a ping with this payload first (chapter 8) [default: no ping]
+    /// Send a ping with this payload first (chapter 8), at most 125 bytes
+    /// [default: no ping]
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    ping: Option<String>,
+    ping: Option<PingPayload>,
     /// Close with this code (chapter 9) [default: 1000, normal closure]
     #[arg(long, value_name = "CODE")]
     close: Option<u16>,
@@ -177,7 +178,7 @@ impl Options {
             message: command.message,
             binary: command.binary,
             fragments,
-            ping: command.ping,
+            ping: command.ping.map(|PingPayload(payload)| payload),
             close: command.close,
             reason: command.reason,
             invalid_utf8: command.invalid_utf8,
@@ -200,6 +201,26 @@ impl FromStr for Fragments {
         match text.parse() {
             Ok(count @ 1..=MAX_FRAGMENTS) => Ok(Fragments(count)),
             _ => Err(format!("a number of fragments from 1 to {MAX_FRAGMENTS}")),
+        }
+    }
+}
+
+/// A ping's payload: at most 125 bytes, as every control frame's (RFC 6455
+/// §5.5). Checked here, a longer one is a mistake in the command line, not
+/// a frame the server must refuse.
+#[derive(Clone)]
+struct PingPayload(Vec<u8>);
+
+impl FromStr for PingPayload {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PingPayload, String> {
+        match text.len() {
+            0..=control::MAX_PAYLOAD => Ok(PingPayload(text.as_bytes().to_vec())),
+            length => Err(format!(
+                "{length} bytes; a ping is a control frame, which carries at most {} (RFC 6455 §5.5)",
+                control::MAX_PAYLOAD
+            )),
         }
     }
 }
@@ -324,18 +345,6 @@ fn fragments(opcode: Opcode, payload: &[u8], count: usize) -> Vec<(bool, Opcode,
         .collect()
 }
 
-fn send(
-    client: &mut Client,
-    fin: bool,
-    opcode: Opcode,
-    payload: &[u8],
-    mask: [u8; 4],
-) -> Result<Vec<u8>, String> {
-    client
-        .send(fin, opcode, payload, mask)
-        .map_err(|error| format!("sending failed: {error}"))
-}
-
 fn talk(options: &Options) -> Result<(), String> {
     let (port, key) = (options.port, options.key.as_str());
     // §5.3: a fresh key for every frame, unless --mask chose one.
@@ -361,25 +370,24 @@ fn talk(options: &Options) -> Result<(), String> {
     // answered, closes echoed, and every frame checked by RFC 6455's rules.
     let (mut session, compressing) = session_for(&client, options)?;
 
-    if let Some(text) = &options.ping {
-        narrate::sent(format!(
-            "Sending ping {}",
-            control::describe(text.as_bytes())
-        ));
-        let bytes = send(
-            &mut client,
-            true,
-            Opcode::Ping,
-            text.as_bytes(),
-            fresh_mask(),
-        )?;
-        narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+    // Whether the server has hung up: what we send then has nowhere to go,
+    // but what the server said before it went is still to be read, and the
+    // end of its stream tells the rest.
+    let mut gone = false;
+    if let Some(payload) = &options.ping {
+        narrate::sent(format!("Sending ping {}", control::describe(payload)));
+        match client.send(true, Opcode::Ping, payload, fresh_mask()) {
+            Ok(bytes) => narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes))),
+            Err(error) => gone = server_gone(error)?,
+        }
     }
-    if let Some(HexBytes(bytes)) = &options.hex {
+    if gone {
+        // Nothing more to send.
+    } else if let Some(HexBytes(bytes)) = &options.hex {
         narrate::sent(format!("Sending raw bytes: {}", shown_bytes(bytes)));
-        client
-            .send_raw(bytes)
-            .map_err(|error| format!("sending failed: {error}"))?;
+        if let Err(error) = client.send_raw(bytes) {
+            gone = server_gone(error)?;
+        }
     } else {
         let (opcode, payload) = match (options.binary, options.invalid_utf8) {
             (_, true) => (Opcode::Text, INVALID_UTF8.to_vec()),
@@ -406,15 +414,12 @@ fn talk(options: &Options) -> Result<(), String> {
         if compressing {
             // The session compresses it, as chapter 12's server does.
             if let Some(frame) = session.send(opcode, payload) {
-                narrate::sent(format!(
-                    "Compressed to {} bytes, RSV1 set (RFC 7692 §6)",
-                    frame.payload.len()
-                ));
+                narrate::sent(client::compression_outcome(frame));
                 narrate::sent(format!("Frame bytes: {}", shown_bytes(&frame.to_bytes())));
             }
-            client
-                .send_queued(&mut session)
-                .map_err(|error| format!("sending failed: {error}"))?;
+            if let Err(error) = client.send_queued(&mut session) {
+                gone = server_gone(error)?;
+            }
         } else {
             let frames = fragments(opcode, &payload, options.fragments);
             let count = frames.len();
@@ -428,8 +433,13 @@ fn talk(options: &Options) -> Result<(), String> {
                     ));
                 }
                 let key = if index == 0 { mask } else { fresh_mask() };
-                let bytes = send(&mut client, fin, kind, piece, key)?;
-                narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes)));
+                match client.send(fin, kind, piece, key) {
+                    Ok(bytes) => narrate::sent(format!("Frame bytes: {}", shown_bytes(&bytes))),
+                    Err(error) => {
+                        gone = server_gone(error)?;
+                        break;
+                    }
+                }
             }
         }
     }
@@ -491,13 +501,18 @@ fn talk(options: &Options) -> Result<(), String> {
                 deadline = Instant::now() + PATIENCE;
             }
         }
-        match client.send_queued(&mut session) {
-            Ok(()) => {}
-            Err(error) if server_closed && hung_up(&error) => {
-                narrate::event("The server closed the connection.");
-                return failure.map_or(Ok(()), Err);
+        if gone {
+            // Replies (a pong, our close) have nowhere to go.
+            session.take_outgoing().for_each(drop);
+        } else {
+            match client.send_queued(&mut session) {
+                Ok(()) => {}
+                Err(error) if server_closed && hung_up(&error) => {
+                    narrate::event("The server closed the connection.");
+                    return failure.map_or(Ok(()), Err);
+                }
+                Err(error) => gone = server_gone(error)?,
             }
-            Err(error) => return Err(format!("sending failed: {error}")),
         }
         if session.is_finished() {
             // The conversation is over: how the server then ends TCP (a
@@ -537,6 +552,9 @@ fn talk(options: &Options) -> Result<(), String> {
             // A timeout is the deadline's, decided above.
             Ok(()) => {}
             Err(error) if is_timeout(&error) => {}
+            // What we sent after the server closed came back as a reset
+            // (EPIPE or ECONNRESET on the read): its stream has ended.
+            Err(error) if hung_up(&error) => session.end_of_stream(),
             Err(error) => return Err(error.to_string()),
         }
     }
@@ -618,6 +636,8 @@ fn echo(options: &Options) -> Result<(), String> {
     let (mut session, _) = session_for(&client, options)?;
     let mut echoed = 0_u64;
     let mut server_closed = false;
+    // As in `talk`: the server hung up, and what it sent is still to read.
+    let mut gone = false;
     loop {
         while let Some(event) = session.next_event() {
             match event {
@@ -642,15 +662,19 @@ fn echo(options: &Options) -> Result<(), String> {
                 _ => {}
             }
         }
-        match client.send_queued(&mut session) {
-            Ok(()) => {}
-            Err(error) if server_closed && hung_up(&error) => {
-                narrate::event(format!(
-                    "The server closed the connection; {echoed} messages echoed."
-                ));
-                return Ok(());
+        if gone {
+            session.take_outgoing().for_each(drop);
+        } else {
+            match client.send_queued(&mut session) {
+                Ok(()) => {}
+                Err(error) if server_closed && hung_up(&error) => {
+                    narrate::event(format!(
+                        "The server closed the connection; {echoed} messages echoed."
+                    ));
+                    return Ok(());
+                }
+                Err(error) => gone = server_gone(error)?,
             }
-            Err(error) => return Err(format!("sending failed: {error}")),
         }
         if session.is_finished() {
             // The server closes TCP first (§7.1.1); a reset now is its
@@ -662,8 +686,20 @@ fn echo(options: &Options) -> Result<(), String> {
         match client.read_into(&mut session) {
             Ok(()) => {}
             Err(error) if is_timeout(&error) => session.timed_out(Timeout::Idle),
+            Err(error) if hung_up(&error) => session.end_of_stream(),
             Err(error) => return Err(error.to_string()),
         }
+    }
+}
+
+/// A failed send: if the server has already closed TCP, that is for its
+/// stream's end to tell (true: nothing more can be sent); anything else is
+/// a failure of its own.
+fn server_gone(error: io::Error) -> Result<bool, String> {
+    if hung_up(&error) {
+        Ok(true)
+    } else {
+        Err(format!("sending failed: {error}"))
     }
 }
 

@@ -617,3 +617,86 @@ fn a_path_with_a_fragment_is_a_mistake() {
     assert_eq!(status, Some(2), "{log}");
     assert!(log.contains("--path"), "{log}");
 }
+
+#[test]
+fn a_server_that_closes_before_our_first_send_is_told_as_closing() {
+    // The server answers the handshake and hangs up at once: our writes
+    // then meet a closed socket (EPIPE, or a reset), which says only that
+    // the server has gone, and is told as such, not as "broken pipe".
+    for args in [&[][..], &["--ping", "hi"], &["--fragments", "3"]] {
+        let port = rule_breaker(UPGRADE, false, |stream| {
+            let _ = stream.shutdown(Shutdown::Both);
+        });
+        let (status, log) = client_on(port, args);
+        assert!(
+            status.is_some(),
+            "{args:?}: still running after 30 s:\n{log}"
+        );
+        assert!(
+            log.contains("The server closed the connection"),
+            "{args:?}: {log}"
+        );
+        assert!(
+            !log.to_lowercase().contains("broken pipe"),
+            "{args:?}: {log}"
+        );
+        assert!(!log.contains("reset by peer"), "{args:?}: {log}");
+    }
+}
+
+#[test]
+fn a_ping_longer_than_a_control_frame_allows_is_a_mistake() {
+    // RFC 6455 §5.5: a control frame carries at most 125 bytes. A longer
+    // --ping is refused before anything is sent, the option named.
+    let long = "a".repeat(126);
+    let (status, log) = client_on(1, &["--ping", &long]);
+    assert_eq!(status, Some(2), "{log}");
+    assert!(log.contains("--ping"), "{log}");
+    assert!(!log.contains("Connecting"), "{log}");
+    // Bytes, not characters: 63 two-byte characters are 126 bytes.
+    let (status, log) = client_on(1, &["--ping", &"é".repeat(63)]);
+    assert_eq!(status, Some(2), "{log}");
+    // 125 bytes is a ping: the client goes on to connect (and fails to).
+    let (status, log) = client_on(1, &["--ping", &"a".repeat(125)]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("could not connect"), "{log}");
+}
+
+#[test]
+fn a_101_in_http_1_0_is_not_told_as_a_refusal() {
+    // A 101 switches protocols, which only HTTP/1.1 can (RFC 9110 §7.8,
+    // §15.2.2): the client fails the connection, and says why.
+    let port = answering(
+        |key| {
+            format!(
+                "HTTP/1.0 101 Switching Protocols\r\n{UPGRADE}Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(key)
+            )
+            .into_bytes()
+        },
+        wait_for_the_client_to_go,
+    );
+    let (status, log) = client_on(port, &[]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(!log.contains("refused"), "{log}");
+    assert!(log.contains("HTTP/1.1"), "{log}");
+    assert!(!log.contains("Sending \"Can you hear me?\""), "{log}");
+}
+
+#[test]
+fn a_101_in_a_later_http_1_minor_version_is_read_as_http_1_1() {
+    // RFC 9110 §2.5: a higher minor version is processed as the highest
+    // one the recipient implements.
+    let port = answering(
+        |key| {
+            format!(
+                "HTTP/1.2 101 Switching Protocols\r\n{UPGRADE}Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_key(key)
+            )
+            .into_bytes()
+        },
+        wait_for_the_client_to_go,
+    );
+    let (_, log) = client_on(port, &[]);
+    assert!(log.contains("Sending \"Can you hear me?\""), "{log}");
+}

@@ -18,9 +18,12 @@ pub const OUR_PING: &[u8] = OUR_PING_TEXT.as_bytes();
 /// The payload of the ping sent to a connection that has gone quiet.
 pub const IDLE_PING: &[u8] = b"idle check";
 
+/// The most payload a control frame carries (§5.5).
+pub const MAX_PAYLOAD: usize = 125;
+
 /// The two rules every control frame obeys.
 pub fn check(header: &FrameHeader) -> Result<(), Violation> {
-    if header.payload_len > 125 {
+    if header.payload_len > MAX_PAYLOAD as u64 {
         return Err(Violation::ControlTooLong {
             opcode: header.opcode,
             length: header.payload_len,
