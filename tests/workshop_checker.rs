@@ -167,6 +167,17 @@ fn a_lowercase_guid_is_named() {
     );
 }
 
+/// Chapter `number`'s starter as generated, as the checker writes it into
+/// the test folder `label`: its header's command checks that folder.
+fn starter_in(label: &str, number: usize) -> String {
+    let plain = format!("`cargo run --bin workshop -- check {number}`");
+    let here =
+        format!("`cargo run --bin workshop -- check {number} --dir target/workshop-tests/{label}`");
+    let starter = read(&format!("workshop/{}.rs", CHAPTERS[number - 1]));
+    assert_eq!(starter.matches(&plain).count(), 1, "{starter}");
+    starter.replacen(&plain, &here, 1)
+}
+
 /// How a test's folder appears in the checker's output.
 fn folder_text(label: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -799,7 +810,7 @@ fn starting_ahead_of_an_unfinished_chapter_keeps_no_todo_of_it() {
         "{said}"
     );
     let fourth = fs::read_to_string(dir.join("04-reply.rs")).unwrap();
-    assert_eq!(fourth, read("workshop/04-reply.rs"));
+    assert_eq!(fourth, starter_in("ahead", 4));
     assert_eq!(fourth.matches("todo!(").count(), 1, "{fourth}");
     assert!(fourth.contains("*byte ^= key[i % 4];"), "{fourth}");
 
@@ -844,10 +855,7 @@ fn reset_keeps_each_folders_version_in_that_folder() {
         assert!(passed, "{said}");
         let backup = dir.join("backup/01-print-request.rs");
         assert_eq!(fs::read_to_string(&backup).unwrap(), text, "{said}");
-        assert_eq!(
-            fs::read_to_string(&own).unwrap(),
-            read("workshop/01-print-request.rs")
-        );
+        assert_eq!(fs::read_to_string(&own).unwrap(), starter_in(who, 1));
         kept.push(backup);
     }
     assert_ne!(kept[0], kept[1]);
@@ -1262,4 +1270,148 @@ fn chapter_14_interrupted_leaves_no_redis_folder_behind() {
         .filter(|name| name.starts_with(&prefix))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Chapter 8's pong: once it has answered our ping, that ping is answered.
+/// A server that never forgets it takes every later pong with the same
+/// payload for the answer again; the narrated scenario sends one pong
+/// only, so a rule of its own sends a second.
+#[test]
+fn a_ping_never_forgotten_once_answered_is_named() {
+    let (passed, said) = mistake("ping-kept", 8, "*ping_sent = None;", "");
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("a second pong with our ping's payload must be taken as unsolicited"),
+        "{said}"
+    );
+    // Chapter 9 keeps chapter 8's `hear`, and the same rule.
+    let (passed, said) = mistake("ping-kept-9", 9, "*ping_sent = None;", "");
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("a second pong with our ping's payload must be taken as unsolicited"),
+        "{said}"
+    );
+}
+
+/// Chapter 3 hangs up after its one frame whatever it made of it, so the
+/// wire cannot tell a refusal: a `check` that makes up a key of zeros for
+/// an unmasked frame, or lets a reserved bit through, would pass chapter 3
+/// and fail only in chapter 4. Its log tells.
+#[test]
+fn chapter_3_accepting_an_unmasked_frame_with_a_made_up_key_is_named() {
+    let (passed, said) = mistake(
+        "unmasked-accepted-3",
+        3,
+        "    let Some(key) = header.mask else {\n        return Err(Violation::Unmasked.into());\n    };",
+        "    let key = header.mask.unwrap_or([0; 4]);",
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("an unmasked frame must be refused"), "{said}");
+    let (passed, said) = mistake(
+        "reserved-bit-accepted-3",
+        3,
+        "    if header.rsv != 0 {\n        return Err(Violation::ReservedBits(header.rsv).into());\n    }\n",
+        "",
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("a frame with a reserved bit set must be refused"),
+        "{said}"
+    );
+}
+
+/// Two attendees' folders with the same name (`…/a/ws`, `…/b/ws`) build
+/// into one target folder: each must keep its own binary, or checking one
+/// runs the other's code.
+#[test]
+fn two_folders_with_one_name_keep_their_own_binaries() {
+    let top = folder("same-name");
+    let name = CHAPTERS[2];
+    let reference = read(&format!("steps/{name}.rs"));
+    let right = top.join("a/ws");
+    let wrong = top.join("b/ws");
+    for (dir, text) in [
+        (&right, reference.clone()),
+        (
+            &wrong,
+            reference.replacen("key[i % 4]", "key[3 - i % 4]", 1),
+        ),
+    ] {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join(format!("{name}.rs")), text).unwrap();
+    }
+    let (right_text, wrong_text) = (right.to_str().unwrap(), wrong.to_str().unwrap());
+    let (passed, said) = checker(&["check", "3", "--dir", right_text]);
+    assert!(passed, "{said}");
+    let (passed, said) = checker(&["check", "3", "--dir", wrong_text]);
+    assert!(!passed, "{said}");
+    // Built already: the right answer's binary is still the right answer.
+    let (passed, said) = checker(&["check", "3", "--dir", right_text, "--no-build"]);
+    assert!(passed, "the other folder's build was checked:\n{said}");
+}
+
+/// A starter in a folder of its own says how to check it there: the
+/// command its header gives names the folder.
+#[test]
+fn a_starter_elsewhere_says_how_to_check_it_there() {
+    let dir = folder("header-dir");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "2", "--dir", dir_text]).0);
+    let text = fs::read_to_string(dir.join("02-handshake.rs")).unwrap();
+    let command = "`cargo run --bin workshop -- check 2 --dir target/workshop-tests/header-dir`";
+    assert!(text.contains(command), "{text}");
+}
+
+/// Every reset keeps what it replaces: a second reset does not overwrite
+/// the first one's backup.
+#[test]
+fn a_second_reset_keeps_the_first_backup() {
+    let dir = folder("reset-twice");
+    let dir_text = dir.to_str().unwrap();
+    assert!(checker(&["start", "1", "--dir", dir_text]).0);
+    let own = dir.join("01-print-request.rs");
+    let starter = fs::read_to_string(&own).unwrap();
+    let mut versions = Vec::new();
+    for attempt in ["first", "second"] {
+        let text = format!("{starter}// my {attempt} attempt\n");
+        fs::write(&own, &text).unwrap();
+        let (passed, said) = checker(&["reset", "1", "--dir", dir_text]);
+        assert!(passed, "{said}");
+        versions.push(text);
+    }
+    let kept: Vec<String> = fs::read_dir(dir.join("backup"))
+        .unwrap()
+        .map(|entry| fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    for version in &versions {
+        assert!(kept.contains(version), "lost {version:?}; kept {kept:?}");
+    }
+}
+
+/// `solution` asks first when the chapter does not pass; with no input to
+/// read the answer from (no terminal, standard input closed), nothing is
+/// shown and the exit status says so, with the way to skip the question.
+#[test]
+fn a_solution_asked_with_no_input_fails() {
+    // `checker` gives the checker no standard input.
+    let (passed, said) = checker(&["solution", "3", "--starters", "--no-build"]);
+    assert!(!passed, "{said}");
+    assert!(said.contains("--yes"), "{said}");
+    assert!(!said.contains("*byte ^= key[i % 4];"), "{said}");
+}
+
+/// A reply with its MASK bit set is stopped at its header, before any key
+/// arrives: what the checker shows of it is the bit, never a key of zeros
+/// it made up to fill the place.
+#[test]
+fn a_masked_reply_shows_no_made_up_key() {
+    let (passed, said) = mistake(
+        "mask-bit-set",
+        4,
+        "bytes.push(payload.len() as u8);",
+        "bytes.push(0x80 | payload.len() as u8);",
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("a server never masks"), "{said}");
+    assert!(!said.contains("[0, 0, 0, 0]"), "{said}");
 }

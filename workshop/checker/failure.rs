@@ -129,7 +129,9 @@ struct Decoded {
     fin: bool,
     rsv: u8,
     opcode: Opcode,
-    masked: Option<[u8; 4]>,
+    /// With MASK set, the key's bytes as many as were read: the checker
+    /// stops at the header of a masked frame from a server, before its key.
+    masked: Option<Vec<u8>>,
     /// The 7-bit field as it was: 126 and 127 announce longer lengths.
     seven_bits: u8,
     /// The extended length's bytes, as many as arrived.
@@ -176,17 +178,16 @@ impl Decoded {
         };
         let rest = &rest[extension.len()..];
         let (masked, rest) = if second & 0x80 != 0 {
-            match rest.split_first_chunk::<4>() {
-                Some((key, rest)) => (Some(*key), rest),
-                None => (Some([0; 4]), &[][..]),
-            }
+            let (key, rest) = rest.split_at(rest.len().min(4));
+            (Some(key.to_vec()), rest)
         } else {
             (None, rest)
         };
         let header_len = bytes.len() - rest.len();
         let take = length.map_or(rest.len(), |length| rest.len().min(length as usize));
         let mut payload = rest[..take].to_vec();
-        if let Some(key) = masked {
+        // Unmasked only with its whole key: no key is made up for it.
+        if let Some(key) = masked.as_deref().filter(|key| key.len() == 4) {
             for (i, byte) in payload.iter_mut().enumerate() {
                 *byte ^= key[i % 4];
             }
@@ -202,6 +203,16 @@ impl Decoded {
             payload,
             used: header_len + take,
         })
+    }
+
+    /// The MASK bit set, and the key as far as it was read.
+    fn mask_text(&self) -> String {
+        match self.masked.as_deref() {
+            Some(key) if key.len() == 4 => format!("masked with key {key:?}"),
+            Some([]) => "masked (MASK set; its key not read)".into(),
+            Some(key) => format!("masked (MASK set; its key not read past {key:?})"),
+            None => "unmasked".into(),
+        }
     }
 
     fn opcode_name(&self) -> String {
@@ -262,7 +273,7 @@ impl Decoded {
         }
         if self.masked.is_some() != other.masked.is_some() {
             out.push(match other.masked {
-                Some(key) => format!("masked with key {key:?}: a server never masks (§5.1)"),
+                Some(_) => format!("{}: a server never masks (§5.1)", other.mask_text()),
                 None => "unmasked, expected masked".into(),
             });
         }
@@ -312,8 +323,9 @@ impl fmt::Display for Decoded {
             u8::from(self.fin),
             self.rsv
         )?;
-        match self.masked {
-            Some(key) => write!(f, "masked with key {key:?} (shown unmasked), ")?,
+        match &self.masked {
+            Some(key) if key.len() == 4 => write!(f, "{} (shown unmasked), ", self.mask_text())?,
+            Some(_) => write!(f, "{}, ", self.mask_text())?,
             None => write!(f, "unmasked, ")?,
         }
         match self.length {

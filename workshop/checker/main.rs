@@ -225,7 +225,11 @@ fn own_file(dir: &Path, number: usize) -> PathBuf {
 
 /// The binary of the attendee's chapter `number`: named after the folder,
 /// so that two folders (an attendee's, a test's) never overwrite each
-/// other's binaries in the shared target folder.
+/// other's binaries in the shared target folder. A name is not enough:
+/// `/a/ws` and `/b/ws` would share `ws-03`, and Cargo, which sees two
+/// packages alike but for their place, would take either's build for the
+/// other's. So any folder but the default one also carries a hash of where
+/// it is; the default keeps the plain `my-workshop-03` the guide gives.
 fn own_bin(dir: &Path, number: usize) -> String {
     let folder = dir
         .file_name()
@@ -238,7 +242,30 @@ fn own_bin(dir: &Path, number: usize) -> String {
     if prefix.is_empty() || !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
         prefix.insert_str(0, "chapter-");
     }
+    let place = full_path(dir);
+    if place != full_path(&root().join(FOLDER)) {
+        prefix.push_str(&format!("-{:08x}", place_hash(&place) as u32));
+    }
     format!("{prefix}-{number:02}")
+}
+
+/// A folder's one full name, however it was typed (relative, through a
+/// link): as the file system resolves it, else made absolute as it is.
+fn full_path(dir: &Path) -> PathBuf {
+    fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// FNV-1a of a path: the same on every run and every Rust release, so that
+/// a folder keeps its binaries' names from one check to the next.
+fn place_hash(place: &Path) -> u64 {
+    place
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// The tracked starter, as generated.
@@ -780,7 +807,7 @@ fn next_starter(number: usize, dir: &Path) -> Result<(starter::Made, usize), Str
     let own_base = (base > 0)
         .then(|| fs::read_to_string(own_file(dir, base)).ok())
         .flatten();
-    let made = match own_base {
+    let mut made = match own_base {
         Some(own) => {
             let base_reference =
                 fs::read_to_string(reference_file(base)).map_err(|e| e.to_string())?;
@@ -792,6 +819,9 @@ fn next_starter(number: usize, dir: &Path) -> Result<(starter::Made, usize), Str
             taken: 0,
         },
     };
+    // The header's command checks this folder, `--dir` and all.
+    let check = command(dir, &format!("check {number}"));
+    made.text = starter::checked_with(&made.text, number, &check);
     Ok((made, base))
 }
 
@@ -886,22 +916,16 @@ fn reset(number: usize, options: &Options) -> bool {
     let path = own_file(&options.dir, number);
     // Keep the attendee's work: nothing is lost by a reset typed by mistake.
     // Beside it, in its own folder: two folders' chapter 3 are two backups.
-    let backup = options.dir.join(format!("backup/{}.rs", name(number)));
     if let Ok(old) = fs::read_to_string(&path)
         && old != text
     {
-        let saved = backup
-            .parent()
-            .map_or(Ok(()), fs::create_dir_all)
-            .and_then(|()| fs::write(&backup, old));
-        if let Err(error) = saved {
-            complain!(
-                "could not keep your version in {}: {error}; nothing reset",
-                backup.display()
-            );
-            return false;
+        match keep(&options.dir.join("backup"), number, &old) {
+            Ok(backup) => say!("Your version is kept in {}.", shown(&backup)),
+            Err(error) => {
+                complain!("could not keep your version: {error}; nothing reset");
+                return false;
+            }
         }
-        say!("Your version is kept in {}.", shown(&backup));
     }
     match fs::write(&path, text)
         .map_err(|e| e.to_string())
@@ -921,6 +945,40 @@ fn reset(number: usize, options: &Options) -> bool {
     }
 }
 
+/// Keeps `text`, the attendee's chapter `number`, in `folder`: as
+/// `NN-name.rs` the first time, then `NN-name.2.rs`, `NN-name.3.rs`, … so
+/// that a second reset never writes over the first one's backup. A version
+/// kept already is not kept twice. Returns where it is.
+fn keep(folder: &Path, number: usize, text: &str) -> Result<PathBuf, String> {
+    fs::create_dir_all(folder).map_err(|error| format!("{}: {error}", folder.display()))?;
+    for count in 1.. {
+        let backup = match count {
+            1 => folder.join(format!("{}.rs", name(number))),
+            _ => folder.join(format!("{}.{count}.rs", name(number))),
+        };
+        // Only a file made here and now is ours to write: never one there.
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&backup)
+        {
+            Ok(mut file) => {
+                return file
+                    .write_all(text.as_bytes())
+                    .map(|()| backup.clone())
+                    .map_err(|error| format!("{}: {error}", backup.display()));
+            }
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                if fs::read_to_string(&backup).is_ok_and(|kept| kept == text) {
+                    return Ok(backup);
+                }
+            }
+            Err(error) => return Err(format!("{}: {error}", backup.display())),
+        }
+    }
+    Err(format!("{}: no free name", folder.display()))
+}
+
 fn solution(number: usize, options: &Options) -> bool {
     if !options.yes {
         let passed = matches!(verdict(number, options), Verdict::Pass);
@@ -930,7 +988,17 @@ fn solution(number: usize, options: &Options) -> bool {
             );
             let _ = io::stdout().flush();
             let mut answer = String::new();
-            let _ = io::stdin().lock().read_line(&mut answer);
+            // No input to read an answer from (no terminal, standard input
+            // closed) is no "no": nothing was asked of anyone, so the exit
+            // status says it was not shown, and how to skip the question.
+            if !matches!(io::stdin().lock().read_line(&mut answer), Ok(1..)) {
+                say!("");
+                complain!(
+                    "no answer: standard input is closed, so nothing is shown; \
+                     `--yes` shows it without asking"
+                );
+                return false;
+            }
             if !answer.trim().eq_ignore_ascii_case("y") {
                 say!("Not shown. `cargo run --bin workshop -- hint {number}` gives a hint.");
                 return true;

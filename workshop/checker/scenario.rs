@@ -6,9 +6,11 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
+use websocket_from_scratch::Error;
 use websocket_from_scratch::client::{self, ARTICLE_KEY, ARTICLE_MASK};
 use websocket_from_scratch::protocol::control;
 use websocket_from_scratch::protocol::frame::{self, Opcode};
+use websocket_from_scratch::protocol::violation::Violation;
 
 use crate::failure::Failure;
 use crate::wire::{Redis, Server, TEST_MASK, Wire, answer_timeout};
@@ -669,15 +671,18 @@ const OFFERS: &str = "offers of permessage-deflate, one declined and the next ta
 const LONG_ECHO: &str = "the echo of an 8 MiB text message";
 const FRAGMENTED: &str = "the echo of a 1 MiB binary message sent as 16 fragments of 64 KiB";
 const ENDED: &str = "peers that end their stream partway through a frame";
+const SECOND_PONG: &str = "a second pong with our ping's payload, once our ping is answered";
 
 /// Rules the narrated scenario does not reach, each played on a server of
-/// its own whose narration is not compared: what a chapter must refuse,
-/// and what it must answer. A server that panicked meanwhile fails with
+/// its own whose narration is not compared (only searched, where the wire
+/// cannot tell: chapter 3's refusals, chapters 8 and 9's second pong):
+/// what a chapter must refuse, and what it must answer. A server that panicked meanwhile fails with
 /// its panic, even if the panic's hang-up looked like a refusal.
 pub fn rules(number: usize, binary: &Path) -> Option<Failure> {
     let played = match number {
         2 => own_server(binary, 1, &[], OLD_VERSION, old_version),
         4 => own_server(binary, 1, &["--reply", "Très bien"], REPLY, reply_in_bytes),
+        8 | 9 => own_server(binary, 1, &[], SECOND_PONG, second_pong),
         12 => own_server(binary, 2, &[], OFFERS, offers_declined),
         13 | 15 => own_server(binary, 1, &[], LONG_ECHO, long_echo)
             .and_then(|()| own_server(binary, 1, &[], FRAGMENTED, fragmented_long_echo))
@@ -704,6 +709,9 @@ struct Refusal {
     /// The close frame's code sent before hanging up; `None`: the server
     /// just hangs up.
     code: Option<u16>,
+    /// What the server's log must say of it, where a hang-up alone shows
+    /// nothing: chapter 3 hangs up after its one frame, taken or refused.
+    told: Option<String>,
     why: String,
 }
 
@@ -744,24 +752,35 @@ fn refusals(number: usize) -> Vec<Refusal> {
         args: &[],
         bad,
         code,
+        told: None,
         why: why.to_string(),
     };
-    if number == 4 {
-        refusals.push(refused(
-            frame::encode(true, Opcode::Text, None, b"Can you hear me?"),
-            None,
-            "an unmasked frame must be refused (RFC 6455 §5.1: a client masks every frame)",
-        ));
+    // Chapter 3 teaches these two rules, but hangs up after its one frame
+    // whether it refused it or not: there, its log tells, in the words the
+    // library gives each refusal (no lesson writes them).
+    let told = |violation: Violation| (number == 3).then(|| Error::from(violation).to_string());
+    if (3..=4).contains(&number) {
+        refusals.push(Refusal {
+            told: told(Violation::Unmasked),
+            ..refused(
+                frame::encode(true, Opcode::Text, None, b"Can you hear me?"),
+                None,
+                "an unmasked frame must be refused (RFC 6455 §5.1: a client masks every frame)",
+            )
+        });
     }
-    if (4..=9).contains(&number) {
+    if (3..=9).contains(&number) {
         let mut reserved = frames(&[(true, Opcode::Text, b"x")]);
         reserved[0] |= 0b0100_0000;
-        refusals.push(refused(
-            reserved,
-            protocol_error,
-            "a frame with a reserved bit set must be refused (RFC 6455 §5.2: no extension \
-             was agreed)",
-        ));
+        refusals.push(Refusal {
+            told: told(Violation::ReservedBits(0b100)),
+            ..refused(
+                reserved,
+                protocol_error,
+                "a frame with a reserved bit set must be refused (RFC 6455 §5.2: no extension \
+                 was agreed)",
+            )
+        });
     }
     if number == 5 {
         refusals.push(refused(
@@ -896,9 +915,51 @@ fn refuse(server: &mut Server, number: usize, refusal: &Refusal) -> Result<(), F
         }
     }
     match wire.read_to_end() {
-        Ok(rest) if rest.is_empty() => Ok(()),
-        Ok(rest) | Err((rest, _)) => Err(wire.frame_mismatch(&refusal.why, b"", &rest)),
+        Ok(rest) if rest.is_empty() => {}
+        Ok(rest) | Err((rest, _)) => return Err(wire.frame_mismatch(&refusal.why, b"", &rest)),
     }
+    let Some(told) = &refusal.told else {
+        return Ok(());
+    };
+    // Its last lines are out once it has exited (one connection).
+    server.wait_for_exit(answer_timeout());
+    if server.log().contains(told.as_str()) {
+        return Ok(());
+    }
+    Err(Failure::plain(format!(
+        "{}: your server read it as if it were right (its log never says {told:?})",
+        refusal.why
+    )))
+}
+
+/// What chapters 8 and 9 say of a pong that answers our ping; the second
+/// pong must not be told so (the reference's `hear`, `Heard::OurPong`).
+const OUR_PING_ANSWERED: &str = "the client answered our ping";
+
+/// Our ping answered, then the same pong again: our ping was answered
+/// already, so the second answers nothing and is unsolicited (§5.5.3). A
+/// server that never forgets its ping takes every such pong for the
+/// answer; nothing on the wire shows it (a pong gets no reply), its log
+/// does.
+fn second_pong(server: &mut Server) -> Result<(), Failure> {
+    let mut wire = open(server)?;
+    answer_our_ping(&mut wire)?;
+    wire.send_frame(true, Opcode::Pong, control::OUR_PING, TEST_MASK)?;
+    // Still talking after it.
+    echo(&mut wire, Opcode::Text, b"after two pongs")?;
+    drop(wire);
+    // Its last lines are out once it has exited (one connection).
+    server.wait_for_exit(answer_timeout());
+    let answered = server.log().matches(OUR_PING_ANSWERED).count();
+    if answered > 1 {
+        return Err(Failure::plain(format!(
+            "a second pong with our ping's payload must be taken as unsolicited (RFC 6455 \
+             §5.5.3): our ping was answered by the first, yet your server took the second for \
+             the answer too ({OUR_PING_ANSWERED:?} {answered} times in its log): forget the \
+             ping once its pong arrives"
+        )));
+    }
+    Ok(())
 }
 
 /// A rule's verdict once its server has exited, unless that server

@@ -188,13 +188,28 @@ pub fn starter(number: usize, reference: &str) -> Result<String, String> {
 /// about names only the missing code would use, and about a `todo!` that
 /// stands for a block's value; a finished chapter may delete it.
 fn header(number: usize) -> String {
+    header_checked_with(
+        number,
+        &format!("`cargo run --bin workshop -- check {number}`"),
+    )
+}
+
+/// The header, naming `check` as the command that checks the chapter.
+fn header_checked_with(number: usize, check: &str) -> String {
     format!(
         "\n// Your chapter {number}. Each `// lesson:` below is a `todo!` with a hint:\n\
          // write the code it asks for, then check it with\n\
-         // `cargo run --bin workshop -- check {number}`. Made from the reference in\n\
+         // {check}. Made from the reference in\n\
          // `steps/` by the workshop's checker.\n\
          #![allow(unused, clippy::diverging_sub_expression)]\n"
     )
+}
+
+/// Chapter `number`'s starter `text` with `check` in its header instead of
+/// the plain command: a folder other than the default one is checked with
+/// `--dir`, and the file it gets should say so.
+pub fn checked_with(text: &str, number: usize, check: &str) -> String {
+    text.replacen(&header(number), &header_checked_with(number, check), 1)
 }
 
 /// A starter made from an attendee's own base chapter.
