@@ -501,18 +501,9 @@ fn talk(options: &Options) -> Result<(), String> {
                 deadline = Instant::now() + PATIENCE;
             }
         }
-        if gone {
-            // Replies (a pong, our close) have nowhere to go.
-            session.take_outgoing().for_each(drop);
-        } else {
-            match client.send_queued(&mut session) {
-                Ok(()) => {}
-                Err(error) if server_closed && hung_up(&error) => {
-                    narrate::event("The server closed the connection.");
-                    return failure.map_or(Ok(()), Err);
-                }
-                Err(error) => gone = server_gone(error)?,
-            }
+        if send_replies(&mut client, &mut session, &mut gone, server_closed)? {
+            narrate::event("The server closed the connection.");
+            return failure.map_or(Ok(()), Err);
         }
         if session.is_finished() {
             // The conversation is over: how the server then ends TCP (a
@@ -662,19 +653,11 @@ fn echo(options: &Options) -> Result<(), String> {
                 _ => {}
             }
         }
-        if gone {
-            session.take_outgoing().for_each(drop);
-        } else {
-            match client.send_queued(&mut session) {
-                Ok(()) => {}
-                Err(error) if server_closed && hung_up(&error) => {
-                    narrate::event(format!(
-                        "The server closed the connection; {echoed} messages echoed."
-                    ));
-                    return Ok(());
-                }
-                Err(error) => gone = server_gone(error)?,
-            }
+        if send_replies(&mut client, &mut session, &mut gone, server_closed)? {
+            narrate::event(format!(
+                "The server closed the connection; {echoed} messages echoed."
+            ));
+            return Ok(());
         }
         if session.is_finished() {
             // The server closes TCP first (§7.1.1); a reset now is its
@@ -688,6 +671,29 @@ fn echo(options: &Options) -> Result<(), String> {
             Err(error) if is_timeout(&error) => session.timed_out(Timeout::Idle),
             Err(error) if hung_up(&error) => session.end_of_stream(),
             Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// Sends the replies the session queued (a pong, our close), unless the
+/// server has hung up (`gone`): then they have nowhere to go. True when
+/// the server, after its close frame, has closed TCP: the run is over.
+fn send_replies(
+    client: &mut Client,
+    session: &mut Session,
+    gone: &mut bool,
+    server_closed: bool,
+) -> Result<bool, String> {
+    if *gone {
+        session.take_outgoing().for_each(drop);
+        return Ok(false);
+    }
+    match client.send_queued(session) {
+        Ok(()) => Ok(false),
+        Err(error) if server_closed && hung_up(&error) => Ok(true),
+        Err(error) => {
+            *gone = server_gone(error)?;
+            Ok(false)
         }
     }
 }
