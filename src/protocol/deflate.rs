@@ -21,7 +21,11 @@
 //! next message: `cargo bench --bench deflate` shows resident memory per
 //! idle connection falling only from about 380 to 320 KiB.)
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, FlushCompress};
+// Inflating goes to zlib-rs (flate2's backend here) directly: only its
+// own interface offers zlib's `Z_BLOCK` flush, which stops at a block
+// boundary, and that is how a message is seen to end on one (§7.2.2).
+use zlib_rs::{Inflate, InflateFlush, Status};
 
 use crate::protocol::extension::DeflateAgreement;
 
@@ -58,7 +62,7 @@ pub struct PerMessageDeflate {
     agreement: DeflateAgreement,
     /// Made on first use; kept between messages only with context takeover.
     compressor: Option<Compress>,
-    decompressor: Option<Decompress>,
+    decompressor: Option<Inflate>,
     /// The peer ended its stream with a final block (§7.2.3.4): whatever
     /// comes next, in this message or the next, starts a new stream, with
     /// a fresh decompressor.
@@ -158,7 +162,7 @@ impl PerMessageDeflate {
         let result =
             self.inflate_some(piece, out, limit, may_grow)
                 .and_then(|()| match with_tail {
-                    true => self.inflate_tail(out, limit, may_grow),
+                    true => self.inflate_tail(),
                     false => Ok(()),
                 });
         if last || result.is_err() {
@@ -172,30 +176,44 @@ impl PerMessageDeflate {
     }
 
     /// Puts the sync tail back. A message ends with a flushed block
-    /// (§7.2.1), so the tail is the empty stored block it was cut from and
-    /// adds nothing; if it adds bytes, the message stopped short (inside a
-    /// block), and the tail was read as data the peer never sent.
-    fn inflate_tail(
-        &mut self,
-        out: &mut Vec<u8>,
-        limit: u64,
-        may_grow: &mut dyn FnMut(usize) -> bool,
-    ) -> Result<(), InflateError> {
+    /// (§7.2.1): its last byte holds the header of the empty stored block
+    /// the flush made, and the tail is that block's four length bytes, cut
+    /// off by the sender. Put back, they complete it: nothing comes out,
+    /// and the decompressor stands between two blocks, where the next
+    /// message starts. A message that stops anywhere else (inside a block,
+    /// or inside a block's header) has the tail read as something else:
+    /// as data the peer never sent, or as header bits that make nothing
+    /// and leave the decompressor inside a block, so that with context
+    /// takeover the next message would be read from a broken state. Either
+    /// way the message is not valid (§7.2.2: the connection fails, 1007).
+    ///
+    /// To tell, the tail goes in with zlib's `Z_BLOCK` flush, which stops
+    /// at the first block boundary, and one more byte after it: a message
+    /// that ended as it should reaches the boundary after exactly the four
+    /// bytes of the tail, having made nothing, and never reads that byte.
+    fn inflate_tail(&mut self) -> Result<(), InflateError> {
         if self.stream_ended {
             // The message ended exactly with a final block: nothing was
             // cut from it, so there is nothing to put back, and the tail
             // must not start a stream of its own.
             return Ok(());
         }
-        let before = out.len();
-        self.inflate_some(&SYNC_TAIL, out, limit, may_grow)?;
-        if out.len() > before {
-            out.truncate(before);
-            return Err(InflateError::Invalid(
-                "the message stops inside a DEFLATE block".to_string(),
-            ));
+        let decompressor = self.decompressor.get_or_insert_with(new_decompressor);
+        let [a, b, c, d] = SYNC_TAIL;
+        let tail_and_one_more = [a, b, c, d, 0x00];
+        // Room for one byte: enough to see that the tail made some.
+        let mut made = [0u8; 1];
+        let (in_before, out_before) = (decompressor.total_in(), decompressor.total_out());
+        let status = decompressor.decompress(&tail_and_one_more, &mut made, InflateFlush::Block);
+        let consumed = decompressor.total_in() - in_before;
+        let produced = decompressor.total_out() - out_before;
+        match status {
+            Ok(Status::Ok) if consumed == SYNC_TAIL.len() as u64 && produced == 0 => Ok(()),
+            Err(error) => Err(inflate_error(decompressor, error)),
+            Ok(_) => Err(InflateError::Invalid(
+                "the message does not end between two DEFLATE blocks".to_string(),
+            )),
         }
-        Ok(())
     }
 
     fn inflate_some(
@@ -213,10 +231,7 @@ impl PerMessageDeflate {
             self.decompressor = None;
             self.stream_ended = false;
         }
-        // A 15-bit window reads data made with any smaller one.
-        let decompressor = self
-            .decompressor
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
+        let decompressor = self.decompressor.get_or_insert_with(new_decompressor);
         while !self.stream_ended {
             let start = out.len();
             // One byte past the limit is enough to know it was passed.
@@ -237,7 +252,7 @@ impl PerMessageDeflate {
             }
             out.resize(needed, 0);
             let (in_before, out_before) = (decompressor.total_in(), decompressor.total_out());
-            let status = decompressor.decompress(input, &mut out[start..], FlushDecompress::Sync);
+            let status = decompressor.decompress(input, &mut out[start..], InflateFlush::SyncFlush);
             let consumed = (decompressor.total_in() - in_before) as usize;
             let produced = (decompressor.total_out() - out_before) as usize;
             out.truncate(start + produced);
@@ -252,11 +267,11 @@ impl PerMessageDeflate {
                 Ok(Status::StreamEnd) => {
                     // More follows the final block in this piece: a new
                     // stream, as above, and on with it.
-                    *decompressor = Decompress::new_with_window_bits(false, 15);
+                    *decompressor = new_decompressor();
                     continue;
                 }
                 Ok(_) => {}
-                Err(error) => return Err(InflateError::Invalid(error.to_string())),
+                Err(error) => return Err(inflate_error(decompressor, error)),
             }
             if produced < room && (input.is_empty() || consumed == 0) {
                 // All in and all out; or stuck with room to spare, which
@@ -266,6 +281,18 @@ impl PerMessageDeflate {
         }
         Ok(())
     }
+}
+
+/// A decompressor for raw DEFLATE (no zlib header). A 15-bit window
+/// reads data made with any smaller one.
+fn new_decompressor() -> Inflate {
+    Inflate::new(false, 15)
+}
+
+/// Why zlib refused the data, in its own words where it has them.
+fn inflate_error(decompressor: &Inflate, error: zlib_rs::InflateError) -> InflateError {
+    let why = decompressor.error_message().unwrap_or(error.as_str());
+    InflateError::Invalid(format!("deflate decompression error: {why}"))
 }
 
 #[cfg(test)]
@@ -513,6 +540,55 @@ mod tests {
         assert!(
             matches!(result, Err(InflateError::Invalid(_))),
             "{result:?}: {out:x?}"
+        );
+    }
+
+    #[test]
+    fn a_message_cut_inside_a_block_header_is_invalid_and_spares_the_next() {
+        // A message ends with the start of the empty stored block its sync
+        // flush made (RFC 7692 §7.2.1), so the tail put back completes that
+        // block and leaves the decompressor between blocks. Cut anywhere
+        // else, the tail can be swallowed as header bits without a byte of
+        // output, leaving the decompressor inside a block: the message is
+        // invalid (§7.2.2: 1007), and must not pass as empty while the next
+        // one is read from a broken state.
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let cut: [&[u8]; 3] = [
+            // A fixed-Huffman block header, and nothing after it.
+            &[0x02],
+            // "Hello" and its end-of-block, without the stored block after.
+            &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07],
+            // A whole message, then a second block header cut short.
+            &[
+                0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff, 0x02,
+            ],
+        ];
+        for message in cut {
+            let mut codec = PerMessageDeflate::new(agreement());
+            let mut out = Vec::new();
+            let result = codec.inflate(message, true, &mut out, 1000, &mut |_| true);
+            assert!(
+                matches!(result, Err(InflateError::Invalid(_))),
+                "{message:02x?}: {result:?}, {out:02x?}"
+            );
+        }
+        // The same message split over frames is judged the same way, and
+        // a sound message after a sound one still inflates.
+        let mut codec = PerMessageDeflate::new(agreement());
+        let mut out = Vec::new();
+        codec
+            .inflate(&hello[..3], false, &mut out, 1000, &mut |_| true)
+            .unwrap();
+        let result = codec.inflate(&hello[3..6], true, &mut out, 1000, &mut |_| true);
+        assert!(
+            matches!(result, Err(InflateError::Invalid(_))),
+            "{result:?}"
+        );
+        let mut codec = PerMessageDeflate::new(agreement());
+        assert_eq!(inflate_all(&mut codec, &[&hello]), b"Hello");
+        assert_eq!(
+            inflate_all(&mut codec, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]]),
+            b"Hello"
         );
     }
 
