@@ -613,6 +613,10 @@ impl Session {
         self.release_handed_out();
         self.room_offered = 0;
         let payload_due = match &self.frame {
+            // Once the session is finished, the frame it was reading is
+            // let go of (`end`): no room is made for the rest of it, and
+            // nothing more is taken from the budget.
+            Some(_) if self.finished => 0,
             Some(frame) if self.inbox_len == 0 && !frame.header.opcode.is_control() => {
                 frame.remaining()
             }
@@ -1023,16 +1027,14 @@ impl Session {
                     answers_ours,
                 });
             }
+            // A close ends the conversation (§7.1.6) like a failure does,
+            // so through `end`: a message it cut in half (control frames
+            // may come between fragments, §5.4) is never handed out, and
+            // its memory and budget go now.
             Opcode::Close => match close::parse(&payload) {
                 // Our close went first: this is its answer.
-                Ok(frame) if self.close_queued => {
-                    self.events.push_back(Event::CloseAnswered(frame));
-                    self.finished = true;
-                }
-                Ok(frame) => {
-                    self.events.push_back(Event::CloseReceived(frame));
-                    self.finished = true;
-                }
+                Ok(frame) if self.close_queued => self.end(Event::CloseAnswered(frame)),
+                Ok(frame) => self.end(Event::CloseReceived(frame)),
                 Err(error) => {
                     let violation = Violation::BadClose(error);
                     self.fail(violation.close_code(), violation.to_string());
@@ -2472,5 +2474,56 @@ mod tests {
             let (events, _) = run_deflate(takeover(), 1 << 20, &[&bytes]);
             assert_eq!(failure(&events), Some(1007), "{what}: {events:?}");
         }
+    }
+
+    #[test]
+    fn a_close_in_the_middle_of_a_message_gives_its_memory_back_at_once() {
+        // A close frame may come between the fragments of a message
+        // (§5.4: control frames may be injected): the conversation is then
+        // over (§7.1.6), the half message is never handed out, and what it
+        // took from the shared budget must go back now, not whenever the
+        // driver drops the session (an event loop lingers with it, §7.1.1).
+        for ours_first in [false, true] {
+            let budget = Budget::new(1 << 20);
+            let mut session = Session::new(1 << 20).with_budget(Arc::clone(&budget));
+            if ours_first {
+                session.close(CloseCode::NORMAL, "bye");
+            }
+            session.receive(&masked(false, Opcode::Binary, &[7; 1000]));
+            assert!(budget.used() >= 1000, "{}", budget.used());
+            let close = close::payload(CloseCode::NORMAL, "");
+            session.receive(&masked(true, Opcode::Close, &close));
+            let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+            assert!(session.is_finished(), "{events:?}");
+            assert_eq!(budget.used(), 0, "ours first: {ours_first}, {events:?}");
+            let held = session
+                .message_in_progress()
+                .map_or(0, |m| m.payload.capacity());
+            assert_eq!(held, 0, "ours first: {ours_first}");
+        }
+    }
+
+    #[test]
+    fn a_finished_session_offers_no_room_and_takes_no_budget() {
+        // A session that failed partway through a long payload reads no
+        // more; asked for a buffer anyway, it must not grow the message it
+        // has let go of, nor take from the budget for it.
+        let budget = Budget::new(1 << 20);
+        let mut session = Session::new(1 << 20).with_budget(Arc::clone(&budget));
+        let mut bytes = masked(true, Opcode::Text, &[b'a'; 100_000]);
+        // An invalid byte early in the payload (after the 8-byte header,
+        // unmasked 0xff): the session fails fast (§8.1).
+        bytes[8 + 10] = 0xff ^ MASK[10 % 4];
+        session.receive(&bytes[..8 + 100]);
+        let events: Vec<Event> = std::iter::from_fn(|| session.next_event()).collect();
+        assert!(session.is_finished(), "{events:?}");
+        assert!(matches!(events.last(), Some(Event::Failed { code, .. }) if code.0 == 1007));
+        assert_eq!(budget.used(), 0);
+        assert!(session.buffer().len() <= INBOX_SIZE);
+        session.filled(0);
+        assert_eq!(budget.used(), 0);
+        let [room, _] = session.buffers();
+        assert!(room.is_empty(), "{} bytes of room", room.len());
+        assert_eq!(budget.used(), 0);
     }
 }
