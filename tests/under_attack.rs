@@ -1166,12 +1166,6 @@ fn upgrade_requests_http11_forbids_are_refused_naming_the_rule() {
             "the request is HTTP/1.0; a WebSocket handshake is an HTTP/1.1 request (RFC 6455 §4.1)",
         ),
         (
-            "HTTP/1.2",
-            UPGRADE.replace("HTTP/1.1", "HTTP/1.2"),
-            "505",
-            "the request is HTTP/1.2",
-        ),
-        (
             "a fragment in the target",
             UPGRADE.replace("GET / ", "GET /chat#x "),
             "400",
@@ -1233,11 +1227,22 @@ fn upgrade_requests_http11_forbids_are_refused_naming_the_rule() {
             assert!(line.contains("(RFC "), "{binary}, {name}: {line}");
         }
         // What HTTP/1.1 allows is served: one empty line before the
-        // request line, and an absolute-form target naming the Host.
+        // request line, an absolute-form target naming the Host, and a
+        // later minor version.
         let answer = status_of(&server, &format!("\r\n{UPGRADE}\r\n"));
         assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
         let absolute = UPGRADE.replace("GET / ", "GET ws://LOCALHOST/ ");
         let answer = status_of(&server, &format!("{absolute}\r\n"));
+        assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
+        // RFC 9110 §2.5: "A recipient that receives a message with a
+        // major version number that it implements and a minor version
+        // number higher than what it implements SHOULD process the message
+        // as if it were in the highest minor version within that major
+        // version to which the recipient is conformant." So HTTP/1.2 is
+        // served as HTTP/1.1, not refused with 505 (§15.6.6: a major
+        // version not supported).
+        let later = UPGRADE.replace("HTTP/1.1", "HTTP/1.2");
+        let answer = status_of(&server, &format!("{later}\r\n"));
         assert_eq!(answer, "HTTP/1.1 101 Switching Protocols", "{binary}");
         assert!(server.still_running(), "{binary}");
     }

@@ -58,7 +58,8 @@
 //! What this chapter adds to the checks of chapters 1 to 9, which check
 //! only what the article does. The request must be HTTP/1.1 as RFC 9112
 //! says (`handshake::check_http11`): no `Host` is `400` (§3.2); a version
-//! other than `HTTP/1.1` is `505` (RFC 6455 §4.1); a body announced on
+//! before `HTTP/1.1` is `505` (RFC 6455 §4.1), a later `HTTP/1.x` is taken
+//! as 1.1 (RFC 9110 §2.5); a body announced on
 //! the `GET` (`Content-Length`, `Transfer-Encoding`) is `400`, and so is
 //! `*` as the target (§3.2.4); an absolute-form target
 //! (`ws://localhost:2345/`) is taken apart, its path used and its host

@@ -61,7 +61,7 @@ pub enum HandshakeError {
     SeveralHosts(usize),
     /// No `Host` header at all (RFC 9112 §3.2).
     NoHost,
-    /// A request line that is not `HTTP/1.1` (RFC 6455 §4.1).
+    /// A request line older than `HTTP/1.1`, or not HTTP/1 (RFC 6455 §4.1).
     HttpVersion(String),
     /// A header the handshake needs exactly once, repeated (§4.2.1): two
     /// keys would leave the accept key ambiguous.
@@ -181,13 +181,19 @@ pub fn check_single_host(request: &Request) -> Result<(), HandshakeError> {
 
 /// Checks what HTTP/1.1 asks of every request, for chapters 10 and up
 /// (chapters 1 to 9 check only what the article does): the version is
-/// `HTTP/1.1` (RFC 6455 §4.1); there is exactly one `Host` (RFC 9112
+/// at least `HTTP/1.1` (RFC 6455 §4.1), a later `HTTP/1.x` taken as 1.1
+/// (RFC 9110 §2.5); there is exactly one `Host` (RFC 9112
 /// §3.2); no body is announced; the target is a path, or an absolute URI
 /// whose host is the `Host` header's (RFC 9112 §3.2). Returns the path an
 /// absolute-form target asks for (`ws://localhost:2345/chat?x` → `/chat?x`),
 /// or `None` when the target is a path already.
 pub fn check_http11(request: &Request) -> Result<Option<String>, HandshakeError> {
-    if request.version != "HTTP/1.1" {
+    // RFC 6455 §4.1 asks for HTTP "at least 1.1". A later minor version
+    // of HTTP/1 is read as the 1.1 we speak (RFC 9110 §2.5), and answered
+    // in 1.1; only HTTP/1.0 (or anything not HTTP/1.x) is refused.
+    let minor = request.version.strip_prefix("HTTP/1.");
+    let at_least_1_1 = matches!(minor.map(str::as_bytes), Some([b'1'..=b'9']));
+    if !at_least_1_1 {
         return Err(HandshakeError::HttpVersion(request.version.clone()));
     }
     check_single_host(request)?;
@@ -439,11 +445,6 @@ mod tests {
                 HandshakeError::HttpVersion("HTTP/1.0".into()),
             ),
             (
-                "HTTP/1.1",
-                "HTTP/1.2",
-                HandshakeError::HttpVersion("HTTP/1.2".into()),
-            ),
-            (
                 key,
                 &format!("{key}{key}"),
                 HandshakeError::RepeatedHeader {
@@ -501,6 +502,21 @@ mod tests {
             let text = GOOD.replacen(from, to, 1);
             assert_eq!(checked(&text), Err(error.clone()), "{to}");
             assert!(error.to_string().contains("RFC "), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_later_http_1_minor_version_is_taken_as_http_1_1() {
+        // RFC 9110 §2.5: "A recipient that receives a message with a major
+        // version number that it implements and a minor version number
+        // higher than what it implements SHOULD process the message as if
+        // it were in the highest minor version within that major version
+        // to which the recipient is conformant." 505 is for a major
+        // version we do not speak (§15.6.6), and RFC 6455 §4.1 asks for
+        // "at least 1.1".
+        for version in ["HTTP/1.2", "HTTP/1.9"] {
+            let text = GOOD.replacen("HTTP/1.1", version, 1);
+            assert_eq!(checked(&text), Ok(None), "{version}");
         }
     }
 
