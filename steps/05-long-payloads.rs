@@ -27,8 +27,8 @@
 //! Watch for two rules the RFC adds and the article does not mention. A
 //! length must be written in the shortest form (5 written with the 16-bit
 //! form is a protocol error), and a 64-bit length must have its top bit
-//! clear. And a server needs a limit: a header can announce 2^63 bytes in
-//! ten bytes. Over `--max-message-size` (16 MiB by default) the server
+//! clear. And a server needs a limit: a header can announce 2^63 − 1
+//! bytes in ten bytes. Over `--max-message-size` (16 MiB by default) the server
 //! sends close 1009 *before* reading the payload, and never allocates what
 //! a header merely claims (`frame::read_payload` grows its buffer as bytes
 //! actually arrive).

@@ -14,10 +14,10 @@
 //!
 //! Watch for close frames that are themselves wrong (`parse_close`): a
 //! one-byte payload, a code that may not be sent (`may_be_sent`: 0–999,
-//! 1004–1006, 1015, the unassigned 1016–2999 may not) → 1002; a reason that
-//! is not UTF-8 → 1007. An empty close frame has no code, and the answer
-//! has none either: 1005 ("no status code") only ever describes such a
-//! frame, it is never sent.
+//! 1004–1006, 1015, the unassigned 1016–2999 and anything over 4999 may
+//! not) → 1002; a reason that is not UTF-8 → 1007. An empty close frame
+//! has no code, and the answer has none either: 1005 ("no status code")
+//! only ever describes such a frame, it is never sent.
 //!
 //! And from this chapter on, every protocol error from the earlier
 //! chapters is answered properly: `fail` sends a close frame with the

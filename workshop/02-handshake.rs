@@ -91,8 +91,10 @@ fn shake_hands(connection: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks what RFC 6455 §4.2.1 asks of an upgrade request, and returns its
-/// key. Each refusal is a `HandshakeError`, which knows its HTTP status.
+/// Checks what RFC 6455 §4.2.1 asks of an upgrade request's method and
+/// WebSocket headers, and returns its key; the HTTP version and `Host`
+/// are left to chapter 10. Each refusal is a `HandshakeError`, which knows
+/// its HTTP status.
 fn validate(request: &Request) -> Result<&str, HandshakeError> {
     // lesson: a GET; Upgrade: websocket; Connection: Upgrade; version 13; a 16-byte key
     todo!("a GET; Upgrade: websocket; Connection: Upgrade; version 13; a 16-byte key")

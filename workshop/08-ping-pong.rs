@@ -12,9 +12,10 @@
 //! sees them). What a control frame calls for is decided in `hear`, and
 //! `control_frame` does it.
 //!
-//! Watch for the control-frame rules (`check_control`): at most 125 bytes,
-//! never fragmented. Control opcodes are the ones with their top bit set
-//! (`is_control`: 8 to 15), so a server knows one by its opcode alone. In exchange, a control frame may arrive between the
+//! Control opcodes are the ones with their top bit set (`is_control`: 8
+//! to 15), so a server knows a control frame by its opcode alone. Watch
+//! for the control-frame rules (`check_control`): at most 125 bytes, never
+//! fragmented. In exchange, a control frame may arrive between the
 //! fragments of a message, and must be answered there and then — the log
 //! says when a ping arrived mid-message. A pong nobody asked for is
 //! allowed and ignored.

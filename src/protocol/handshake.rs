@@ -276,7 +276,9 @@ pub fn check_single_fields(request: &Request) -> Result<(), HandshakeError> {
     Ok(())
 }
 
-/// Checks a request against RFC 6455 §4.2.1 and returns its key.
+/// Checks the method and the WebSocket headers RFC 6455 §4.2.1 asks of
+/// an upgrade request, and returns its key; the HTTP version and `Host`
+/// are [`check_http11`]'s (chapters 10 and up).
 pub fn validate(request: &Request) -> Result<&str, HandshakeError> {
     if request.method != "GET" {
         return Err(HandshakeError::NotGet(request.method.clone()));
