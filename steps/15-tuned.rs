@@ -690,10 +690,14 @@ impl EventLoop {
         self.sweep_at = now + QUIET;
         // lesson: every connection quiet for a second gives its inbox back
         for connection in self.connections.values_mut() {
+            // Not one backed up: the echoes waiting in its output stay in
+            // the budget until it may read again, as in chapter 13.
+            let reads = connection.reads();
             if let Phase::Talking {
                 session, read_at, ..
             } = &mut connection.phase
                 && now.duration_since(*read_at) >= QUIET
+                && reads
             {
                 session.release_idle_memory();
             }
@@ -749,6 +753,13 @@ impl Connection {
     /// Gives the session back the longest payload sent out in full, to
     /// receive the next long message into (`Tuning::recycle`).
     fn recycle_sent(&mut self) {
+        // Recycling gives the budget back what the session handed out: not
+        // while the output is backed up, where those echoes still wait. The
+        // payload sent is let go instead of kept outside the budget.
+        if !self.reads() {
+            self.output.sent = None;
+            return;
+        }
         // lesson: a payload, once sent, receives the next message
         if let Some(payload) = self.output.sent.take()
             && let Phase::Talking { session, .. } = &mut self.phase
@@ -825,13 +836,16 @@ impl Connection {
         let more = !drained && turn >= READ_TURN && self.reads() && !self.done;
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
-        // has been quiet for a second (the loop's sweep).
+        // has been quiet for a second (the loop's sweep). Not one backed
+        // up: the echoes waiting in its output stay in the budget.
+        let reads = self.reads();
         // lesson: last read over NOW_AND_THEN ago and not mid-frame: give the inbox back
         if let Phase::Talking {
             session, read_at, ..
         } = &mut self.phase
             && last_read.is_some_and(|last| read_at.duration_since(last) >= NOW_AND_THEN)
             && !session.is_mid_frame()
+            && reads
         {
             session.release_idle_memory();
         }

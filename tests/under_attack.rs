@@ -1471,3 +1471,70 @@ fn a_head_full_of_extension_offers_is_told_in_a_few_lines() {
         assert!(lines < 30, "{level:?}: {lines} lines for one handshake");
     }
 }
+
+/// The close code of the next close frame on `stream`, or `None` if none
+/// comes within `wait`.
+fn close_code_within(stream: &mut TcpStream, wait: Duration) -> Option<u16> {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let (sender, code) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let read =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| close_code(&mut reader)));
+        let _ = sender.send(read.ok());
+    });
+    code.recv_timeout(wait + Duration::from_secs(1))
+        .ok()
+        .flatten()
+}
+
+// An echo waiting for a peer that does not read is memory the server
+// holds: it stays in the budget until it has gone out, or peers that stop
+// reading could each make the server hold a message outside the budget,
+// and together hold any amount of memory.
+#[test]
+fn an_echo_its_peer_does_not_read_stays_in_the_budget() {
+    use socket2::{Domain, Socket as RawSocket, Type};
+    for binary in [ECHO, EVENT, TUNED] {
+        // The budget holds one message of the largest size, no more.
+        let size = "8000000";
+        let server = Raw::of(
+            binary,
+            &["--max-message-size", size, "--max-buffered", size],
+        );
+        let big = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Binary,
+            Some(MASK),
+            &vec![5; 7_900_000],
+        );
+        // A tiny receive window: the echo cannot hide in the kernel's
+        // buffers, most of it waits in the server.
+        let socket = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(1).unwrap();
+        socket
+            .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, server.port)).into())
+            .unwrap();
+        let mut first: TcpStream = socket.into();
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        first
+            .write_all(format!("{UPGRADE}\r\n").as_bytes())
+            .unwrap();
+        support::read_101(&mut first);
+        first.write_all(&big).unwrap();
+        wait_until_read_by_the_server(&first);
+        // Long enough for a quiet connection to give back what it holds
+        // (chapter 15 sweeps once a second).
+        thread::sleep(Duration::from_millis(2500));
+        let mut second = upgraded(&server);
+        second.write_all(&big[..2_000_000]).unwrap();
+        assert_eq!(
+            close_code_within(&mut second, Duration::from_secs(5)),
+            Some(1013),
+            "{binary}: a second long message was taken in while the first's echo waits"
+        );
+        drop(first);
+    }
+}

@@ -678,6 +678,13 @@ impl Connection {
     /// Gives the session back the longest payload sent out in full, to
     /// receive the next long message into (`Tuning::recycle`).
     fn recycle_sent(&mut self) {
+        // Recycling gives the budget back what the session handed out: not
+        // while the output is backed up, where those echoes still wait. The
+        // payload sent is let go instead of kept outside the budget.
+        if !self.reads() {
+            self.output.sent = None;
+            return;
+        }
         // lesson: a payload, once sent, receives the next message
         todo!("a payload, once sent, receives the next message")
         // end of lesson
@@ -744,7 +751,9 @@ impl Connection {
         let more = !drained && turn >= READ_TURN && self.reads() && !self.done;
         // A connection that reads only now and then gives its session's
         // inbox back as soon as it has read; a busy one keeps it until it
-        // has been quiet for a second (the loop's sweep).
+        // has been quiet for a second (the loop's sweep). Not one backed
+        // up: the echoes waiting in its output stay in the budget.
+        let reads = self.reads();
         // lesson: last read over NOW_AND_THEN ago and not mid-frame: give the inbox back
         todo!("last read over NOW_AND_THEN ago and not mid-frame: give the inbox back");
         // end of lesson
