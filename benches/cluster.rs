@@ -399,7 +399,8 @@ fn measure(label: &str, ports: &[u16], redis: Option<&Redis>) {
         }
     );
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        // Every message and every latency probe was published once.
+        // Measured over the throughput run alone, whose messages were each
+        // published once; the latency probes came before it.
         println!(
             "{:<26} Redis CPU {:.3} s for {messages:.0} messages published: {:.1} µs per message",
             "",

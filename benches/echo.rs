@@ -52,6 +52,11 @@
 //! The server's CPU time per unit (message, MB, connection) is
 //! printed too, overall (user space and kernel apart) and in the first and
 //! last slot: unlike the rate, it does not depend on the load generator.
+//!
+//! Last (not with `BENCH_ONLY`), each server is started afresh and echoes
+//! one 16 MiB message, and a table sums up every scenario's rates and
+//! median ratios with each server's peak memory (`VmHWM`) after that
+//! echo; the peak before it follows the table.
 
 mod loopback;
 mod peers_build;

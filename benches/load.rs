@@ -42,8 +42,9 @@
 //!   the idle ones are still open 10 s later.
 //! * `http11`: chapters 10 and 11 sent each upgrade request HTTP/1.1
 //!   forbids (no `Host`, `HTTP/1.0`, a repeated key, a body, `*`, an
-//!   absolute target naming another host…) and two it allows; the status
-//!   each gets.
+//!   absolute target naming another host…) and three it allows
+//!   (`HTTP/1.2`, taken as 1.1 as RFC 9110 §2.5 says, an absolute target
+//!   naming us, an empty line before the request); the status each gets.
 //! * `limits`: chapters 10 and 11 started with limits that make no sense
 //!   (`--max-connections 0`, …); whether each starts, or exits and why.
 //! * `chat500`: a chat member says 500 emoji written as JSON `\u`
@@ -620,7 +621,9 @@ fn share() {
 // ---------------------------------------------------------------- http11
 
 fn http11() {
-    println!("http11: upgrade requests HTTP/1.1 forbids, and what chapters 10 and 11 answer");
+    println!(
+        "http11: upgrade requests HTTP/1.1 forbids, three it allows, and what chapters 10 and 11 answer"
+    );
     let key = "Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\n";
     let version = "Sec-WebSocket-Version: 13\r\n";
     let upgrade = "Upgrade: websocket\r\n";

@@ -15,17 +15,21 @@
 //! * **Many slow talkers.** `BENCH_TALKERS` (default 10,000) connections
 //!   each send a 16-byte message once a second, spread evenly over the
 //!   second, for `BENCH_TALK_SECONDS` (default 10; the first second is not
-//!   counted); reported: the round-trip latency's median, 99th percentile
-//!   and maximum.
+//!   counted); reported: the connections held, the echoes counted, the
+//!   round-trip latency's median, 99th percentile and maximum, and how
+//!   many messages were not sent because the connection's previous echo
+//!   had not come back within its second (`late`).
 //!
 //! The client is one event loop of its own (`mio`), so that it can hold as
-//! many connections as the servers; it opens them 64 at a time. The
-//! descriptor limit here is 20,000 per process, for the client and for
-//! each server. `BENCH_SERVERS` chooses the servers, separated by commas:
-//! `15`, `13`, `10`, `fastwebsockets`, or the path of another build of a
-//! chapter (default `15,13,10,fastwebsockets`; unlike `benches/echo.rs`,
-//! no `tungstenite` and no `peer:PATH`). A server that dies or stops
-//! echoing during the talk is reported as such, not as a latency.
+//! many connections as the servers; it opens them 64 at a time. It sets
+//! no descriptor limit of its own: the client and each server inherit the
+//! shell's (`ulimit -n`, 20,000 per process on this project's machines),
+//! which the defaults stay under. `BENCH_SERVERS` chooses the servers,
+//! separated by commas: `15`, `13`, `10`, `fastwebsockets`, or the path
+//! of another build of a chapter (default `15,13,10,fastwebsockets`;
+//! unlike `benches/echo.rs`, no `tungstenite` and no `peer:PATH`). A
+//! server that dies or stops echoing during the talk is reported as such,
+//! not as a latency.
 //!
 //! fastwebsockets is built from `benches/peers/` on first use.
 

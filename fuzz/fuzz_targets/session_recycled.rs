@@ -78,7 +78,12 @@ fuzz_target!(|data: &[u8]| {
         let fin = flags & 0x80 != 0;
         let opcode = Opcode::from_bits(flags);
         let length = usize::from(u16::from_be_bytes([high, low]));
-        stream.extend(frame::encode(fin, opcode, Some(KEY), &payload(opcode, length)));
+        stream.extend(frame::encode(
+            fin,
+            opcode,
+            Some(KEY),
+            &payload(opcode, length),
+        ));
     }
 
     let mut vectored = Session::new(MAX_MESSAGE_SIZE);
