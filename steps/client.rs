@@ -100,7 +100,7 @@ struct Options {
 #[derive(Parser)]
 struct Command {
     /// The server's port, on localhost
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
     /// The handshake's Sec-WebSocket-Key, 16 bytes in base64, such as the
     /// article's E4i4gDQc1XTIQcQxvf+ODA== [default: random]
@@ -131,14 +131,14 @@ struct Command {
     /// Close with this code (chapter 9) [default: 1000, normal closure]
     #[arg(long, value_name = "CODE")]
     close: Option<u16>,
-    /// The reason sent with the close code
+    /// The reason sent with the close code, at most 123 bytes
     #[arg(
         long,
         value_name = "TEXT",
         default_value = "",
         allow_hyphen_values = true
     )]
-    reason: String,
+    reason: CloseReason,
     /// Send text that is not UTF-8 instead of the message (chapters 5 and
     /// 9: the server closes with 1007)
     #[arg(long)]
@@ -180,7 +180,7 @@ impl Options {
             fragments,
             ping: command.ping.map(|PingPayload(payload)| payload),
             close: command.close,
-            reason: command.reason,
+            reason: command.reason.0,
             invalid_utf8: command.invalid_utf8,
             hex: command.hex,
             path,
@@ -221,6 +221,29 @@ impl FromStr for PingPayload {
                 "{length} bytes; a ping is a control frame, which carries at most {} (RFC 6455 §5.5)",
                 control::MAX_PAYLOAD
             )),
+        }
+    }
+}
+
+/// A close frame's reason: at most 123 bytes, the 125 of a control frame
+/// less the code's two (RFC 6455 §5.5, §5.5.1). Checked here, a longer one
+/// is a mistake in the command line, not a reason cut short unsaid.
+#[derive(Clone)]
+struct CloseReason(String);
+
+impl FromStr for CloseReason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<CloseReason, String> {
+        let most = control::MAX_PAYLOAD - 2;
+        if text.len() <= most {
+            Ok(CloseReason(text.to_string()))
+        } else {
+            Err(format!(
+                "{} bytes; a close frame carries at most {} (RFC 6455 §5.5), two of them the code",
+                text.len(),
+                control::MAX_PAYLOAD
+            ))
         }
     }
 }

@@ -663,6 +663,35 @@ fn a_ping_longer_than_a_control_frame_allows_is_a_mistake() {
 }
 
 #[test]
+fn a_close_reason_longer_than_a_close_frame_allows_is_a_mistake() {
+    // A close frame is a control frame: 125 bytes, two of them the code
+    // (RFC 6455 §5.5, §5.5.1), so a reason has 123. A longer --reason is
+    // refused before anything is sent, the option named, as --ping is: not
+    // cut short while the log says it was sent whole.
+    for long in ["a".repeat(124), "é".repeat(62)] {
+        let (status, log) = client_on(1, &["--close", "4000", "--reason", &long]);
+        assert_eq!(status, Some(2), "{log}");
+        assert!(log.contains("--reason"), "{log}");
+        assert!(!log.contains("Connecting"), "{log}");
+    }
+    // 123 bytes is a reason: the client goes on to connect (and fails to).
+    let (status, log) = client_on(1, &["--reason", &"a".repeat(123)]);
+    assert_eq!(status, Some(1), "{log}");
+    assert!(log.contains("could not connect"), "{log}");
+}
+
+#[test]
+fn port_zero_is_a_mistake_for_the_client() {
+    // A server may ask for any free port with 0; a client cannot connect
+    // to port 0, so it says so at start-up, the option named, instead of
+    // failing to connect.
+    let (status, log) = client_on(1, &["--port", "0"]);
+    assert_eq!(status, Some(2), "{log}");
+    assert!(log.contains("--port"), "{log}");
+    assert!(!log.contains("Connecting"), "{log}");
+}
+
+#[test]
 fn a_101_in_http_1_0_is_not_told_as_a_refusal() {
     // A 101 switches protocols, which only HTTP/1.1 can (RFC 9110 §7.8,
     // §15.2.2): the client fails the connection, and says why.
