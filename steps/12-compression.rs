@@ -48,8 +48,9 @@
 //!
 //! **Context takeover.** By default each side keeps its sliding window
 //! from one message to the next, so a message may point back into earlier
-//! ones: "Hello" costs 7 bytes the first time and 5 the second. The cost is
-//! memory held for the whole life of a connection, idle or not: a 32 KiB
+//! ones: "Hello" costs 7 bytes the first time and 5 the second (RFC 7692
+//! §7.2.3.2; `cargo test --lib hello_compresses_to_the_rfc_bytes`). The cost
+//! is memory held for the whole life of a connection, idle or not: a 32 KiB
 //! window to inflate with, and a compressor whose window and hash tables
 //! take a few hundred KiB (`benches/deflate.rs` measures it). Without
 //! context takeover, every message starts from nothing: less compression
@@ -85,71 +86,26 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use websocket_from_scratch::Error;
-use websocket_from_scratch::command_line::CommandLineError;
 use websocket_from_scratch::narrate::{self, Level};
 use websocket_from_scratch::protocol::extension::{Decline, DeflateAgreement, Offer};
 use websocket_from_scratch::protocol::frame::{self, FrameHeader};
 use websocket_from_scratch::protocol::handshake;
 use websocket_from_scratch::protocol::http::Request;
 use websocket_from_scratch::protocol::message::Message;
-use websocket_from_scratch::protocol::session::{Budget, OutgoingFrame, RSV1, Session};
-use websocket_from_scratch::server::conversation::{self, ServerOptions};
+use websocket_from_scratch::protocol::session::{OutgoingFrame, RSV1, Session};
+use websocket_from_scratch::server::conversation::{self, ServerOptions, Settings};
 use websocket_from_scratch::server::listener::{self, Connection};
 use websocket_from_scratch::server::memory;
 use websocket_from_scratch::server::opening::{self, Opening};
 
-/// What this server allows, decided once at start-up.
-struct Settings {
-    max_message_size: u64,
-    idle_timeout: Duration,
-    frame_timeout: Duration,
-    /// Shared by every connection: the bytes of messages being received.
-    budget: Arc<Budget>,
-}
-
-/// The whole command line, read once.
-struct Options {
-    listen: listener::Options,
-    settings: Settings,
-    level: Level,
-}
-
-impl Options {
-    fn from_env() -> Result<Options, CommandLineError> {
-        let ServerOptions {
-            listen,
-            settings,
-            level,
-        } = ServerOptions::from_env()?;
-        let conversation::Settings {
-            max_message_size,
-            idle_timeout,
-            frame_timeout,
-            budget,
-        } = settings;
-        let settings = Settings {
-            max_message_size,
-            idle_timeout,
-            frame_timeout,
-            budget,
-        };
-        Ok(Options {
-            listen,
-            settings,
-            level,
-        })
-    }
-}
-
 fn main() -> ExitCode {
-    let Options {
+    let ServerOptions {
         listen,
         settings,
         level,
-    } = match Options::from_env() {
+    } = match ServerOptions::from_env() {
         Ok(options) => options,
         Err(stop) => return stop.report(),
     };
