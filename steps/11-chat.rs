@@ -43,9 +43,9 @@
 //!                   {"type":"error","error":"the name \"Ada\" is taken"}       to one member only
 //! ```
 //!
-//! Names are 1–20 ASCII letters, digits, spaces, `-` or `_`, and names
-//! that differ only in case are the same name: a Cyrillic `О` or a
-//! fullwidth `ｏ` would otherwise let `Оbserver` pass for `observer`.
+//! Names are 1–20 ASCII letters, digits, spaces, `-` or `_`: a Cyrillic
+//! `О` or a fullwidth `ｏ` would otherwise let `Оbserver` pass for
+//! `observer`. And names that differ only in case are the same name.
 //! Messages are 1–500 characters, without control characters or invisible
 //! formatting ones (a right-to-left override shows `abc\u{202E}gnp.exe`
 //! as "abcexe.png"); frames over `--max-message-size` (8 KiB, room for

@@ -22,7 +22,7 @@
 //!   a peer flooding pongs (which need no answer) cannot hold the loop.
 //! * **Write interest only while output waits**: asked always, `poll`
 //!   would wake for nearly every connection. **Backpressure**: a connection
-//!   with more than 1 MiB of output waiting is not read until it drains.
+//!   with more than 1 MiB of output waiting is not read until it is back under.
 //! * **One set of deadlines**, earliest first, bounds how long `poll`
 //!   sleeps. A due entry asks its connection for its real deadline; a
 //!   closed connection's entry leaves with it, or entries would pile up.
@@ -389,8 +389,8 @@ impl Connection {
 
     /// Reads what arrived until `WouldBlock`, or says its turn ended first.
     fn read(&mut self, scratch: &mut [u8], settings: &Settings) -> bool {
-        // lesson: read until WouldBlock: only then will new bytes make a new edge
-        todo!("read until WouldBlock: only then will new bytes make a new edge")
+        // lesson: read until WouldBlock (else no new edge); head bytes to opening::answer_gathered
+        todo!("read until WouldBlock (else no new edge); head bytes to opening::answer_gathered")
         // end of lesson
     }
 
