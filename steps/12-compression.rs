@@ -72,11 +72,12 @@
 //!
 //! Try it: `cargo run --bin 12-compression`, open <http://localhost:2345>:
 //! the page shows the extension your browser agreed to, and the log shows
-//! each message's size compressed and raw.
+//! each message's size compressed and raw. Or with our own client, which
+//! offers the extension too: `cargo run --bin client -- --deflate`.
 //!
 //! You should see, among its narration (as pinned in
-//! `snapshots/12-compression.snap`; in a browser they are connection #2,
-//! after the page's own #1):
+//! `snapshots/12-compression.snap`; with the client they are connection
+//! #1, in a browser #2, after the page's own #1):
 //!
 //! ```text
 //! #1 offered "permessage-deflate; client_max_window_bits" → agreed "permessage-deflate" (server keeps its 15-bit window between messages, client keeps its)
