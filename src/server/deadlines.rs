@@ -118,7 +118,14 @@ impl Alarm {
         let thread = thread::Builder::new()
             .name("alarm".to_string())
             .stack_size(64 * 1024)
-            .spawn(move || ring_when_due(&shared, &waker))?;
+            .spawn(move || ring_when_due(&shared, &waker))
+            // Reported as the server's failure to listen: say which part.
+            .map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("could not start the alarm thread: {error}"),
+                )
+            })?;
         Ok(Alarm {
             clock,
             armed: None,
