@@ -439,7 +439,7 @@ impl Connection {
     }
 
     /// Queues bytes to send, starting the write clock if none were waiting.
-    /// A short frame joins the last chunk: alone, a 2-byte pong holds ~50.
+    /// A short frame joins the last chunk: alone, a 2-byte pong would take a whole allocation.
     fn send(&mut self, bytes: Vec<u8>) {
         if self.output.is_empty() {
             self.wrote_at = Instant::now();
