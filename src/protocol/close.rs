@@ -177,4 +177,68 @@ mod tests {
         assert!(bytes.len() <= 125);
         assert!(std::str::from_utf8(&bytes[2..]).is_ok());
     }
+
+    #[test]
+    fn meanings_name_what_the_rfc_and_registry_name() {
+        // RFC 6455 §7.4.1/§7.4.2 and the IANA "WebSocket Close Code Number
+        // Registry" (§11.7) say what each code and range stands for; the
+        // log must say the same thing, not any other code's meaning.
+        let names = [
+            (1000, "normal"),           // "1000 indicates a normal closure"
+            (1001, "going away"),       // "an endpoint is \"going away\""
+            (1002, "protocol error"),   // "terminating the connection due to a protocol error"
+            (1003, "unsupported data"), // registry: "Unsupported Data"
+            (1005, "no status"),        // registry: "No Status Rcvd"
+            (1006, "abnormal"),         // registry: "Abnormal Closure"
+            (1007, "invalid"),          // registry: "Invalid frame payload data"
+            (1008, "policy"),           // "received a message that violates its policy"
+            (1009, "too big"),          // "a message that is too big for it to process"
+            (1010, "extension"),        // "expected the server to negotiate one or more extension"
+            (1011, "internal"),         // registry: "Internal Error"
+            (1012, "restart"),          // registry: "Service Restart"
+            (1013, "try again later"),  // registry: "Try Again Later"
+            (1014, "bad gateway"),      // registry: "Bad Gateway"
+            (1015, "tls"),              // "failure to perform a TLS handshake"
+            (0, "not used"),            // §7.4.2: "0-999 are not used"
+            (999, "not used"),
+            (1004, "reserved"), // registry: 1004 "Reserved"
+            (1016, "reserved"), // §7.4.2: "1000-2999 are reserved for definition by this protocol"
+            (2999, "reserved"),
+            (3000, "iana"), // "3000-3999 are reserved for use by libraries, frameworks, and applications ... registered with IANA"
+            (3999, "iana"),
+            (4000, "private"), // "4000-4999 are reserved for private use"
+            (4999, "private"),
+        ];
+        for (code, name) in names {
+            let meaning = CloseCode(code).meaning().to_lowercase();
+            assert!(meaning.contains(name), "{code}: {meaning:?}");
+        }
+    }
+
+    #[test]
+    fn displays_name_the_code() {
+        // A log line about a close must show the number that went on the
+        // wire (§7.4.1 codes are numbers first).
+        let shown = CloseCode::NORMAL.to_string();
+        assert!(
+            shown.contains("1000") && shown.contains("normal"),
+            "{shown}"
+        );
+        // 1005 "MUST NOT be set as a status code in a Close control frame" (§7.4.1).
+        let refused = CloseFrameError::CodeNotAllowed(CloseCode(1005)).to_string();
+        assert!(refused.contains("1005"), "{refused}");
+        for error in [CloseFrameError::OneByte, CloseFrameError::ReasonNotUtf8] {
+            assert!(!error.to_string().is_empty(), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_sent_close_frame_has_the_rfc_layout() {
+        // §5.2: FIN set and opcode 0x8 make the first byte 0x88; a server's
+        // frame is unmasked (§5.1). §5.5.1: the body starts with the code
+        // as a network-order 16-bit integer (1000 = 0x03E8), then the reason.
+        let mut sent = Vec::new();
+        send(&mut sent, CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(sent, [0x88, 0x05, 0x03, 0xE8, b'b', b'y', b'e']);
+    }
 }

@@ -42,3 +42,48 @@ pub fn describe(payload: &[u8]) -> String {
         Err(_) => format!("{payload:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::Opcode;
+
+    fn ping(fin: bool, payload_len: u64) -> FrameHeader {
+        FrameHeader {
+            fin,
+            rsv: 0,
+            opcode: Opcode::Ping,
+            mask: None,
+            payload_len,
+        }
+    }
+
+    #[test]
+    fn up_to_125_bytes_and_unfragmented() {
+        // §5.5: "All control frames MUST have a payload length of 125 bytes
+        // or less and MUST NOT be fragmented." 125 itself is allowed.
+        assert_eq!(check(&ping(true, 0)), Ok(()));
+        assert_eq!(check(&ping(true, 125)), Ok(()));
+        assert_eq!(
+            check(&ping(true, 126)),
+            Err(Violation::ControlTooLong {
+                opcode: Opcode::Ping,
+                length: 126
+            })
+        );
+        assert_eq!(
+            check(&ping(false, 5)),
+            Err(Violation::FragmentedControl(Opcode::Ping))
+        );
+    }
+
+    #[test]
+    fn described_payloads_show_their_content() {
+        // §5.7's ping carries "Hello": text, so it is shown as text.
+        let shown = describe(b"Hello");
+        assert!(shown.contains("\"Hello\""), "{shown}");
+        // 0xFF never appears in UTF-8 (RFC 3629 §1), so these are bytes.
+        let shown = describe(&[0xFF, 0x00]);
+        assert!(shown.contains("255"), "{shown}");
+    }
+}

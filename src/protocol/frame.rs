@@ -544,3 +544,242 @@ pub fn write_with_rsv(
     }
     writer.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::io::Cursor;
+
+    // RFC 6455 §5.7: "A single-frame unmasked text message" and "A
+    // single-frame masked text message", both carrying "Hello".
+    const UNMASKED_HELLO: [u8; 7] = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    const MASKED_HELLO: [u8; 11] = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+
+    /// A reader that plays back a script: pieces of bytes (each handed out
+    /// across as many reads as the caller's buffer needs) and errors, then
+    /// the end of input. It lets a test say exactly where a socket stalls.
+    struct Scripted(VecDeque<Result<Vec<u8>, io::ErrorKind>>);
+
+    fn scripted(events: &[Result<&[u8], io::ErrorKind>]) -> Scripted {
+        Scripted(
+            events
+                .iter()
+                .map(|event| event.map(<[u8]>::to_vec))
+                .collect(),
+        )
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            match self.0.pop_front() {
+                None => Ok(0),
+                Some(Err(kind)) => Err(kind.into()),
+                Some(Ok(mut bytes)) => {
+                    let count = bytes.len().min(buffer.len());
+                    buffer[..count].copy_from_slice(&bytes[..count]);
+                    let rest = bytes.split_off(count);
+                    if !rest.is_empty() {
+                        self.0.push_front(Ok(rest));
+                    }
+                    Ok(count)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_the_rfc_examples() {
+        let mut reader = Cursor::new(UNMASKED_HELLO);
+        let header = read_header(&mut reader).unwrap();
+        assert!(header.fin);
+        assert_eq!(header.opcode, Opcode::Text);
+        assert_eq!((header.mask, header.payload_len), (None, 5));
+        assert_eq!(read_payload(&mut reader, &header).unwrap(), b"Hello");
+
+        // The same frame masked, arriving a byte at a time.
+        let pieces: Vec<_> = MASKED_HELLO.iter().map(std::slice::from_ref).collect();
+        let events: Vec<_> = pieces.iter().map(|piece| Ok(*piece)).collect();
+        let mut reader = scripted(&events);
+        let header = read_header(&mut reader).unwrap();
+        assert_eq!(header.mask, Some([0x37, 0xfa, 0x21, 0x3d]));
+        assert_eq!(read_payload(&mut reader, &header).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn a_close_between_frames_is_not_a_truncated_frame() {
+        assert!(matches!(
+            read_header(&mut Cursor::new([])),
+            Err(FrameError::Closed)
+        ));
+        // The masked "Hello" has a 6-byte header (§5.2: 2 bytes, then a
+        // 4-byte key); cut after 2 or 4, it is truncated, counted in the
+        // whole header.
+        for cut in [2, 4] {
+            let result = read_header(&mut Cursor::new(&MASKED_HELLO[..cut]));
+            assert!(
+                matches!(
+                    result,
+                    Err(FrameError::Truncated { expected: 6, received }) if received == cut as u64
+                ),
+                "cut {cut}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_quiet_peer_is_told_from_a_stalled_frame() {
+        use io::ErrorKind::{ConnectionReset, Interrupted, TimedOut, WouldBlock};
+        // EINTR means "try again" (signal(7)): the frame still arrives.
+        let mut reader = scripted(&[Err(Interrupted), Ok(&UNMASKED_HELLO)]);
+        assert_eq!(read_header(&mut reader).unwrap().payload_len, 5);
+        // A timeout before a frame's first byte: nothing is wrong yet.
+        for kind in [TimedOut, WouldBlock] {
+            let result = read_header(&mut scripted(&[Err(kind)]));
+            assert!(matches!(result, Err(FrameError::TimedOut)), "{result:?}");
+        }
+        // A timeout partway through the 6-byte header, after 2 and 3 bytes.
+        for cut in [2, 3] {
+            let mut reader = scripted(&[Ok(&MASKED_HELLO[..cut]), Err(WouldBlock)]);
+            let result = read_header(&mut reader);
+            assert!(
+                matches!(result, Err(FrameError::Stalled { received }) if received == cut as u64),
+                "cut {cut}: {result:?}"
+            );
+        }
+        // Any other error is just that.
+        let result = read_header(&mut scripted(&[Err(ConnectionReset)]));
+        assert!(
+            matches!(&result, Err(FrameError::Io(error)) if error.kind() == ConnectionReset),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn opcodes_are_the_rfcs_numbers() {
+        // §5.2: 0 continuation, 1 text, 2 binary, 3–7 reserved non-control,
+        // 8 close, 9 ping, A pong, B–F reserved control frames.
+        let named = [
+            (0x0, Opcode::Continuation),
+            (0x1, Opcode::Text),
+            (0x2, Opcode::Binary),
+            (0x8, Opcode::Close),
+            (0x9, Opcode::Ping),
+            (0xA, Opcode::Pong),
+        ];
+        for bits in 0..16u8 {
+            let opcode = Opcode::from_bits(bits);
+            assert_eq!(opcode.bits(), bits, "{opcode:?}");
+            assert_eq!(opcode.is_control(), bits >= 8, "{opcode:?}");
+            match named.iter().find(|(number, _)| *number == bits) {
+                Some((_, name)) => assert_eq!(opcode, *name),
+                None => assert_eq!(opcode, Opcode::Reserved(bits)),
+            }
+        }
+    }
+
+    #[test]
+    fn displays_say_what_the_rfc_calls_things() {
+        // §5.2's names for opcodes, and its 126/127 length markers.
+        assert_eq!(Opcode::Text.to_string(), "text");
+        assert!(Opcode::Reserved(3).to_string().contains('3'));
+        assert!(LengthField::Extended16.to_string().contains("126"));
+        assert!(LengthField::Extended64.to_string().contains("127"));
+        let error = FrameError::NonMinimalLength {
+            length: 5,
+            field: LengthField::Extended16,
+        };
+        assert!(error.to_string().contains(" 5 "), "{error}");
+    }
+    #[test]
+    fn payloads_land_after_earlier_fragments() {
+        // §5.4: a message's fragments join in order, so a payload read
+        // after earlier ones goes on the end; §5.3 unmasking restarts at
+        // the key's first byte for each frame.
+        for step in [1, 3, 11] {
+            let events: Vec<_> = MASKED_HELLO.chunks(step).map(Ok).collect();
+            let mut reader = scripted(&events);
+            let header = read_header(&mut reader).unwrap();
+            let mut message = b"Hel".to_vec();
+            read_payload_into(&mut reader, &header, &mut message).unwrap();
+            assert_eq!(message, b"HelHello", "step {step}");
+        }
+        // Cut two bytes into its five: truncated, counted in the payload.
+        let mut reader = Cursor::new(&MASKED_HELLO[..8]);
+        let header = read_header(&mut reader).unwrap();
+        let mut message = b"Hel".to_vec();
+        let result = read_payload_into(&mut reader, &header, &mut message);
+        assert!(
+            matches!(
+                result,
+                Err(FrameError::Truncated {
+                    expected: 5,
+                    received: 2
+                })
+            ),
+            "{result:?}"
+        );
+        // What did arrive stays, unmasked, and nothing more.
+        assert_eq!(message, b"HelHe");
+    }
+
+    #[test]
+    fn a_payload_survives_interruptions_and_reports_stalls() {
+        use io::ErrorKind::{ConnectionReset, Interrupted, WouldBlock};
+        let (header_bytes, payload) = MASKED_HELLO.split_at(6);
+        let (early, late) = payload.split_at(2);
+        let header = parse_header(header_bytes).unwrap();
+        // EINTR means "try again": all of "Hello" still arrives.
+        let mut reader = scripted(&[Ok(early), Err(Interrupted), Ok(late)]);
+        assert_eq!(read_payload(&mut reader, &header).unwrap(), b"Hello");
+        // A timeout two bytes into the payload is a stall at two bytes.
+        let mut reader = scripted(&[Ok(early), Err(WouldBlock)]);
+        let result = read_payload(&mut reader, &header);
+        assert!(
+            matches!(result, Err(FrameError::Stalled { received: 2 })),
+            "{result:?}"
+        );
+        let mut reader = scripted(&[Ok(early), Err(ConnectionReset)]);
+        let result = read_payload(&mut reader, &header);
+        assert!(
+            matches!(&result, Err(FrameError::Io(error)) if error.kind() == ConnectionReset),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn the_shortest_lengths_of_each_form_are_accepted() {
+        // §5.2: 0–125 fit the 7-bit field, so 126 is the least length the
+        // 16-bit form carries and 65536 the least the 64-bit form carries.
+        let header = parse_header(&[0x82, 126, 0x00, 126]).unwrap();
+        assert_eq!(header.payload_len, 126);
+        let header = parse_header(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]).unwrap();
+        assert_eq!(header.payload_len, 65536);
+        assert!(matches!(
+            parse_header(&[0x82, 126, 0x00, 125]),
+            Err(FrameError::NonMinimalLength { length: 125, .. })
+        ));
+        assert!(matches!(
+            parse_header(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]),
+            Err(FrameError::NonMinimalLength { length: 65535, .. })
+        ));
+    }
+    #[test]
+    fn a_payload_larger_than_the_first_rooms_arrives_whole() {
+        // §5.2: a 127 marker and a 64-bit length announce a payload beyond
+        // 65535 bytes; all of it, and nothing after it, is the payload.
+        let length: usize = 200_000;
+        let mut bytes = vec![0x82, 127];
+        bytes.extend_from_slice(&(length as u64).to_be_bytes());
+        let payload: Vec<u8> = (0..length).map(|i| (i % 251) as u8).collect();
+        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&UNMASKED_HELLO);
+        let mut reader = Cursor::new(bytes);
+        let header = read_header(&mut reader).unwrap();
+        assert_eq!(read_payload(&mut reader, &header).unwrap(), payload);
+        let next = read_header(&mut reader).unwrap();
+        assert_eq!(read_payload(&mut reader, &next).unwrap(), b"Hello");
+    }
+}

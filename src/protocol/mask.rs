@@ -189,4 +189,20 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn pieces_far_into_a_payload_stay_in_phase() {
+        // §5.3: octet i is XORed with masking-key octet (i MOD 4), and §5.2
+        // lets a payload run to 2^63 - 1 bytes, so a piece may start past
+        // 4 GiB. Expected bytes come straight from the RFC's formula.
+        let original = b"Can you hear me?";
+        for offset in [(1u64 << 31) + 1, (1 << 32) + 2, (1 << 62) + 3] {
+            let mut piece = *original;
+            apply_from(ARTICLE_MASK, &mut piece, offset);
+            let expected: Vec<u8> = (0..original.len())
+                .map(|k| original[k] ^ ARTICLE_MASK[((offset + k as u64) % 4) as usize])
+                .collect();
+            assert_eq!(piece.to_vec(), expected, "offset {offset}");
+        }
+    }
 }
