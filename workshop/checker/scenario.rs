@@ -1087,9 +1087,10 @@ fn fragmented_long_echo(server: &mut Server) -> Result<(), Failure> {
 const PEERS: usize = 20;
 
 /// Peers that end their stream partway through a frame are let go at once,
-/// as chapter 10 lets them go. Their end of stream comes with their last
-/// bytes, and no later edge will tell of it: a loop that stops reading
-/// before it sees the end keeps them until the idle timeout.
+/// as chapter 10 lets them go. Their end of stream comes in the same
+/// segment as their last bytes, and no later edge will tell of it: a loop
+/// that stops reading before it sees the end keeps them until the idle
+/// timeout.
 fn partial_frames_then_end_of_stream(server: &mut Server) -> Result<(), Failure> {
     let mut wires = Vec::new();
     for _ in 0..PEERS {
@@ -1097,8 +1098,7 @@ fn partial_frames_then_end_of_stream(server: &mut Server) -> Result<(), Failure>
     }
     let whole = frame::encode(true, Opcode::Binary, Some(TEST_MASK), &[b'p'; 1000]);
     for wire in &mut wires {
-        wire.send(&whole[..300])?;
-        wire.end_stream()?;
+        wire.send_then_end_stream(&whole[..300])?;
     }
     for wire in &mut wires {
         if let Err((_, why)) = wire.read_to_end() {

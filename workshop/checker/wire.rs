@@ -370,6 +370,20 @@ impl Wire {
         self.send(&bytes)
     }
 
+    /// Sends `bytes` and ends our side of the stream with them, in one TCP
+    /// segment: the server is told of both in one readiness event, and
+    /// must read on past its last bytes to see the end. Corked, our kernel
+    /// holds the bytes back until the FIN joins them. (Where `TCP_CORK` is
+    /// not had, the two may come one after the other.)
+    pub fn send_then_end_stream(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        #[cfg(target_os = "linux")]
+        socket2::SockRef::from(&self.stream)
+            .set_tcp_cork(true)
+            .map_err(|error| Failure::plain(format!("holding bytes back failed: {error}")))?;
+        self.send(bytes)?;
+        self.end_stream()
+    }
+
     /// Ends our side of the stream (TCP's FIN), as a peer done sending.
     pub fn end_stream(&mut self) -> Result<(), Failure> {
         self.stream
