@@ -1538,3 +1538,72 @@ fn an_echo_its_peer_does_not_read_stays_in_the_budget() {
         drop(first);
     }
 }
+
+// A peer that reads, but too slowly, is let go as one that stopped reading
+// is: our output must move on by 64 KiB within each idle timeout. Without
+// that rule it keeps its echo, and the echo's share of the budget, for as
+// long as it goes on reading a little, just often enough. (The event loops
+// hear that a socket can take more only once a good part of its send
+// buffer has drained, so for chapters 13 and 15 a reader this slow goes
+// quiet, and is let go as one that stopped reading.)
+#[test]
+fn a_peer_that_reads_its_echo_too_slowly_is_let_go() {
+    use socket2::{Domain, Socket as RawSocket, Type};
+    for binary in [ECHO, COMPRESSION, EVENT, TUNED] {
+        // The budget holds the one echo, no more.
+        let size = "8000000";
+        let limits = ["--max-message-size", size, "--max-buffered", size];
+        let mut server = Raw::of(binary, &[&limits[..], &["--idle-timeout", "2"]].concat());
+        let log = server.collect_log();
+        let big = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Binary,
+            Some(MASK),
+            &vec![5; 7_900_000],
+        );
+        // A tiny receive window: most of the echo waits in the server.
+        let socket = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(1).unwrap();
+        socket
+            .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, server.port)).into())
+            .unwrap();
+        let mut stream: TcpStream = socket.into();
+        stream
+            .write_all(format!("{UPGRADE}\r\n").as_bytes())
+            .unwrap();
+        support::read_101(&mut stream);
+        stream.write_all(&big).unwrap();
+        // 1,000 bytes every 100 ms: some 20 KB in each 2-second idle
+        // timeout, never silent for long.
+        let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let still = std::sync::Arc::clone(&reading);
+        let reader = thread::spawn(move || {
+            let mut chunk = [0; 1000];
+            let mut total = 0;
+            while still.load(std::sync::atomic::Ordering::Relaxed) {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(count) => total += count,
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            total
+        });
+        wait_for(&log, "timed out sending: the peer has stopped reading");
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        let read = reader.join().unwrap();
+        assert!(read > 0, "{binary}: the peer read nothing at all");
+        // The echo's share of the budget is back: a new message fits.
+        let mut second = upgraded(&server);
+        let next = websocket_from_scratch::protocol::frame::encode(
+            true,
+            websocket_from_scratch::protocol::frame::Opcode::Binary,
+            Some(MASK),
+            &[6; 100_000],
+        );
+        second.write_all(&next).unwrap();
+        let mut head = [0; 2];
+        second.read_exact(&mut head).unwrap();
+        assert_eq!(head[0], 0x82, "{binary}: {head:?} instead of an echo");
+    }
+}

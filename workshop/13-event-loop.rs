@@ -58,7 +58,8 @@
 //! * Timeouts, so a peer that goes quiet cannot hold its slot for ever: the
 //!   handshake must finish within `--handshake-timeout` (10 s); a connection
 //!   silent for `--idle-timeout` (30 s) is pinged, and closed with 1001 if
-//!   nothing comes back within as long again; a peer that stops reading
+//!   nothing comes back within as long again; a peer that stops reading,
+//!   or takes less than 64 KiB of our output within each idle timeout,
 //!   makes our writes time out. Half a frame and silence is a stalled read.
 //! * The log is one line per message, numbered by connection. `--verbose`
 //!   brings back the frame-by-frame story of the earlier chapters; `--quiet`

@@ -223,7 +223,9 @@ pub fn tell_echo(message: &Message) {
     }
 }
 
-/// Sets the timeouts for the conversation that follows a handshake.
+/// Sets the timeouts for the conversation that follows a handshake, and,
+/// with an idle timeout, the rule that our output must move on
+/// ([`Stretch`]).
 pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Result<(), Error> {
     narrate::summary("connected: handshake completed");
     // The handshake had a deadline; a conversation may idle for as long as
@@ -233,6 +235,10 @@ pub fn start(connection: &mut Connection, idle_timeout: Option<Duration>) -> Res
     // on a silent one (or after the handshake's 10 s, without an idle timeout).
     let write_timeout = idle_timeout.unwrap_or(listener::HANDSHAKE_TIMEOUT);
     connection.writer.set_write_timeout(Some(write_timeout))?;
+    // And on one that reads too slowly (`Stretch`), from chapter 10 on.
+    if let Some(idle_timeout) = idle_timeout {
+        connection.writer.demand_progress(idle_timeout);
+    }
     Ok(())
 }
 
@@ -294,8 +300,57 @@ pub fn wire_bytes(outgoing: OutgoingFrame) -> impl Iterator<Item = Vec<u8>> {
     std::iter::once(header).chain(long)
 }
 
-/// How much of a frame in progress must arrive in each `frame_timeout`.
+/// How much of a frame in progress must arrive in each `frame_timeout`,
+/// and how much of our output must go out in each idle timeout.
 pub const FRAME_PROGRESS_BYTES: usize = 64 * 1024;
+
+/// A stretch of output waiting for its peer to read it: when it began, and
+/// how much went out since. After [`FRAME_PROGRESS_BYTES`] a new stretch
+/// begins.
+///
+/// The rule it keeps is the reading side's turned round: a peer that stops
+/// reading is given up on at the idle timeout, and so is one that reads
+/// less than [`FRAME_PROGRESS_BYTES`] within each. Without it, a peer that
+/// reads our echo a few bytes at a time, just often enough, holds the
+/// message, and its share of `--max-buffered`, for as long as it likes.
+/// The blocking chapters keep it in [`listener::Socket`]'s writes: a
+/// stretch lasts from a write that leaves output waiting until a write
+/// takes all it is given. (The event loops of chapters 13 and 15 need no
+/// stretch of their own: they hear that a socket can take more only once
+/// a good part of its send buffer has drained, so a peer this slow goes
+/// quiet for them, and is let go as one that stopped reading.)
+#[derive(Debug, Clone, Copy)]
+pub struct Stretch {
+    pub began: Instant,
+    moved: usize,
+}
+
+impl Stretch {
+    /// A stretch beginning now.
+    pub fn begin() -> Stretch {
+        Stretch {
+            began: Instant::now(),
+            moved: 0,
+        }
+    }
+
+    /// `count` more bytes went out: enough of them begin a new stretch.
+    pub fn moved(&mut self, count: usize) {
+        self.moved += count;
+        if self.moved >= FRAME_PROGRESS_BYTES {
+            *self = Stretch::begin();
+        }
+    }
+}
+
+/// The error that ends a connection whose output has not moved on enough
+/// within a stretch.
+pub fn output_stalled() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the peer has stopped reading, or reads too slowly: less than 64 KiB of our output went out within the idle timeout",
+    )
+}
 
 /// Feeds what `reader` delivers to `session` until the conversation ends,
 /// handing each complete message to `on_message` and each frame the
@@ -385,5 +440,28 @@ pub fn check_progress(
         session.timed_out(Timeout::FrameStalled {
             seconds: limit.as_secs_f64(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stretch_begins_again_once_64_kib_went_out_and_not_before() {
+        let first = Stretch::begin();
+        let mut stretch = first;
+        std::thread::sleep(Duration::from_millis(2));
+        stretch.moved(FRAME_PROGRESS_BYTES - 1);
+        assert_eq!(stretch.began, first.began, "one byte short of 64 KiB");
+        stretch.moved(1);
+        assert!(
+            stretch.began > first.began,
+            "64 KiB in all begins a new one"
+        );
+        let renewed = stretch.began;
+        std::thread::sleep(Duration::from_millis(2));
+        stretch.moved(FRAME_PROGRESS_BYTES - 1);
+        assert_eq!(stretch.began, renewed, "the count starts again from zero");
     }
 }

@@ -129,9 +129,11 @@ impl fmt::Display for Error {
             Error::Frame(error) => error.fmt(f),
             Error::NotYetSupported(what) => write!(f, "Not supported yet: {what}"),
             Error::Protocol(violation) => violation.fmt(f),
-            Error::Io(error) if crate::protocol::http::is_timeout(error) => {
-                write!(f, "timed out sending: the peer has stopped reading")
-            }
+            Error::Io(error) if crate::protocol::http::is_timeout(error) => match error.get_ref() {
+                // A progress rule's own account (`conversation::output_stalled`).
+                Some(why) => write!(f, "timed out sending: {why}"),
+                None => write!(f, "timed out sending: the peer has stopped reading"),
+            },
             Error::Io(error) => write!(f, "connection error: {error}"),
         }
     }

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use crate::command_line::{self, CommandLineError};
 use crate::narrate;
-use crate::protocol::http::{self, Status};
+use crate::protocol::http::{self, Status, is_timeout};
 use crate::server::address_share;
 use crate::server::admission::Admission;
+use crate::server::conversation::{self, Stretch};
 use crate::server::error::Error;
 
 /// The article's port.
@@ -37,11 +38,56 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// since reading and writing need only `&TcpStream` (the kernel keeps the
 /// two directions apart).
 #[derive(Debug, Clone)]
-pub struct Socket(Arc<TcpStream>);
+pub struct Socket {
+    stream: Arc<TcpStream>,
+    /// With a period, our output must move on within each
+    /// ([`Socket::demand_progress`]); this copy's stretch, if output waits.
+    progress: Option<(Duration, Option<Stretch>)>,
+}
 
 impl Socket {
     pub fn new(stream: TcpStream) -> Socket {
-        Socket(Arc::new(stream))
+        Socket {
+            stream: Arc::new(stream),
+            progress: None,
+        }
+    }
+
+    /// From now on, writes through this socket (and clones made from it
+    /// afterwards) fail with [`conversation::output_stalled`] once output has waited
+    /// for `period` without [`conversation::FRAME_PROGRESS_BYTES`] of it
+    /// going out. A blocking write returns after the write timeout with
+    /// what it managed, so `period` should be that timeout.
+    pub fn demand_progress(&mut self, period: Duration) {
+        self.progress = Some((period, None));
+    }
+
+    /// One write, under the progress rule if there is one: `wanted` bytes
+    /// asked for, `write` the system call.
+    fn write_progressing(
+        &mut self,
+        wanted: usize,
+        write: impl FnOnce(&TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let Some((period, waiting)) = &mut self.progress else {
+            return write(&self.stream);
+        };
+        let stretch = waiting.get_or_insert_with(Stretch::begin);
+        if stretch.began.elapsed() > *period {
+            return Err(conversation::output_stalled());
+        }
+        match write(&self.stream) {
+            Ok(count) if count >= wanted => {
+                *waiting = None;
+                Ok(count)
+            }
+            Ok(count) => {
+                stretch.moved(count);
+                Ok(count)
+            }
+            Err(error) if is_timeout(&error) => Err(conversation::output_stalled()),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -49,23 +95,24 @@ impl std::ops::Deref for Socket {
     type Target = TcpStream;
 
     fn deref(&self) -> &TcpStream {
-        &self.0
+        &self.stream
     }
 }
 
 impl Read for Socket {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buffer)
+        (&*self.stream).read(buffer)
     }
 }
 
 impl Write for Socket {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(bytes)
+        self.write_progressing(bytes.len(), |mut stream| stream.write(bytes))
     }
 
     fn write_vectored(&mut self, buffers: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        (&*self.0).write_vectored(buffers)
+        let wanted = buffers.iter().map(|buffer| buffer.len()).sum();
+        self.write_progressing(wanted, |mut stream| stream.write_vectored(buffers))
     }
 
     fn flush(&mut self) -> io::Result<()> {
