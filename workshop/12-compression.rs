@@ -4,12 +4,14 @@
 //! steps/10-echo-server.rs steps/12-compression.rs`).
 //!
 //! Chapter 10's echo server, plus the one extension every browser asks for
-//! on every connection: `permessage-deflate` (RFC 7692). Chat-like JSON
-//! shrinks several times with it. (Chapter 11's chat does not take it: its
-//! messages are short, and it stays as it is.) Everything chapter 10
-//! defends against still holds here, with the same options: the connection
-//! cap, the shared `--max-buffered` budget, `--frame-timeout`, logging that
-//! never blocks.
+//! on every connection: `permessage-deflate` (RFC 7692). A chat's JSON
+//! goes out at about half its size: ten short messages between two
+//! members, 756 bytes, as 406, since each finds the last ones' words in
+//! the window; compressed each afresh, as 721 (`cargo test --lib
+//! a_chats_json_takes -- --nocapture`). (Chapter 11's chat does not take
+//! it, and stays as it is.) Everything chapter 10 defends against still
+//! holds here, with the same options: the connection cap, the shared
+//! `--max-buffered` budget, `--frame-timeout`, logging that never blocks.
 //!
 //! **The offer and the answer.** A client lists what it would like in the
 //! handshake: `Sec-WebSocket-Extensions: permessage-deflate;
