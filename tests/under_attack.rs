@@ -1553,7 +1553,7 @@ fn a_peer_that_reads_its_echo_too_slowly_is_let_go() {
         // The budget holds the one echo, no more.
         let size = "8000000";
         let limits = ["--max-message-size", size, "--max-buffered", size];
-        let mut server = Raw::of(binary, &[&limits[..], &["--idle-timeout", "2"]].concat());
+        let mut server = Raw::of(binary, &[&limits[..], &["--idle-timeout", "1"]].concat());
         let log = server.collect_log();
         let big = websocket_from_scratch::protocol::frame::encode(
             true,
@@ -1573,7 +1573,7 @@ fn a_peer_that_reads_its_echo_too_slowly_is_let_go() {
             .unwrap();
         support::read_101(&mut stream);
         stream.write_all(&big).unwrap();
-        // 1,000 bytes every 100 ms: some 20 KB in each 2-second idle
+        // 1,000 bytes every 100 ms: some 10 KB in each 1-second idle
         // timeout, never silent for long.
         let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let still = std::sync::Arc::clone(&reading);
@@ -1589,7 +1589,17 @@ fn a_peer_that_reads_its_echo_too_slowly_is_let_go() {
             }
             total
         });
-        wait_for(&log, "timed out sending: the peer has stopped reading");
+        // The threaded chapters say it was the rule, not a plain write
+        // timeout, which a kernel may also give such a reader.
+        let blocking = binary == ECHO || binary == COMPRESSION;
+        wait_for(
+            &log,
+            if blocking {
+                "timed out sending: the peer has stopped reading, or reads too slowly"
+            } else {
+                "timed out sending: the peer has stopped reading"
+            },
+        );
         reading.store(false, std::sync::atomic::Ordering::Relaxed);
         let read = reader.join().unwrap();
         assert!(read > 0, "{binary}: the peer read nothing at all");
