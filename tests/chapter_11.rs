@@ -218,6 +218,8 @@ fn a_member_the_server_can_no_longer_write_to_leaves_even_while_it_talks() {
         "Bob never heard Mute leave:\n{}",
         server.log()
     );
+    // The log says why, under Mute's number.
+    server.wait_for_log("#2 timed out sending: the peer has stopped reading");
 }
 
 #[test]

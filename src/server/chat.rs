@@ -28,6 +28,7 @@ use crate::command_line::{self, CommandLineError, Seconds};
 use crate::narrate::{self, Level, Verbosity};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{self, FrameHeader, Opcode};
+use crate::protocol::http::is_timeout;
 use crate::protocol::message::Message;
 use crate::protocol::session::{Budget, OutgoingFrame};
 use crate::server::conversation::{self, Outbox};
@@ -741,7 +742,7 @@ impl Seat {
             // The system may refuse a thread: that ends this connection
             // (close 1013, try again later), not the server.
             thread::Builder::new()
-                .spawn(move || write_frames(socket, frames))
+                .spawn(move || write_frames(id, socket, frames))
                 .map_err(|error| {
                     narrate::problem(format!("Could not start a writer thread: {error}"));
                     Error::Io(error)
@@ -901,18 +902,24 @@ fn member_gone() -> Error {
 /// in fewer, larger writes.
 ///
 /// A write that fails (the write timeout, for a member who stopped
-/// reading; a reset) ends the connection: nothing can reach the member any
-/// more, so its socket is shut down, its own thread's next read ends, and
-/// it leaves the room the usual way. Otherwise a member who keeps talking
-/// would stay in the room for ever, hearing nothing.
-fn write_frames(mut socket: Socket, frames: Arc<Mailbox>) {
+/// reading or reads too slowly; a reset) ends the connection: nothing can
+/// reach the member any more, so its socket is shut down, its own thread's
+/// next read ends, and it leaves the room the usual way. Otherwise a member
+/// who keeps talking would stay in the room for ever, hearing nothing. A
+/// timeout is told in the log, under connection `id`; a connection that
+/// is gone already is no news.
+fn write_frames(id: u64, mut socket: Socket, frames: Arc<Mailbox>) {
     let mut batch = Vec::new();
     while let Some(queued) = frames.take_all() {
         batch.clear();
         for frame in &queued {
             batch.extend_from_slice(frame);
         }
-        if socket.write_all(&batch).is_err() {
+        if let Err(error) = socket.write_all(&batch) {
+            if is_timeout(&error) {
+                narrate::set_connection(id);
+                narrate::problem(Error::from(error));
+            }
             let _ = socket.shutdown(std::net::Shutdown::Both);
             break;
         }
