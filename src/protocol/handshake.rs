@@ -382,6 +382,29 @@ mod tests {
     const GOOD: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
+    fn the_accept_key_for_the_rfcs_sample_nonce_is_the_rfcs() {
+        // RFC 6455 §1.3: for the key "dGhlIHNhbXBsZSBub25jZQ==" the server
+        // "would return the value "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in the
+        // |Sec-WebSocket-Accept| header field" (and §4.2.2, step 5.4).
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn either_websocket_header_alone_makes_a_websocket_request() {
+        // Half a handshake is still a handshake, refused with its reason,
+        // not answered with the test page.
+        let without_key = GOOD.replacen("Sec-WebSocket-Key: E4i4gDQc1XTIQcQxvf+ODA==\r\n", "", 1);
+        assert!(is_websocket_request(&request(&without_key)));
+        let without_upgrade = GOOD.replacen("Upgrade: WebSocket\r\n", "", 1);
+        assert!(is_websocket_request(&request(&without_upgrade)));
+        let page = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert!(!is_websocket_request(&request(page)));
+    }
+
+    #[test]
     fn an_upgrade_to_another_protocol_is_a_page_request() {
         let h2c = "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n";
         assert!(!is_websocket_request(&request(h2c)));
@@ -598,6 +621,40 @@ mod tests {
                 "https://evil.example".into()
             ))
         );
+    }
+
+    #[test]
+    fn extension_offers_on_several_lines_are_all_read_in_order() {
+        // RFC 6455 §9.1: the header "MAY appear multiple times in an HTTP
+        // request (which is logically the same as a single
+        // |Sec-WebSocket-Extensions| header field that contains all values)".
+        let offers = GOOD.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-a\r\n\
+             sec-websocket-extensions: x-b\r\n\r\n",
+        );
+        let offered = request(&offers);
+        assert_eq!(
+            extension_offers(&offered).collect::<Vec<_>>(),
+            ["permessage-deflate; client_max_window_bits, x-a", "x-b"]
+        );
+        assert_eq!(extension_offers(&request(GOOD)).count(), 0);
+    }
+
+    #[test]
+    fn the_written_response_is_the_response_head() {
+        let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        let mut written = Vec::new();
+        write_switching_protocols(&mut written, accept).unwrap();
+        assert_eq!(written, switching_protocols(accept).as_bytes());
+        let mut written = Vec::new();
+        write_switching_protocols_with(&mut written, accept, Some("permessage-deflate")).unwrap();
+        let head = String::from_utf8(written).unwrap();
+        assert_eq!(
+            head,
+            switching_protocols_with(accept, Some("permessage-deflate"))
+        );
+        assert!(head.ends_with("Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
     }
 
     #[test]

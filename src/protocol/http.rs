@@ -883,4 +883,156 @@ mod tests {
             Err(HttpError::MalformedStartLine(_))
         ));
     }
+
+    #[test]
+    fn a_head_of_eight_kib_is_read_and_one_byte_more_is_431() {
+        let start = b"GET / HTTP/1.1\r\nX: ";
+        for (size, fits) in [(8 * 1024, true), (8 * 1024 + 1, false)] {
+            let mut head = start.to_vec();
+            head.resize(size - 4, b'a');
+            head.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(head.len(), size);
+            let read = parse(&head);
+            let parsed = parse_request(&head);
+            if fits {
+                assert_eq!(
+                    read.unwrap().head.headers[0].value.len(),
+                    size - 4 - start.len()
+                );
+                assert_eq!(parsed.unwrap().unwrap().1, size);
+            } else {
+                for error in [read.unwrap_err(), parsed.unwrap_err()] {
+                    assert!(matches!(error, HttpError::HeadTooLarge), "{error}");
+                    assert_eq!(error.status(), Some(Status::HEADER_FIELDS_TOO_LARGE));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_error_says_what_went_wrong_with_its_numbers() {
+        let cases = [
+            (parse(b"GET / HTTP/1.1\r\nHost"), "20 bytes"),
+            (parse(b"GET / HTTP/2.0\r\n\r\n"), "HTTP/2.0"),
+            (parse(b"hello\r\n\r\n"), "\"hello\""),
+            (parse(b"GET / HTTP/1.1\r\n: x\r\n\r\n"), "\": x\""),
+            (parse(&[b'a'; MAX_HEAD_BYTES]), "RFC 9112 §3"),
+        ];
+        for (result, expected) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn the_lines_of_a_head_are_its_start_line_then_one_per_header() {
+        let request =
+            parse(b"GET /chat HTTP/1.1\r\nHost:  a \r\nupgrade:websocket\r\n\r\n").unwrap();
+        assert_eq!(
+            request.head.lines().collect::<Vec<_>>(),
+            ["GET /chat HTTP/1.1", "Host: a", "upgrade: websocket"]
+        );
+    }
+
+    /// A peer that sends `data`, then fails every read with `error`.
+    struct ThenFails {
+        data: &'static [u8],
+        error: io::ErrorKind,
+    }
+
+    impl Read for ThenFails {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(self.error.into());
+            }
+            let count = buffer.len().min(self.data.len());
+            buffer[..count].copy_from_slice(&self.data[..count]);
+            self.data = &self.data[count..];
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn a_read_timeout_partway_is_408_counting_what_arrived() {
+        for error in [io::ErrorKind::WouldBlock, io::ErrorKind::TimedOut] {
+            let data = b"GET / HTTP/1.1\r\nHost: a";
+            let mut peer = io::BufReader::new(ThenFails { data, error });
+            let error = read_request(&mut peer).unwrap_err();
+            assert!(
+                matches!(error, HttpError::TimedOut { received: 23 }),
+                "{error}"
+            );
+            assert_eq!(error.status(), Some(Status::REQUEST_TIMEOUT));
+        }
+    }
+
+    #[test]
+    fn another_read_error_is_not_a_timeout_and_gets_no_answer() {
+        let data = b"GET / HTTP/1.1\r\n";
+        let error = io::ErrorKind::ConnectionReset;
+        let mut peer = io::BufReader::new(ThenFails { data, error });
+        let error = read_request(&mut peer).unwrap_err();
+        assert!(matches!(error, HttpError::Io(_)), "{error}");
+        assert_eq!(error.status(), None);
+    }
+
+    #[test]
+    fn an_absolute_target_needs_a_host_and_no_user() {
+        // RFC 9112 §3.2.2: absolute-form is an absolute-URI, whose authority
+        // names the host; RFC 9110 §4.2.4: a user name in an http(s) URI
+        // is an error.
+        assert_eq!(
+            split_absolute_target("ws://localhost:2345/chat"),
+            Some(("localhost:2345", "/chat".to_string()))
+        );
+        for target in [
+            "ws://user@localhost/chat",
+            "ws://user:secret@localhost",
+            "ws:///chat",
+            "ws://?x",
+            "ws://localhost#top",
+        ] {
+            assert_eq!(split_absolute_target(target), None, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_method_must_be_a_token() {
+        // RFC 9112 §3.1: "method = token" (RFC 9110 §5.6.2: 1*tchar).
+        for line in [
+            &b" / HTTP/1.1"[..],
+            b"GE(T / HTTP/1.1",
+            b"G\x1bT / HTTP/1.1",
+        ] {
+            let head = [line, b"\r\nHost: a\r\n\r\n"].concat();
+            assert!(
+                matches!(parse(&head), Err(HttpError::MalformedStartLine(_))),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_is_shown_as_its_code_and_reason() {
+        assert_eq!(Status::NOT_FOUND.to_string(), "404 Not Found");
+    }
+
+    #[test]
+    fn a_closing_response_announces_its_body_and_the_close() {
+        let mut written = Vec::new();
+        write_response(
+            &mut written,
+            Status::NOT_FOUND,
+            &[("X-A", "b")],
+            "text/plain",
+            b"no such page",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\
+             Connection: close\r\nX-A: b\r\n\r\nno such page"
+        );
+    }
 }
