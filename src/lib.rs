@@ -44,8 +44,8 @@
 //!   - [`server::memory`]: the allocator settings that let a server give
 //!     memory back once a load has gone.
 //!   - [`server::deadlines`]: chapter 13's set of deadlines for every
-//!     connection of an event loop, and the alarm that wakes the loop at
-//!     the earliest (chapter 15).
+//!     connection of an event loop, graduated for chapter 15, and the
+//!     alarm that wakes its loop at the earliest.
 //!   - [`server::opening`]: a connection's first request: the test page or
 //!     the handshake, read from a socket or decided from a head already
 //!     in a buffer.

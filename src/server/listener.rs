@@ -155,7 +155,7 @@ pub struct Connection {
     /// The port the server listens on (it is in the `Origin` of our own pages).
     pub local_port: u16,
     /// Connections are numbered from 1 in the order they are admitted
-    /// (one refused with 503 gets no number).
+    /// (one refused at the cap or at its address's share gets no number).
     pub id: u64,
     /// The chapter's binary name, shown on its test page.
     pub chapter: &'static str,

@@ -33,7 +33,9 @@
 //!   from the arenas, which reuse their pages from one message to the
 //!   next. A lower threshold would give every large message pages of its
 //!   own, and the kernel would have to map and zero them afresh for each
-//!   one: tried at 1 MiB, 1 MiB echoes ran four times slower.
+//!   one: tried at 1 MiB, 1 MiB echoes ran four times slower
+//!   (`BENCH_ONLY="1 MiB echo" cargo bench --bench echo`, the threshold set
+//!   through `GLIBC_TUNABLES` as below).
 //!
 //! The other way, calling `malloc_trim` when the load has gone, would need
 //! `unsafe` code to reach glibc. Measured with

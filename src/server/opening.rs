@@ -66,7 +66,7 @@ pub fn perform_negotiating(
     Ok(Opening::Upgraded)
 }
 
-/// [`perform`] for chapters 10 and 11, stricter: the request must be
+/// [`perform`] for chapters 10, 11 and 14, stricter: the request must be
 /// HTTP/1.1 as RFC 9112 says (`handshake::check_http11`: one `Host`, the
 /// version, no body, a usable target; one empty line before it is
 /// ignored), a handshake must not repeat its headers
@@ -107,10 +107,11 @@ fn perform_with(
 }
 
 /// The decisions of [`perform_checking_origin`] for a request already
-/// read, the response written to `writer`: what an event loop (chapter
-/// 13) calls once a whole head has arrived in its buffer, with the same
-/// checks, statuses and narration as the blocking chapters. `chapter`
-/// labels the test page, served unless `page` is given.
+/// read, the response written to `writer`: what [`answer_gathered`] calls
+/// for an event loop (chapters 13 and 15) once a whole head has arrived in
+/// its buffer, with the same checks, statuses and narration as the
+/// blocking chapters. `chapter` labels the test page, served unless
+/// `page` is given.
 pub fn answer_checking_origin(
     request: &Request,
     writer: &mut impl Write,

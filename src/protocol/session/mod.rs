@@ -21,9 +21,9 @@
 //! Chapters 5–9 each read from the socket themselves, blocking where they
 //! wait, because that is the clearest way to see the protocol. Chapter 10
 //! moves the same rules here. Whoever drives a session decides how bytes
-//! arrive and leave — a thread blocking on one socket (chapters 10 and
-//! 11), an event loop juggling thousands, our client, or a test feeding
-//! byte vectors. This is the style Python's `wsproto` and `h11` call
+//! arrive and leave — a thread blocking on one socket (chapters 10, 11,
+//! 12 and 14), an event loop juggling thousands, our client, or a test
+//! feeding byte vectors. This is the style Python's `wsproto` and `h11` call
 //! "sans-IO".
 //!
 //! [`Session::buffer`] is the faster way in: while a long payload is
@@ -107,7 +107,8 @@ fn step(length: usize) -> usize {
 /// One connection's `--max-message-size` bounds one message; a hundred
 /// connections each sending one just under it would still add up. Each
 /// session takes from the budget as its message grows and gives back
-/// when the message is handed out (or the session ends); a message that
+/// once the message handed out has been dealt with, at the session's next
+/// read (or when the session ends); a message that
 /// would go over it fails its connection with 1013, "try again later",
 /// while the others go on.
 #[derive(Debug)]
@@ -157,7 +158,8 @@ impl Budget {
 /// What the peer did, in the order it did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A text or binary frame's header arrived; its payload follows.
+    /// A data frame's header (text, binary or continuation) arrived; its
+    /// payload follows.
     DataFrame(FrameHeader),
     /// A complete message, its text already checked for UTF-8.
     Message(Message),
@@ -1027,7 +1029,7 @@ impl Session {
                     answers_ours,
                 });
             }
-            // A close ends the conversation (§7.1.6) like a failure does,
+            // A close ends the conversation (§1.4) like a failure does,
             // so through `end`: a message it cut in half (control frames
             // may come between fragments, §5.4) is never handed out, and
             // its memory and budget go now.
@@ -2480,7 +2482,7 @@ mod tests {
     fn a_close_in_the_middle_of_a_message_gives_its_memory_back_at_once() {
         // A close frame may come between the fragments of a message
         // (§5.4: control frames may be injected): the conversation is then
-        // over (§7.1.6), the half message is never handed out, and what it
+        // over (§1.4), the half message is never handed out, and what it
         // took from the shared budget must go back now, not whenever the
         // driver drops the session (an event loop lingers with it, §7.1.1).
         for ours_first in [false, true] {

@@ -39,7 +39,8 @@ pub trait Tuning {
     fn buffers(&mut self) -> [&mut [u8]; 2];
 
     /// Frees what a quiet connection does not need: the inbox, when it
-    /// holds nothing, and the budget the last message handed out took.
+    /// holds nothing, the spare ([`Tuning::recycle`]), and the budget the
+    /// last message handed out took.
     /// An event loop holding thousands of idle connections calls this
     /// once it has read everything there was; the next read allocates the
     /// inbox again.
