@@ -11,7 +11,7 @@
 //! (default: where `cargo bench` built them, `target/release` unless
 //! `CARGO_TARGET_DIR` says otherwise). A name that is no scenario stops
 //! the benchmark before anything runs. `LOAD_ECHO_SERVER` names the echo server
-//! that `memory`, `tricklers`, `trickle`, `churn` and `long_echoes` load
+//! that `memory`, `tricklers`, `trickle`, `churn`, `long_echoes` and `pongs` load
 //! (default `10-echo-server`; `13-event-loop` compares the event loop). Each scenario starts its own server on a
 //! free port and prints what it measured:
 //!
@@ -49,6 +49,9 @@
 //!   (`--max-connections 0`, …); whether each starts, or exits and why.
 //! * `chat500`: a chat member says 500 emoji written as JSON `\u`
 //!   escapes, the longest message the rules allow; what the room answers.
+//! * `pongs`: two peers flood the echo server (`LOAD_ECHO_SERVER`) with
+//!   unasked pongs while another echoes a 13-byte message 50 times, one at
+//!   a time; the median and the slowest echo.
 //!
 //! Clients come from 32 loopback addresses in turn (127.0.0.10 to
 //! 127.0.0.41), since each address holds only its share of a server's
@@ -768,12 +771,60 @@ fn long_echoes() {
     println!("  server CPU {per_echo:.1} ms per echo (GLIBC_TUNABLES, if set, is the server's)");
 }
 
+/// Two peers flood unasked pongs while a third echoes a short message 50
+/// times, one at a time: how long each echo takes (median and slowest).
+/// What a longer read turn costs the others (chapter 15's "Longer turns").
+fn pongs() {
+    use std::sync::atomic::AtomicBool;
+    let binary = echo_server();
+    let server = Server::start(&binary, &[], None);
+    let pong = frame::encode(true, Opcode::Pong, Some(MASK), b"");
+    let flood = pong.repeat(10_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let mut stream = server.upgraded(Duration::from_secs(2)).expect("a flooder");
+            let (stop, flood) = (Arc::clone(&stop), flood.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) && stream.write_all(&flood).is_ok() {}
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let mut other = server.upgraded(Duration::from_secs(2)).expect("a client");
+    other
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let message = frame::encode(true, Opcode::Binary, Some(MASK), b"still served?");
+    let mut took: Vec<Duration> = (0..50)
+        .map(|_| {
+            let started = Instant::now();
+            other.write_all(&message).unwrap();
+            let (opcode, payload) = read_frame(&mut other).expect("an echo");
+            assert_eq!((opcode, payload.as_slice()), (0x2, &b"still served?"[..]));
+            started.elapsed()
+        })
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    drop(server);
+    for flooder in flooders {
+        let _ = flooder.join();
+    }
+    took.sort();
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    println!(
+        "pongs: {binary}, two peers flooding pongs; another's 13-byte echo took {:.1} ms (median of 50), {:.1} at most",
+        ms(took[took.len() / 2]),
+        ms(took[took.len() - 1])
+    );
+}
+
 fn main() {
     let wanted: Vec<String> = env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
         .collect();
-    let scenarios: [(&str, fn()); 11] = [
+    let scenarios: [(&str, fn()); 12] = [
         ("burst", burst),
         ("descriptors", descriptors),
         ("memory", memory),
@@ -799,6 +850,7 @@ fn main() {
         ("http11", http11),
         ("limits", limits),
         ("chat500", chat500),
+        ("pongs", pongs),
     ];
     let names = || scenarios.iter().map(|(name, _)| *name);
     if let Some(unknown) = wanted.iter().find(|w| !names().any(|name| name == *w)) {

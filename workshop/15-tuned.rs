@@ -128,7 +128,8 @@
 //! **What did not pay, and went.** One reading of the clock per turn of
 //! the loop, shared by every connection it handles: here the clock is read
 //! without a system call (the kernel's clock source is `tsc`, read through
-//! the vDSO), some ten instructions a reading under callgrind. Several
+//! the vDSO; `cat /sys/devices/system/clocksource/clocksource0/current_clocksource`),
+//! and sharing its readings measured no gain. Several
 //! loops, each on a thread with its own `epoll` and its own copy of the
 //! listening socket (an earlier `--threads N`): the benchmark pins client
 //! and servers to one CPU, where a second loop can only take turns with
@@ -169,8 +170,10 @@
 //! and `epoll_wait` per message, 0.91 times fastwebsockets; with 1 MiB,
 //! none, 1.01 (`perf stat` as above; `BENCH_ONLY="1 MiB echo in 16
 //! fragments" BENCH_SERVERS=15,fastwebsockets BENCH_ROUNDS=21`). Cost:
-//! while two peers flood pongs, another client's echo takes 6.7 ms
-//! (median of 50) instead of 1.7.
+//! while two peers flood pongs, another client's echo takes 3.8–16 ms
+//! (median of 50, five runs) instead of chapter 13's 1.1–1.8
+//! (`LOAD_ECHO_SERVER=15-tuned cargo bench --bench load -- pongs`, then
+//! `=13-event-loop`).
 //!
 //! **Where it stands.** Against fastwebsockets and chapter 13, `cargo bench
 //! --bench echo` (the README gives the last runs' figures): level with
