@@ -1488,13 +1488,43 @@ fn close_code_within(stream: &mut TcpStream, wait: Duration) -> Option<u16> {
         .flatten()
 }
 
+/// A 7,900,000-byte binary message in one masked frame.
+fn long_binary_frame() -> Vec<u8> {
+    websocket_from_scratch::protocol::frame::encode(
+        true,
+        websocket_from_scratch::protocol::frame::Opcode::Binary,
+        Some(MASK),
+        &vec![5; 7_900_000],
+    )
+}
+
+/// A connection that has completed its handshake, with a tiny receive
+/// window: an echo cannot hide in the kernel's buffers, most of it waits
+/// in the server.
+fn upgraded_with_a_tiny_window(server: &Raw) -> TcpStream {
+    use socket2::{Domain, Socket as RawSocket, Type};
+    let socket = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(1).unwrap();
+    socket
+        .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, server.port)).into())
+        .unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(format!("{UPGRADE}\r\n").as_bytes())
+        .unwrap();
+    support::read_101(&mut stream);
+    stream
+}
+
 // An echo waiting for a peer that does not read is memory the server
 // holds: it stays in the budget until it has gone out, or peers that stop
 // reading could each make the server hold a message outside the budget,
 // and together hold any amount of memory.
 #[test]
 fn an_echo_its_peer_does_not_read_stays_in_the_budget() {
-    use socket2::{Domain, Socket as RawSocket, Type};
     for binary in [ECHO, EVENT, TUNED] {
         // The budget holds one message of the largest size, no more.
         let size = "8000000";
@@ -1502,27 +1532,8 @@ fn an_echo_its_peer_does_not_read_stays_in_the_budget() {
             binary,
             &["--max-message-size", size, "--max-buffered", size],
         );
-        let big = websocket_from_scratch::protocol::frame::encode(
-            true,
-            websocket_from_scratch::protocol::frame::Opcode::Binary,
-            Some(MASK),
-            &vec![5; 7_900_000],
-        );
-        // A tiny receive window: the echo cannot hide in the kernel's
-        // buffers, most of it waits in the server.
-        let socket = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        socket
-            .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, server.port)).into())
-            .unwrap();
-        let mut first: TcpStream = socket.into();
-        first
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        first
-            .write_all(format!("{UPGRADE}\r\n").as_bytes())
-            .unwrap();
-        support::read_101(&mut first);
+        let big = long_binary_frame();
+        let mut first = upgraded_with_a_tiny_window(&server);
         first.write_all(&big).unwrap();
         wait_until_read_by_the_server(&first);
         // Long enough for a quiet connection to give back what it holds
@@ -1548,31 +1559,14 @@ fn an_echo_its_peer_does_not_read_stays_in_the_budget() {
 // quiet, and is let go as one that stopped reading.)
 #[test]
 fn a_peer_that_reads_its_echo_too_slowly_is_let_go() {
-    use socket2::{Domain, Socket as RawSocket, Type};
     for binary in [ECHO, COMPRESSION, EVENT, TUNED] {
         // The budget holds the one echo, no more.
         let size = "8000000";
         let limits = ["--max-message-size", size, "--max-buffered", size];
         let mut server = Raw::of(binary, &[&limits[..], &["--idle-timeout", "1"]].concat());
         let log = server.collect_log();
-        let big = websocket_from_scratch::protocol::frame::encode(
-            true,
-            websocket_from_scratch::protocol::frame::Opcode::Binary,
-            Some(MASK),
-            &vec![5; 7_900_000],
-        );
-        // A tiny receive window: most of the echo waits in the server.
-        let socket = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        socket
-            .connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, server.port)).into())
-            .unwrap();
-        let mut stream: TcpStream = socket.into();
-        stream
-            .write_all(format!("{UPGRADE}\r\n").as_bytes())
-            .unwrap();
-        support::read_101(&mut stream);
-        stream.write_all(&big).unwrap();
+        let mut stream = upgraded_with_a_tiny_window(&server);
+        stream.write_all(&long_binary_frame()).unwrap();
         // 1,000 bytes every 100 ms: some 10 KB in each 1-second idle
         // timeout, never silent for long.
         let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
