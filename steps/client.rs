@@ -6,7 +6,7 @@
 //!
 //! The article's browser chose its own key and mask, so its numbers are
 //! hard to reproduce. This client does the handshake from the client's
-//! side (`client::Client::connect`: send the upgrade request, check the
+//! side (`client::Client::connect_to`: send the upgrade request, check the
 //! `101` and its `Sec-WebSocket-Accept`) and sends one masked text frame,
 //! with the key and mask you choose:
 //!

@@ -105,7 +105,7 @@
 //!
 //! Memory given back. Freed memory stays with the C library's allocator
 //! unless it is told otherwise, so the server starts itself again, in
-//! place, with two settings for glibc's `malloc` (`server::memory`): after
+//! place, with three settings for glibc's `malloc` (`server::memory`): after
 //! 5,000 connections have come and gone, it holds 17 MiB rather than 105
 //! (`cargo bench --bench load -- churn`). And a finished connection's
 //! thread is let go at once (detached), so its stack goes back too.

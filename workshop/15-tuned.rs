@@ -15,8 +15,8 @@
 //! * where the CPU goes inside the server: `perf record -g -p PID`, then
 //!   `perf report` (user space against kernel, copies, zeroing);
 //! * the server's CPU time per unit of work, from `/proc/PID/stat`:
-//!   `cargo bench --bench echo` prints it per connection, and it does not
-//!   depend on the load generator;
+//!   `cargo bench --bench echo` prints it per message, MB or connection,
+//!   and it does not depend on the load generator;
 //! * instructions in user space, which no other load disturbs:
 //!   `valgrind --tool=callgrind --instr-atstart=no` on the server, and
 //!   `callgrind_control -i on PID` and `-i off` around a known number of
@@ -200,7 +200,7 @@
 //! time per connection, and gave 90–92 µs of system time here against
 //! 88–89, and 31–34 µs of user time against 18–26 (two runs). Its memory,
 //! `cargo bench --bench scale`. The peak of one 16 MiB echo stays under 20
-//! MiB (the same benchmark's last lines).
+//! MiB (the last lines of `cargo bench --bench echo`).
 //!
 //! The options, the page, the narration and its levels are chapter 13's.
 //! Every behaviour test of chapter 10 runs against this chapter too, and
@@ -409,9 +409,10 @@ impl Output {
     }
 
     /// Sends a frame as a server sends it, unmasked and unfragmented:
-    /// straight to the socket while nothing else waits (header and payload
-    /// in one `writev`), and whatever the socket does not take now is
-    /// queued. A long payload is queued as it is, without a copy.
+    /// straight to the socket while nothing else waits (a short frame in
+    /// one `write`, a long one's header and payload in one `writev`), and
+    /// whatever the socket does not take now is queued. A long payload is
+    /// queued as it is, without a copy.
     fn send_frame(&mut self, stream: &mut impl Write, frame: OutgoingFrame) -> io::Result<()> {
         // The header on the stack too: it is copied only if it must wait.
         let (bytes, length) = frame::encode_header_array(&FrameHeader {
