@@ -30,7 +30,7 @@
 //!   window, which reads any, so we ask for nothing.
 //!
 //! An offer with a parameter we do not know, a value out of range or a
-//! parameter twice is *declined* (RFC 7692 §5), and the next offer tried;
+//! parameter twice is *declined* (RFC 7692 §7), and the next offer tried;
 //! if none is left, the connection goes on uncompressed. The server never
 //! fails the handshake over an offer: only the client fails, when our
 //! answer is not something it offered. This chapter parses the offers,

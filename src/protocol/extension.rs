@@ -16,7 +16,7 @@
 //! server leaves out of its answer is declined; the connection goes on
 //! without it.
 //!
-//! The server never has to fail the handshake over an offer: RFC 7692 §5
+//! The server never has to fail the handshake over an offer: RFC 7692 §7
 //! says to *decline* an offer it cannot honour (an unknown parameter, a
 //! value out of range, a parameter given twice), and move on to the next.
 //! Failing is the client's duty, when the answer is not one of its offers.
@@ -129,7 +129,7 @@ pub struct DeflateAgreement {
     pub client_max_window_bits: Option<u8>,
 }
 
-/// Why an offer of permessage-deflate was declined (RFC 7692 §5).
+/// Why an offer of permessage-deflate was declined (RFC 7692 §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decline {
     /// A parameter §7.1 does not define for an offer.
