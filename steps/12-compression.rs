@@ -7,10 +7,10 @@
 //! on every connection: `permessage-deflate` (RFC 7692). A chat's JSON
 //! goes out at about half its size: ten short messages between two
 //! members, 756 bytes, as 406, since each finds the last ones' words in
-//! the window; compressed each afresh, as 721 (`cargo test --lib
-//! a_chats_json_takes -- --nocapture`). (Chapter 11's chat does not take
-//! it, and stays as it is.) Everything chapter 10 defends against still
-//! holds here, with the same options: the connection cap, the shared
+//! the window; compressed each afresh, as 721 (`cargo test --test
+//! chapter_12 a_chats_json_takes -- --nocapture`). (Chapter 11's chat does
+//! not take it, and stays as it is.) Everything chapter 10 defends against
+//! still holds here, with the same options: the connection cap, the shared
 //! `--max-buffered` budget, `--frame-timeout`, logging that never blocks.
 //!
 //! **The offer and the answer.** A client lists what it would like in the

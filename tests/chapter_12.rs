@@ -432,3 +432,69 @@ fn our_client_with_deflate_sends_what_zlib_makes_and_reads_the_compressed_echo()
     );
     assert!(log.contains("Received close frame: code 1000"), "{log}");
 }
+
+/// A chat's messages as chapter 11 sends them (`chat::wire::FromRoom`),
+/// two members talking.
+fn chat_messages() -> Vec<String> {
+    let lines = [
+        ("Ada", "Hello, Bob!"),
+        ("Bob", "Hi Ada, how are you?"),
+        (
+            "Ada",
+            "Fine, thanks. Did you read the chapter on compression?",
+        ),
+        ("Bob", "Not yet. Is it long?"),
+        (
+            "Ada",
+            "Not very. The offer, the answer, then every message deflated.",
+        ),
+        ("Bob", "And the window stays between messages?"),
+        ("Ada", "Unless either side asks for no context takeover."),
+        ("Bob", "So the second Hello costs less than the first."),
+        ("Ada", "Five bytes instead of seven."),
+        ("Bob", "Nice. See you later!"),
+    ];
+    lines
+        .iter()
+        .map(|(from, text)| format!(r#"{{"type":"message","from":"{from}","text":"{text}"}}"#))
+        .collect()
+}
+
+#[test]
+fn a_chats_json_takes_about_half_its_size_only_with_context_takeover() {
+    // The figures chapter 12's doc comment quotes: `cargo test --test
+    // chapter_12 a_chats_json_takes -- --nocapture`. Each short message
+    // finds the last ones' field names and words in the window; alone, it
+    // has little to refer back to.
+    let agreement = DeflateAgreement {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        server_window_requested: false,
+        client_max_window_bits: None,
+    };
+    let mut taking_over = PerMessageDeflate::new(agreement);
+    let mut afresh = PerMessageDeflate::new(DeflateAgreement {
+        server_no_context_takeover: true,
+        ..agreement
+    });
+    let messages = chat_messages();
+    let raw: usize = messages.iter().map(String::len).sum();
+    let sizes = |codec: &mut PerMessageDeflate| -> usize {
+        messages
+            .iter()
+            .map(|message| {
+                codec
+                    .compress(message.as_bytes())
+                    .map_or(0, |bytes| bytes.len())
+            })
+            .sum()
+    };
+    let (kept, fresh) = (sizes(&mut taking_over), sizes(&mut afresh));
+    println!(
+        "{} messages: {raw} bytes, {kept} compressed with context takeover, {fresh} without",
+        messages.len()
+    );
+    assert!(kept * 10 < raw * 6, "{kept} of {raw}");
+    assert!(fresh * 10 > raw * 9, "{fresh} of {raw}");
+}
